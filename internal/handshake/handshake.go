@@ -1,0 +1,363 @@
+// Package handshake checks a client's opening handshake (RFC 6455 section
+// 4.2.1) and writes the server's answer. It has two front ends that feed one
+// set of checks, so both entry points answer bad input identically: a raw
+// request head read from a socket (the zero-copy path of the standalone
+// server and the netpoll engine, parsed with github.com/gobwas/httphead) and an
+// *http.Request (the http.Handler path).
+package handshake
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/gobwas/httphead"
+)
+
+// MaxHeadSize bounds a request head; a longer one is refused with 431.
+const MaxHeadSize = 8 << 10
+
+// Config holds the server's handshake policy.
+type Config struct {
+	// Subprotocols the server speaks, most preferred first. The first of
+	// them that the client offers is chosen; none is chosen if the client
+	// offers none of them.
+	Subprotocols []string
+	// OriginPatterns are extra origin hosts allowed besides the request's
+	// own Host, as path.Match patterns against the Origin's host[:port]
+	// (e.g. "example.com", "*.example.com:8443").
+	OriginPatterns []string
+	// CheckOrigin, if set, replaces the origin check: it decides from the
+	// whole request.
+	CheckOrigin func(r *http.Request) bool
+	// Negotiate, if set, answers the client's Sec-WebSocket-Extensions
+	// offer (all header values joined by ", "): the response header value
+	// ("" to accept none). A non-nil error refuses the handshake with 400.
+	Negotiate func(offer string) (string, error)
+}
+
+// Rejection is a refused handshake: the HTTP status, a short reason for the
+// body and any header lines the status calls for.
+type Rejection struct {
+	Status int
+	Reason string
+	Header http.Header
+}
+
+func (r *Rejection) Error() string { return strconv.Itoa(r.Status) + " " + r.Reason }
+
+func reject(status int, reason string) *Rejection {
+	return &Rejection{Status: status, Reason: reason}
+}
+
+// Result is an accepted handshake.
+type Result struct {
+	Accept      string // Sec-WebSocket-Accept
+	Subprotocol string
+	Extensions  string // Sec-WebSocket-Extensions answer, or ""
+}
+
+// fields is what the checks need, filled by either front end.
+type fields struct {
+	method       string
+	major, minor int
+	host         string
+	hostSeen     bool
+	upgrade      bool // "websocket" among the Upgrade tokens
+	upgradeSeen  bool
+	connection   bool // "upgrade" among the Connection tokens
+	connSeen     bool
+	version      string
+	versionSeen  bool
+	key          string
+	keyCount     int
+	origin       string
+	protocols    []string // offered, in the client's order
+	extensions   string
+	badTokenList bool
+}
+
+func (f *fields) addUpgrade(v []byte) {
+	f.upgradeSeen = true
+	if !httphead.ScanTokens(v, func(t []byte) bool {
+		if bytes.EqualFold(t, []byte("websocket")) {
+			f.upgrade = true
+		}
+		return true
+	}) {
+		f.badTokenList = true
+	}
+}
+
+func (f *fields) addConnection(v []byte) {
+	f.connSeen = true
+	if !httphead.ScanTokens(v, func(t []byte) bool {
+		if bytes.EqualFold(t, []byte("upgrade")) {
+			f.connection = true
+		}
+		return true
+	}) {
+		f.badTokenList = true
+	}
+}
+
+func (f *fields) addProtocols(v []byte) {
+	httphead.ScanTokens(v, func(t []byte) bool {
+		f.protocols = append(f.protocols, string(t))
+		return true
+	})
+}
+
+func (f *fields) addExtensions(v []byte) {
+	if f.extensions != "" {
+		f.extensions += ", "
+	}
+	f.extensions += string(v)
+}
+
+// check applies RFC 6455 section 4.2.1 and the server's policy. r builds the
+// *http.Request only if a CheckOrigin function needs it.
+func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection) {
+	switch {
+	case f.method != http.MethodGet:
+		return nil, reject(http.StatusBadRequest, "the method must be GET")
+	case f.major < 1 || f.major == 1 && f.minor < 1:
+		return nil, reject(http.StatusBadRequest, "HTTP/1.1 or later is required")
+	case !f.hostSeen || f.host == "":
+		return nil, reject(http.StatusBadRequest, "missing Host header")
+	case !f.upgradeSeen || !f.upgrade:
+		return nil, reject(http.StatusBadRequest, `the Upgrade header must include "websocket"`)
+	case !f.connSeen || !f.connection:
+		return nil, reject(http.StatusBadRequest, `the Connection header must include "Upgrade"`)
+	case f.badTokenList:
+		return nil, reject(http.StatusBadRequest, "malformed Upgrade or Connection header")
+	case !f.versionSeen:
+		return nil, reject(http.StatusBadRequest, "missing Sec-WebSocket-Version header")
+	case f.version != "13":
+		rej := reject(http.StatusUpgradeRequired, "unsupported WebSocket version: 13 is required")
+		rej.Header = http.Header{"Sec-WebSocket-Version": {"13"}}
+		return nil, rej
+	case f.keyCount != 1 || !validKey(f.key):
+		return nil, reject(http.StatusBadRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes")
+	}
+	if cfg.CheckOrigin != nil {
+		if !cfg.CheckOrigin(r()) {
+			return nil, reject(http.StatusForbidden, "origin not allowed")
+		}
+	} else if f.origin != "" && !originAllowed(f.origin, f.host, cfg.OriginPatterns) {
+		return nil, reject(http.StatusForbidden, "origin not allowed: "+f.origin)
+	}
+	res := &Result{Accept: AcceptKey(f.key)}
+	for _, want := range cfg.Subprotocols {
+		for _, got := range f.protocols {
+			if want == got {
+				res.Subprotocol = want
+				break
+			}
+		}
+		if res.Subprotocol != "" {
+			break
+		}
+	}
+	if cfg.Negotiate != nil && f.extensions != "" {
+		ext, err := cfg.Negotiate(f.extensions)
+		if err != nil {
+			return nil, reject(http.StatusBadRequest, err.Error())
+		}
+		res.Extensions = ext
+	}
+	return res, nil
+}
+
+func validKey(k string) bool {
+	if len(k) != 24 {
+		return false
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(k)
+	return err == nil && len(b) == 16
+}
+
+// originAllowed implements the default defence against cross-site WebSocket
+// hijacking: a browser's Origin must name the host it connects to, or one of
+// the configured patterns.
+func originAllowed(origin, host string, patterns []string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, host) {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := pathMatchFold(p, u.Host); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// AcceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
+func AcceptKey(key string) string {
+	h := sha1.New()
+	h.Write([]byte(key))
+	h.Write([]byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// AppendResponse appends the 101 Switching Protocols response.
+func AppendResponse(dst []byte, res *Result) []byte {
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	dst = append(dst, res.Accept...)
+	dst = append(dst, "\r\n"...)
+	if res.Subprotocol != "" {
+		dst = append(dst, "Sec-WebSocket-Protocol: "...)
+		dst = append(dst, res.Subprotocol...)
+		dst = append(dst, "\r\n"...)
+	}
+	if res.Extensions != "" {
+		dst = append(dst, "Sec-WebSocket-Extensions: "...)
+		dst = append(dst, res.Extensions...)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// AppendRejection appends a complete error response with a plain-text body.
+func AppendRejection(dst []byte, rej *Rejection) []byte {
+	body := rej.Reason + "\n"
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(rej.Status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, http.StatusText(rej.Status)...)
+	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\n"...)
+	for k, vs := range rej.Header {
+		for _, v := range vs {
+			dst = append(dst, k...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	dst = append(dst, "\r\n"...)
+	return append(dst, body...)
+}
+
+// HeadEnd returns the length of the request head in buf (through the blank
+// line), 0 if it is not complete yet, or a Rejection if it is too long.
+func HeadEnd(buf []byte) (int, *Rejection) {
+	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+		if i+4 > MaxHeadSize {
+			return 0, reject(http.StatusRequestHeaderFieldsTooLarge, "request head too large")
+		}
+		return i + 4, nil
+	}
+	if len(buf) >= MaxHeadSize {
+		return 0, reject(http.StatusRequestHeaderFieldsTooLarge, "request head too large")
+	}
+	return 0, nil
+}
+
+// CheckHead checks a complete raw request head (as delimited by HeadEnd).
+// The head is not retained.
+func CheckHead(head []byte, cfg *Config) (*Result, *Rejection) {
+	var f fields
+	lines := bytes.Split(head[:len(head)-4], []byte("\r\n"))
+	rl, ok := httphead.ParseRequestLine(lines[0])
+	if !ok {
+		return nil, reject(http.StatusBadRequest, "malformed request line")
+	}
+	f.method = string(rl.Method)
+	f.major, f.minor = rl.Version.Major, rl.Version.Minor
+	for _, line := range lines[1:] {
+		k, v, ok := httphead.ParseHeaderLine(line)
+		if !ok {
+			return nil, reject(http.StatusBadRequest, "malformed header line")
+		}
+		switch {
+		case bytes.EqualFold(k, []byte("Host")):
+			if f.hostSeen {
+				return nil, reject(http.StatusBadRequest, "more than one Host header")
+			}
+			f.hostSeen, f.host = true, string(v)
+		case bytes.EqualFold(k, []byte("Upgrade")):
+			f.addUpgrade(v)
+		case bytes.EqualFold(k, []byte("Connection")):
+			f.addConnection(v)
+		case bytes.EqualFold(k, []byte("Sec-WebSocket-Version")):
+			if f.versionSeen && f.version != string(v) {
+				f.version = "" // conflicting versions
+			} else {
+				f.version = string(v)
+			}
+			f.versionSeen = true
+		case bytes.EqualFold(k, []byte("Sec-WebSocket-Key")):
+			f.keyCount++
+			f.key = string(v)
+		case bytes.EqualFold(k, []byte("Origin")):
+			f.origin = string(v)
+		case bytes.EqualFold(k, []byte("Sec-WebSocket-Protocol")):
+			f.addProtocols(v)
+		case bytes.EqualFold(k, []byte("Sec-WebSocket-Extensions")):
+			f.addExtensions(v)
+		}
+	}
+	return f.check(cfg, func() *http.Request {
+		r, _ := ParseRequest(head)
+		return r
+	})
+}
+
+// CheckRequest checks an *http.Request (the http.Handler path).
+func CheckRequest(r *http.Request, cfg *Config) (*Result, *Rejection) {
+	f := fields{
+		method: r.Method, major: r.ProtoMajor, minor: r.ProtoMinor,
+		host: r.Host, hostSeen: r.Host != "",
+		origin: r.Header.Get("Origin"),
+	}
+	for _, v := range r.Header.Values("Upgrade") {
+		f.addUpgrade([]byte(v))
+	}
+	for _, v := range r.Header.Values("Connection") {
+		f.addConnection([]byte(v))
+	}
+	if vs := r.Header.Values("Sec-Websocket-Version"); len(vs) > 0 {
+		f.versionSeen, f.version = true, vs[0]
+		for _, v := range vs[1:] {
+			if v != vs[0] {
+				f.version = ""
+			}
+		}
+	}
+	keys := r.Header.Values("Sec-Websocket-Key")
+	f.keyCount = len(keys)
+	if len(keys) > 0 {
+		f.key = keys[0]
+	}
+	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
+		f.addProtocols([]byte(v))
+	}
+	for _, v := range r.Header.Values("Sec-Websocket-Extensions") {
+		f.addExtensions([]byte(v))
+	}
+	return f.check(cfg, func() *http.Request { return r })
+}
+
+// ParseRequest builds the *http.Request of a raw request head, for handlers
+// that ask for it (it is not kept otherwise).
+func ParseRequest(head []byte) (*http.Request, error) {
+	return http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+}
+
+// pathMatchFold is path.Match without regard to case (host names are
+// case-insensitive).
+func pathMatchFold(pattern, s string) (bool, error) {
+	return path.Match(strings.ToLower(pattern), strings.ToLower(s))
+}

@@ -1,0 +1,279 @@
+// Package proto is the server side of the RFC 6455 framing layer shared by
+// every engine: a push parser that turns the bytes read from a client into
+// messages and control frames (validating as strictly as the RFC asks), and
+// the encoding of the frames the server sends.
+//
+// Frame headers are decoded and checked with github.com/gobwas/ws; message
+// assembly, UTF-8 validation and close-frame rules are ours. The parser never
+// blocks and keeps partial frames as state, so the netpoll engine can feed it
+// whatever a non-blocking read returned.
+package proto
+
+import (
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/ws4go/ws4go/handler"
+)
+
+// Kind is the kind of an Event.
+type Kind uint8
+
+// Event kinds.
+const (
+	None    Kind = iota // more bytes are needed
+	Message             // a complete data message
+	Ping
+	Pong
+	Close
+)
+
+// Event is what the Reader found in the bytes fed to it.
+type Event struct {
+	Kind Kind
+	// Type is the message type of a Message.
+	Type handler.MessageType
+	// Compressed reports that the message was sent with RSV1 set
+	// (permessage-deflate): Data is still deflated and has not been
+	// validated as UTF-8.
+	Compressed bool
+	// Data is the message or control payload. It is only valid until the
+	// next call to Next.
+	Data []byte
+	// Code and Reason are a close frame's; Code is CloseNoStatus for an
+	// empty close frame.
+	Code   handler.CloseCode
+	Reason string
+}
+
+// Error is a protocol violation by the peer: the connection must be failed
+// with Code.
+type Error struct {
+	Code   handler.CloseCode
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Reason }
+
+func fail(code handler.CloseCode, reason string) *Error {
+	return &Error{Code: code, Reason: reason}
+}
+
+// Reader parses the client-to-server byte stream of one connection. The zero
+// value with MaxMessage set is ready to use.
+type Reader struct {
+	// MaxMessage is the largest message payload accepted; a larger one
+	// fails the connection with 1009. Zero means no limit.
+	MaxMessage int64
+	// Compression allows RSV1 on the first frame of a data message
+	// (permessage-deflate was negotiated).
+	Compression bool
+	// Client parses the server-to-client stream instead: frames must be
+	// unmasked.
+	Client bool
+
+	hdr     [ws.MaxHeaderSize]byte
+	hn      int // bytes of hdr filled
+	h       ws.Header
+	inFrame bool
+	left    int64 // payload bytes of the current frame still to come
+	mpos    int   // mask offset within the current frame
+
+	msgType       handler.MessageType // 0: no message open
+	msgCompressed bool
+	msg           []byte // payload of the open message (when not zero-copy)
+	utf           UTF8
+
+	ctl  [125]byte
+	ctln int
+}
+
+// Buffered reports whether the reader holds part of a frame or message, that
+// is whether it needs more bytes before it can report anything.
+func (r *Reader) Buffered() bool { return r.hn > 0 || r.inFrame || r.msgType != 0 }
+
+// Release drops the buffer of the last message so an idle connection holds
+// no memory; the next message allocates afresh. Call it after the message
+// event has been handled.
+func (r *Reader) Release() { r.msg = nil }
+
+// Next consumes bytes from p until it completes one event or runs out of
+// input. It returns how many bytes it consumed and the event (Kind None if p
+// was used up without completing one). Payload bytes in p are unmasked in
+// place. A non-nil error means the connection must be failed with its code;
+// the reader must not be used afterwards.
+func (r *Reader) Next(p []byte) (int, Event, *Error) {
+	n := 0
+	for {
+		if !r.inFrame {
+			k, ok, err := r.readHeader(p[n:])
+			n += k
+			if err != nil {
+				return n, Event{}, err
+			}
+			if !ok {
+				return n, Event{}, nil
+			}
+			if r.left == 0 {
+				if ev, err, done := r.endFrame(); err != nil || done {
+					return n, ev, err
+				}
+				continue
+			}
+		}
+		if n == len(p) {
+			return n, Event{}, nil
+		}
+		chunk := p[n:]
+		if int64(len(chunk)) > r.left {
+			chunk = chunk[:r.left]
+		}
+		if r.h.Masked {
+			ws.Cipher(chunk, r.h.Mask, r.mpos)
+		}
+		r.mpos += len(chunk)
+		r.left -= int64(len(chunk))
+		n += len(chunk)
+
+		if r.h.OpCode.IsControl() {
+			r.ctln += copy(r.ctl[r.ctln:], chunk)
+		} else {
+			if r.msgType == handler.Text && !r.msgCompressed && !r.utf.Write(chunk) {
+				return n, Event{}, fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message")
+			}
+			// A whole single-frame message in this buffer is handed
+			// out without copying.
+			if r.left == 0 && r.h.Fin && len(r.msg) == 0 && int64(len(chunk)) == r.h.Length {
+				r.inFrame = false
+				ev, err, _ := r.finishMessage(chunk)
+				return n, ev, err
+			}
+			r.msg = append(r.msg, chunk...)
+		}
+		if r.left > 0 {
+			return n, Event{}, nil
+		}
+		if ev, err, done := r.endFrame(); err != nil || done {
+			return n, ev, err
+		}
+	}
+}
+
+// readHeader accumulates and checks a frame header. ok is false when more
+// bytes are needed.
+func (r *Reader) readHeader(p []byte) (n int, ok bool, err *Error) {
+	if r.hn < 2 {
+		k := copy(r.hdr[r.hn:2], p)
+		r.hn += k
+		n += k
+		if r.hn < 2 {
+			return n, false, nil
+		}
+	}
+	size := 2
+	if r.hdr[1]&0x80 != 0 {
+		size += 4
+	}
+	switch r.hdr[1] & 0x7f {
+	case 126:
+		size += 2
+	case 127:
+		size += 8
+	}
+	k := copy(r.hdr[r.hn:size], p[n:])
+	r.hn += k
+	n += k
+	if r.hn < size {
+		return n, false, nil
+	}
+	r.hn = 0
+	var scratch [ws.MaxHeaderSize - 2]byte
+	br := byteReader(r.hdr[:size])
+	h, e := ws.ReadHeaderBuffer(&br, scratch[:])
+	if e != nil {
+		return n, false, fail(handler.CloseProtocolError, e.Error())
+	}
+	state := ws.StateServerSide
+	if r.Client {
+		state = ws.StateClientSide
+	}
+	if r.msgType != 0 {
+		state |= ws.StateFragmented
+	}
+	rsv := h.Rsv
+	if r.Compression && rsv == 0x4 && r.msgType == 0 && (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary) {
+		h.Rsv = 0 // RSV1 marks a compressed message (RFC 7692 section 6)
+	}
+	if e := ws.CheckHeader(h, state); e != nil {
+		return n, false, fail(handler.CloseProtocolError, e.Error())
+	}
+	h.Rsv = rsv
+	if !h.OpCode.IsControl() {
+		if h.OpCode != ws.OpContinuation {
+			r.msgType = handler.MessageType(h.OpCode)
+			r.msgCompressed = rsv != 0
+			r.utf.Reset()
+		}
+		if r.MaxMessage > 0 && int64(len(r.msg))+h.Length > r.MaxMessage {
+			return n, false, fail(handler.CloseMessageTooBig, "message too big")
+		}
+	}
+	r.h, r.inFrame, r.left, r.mpos, r.ctln = h, true, h.Length, 0, 0
+	return n, true, nil
+}
+
+// endFrame completes the current frame; done reports an event to return.
+func (r *Reader) endFrame() (ev Event, err *Error, done bool) {
+	r.inFrame = false
+	switch r.h.OpCode {
+	case ws.OpPing:
+		return Event{Kind: Ping, Data: r.ctl[:r.ctln]}, nil, true
+	case ws.OpPong:
+		return Event{Kind: Pong, Data: r.ctl[:r.ctln]}, nil, true
+	case ws.OpClose:
+		ev, err := ParseClose(r.ctl[:r.ctln])
+		return ev, err, true
+	}
+	if !r.h.Fin {
+		return Event{}, nil, false
+	}
+	return r.finishMessage(r.msg)
+}
+
+func (r *Reader) finishMessage(data []byte) (Event, *Error, bool) {
+	typ, compressed := r.msgType, r.msgCompressed
+	r.msgType, r.msgCompressed = 0, false
+	r.msg = r.msg[:0]
+	if typ == handler.Text && !compressed && !r.utf.Complete() {
+		return Event{}, fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message"), true
+	}
+	return Event{Kind: Message, Type: typ, Compressed: compressed, Data: data}, nil, true
+}
+
+// ParseClose decodes and checks a close frame payload (RFC 6455 5.5.1, 7.4).
+func ParseClose(p []byte) (Event, *Error) {
+	switch {
+	case len(p) == 0:
+		return Event{Kind: Close, Code: handler.CloseNoStatus}, nil
+	case len(p) == 1:
+		return Event{}, fail(handler.CloseProtocolError, "close frame payload of 1 byte")
+	}
+	code := handler.CloseCode(uint16(p[0])<<8 | uint16(p[1]))
+	if !code.Valid() {
+		return Event{}, fail(handler.CloseProtocolError, "invalid close code "+code.String())
+	}
+	if !utf8.Valid(p[2:]) {
+		return Event{}, fail(handler.CloseInvalidPayload, "invalid UTF-8 in close reason")
+	}
+	return Event{Kind: Close, Code: code, Reason: string(p[2:])}, nil
+}
+
+// byteReader is an io.Reader over a slice that does not escape.
+type byteReader []byte
+
+func (b *byteReader) Read(p []byte) (int, error) {
+	n := copy(p, *b)
+	*b = (*b)[n:]
+	return n, nil
+}

@@ -1,0 +1,607 @@
+// Package wsconn is the engine-independent part of a server-side WebSocket
+// connection: it implements handler.Conn, runs the handler's callbacks, keeps
+// the closing handshake, queues outgoing frames and holds the connection
+// table with its timers. An engine supplies the socket (a Transport), feeds
+// the bytes it reads to Conn.Feed and tells the Conn when the socket can take
+// more bytes or has gone.
+package wsconn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/proto"
+)
+
+// Transport is an engine's socket.
+type Transport interface {
+	// Write writes bufs in order and returns how many bytes it wrote. A
+	// blocking transport writes everything or fails; a non-blocking one
+	// may write less without an error when the socket is full.
+	Write(bufs [][]byte) (int, error)
+	// Blocking reports whether Write may block.
+	Blocking() bool
+	// WaitWritable arranges for Conn.Flush to be called once the socket
+	// can take more bytes (a blocking transport just calls it from a new
+	// goroutine).
+	WaitWritable()
+	// Shutdown ends a connection whose closing handshake is done: it
+	// half-closes the socket, discards what the peer already sent (so the
+	// kernel does not answer with a reset that could destroy the close
+	// frame in flight) and closes it.
+	Shutdown()
+	// Close closes the socket at once. Either way the engine then calls
+	// Conn.Finish exactly once.
+	Close()
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+}
+
+// Config is what a Conn needs from the server's settings.
+type Config struct {
+	MaxMessageSize int64
+	// MaxWriteQueue bounds the bytes queued for a peer that reads slower
+	// than it is sent to. Past it the connection is closed with
+	// WriteQueueCode.
+	MaxWriteQueue  int
+	WriteQueueCode handler.CloseCode
+	IdleTimeout    time.Duration
+	PingInterval   time.Duration
+	PongTimeout    time.Duration
+	CloseTimeout   time.Duration
+	Logger         *slog.Logger
+}
+
+// Conn is a server-side WebSocket connection. It implements handler.Conn.
+type Conn struct {
+	cfg   *Config
+	tr    Transport
+	h     handler.Handler
+	table *Table
+	slot  int // index in table, -1 when not in one
+
+	// Set once at creation.
+	subprotocol string
+	head        []byte        // raw request head (standalone path)
+	req         *http.Request // parsed lazily from head, or given (http path)
+	reqOnce     sync.Once
+
+	data atomic.Value // user data (boxed)
+
+	// Read side: touched only by the goroutine feeding the Conn.
+	rd       proto.Reader
+	panicked bool
+
+	// Timer state, read by the table's sweeper.
+	lastRead    atomic.Int64 // unix nanos of the last frame received
+	lastMessage atomic.Int64 // unix nanos of the last data message
+	pingSent    atomic.Int64 // unix nanos of an unanswered heartbeat ping, 0 if none
+	closingAt   atomic.Int64 // unix nanos when the closing handshake started
+
+	msgMu sync.Mutex // held while a data message is being sent
+
+	mu        sync.Mutex
+	wq        [][]byte // queued frames; wq[0][woff:] is next on the wire
+	woff      int
+	wqBytes   int
+	flushing  bool // a goroutine is writing to the socket
+	closeSent bool
+	closeRecv bool
+	shutdown  bool // shut the socket down once the queue is flushed
+	gone      bool // socket closed
+	code      handler.CloseCode
+	reason    string
+	finished  bool
+}
+
+// New makes the Conn of a completed handshake. head is the raw request head
+// (kept to build Request on demand) or nil when req is given.
+func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head []byte, req *http.Request) *Conn {
+	c := &Conn{cfg: cfg, tr: tr, h: h, subprotocol: subprotocol, head: head, req: req, slot: -1}
+	c.rd.MaxMessage = cfg.MaxMessageSize
+	now := time.Now().UnixNano()
+	c.lastRead.Store(now)
+	c.lastMessage.Store(now)
+	c.code = handler.CloseAbnormal
+	return c
+}
+
+// Start adds c to t and calls Opened. Call it before feeding any bytes.
+func (c *Conn) Start(t *Table) {
+	if t != nil {
+		t.add(c)
+	}
+	c.call(func() { c.h.Opened(c) })
+}
+
+// Feed processes bytes read from the socket. It returns false when the Conn
+// wants no more input (its closing handshake is done or it failed).
+func (c *Conn) Feed(p []byte) bool {
+	if len(p) > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+		c.pingSent.Store(0)
+	}
+	for len(p) > 0 {
+		n, ev, perr := c.rd.Next(p)
+		p = p[n:]
+		if perr != nil {
+			c.fail(perr.Code, perr.Reason)
+			return false
+		}
+		if !c.dispatch(ev) {
+			return false
+		}
+	}
+	return true
+}
+
+// Idle reports whether the reader holds no partial frame or message, so an
+// engine may return its read buffer to a pool.
+func (c *Conn) Idle() bool { return !c.rd.Buffered() }
+
+// dispatch handles one event; false means stop reading.
+func (c *Conn) dispatch(ev proto.Event) bool {
+	switch ev.Kind {
+	case proto.Message:
+		c.lastMessage.Store(time.Now().UnixNano())
+		if c.closing() {
+			return true // data after our close frame is discarded
+		}
+		c.call(func() { c.h.ReceivedMessage(c, handler.Message{Type: ev.Type, Data: ev.Data}) })
+	case proto.Ping:
+		c.control(ws.OpPong, ev.Data)
+	case proto.Pong:
+		c.call(func() { c.h.Ponged(c, ev.Data) })
+	case proto.Close:
+		c.closeReceived(ev.Code, ev.Reason)
+		return false
+	}
+	return true
+}
+
+// closing reports whether the close frame has been sent.
+func (c *Conn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeSent || c.gone
+}
+
+// call runs a handler callback; a panic closes this connection with 1011
+// and silences the handler.
+func (c *Conn) call(f func()) {
+	if c.panicked {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			c.panicked = true
+			c.logger().Error("ws4go: handler panicked; closing its connection with 1011",
+				"remote", c.RemoteAddr(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			c.fail(handler.CloseInternalError, "internal error")
+		}
+	}()
+	f()
+}
+
+func (c *Conn) logger() *slog.Logger {
+	if c.cfg.Logger != nil {
+		return c.cfg.Logger
+	}
+	return slog.Default()
+}
+
+// closeReceived answers the peer's close frame and ends the connection once
+// the answer is on the wire.
+func (c *Conn) closeReceived(code handler.CloseCode, reason string) {
+	c.mu.Lock()
+	if c.closeRecv || c.gone {
+		c.mu.Unlock()
+		return
+	}
+	c.closeRecv = true
+	c.code, c.reason = code, reason
+	if !c.closeSent {
+		c.closeSent = true
+		c.closingAt.Store(time.Now().UnixNano())
+		// Echo the peer's code (an empty close is answered with an
+		// empty close).
+		c.enqueueLocked(proto.AppendClose(nil, code, reason))
+	}
+	c.shutdown = true
+	c.mu.Unlock()
+	c.kick()
+}
+
+// fail sends a close frame with code and ends the connection as soon as it
+// is on the wire, without waiting for the peer's answer (RFC 6455 7.1.7).
+func (c *Conn) fail(code handler.CloseCode, reason string) {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return
+	}
+	if !c.closeSent {
+		c.closeSent = true
+		c.closingAt.Store(time.Now().UnixNano())
+		if !c.closeRecv {
+			c.code, c.reason = code, reason
+		}
+		c.enqueueLocked(proto.AppendClose(nil, code, reason))
+	}
+	c.shutdown = true
+	c.mu.Unlock()
+	c.kick()
+}
+
+// Close implements handler.Conn.
+func (c *Conn) Close(code handler.CloseCode, reason string) error {
+	if !code.Valid() {
+		return fmt.Errorf("ws4go: close code %d may not be sent", code)
+	}
+	if len(reason) > 123 || !utf8.ValidString(reason) {
+		return errors.New("ws4go: a close reason is at most 123 bytes of UTF-8")
+	}
+	c.mu.Lock()
+	if c.closeSent || c.gone {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closeSent = true
+	c.closingAt.Store(time.Now().UnixNano())
+	c.code, c.reason = code, reason
+	c.enqueueLocked(proto.AppendClose(nil, code, reason))
+	c.mu.Unlock()
+	c.kick()
+	return nil
+}
+
+// Terminate implements handler.Conn.
+func (c *Conn) Terminate() { c.terminate("terminated") }
+
+// terminate closes the socket without a closing handshake.
+func (c *Conn) terminate(reason string) {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return
+	}
+	c.gone = true
+	if !c.closeRecv && !c.closeSent {
+		c.code, c.reason = handler.CloseAbnormal, reason
+	}
+	c.dropQueueLocked()
+	c.mu.Unlock()
+	c.tr.Close()
+}
+
+// Finish is called by the engine once, after the socket is closed: it calls
+// Handler.Closed and releases everything the connection held.
+func (c *Conn) Finish() {
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return
+	}
+	c.finished, c.gone = true, true
+	code, reason := c.code, c.reason
+	if code == handler.CloseAbnormal && reason == "" {
+		reason = "connection closed without a close frame"
+	}
+	c.dropQueueLocked()
+	c.mu.Unlock()
+	if c.table != nil {
+		c.table.remove(c)
+	}
+	c.rd.Release()
+	c.panicked = false // Closed is always delivered
+	c.call(func() { c.h.Closed(c, code, reason) })
+}
+
+// ReadEnded tells the Conn that the socket's read side ended (EOF or error)
+// before the closing handshake finished.
+func (c *Conn) ReadEnded(err error) {
+	reason := "connection closed without a close frame"
+	if err != nil && !errors.Is(err, io.EOF) {
+		reason = err.Error()
+	}
+	c.terminate(reason)
+}
+
+// Send implements handler.Conn.
+func (c *Conn) Send(t handler.MessageType, p []byte) error {
+	if t != handler.Text && t != handler.Binary {
+		return fmt.Errorf("ws4go: bad message type %d", t)
+	}
+	c.msgMu.Lock()
+	defer c.msgMu.Unlock()
+	return c.sendFrame(true, ws.OpCode(t), p)
+}
+
+// SendText implements handler.Conn.
+func (c *Conn) SendText(s string) error { return c.Send(handler.Text, []byte(s)) }
+
+// SendBinary implements handler.Conn.
+func (c *Conn) SendBinary(p []byte) error { return c.Send(handler.Binary, p) }
+
+// Ping implements handler.Conn.
+func (c *Conn) Ping(payload []byte) error {
+	if len(payload) > 125 {
+		return errors.New("ws4go: a ping payload is at most 125 bytes")
+	}
+	return c.control(ws.OpPing, payload)
+}
+
+func (c *Conn) control(op ws.OpCode, payload []byte) error {
+	return c.sendFrame(true, op, payload)
+}
+
+// NewWriter implements handler.Conn.
+func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) {
+	if t != handler.Text && t != handler.Binary {
+		return nil, fmt.Errorf("ws4go: bad message type %d", t)
+	}
+	c.msgMu.Lock()
+	if c.closing() {
+		c.msgMu.Unlock()
+		return nil, handler.ErrClosed
+	}
+	return &fragmentWriter{c: c, op: ws.OpCode(t)}, nil
+}
+
+type fragmentWriter struct {
+	c      *Conn
+	op     ws.OpCode
+	closed bool
+}
+
+func (w *fragmentWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, handler.ErrClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := w.c.sendFrame(false, w.op, p); err != nil {
+		return 0, err
+	}
+	w.op = ws.OpContinuation
+	return len(p), nil
+}
+
+func (w *fragmentWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	defer w.c.msgMu.Unlock()
+	return w.c.sendFrame(true, w.op, nil)
+}
+
+// sendFrame writes one frame, or queues it when another goroutine is writing
+// or the socket is full.
+func (c *Conn) sendFrame(fin bool, op ws.OpCode, p []byte) error {
+	var hdr [ws.MaxHeaderSize]byte
+	h := proto.AppendHeader(hdr[:0], fin, 0, op, len(p))
+	c.mu.Lock()
+	if c.gone || c.closeSent {
+		c.mu.Unlock()
+		return handler.ErrClosed
+	}
+	if c.flushing {
+		// The writer of the moment will send it after what it has.
+		frame := make([]byte, 0, len(h)+len(p))
+		err := c.enqueueLocked(append(append(frame, h...), p...))
+		c.mu.Unlock()
+		return err
+	}
+	c.flushing = true
+	c.mu.Unlock()
+
+	bufs := [2][]byte{h, p}
+	n, err := c.tr.Write(bufs[:])
+	if err != nil {
+		c.terminate("write: " + err.Error())
+		return err
+	}
+	if total := len(h) + len(p); n < total {
+		// The socket is full: keep the rest, ahead of anything queued
+		// meanwhile, and finish when it is writable.
+		rest := make([]byte, 0, total-n)
+		if n < len(h) {
+			rest = append(append(rest, h[n:]...), p...)
+		} else {
+			rest = append(rest, p[n-len(h):]...)
+		}
+		c.mu.Lock()
+		c.wq = append([][]byte{rest}, c.wq...)
+		c.wqBytes += len(rest)
+		c.mu.Unlock()
+		c.tr.WaitWritable()
+		return nil
+	}
+	c.Flush()
+	return nil
+}
+
+// enqueueLocked appends a frame to the queue. A queue already past its bound
+// means the peer does not read: the frames not yet started are dropped and
+// the connection is closed with the configured code.
+func (c *Conn) enqueueLocked(frame []byte) error {
+	if max := c.cfg.MaxWriteQueue; max > 0 && c.wqBytes > max && !c.closeSent {
+		c.overflowLocked()
+		return handler.ErrWriteQueueFull
+	}
+	c.wq = append(c.wq, frame)
+	c.wqBytes += len(frame)
+	return nil
+}
+
+func (c *Conn) overflowLocked() {
+	// Keep the frame partly on the wire so the stream stays well formed.
+	keep := 0
+	if len(c.wq) > 0 && c.woff > 0 {
+		keep = 1
+	}
+	for i := keep; i < len(c.wq); i++ {
+		c.wq[i] = nil
+	}
+	c.wq = c.wq[:keep]
+	c.wqBytes = 0
+	if keep == 1 {
+		c.wqBytes = len(c.wq[0]) - c.woff
+	}
+	c.closeSent, c.shutdown = true, true
+	c.closingAt.Store(time.Now().UnixNano())
+	code := c.cfg.WriteQueueCode
+	if code == 0 {
+		code = handler.ClosePolicyViolation
+	}
+	c.code, c.reason = code, "write queue overflow"
+	c.wq = append(c.wq, proto.AppendClose(nil, code, c.reason))
+	c.wqBytes += len(c.wq[len(c.wq)-1])
+}
+
+func (c *Conn) dropQueueLocked() {
+	clear(c.wq)
+	c.wq, c.woff, c.wqBytes = nil, 0, 0
+}
+
+// kick makes sure queued frames get written: it takes the right to write
+// if nobody holds it (whoever holds it will see the new frames).
+func (c *Conn) kick() {
+	c.mu.Lock()
+	if c.flushing {
+		c.mu.Unlock()
+		return
+	}
+	c.flushing = true
+	c.mu.Unlock()
+	c.Flush()
+}
+
+// Flush writes queued frames. The caller holds the right to write: the
+// engine calls it after Transport.WaitWritable, to which the right passed.
+// When the queue is empty and the closing handshake is done, it shuts the
+// socket down.
+func (c *Conn) Flush() {
+	for {
+		c.mu.Lock()
+		if c.gone {
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+		if len(c.wq) == 0 {
+			c.flushing = false
+			done := c.shutdown
+			if done {
+				c.gone = true
+			}
+			c.mu.Unlock()
+			if done {
+				c.tr.Shutdown()
+			}
+			return
+		}
+		bufs := make([][]byte, len(c.wq))
+		copy(bufs, c.wq)
+		bufs[0] = bufs[0][c.woff:]
+		c.mu.Unlock()
+
+		n, err := c.tr.Write(bufs)
+		if err != nil {
+			c.mu.Lock()
+			c.flushing = false
+			c.mu.Unlock()
+			c.terminate("write: " + err.Error())
+			return
+		}
+		c.mu.Lock()
+		c.consumeLocked(n)
+		full := len(c.wq) > 0 && n < sizeOf(bufs)
+		c.mu.Unlock()
+		if full {
+			c.tr.WaitWritable()
+			return
+		}
+	}
+}
+
+func sizeOf(bufs [][]byte) (n int) {
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// consumeLocked drops n written bytes from the head of the queue.
+func (c *Conn) consumeLocked(n int) {
+	c.wqBytes -= n
+	for n > 0 && len(c.wq) > 0 {
+		left := len(c.wq[0]) - c.woff
+		if n < left {
+			c.woff += n
+			return
+		}
+		n -= left
+		c.wq[0] = nil
+		c.wq = c.wq[1:]
+		c.woff = 0
+	}
+	if len(c.wq) == 0 {
+		c.wq = nil
+	}
+}
+
+// LocalAddr implements handler.Conn.
+func (c *Conn) LocalAddr() net.Addr { return c.tr.LocalAddr() }
+
+// RemoteAddr implements handler.Conn.
+func (c *Conn) RemoteAddr() net.Addr { return c.tr.RemoteAddr() }
+
+// Subprotocol implements handler.Conn.
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// Request implements handler.Conn. On the standalone path it is parsed from
+// the raw head on first use, so connections whose handler never asks do not
+// pay for it.
+func (c *Conn) Request() *http.Request {
+	c.reqOnce.Do(func() {
+		if c.req == nil && c.head != nil {
+			c.req, _ = handshake.ParseRequest(c.head)
+			c.head = nil
+		}
+	})
+	return c.req
+}
+
+type boxed struct{ v any }
+
+// Data implements handler.Conn.
+func (c *Conn) Data() any {
+	if b, ok := c.data.Load().(boxed); ok {
+		return b.v
+	}
+	return nil
+}
+
+// SetData implements handler.Conn.
+func (c *Conn) SetData(v any) { c.data.Store(boxed{v}) }
+
+// Handler returns the connection's handler.
+func (c *Conn) Handler() handler.Handler { return c.h }
+
+var _ handler.Conn = (*Conn)(nil)

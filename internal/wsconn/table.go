@@ -1,0 +1,241 @@
+package wsconn
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/proto"
+)
+
+// Table tracks the open connections of a server: O(1) add and remove (each
+// Conn knows its slot), iteration for broadcasts and shutdown, and one
+// sweeper goroutine that drives every connection's timers (idle, heartbeat,
+// close), so no connection needs a timer or goroutine of its own for them.
+type Table struct {
+	cfg *Config
+
+	mu    sync.Mutex
+	conns []*Conn
+	free  []int
+	n     int
+	empty *sync.Cond // signalled when n drops to 0
+
+	stop chan struct{} // closes the sweeper; nil while there is none
+}
+
+// NewTable makes an empty table. Its sweeper runs only while the table holds
+// connections, so an idle server keeps no goroutine for it.
+func NewTable(cfg *Config) *Table {
+	t := &Table{cfg: cfg}
+	t.empty = sync.NewCond(&t.mu)
+	return t
+}
+
+func (t *Table) add(c *Conn) {
+	t.mu.Lock()
+	if k := len(t.free); k > 0 {
+		c.slot = t.free[k-1]
+		t.free = t.free[:k-1]
+		t.conns[c.slot] = c
+	} else {
+		c.slot = len(t.conns)
+		t.conns = append(t.conns, c)
+	}
+	c.table = t
+	t.n++
+	if t.n == 1 && t.stop == nil && t.needSweep() {
+		t.stop = make(chan struct{})
+		go t.sweep(t.stop)
+	}
+	t.mu.Unlock()
+}
+
+func (t *Table) remove(c *Conn) {
+	t.mu.Lock()
+	if c.slot >= 0 && c.slot < len(t.conns) && t.conns[c.slot] == c {
+		t.conns[c.slot] = nil
+		t.free = append(t.free, c.slot)
+		c.slot = -1
+		t.n--
+		if t.n == 0 {
+			// Give the slots' memory back once everyone has gone.
+			t.conns, t.free = nil, nil
+			if t.stop != nil {
+				close(t.stop)
+				t.stop = nil
+			}
+			t.empty.Broadcast()
+		}
+	}
+	t.mu.Unlock()
+}
+
+// Len returns the number of open connections.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+// snapshot returns the current connections.
+func (t *Table) snapshot() []*Conn {
+	t.mu.Lock()
+	out := make([]*Conn, 0, t.n)
+	for _, c := range t.conns {
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	t.mu.Unlock()
+	return out
+}
+
+// Range calls f for every open connection until f returns false.
+func (t *Table) Range(f func(handler.Conn) bool) {
+	for _, c := range t.snapshot() {
+		if !f(c) {
+			return
+		}
+	}
+}
+
+// Broadcast sends one message to every open connection. The frame is
+// encoded once and shared by every connection's queue; a peer that reads
+// slowly gets it queued and never holds up the others. It returns how many
+// connections it was queued for.
+func (t *Table) Broadcast(typ handler.MessageType, p []byte) int {
+	frame := proto.AppendFrame(nil, true, 0, ws.OpCode(typ), p)
+	n := 0
+	for _, c := range t.snapshot() {
+		if c.sendShared(frame) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// CloseAll starts the closing handshake of every connection.
+func (t *Table) CloseAll(code handler.CloseCode, reason string) {
+	for _, c := range t.snapshot() {
+		_ = c.Close(code, reason)
+	}
+}
+
+// TerminateAll drops every connection.
+func (t *Table) TerminateAll() {
+	for _, c := range t.snapshot() {
+		c.terminate("server closed")
+	}
+}
+
+// Wait blocks until the table is empty or done is closed. It reports
+// whether the table emptied.
+func (t *Table) Wait(done <-chan struct{}) bool {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-done:
+			t.mu.Lock()
+			t.empty.Broadcast()
+			t.mu.Unlock()
+		case <-stop:
+		}
+	}()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.n > 0 {
+		select {
+		case <-done:
+			return false
+		default:
+		}
+		t.empty.Wait()
+	}
+	return true
+}
+
+func (t *Table) needSweep() bool {
+	c := t.cfg
+	return c.IdleTimeout > 0 || c.PingInterval > 0 || c.CloseTimeout > 0
+}
+
+// tick is how often the sweeper runs: a fraction of the shortest timeout.
+func (t *Table) tick() time.Duration {
+	d := time.Second
+	for _, v := range []time.Duration{t.cfg.IdleTimeout, t.cfg.PingInterval, t.cfg.PongTimeout, t.cfg.CloseTimeout} {
+		if v > 0 && v/4 < d {
+			d = v / 4
+		}
+	}
+	return max(d, 5*time.Millisecond)
+}
+
+func (t *Table) sweep(stop chan struct{}) {
+	tk := time.NewTicker(t.tick())
+	defer tk.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tk.C:
+			for _, c := range t.snapshot() {
+				c.timers(now.UnixNano())
+			}
+		}
+	}
+}
+
+// timers applies the connection's deadlines at time now.
+func (c *Conn) timers(now int64) {
+	cfg := c.cfg
+	if at := c.closingAt.Load(); at != 0 {
+		if cfg.CloseTimeout > 0 && now-at > int64(cfg.CloseTimeout) {
+			c.terminate("close timeout")
+		}
+		return
+	}
+	if cfg.PingInterval > 0 {
+		if sent := c.pingSent.Load(); sent != 0 {
+			if cfg.PongTimeout > 0 && now-sent > int64(cfg.PongTimeout) {
+				c.terminate("heartbeat timeout: no pong")
+				return
+			}
+		} else if now-c.lastRead.Load() > int64(cfg.PingInterval) {
+			c.pingSent.Store(now)
+			_ = c.control(ws.OpPing, nil)
+		}
+	}
+	if cfg.IdleTimeout > 0 && now-c.lastMessage.Load() > int64(cfg.IdleTimeout) {
+		_ = c.Close(handler.CloseGoingAway, "idle timeout")
+	}
+}
+
+// sendShared queues an already encoded frame that other connections share
+// (it is never modified).
+func (c *Conn) sendShared(frame []byte) error {
+	c.msgMu.Lock()
+	defer c.msgMu.Unlock()
+	c.mu.Lock()
+	if c.gone || c.closeSent {
+		c.mu.Unlock()
+		return handler.ErrClosed
+	}
+	err := c.enqueueLocked(frame)
+	start := !c.flushing && err == nil
+	if start {
+		c.flushing = true
+	}
+	c.mu.Unlock()
+	if start {
+		if c.tr.Blocking() {
+			c.tr.WaitWritable()
+		} else {
+			c.Flush()
+		}
+	}
+	return err
+}

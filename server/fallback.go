@@ -1,0 +1,90 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"sync"
+)
+
+// fallback serves the plain HTTP requests that reach the standalone
+// listener (s.HTTP) with a net/http server fed through a channel.
+type fallback struct {
+	srv    *http.Server
+	conns  chan net.Conn
+	done   chan struct{}
+	once   sync.Once
+	served sync.WaitGroup
+}
+
+func (s *Server) serveFallback(nc net.Conn, read []byte) {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	fb := s.fallback
+	if fb == nil {
+		fb = &fallback{
+			srv: &http.Server{
+				Handler:           s.HTTP,
+				ReadHeaderTimeout: s.handshakeTimeout(),
+				ErrorLog:          nil,
+			},
+			conns: make(chan net.Conn),
+			done:  make(chan struct{}),
+		}
+		s.fallback = fb
+		fb.served.Add(1)
+		go func() {
+			defer fb.served.Done()
+			_ = fb.srv.Serve(fb)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case fb.conns <- &prefixConn{Conn: nc, read: read}:
+	case <-fb.done:
+		nc.Close()
+	}
+}
+
+// Accept implements net.Listener for the fallback server.
+func (fb *fallback) Accept() (net.Conn, error) {
+	select {
+	case nc := <-fb.conns:
+		return nc, nil
+	case <-fb.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close implements net.Listener.
+func (fb *fallback) Close() error {
+	fb.once.Do(func() { close(fb.done) })
+	return nil
+}
+
+// Addr implements net.Listener.
+func (fb *fallback) Addr() net.Addr { return &net.TCPAddr{} }
+
+func (fb *fallback) close() {
+	fb.Close()
+	_ = fb.srv.Close()
+	fb.served.Wait()
+}
+
+// prefixConn replays the bytes read while looking for a WebSocket upgrade.
+type prefixConn struct {
+	net.Conn
+	read []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.read) > 0 {
+		n := copy(p, c.read)
+		c.read = c.read[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}

@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/wsconn"
+)
+
+var noDeadline time.Time
+
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return noDeadline
+	}
+	return time.Now().Add(d)
+}
+
+func contextWithoutCancel(r *http.Request) context.Context {
+	return context.WithoutCancel(r.Context())
+}
+
+// readBufSize is the goroutine engine's read buffer per connection.
+const readBufSize = 4 << 10
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// goroutineEngine runs one reading goroutine per connection (the analogue of
+// ws4py's gevent server): blocking reads, writes serialised by the Conn.
+type goroutineEngine struct{ s *Server }
+
+func (e goroutineEngine) close() {}
+
+func (e goroutineEngine) serve(nc net.Conn) {
+	s := e.s
+	if !s.trackHandshake(nc, true) {
+		nc.Close()
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		e.handshake(nc)
+	}()
+}
+
+// handshake reads the request head (bounded in size and time), answers it,
+// and runs the connection on success.
+func (e goroutineEngine) handshake(nc net.Conn) {
+	s := e.s
+	bp := readBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	release := func() {
+		if cap(buf) == readBufSize {
+			*bp = buf[:readBufSize]
+		}
+		readBufs.Put(bp)
+	}
+	_ = nc.SetReadDeadline(deadline(s.handshakeTimeout()))
+	var headLen int
+	for headLen == 0 {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, len(buf))...)[:len(buf)]
+		}
+		n, err := nc.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		var rej *handshake.Rejection
+		if headLen, rej = handshake.HeadEnd(buf); rej != nil {
+			_, _ = nc.Write(handshake.AppendRejection(nil, rej))
+			err = errors.New("head too large")
+		}
+		if headLen == 0 && err != nil {
+			s.trackHandshake(nc, false)
+			nc.Close()
+			release()
+			return
+		}
+	}
+	head := buf[:headLen]
+	d := s.decide(head)
+	s.trackHandshake(nc, false)
+	if d.fallback {
+		// Plain HTTP: the fallback server gets the bytes read so far.
+		rest := append([]byte(nil), buf...)
+		release()
+		_ = nc.SetReadDeadline(noDeadline)
+		s.serveFallback(nc, rest)
+		return
+	}
+	_ = nc.SetWriteDeadline(deadline(s.writeTimeout()))
+	_, err := nc.Write(d.response)
+	if err != nil || d.factory == nil {
+		if err == nil {
+			lingerClose(nc)
+		} else {
+			nc.Close()
+		}
+		release()
+		return
+	}
+	_ = nc.SetDeadline(noDeadline)
+	headCopy := append([]byte(nil), head...)
+	rest := append([]byte(nil), buf[headLen:]...)
+	release()
+	e.run(nc, func(tr wsconn.Transport) *wsconn.Conn {
+		return wsconn.New(&s.wcfg, tr, d.factory(), d.subprotocol, headCopy, nil)
+	}, rest)
+}
+
+func (e goroutineEngine) adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
+	e.s.wg.Add(1)
+	defer e.s.wg.Done()
+	e.run(nc, mk, rest)
+}
+
+// run is the reading loop of one connection.
+func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
+	tr := &blockingTransport{nc: nc, s: e.s}
+	c := mk(tr)
+	tr.c = c
+	c.Start(e.s.table)
+	reading := len(rest) == 0 || c.Feed(rest)
+	bp := readBufs.Get().(*[]byte)
+	buf := *bp
+	var err error
+	for {
+		var n int
+		n, err = nc.Read(buf)
+		if n > 0 && reading {
+			reading = c.Feed(buf[:n])
+		}
+		if err != nil {
+			if tr.shut.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				drain(nc)
+			}
+			break
+		}
+	}
+	readBufs.Put(bp)
+	nc.Close()
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+		err = io.EOF
+	}
+	c.ReadEnded(err)
+	c.Finish()
+}
+
+// blockingTransport is a net.Conn written with blocking writes bounded by
+// the server's WriteTimeout.
+type blockingTransport struct {
+	nc   net.Conn
+	s    *Server
+	c    *wsconn.Conn
+	shut atomic.Bool // Shutdown was called: drain and close
+}
+
+func (t *blockingTransport) Write(bufs [][]byte) (int, error) {
+	_ = t.nc.SetWriteDeadline(deadline(t.s.writeTimeout()))
+	nb := net.Buffers(bufs)
+	n, err := nb.WriteTo(t.nc)
+	return int(n), err
+}
+
+func (t *blockingTransport) Blocking() bool { return true }
+
+// WaitWritable flushes in a goroutine of its own, so that a broadcast never
+// waits on a slow peer. It is counted in the server's WaitGroup: it only
+// starts while the connection's reading goroutine is alive.
+func (t *blockingTransport) WaitWritable() {
+	t.s.wg.Add(1)
+	go func() {
+		defer t.s.wg.Done()
+		t.c.Flush()
+	}()
+}
+
+// Shutdown half-closes the connection (the FIN follows the close frame) and
+// wakes the reading goroutine, which discards what the peer already sent and
+// closes the socket: closing with unread input would make the kernel send a
+// reset instead, which can destroy the close frame still in flight.
+func (t *blockingTransport) Shutdown() {
+	if tc, ok := t.nc.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+		t.shut.Store(true)
+		_ = t.nc.SetReadDeadline(time.Now())
+		return
+	}
+	t.nc.Close()
+}
+
+// drain discards, without blocking, whatever input the socket holds.
+func drain(nc net.Conn) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = nc.SetReadDeadline(noDeadline)
+	var buf [4096]byte
+	_ = rc.Read(func(fd uintptr) bool {
+		for {
+			if n, err := syscall.Read(int(fd), buf[:]); n <= 0 || err != nil {
+				return true
+			}
+		}
+	})
+}
+
+func (t *blockingTransport) Close()               { t.nc.Close() }
+func (t *blockingTransport) LocalAddr() net.Addr  { return t.nc.LocalAddr() }
+func (t *blockingTransport) RemoteAddr() net.Addr { return t.nc.RemoteAddr() }
+
+// lingerClose closes a connection after an HTTP error response without
+// resetting it: it stops writing, then discards input briefly so the kernel
+// does not answer unread bytes with a reset that would destroy the response.
+func lingerClose(nc net.Conn) {
+	if tc, ok := nc.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+		_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, nc)
+	}
+	nc.Close()
+}

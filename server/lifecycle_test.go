@@ -1,0 +1,237 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"go.uber.org/goleak"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/server"
+)
+
+// TestPerPathHandlers mounts two handlers on an http.ServeMux, as a service
+// embedding ws4go does.
+func TestPerPathHandlers(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		ws4 := &server.Server{Engine: e}
+		mux := http.NewServeMux()
+		mux.Handle("/echo", ws4.HTTPHandler(handler.Echo))
+		mux.Handle("/upper", ws4.HTTPHandler(func() handler.Handler { return upper{} }))
+		mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "plain") })
+		hs := httptest.NewServer(mux)
+		defer hs.Close()
+		defer ws4.Close()
+		addr := hs.Listener.Addr().String()
+
+		a, b := dial(t, addr, "/echo"), dial(t, addr, "/upper")
+		a.echoes("hello")
+		b.send(ws.OpText, []byte("hello"))
+		b.expect(ws.OpText, []byte("HELLO"))
+		resp, err := http.Get(hs.URL + "/plain")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "plain" {
+			t.Errorf("plain handler: %q", body)
+		}
+		if n := ws4.Len(); n != 2 {
+			t.Errorf("Len() = %d, want 2", n)
+		}
+		a.closeNormally()
+		b.closeNormally()
+	})
+}
+
+type upper struct{ handler.Base }
+
+func (upper) ReceivedMessage(c handler.Conn, m handler.Message) {
+	p := []byte(string(m.Data))
+	for i, ch := range p {
+		if 'a' <= ch && ch <= 'z' {
+			p[i] = ch - 32
+		}
+	}
+	_ = c.SendText(string(p))
+}
+
+// TestShutdown: every client gets 1001, Shutdown returns once they have
+// answered, and no goroutine is left.
+func TestShutdown(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		s := &server.Server{Handler: handler.Echo}
+		addr := start(t, e, s)
+		var clients []*client
+		for i := 0; i < 20; i++ {
+			clients = append(clients, dial(t, addr, "/"))
+		}
+		clients[0].echoes("before")
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(context.Background()) }()
+		for _, c := range clients {
+			// The client answers the server's close.
+			for {
+				h, p, err := c.read()
+				if err != nil {
+					t.Fatalf("waiting for 1001: %v", err)
+				}
+				if h.OpCode == ws.OpClose {
+					if len(p) < 2 || int(p[0])<<8|int(p[1]) != 1001 {
+						t.Fatalf("close payload %x, want 1001", p)
+					}
+					c.send(ws.OpClose, p[:2])
+					break
+				}
+			}
+			c.expectEOF()
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Fatalf("%d connections after Shutdown", n)
+		}
+	})
+}
+
+// TestShutdownDeadline: clients that never answer are dropped when the
+// context ends.
+func TestShutdownDeadline(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+		s := &server.Server{Handler: handler.Echo, CloseTimeout: time.Hour}
+		addr := start(t, e, s)
+		c := dial(t, addr, "/")
+		c.echoes("x")
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != context.DeadlineExceeded {
+			t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Fatalf("%d connections after Shutdown", n)
+		}
+	})
+}
+
+// TestPanic: a panicking handler closes its own connection with 1011 and
+// nobody else's.
+func TestPanic(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		addr := start(t, e, &server.Server{Handler: func() handler.Handler { return panicky{} }})
+		bystander := dial(t, addr, "/")
+		c := dial(t, addr, "/")
+		c.send(ws.OpText, []byte("panic"))
+		c.expectClose(handler.CloseInternalError)
+		bystander.echoes("still here")
+		bystander.closeNormally()
+	})
+}
+
+type panicky struct{ handler.EchoHandler }
+
+func (p panicky) ReceivedMessage(c handler.Conn, m handler.Message) {
+	if string(m.Data) == "panic" {
+		panic("boom")
+	}
+	p.EchoHandler.ReceivedMessage(c, m)
+}
+
+// TestHeartbeat: a silent peer is pinged, and dropped when it does not
+// answer; an answering peer stays.
+func TestHeartbeat(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		closed := make(chan [2]string, 2)
+		addr := start(t, e, &server.Server{
+			PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond,
+			Handler: func() handler.Handler { return &recorder{closed: closed} },
+		})
+		c := dial(t, addr, "/")
+		// Answer three pings: the connection stays.
+		for i := 0; i < 3; i++ {
+			h, p, err := c.read()
+			if err != nil || h.OpCode != ws.OpPing {
+				t.Fatalf("want a ping: %v %v", h.OpCode, err)
+			}
+			c.send(ws.OpPong, p)
+		}
+		// Then go silent: the next ping is unanswered, the server drops us.
+		h, _, err := c.read()
+		if err != nil || h.OpCode != ws.OpPing {
+			t.Fatalf("want a ping: %v %v", h.OpCode, err)
+		}
+		if _, _, err := c.read(); err != io.EOF {
+			t.Fatalf("silent peer: %v, want EOF", err)
+		}
+		if got := <-closed; got[0] != handler.CloseAbnormal.String() {
+			t.Errorf("Closed%v, want 1006", got)
+		}
+	})
+}
+
+func TestIdleTimeout(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		addr := start(t, e, &server.Server{IdleTimeout: 100 * time.Millisecond})
+		c := dial(t, addr, "/")
+		h, p, err := c.read()
+		if err != nil || h.OpCode != ws.OpClose || int(p[0])<<8|int(p[1]) != 1001 {
+			t.Fatalf("want close 1001: %v %x %v", h.OpCode, p, err)
+		}
+		c.send(ws.OpClose, p[:2])
+		c.expectEOF()
+	})
+}
+
+// TestServerClose: a handler's Close sends its code once and the server
+// closes TCP after the client answers.
+func TestServerClose(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		errs := make(chan error, 3)
+		addr := start(t, e, &server.Server{Handler: func() handler.Handler {
+			return &opener{f: func(c handler.Conn) {
+				errs <- c.Close(4002, "going")
+				errs <- c.Close(4003, "again") // idempotent: nil, nothing sent
+				errs <- c.SendText("after close")
+			}}
+		}})
+		c := dial(t, addr, "/")
+		h, p, err := c.read()
+		if err != nil || h.OpCode != ws.OpClose || string(p[2:]) != "going" || int(p[0])<<8|int(p[1]) != 4002 {
+			t.Fatalf("want close 4002 going: %v %q %v", h.OpCode, p, err)
+		}
+		c.send(ws.OpClose, p)
+		c.expectEOF()
+		if e1, e2, e3 := <-errs, <-errs, <-errs; e1 != nil || e2 != nil || e3 != handler.ErrClosed {
+			t.Errorf("Close, Close, Send after close = %v, %v, %v; want nil, nil, ErrClosed", e1, e2, e3)
+		}
+	})
+}
+
+func TestCloseInvalidCode(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		errs := make(chan error, 4)
+		addr := start(t, e, &server.Server{Handler: func() handler.Handler {
+			return &opener{f: func(c handler.Conn) {
+				for _, code := range []handler.CloseCode{handler.CloseNoStatus, handler.CloseAbnormal, handler.CloseTLSHandshake, 999} {
+					errs <- c.Close(code, "")
+				}
+			}}
+		}})
+		c := dial(t, addr, "/")
+		for i := 0; i < 4; i++ {
+			if err := <-errs; err == nil {
+				t.Error("Close with a code that must not be sent returned nil")
+			}
+		}
+		c.echoes("still open")
+		c.closeNormally()
+	})
+}

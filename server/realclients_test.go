@@ -1,0 +1,112 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/realclients"
+	"github.com/ws4go/ws4go/server"
+)
+
+// closeOnRequest echoes, and closes with the code the realclients scripts
+// ask for when they send ServerCloseMessage. It reports Closed calls.
+type closeOnRequest struct {
+	handler.EchoHandler
+	closed chan [2]string
+}
+
+func (h *closeOnRequest) ReceivedMessage(c handler.Conn, m handler.Message) {
+	if string(m.Data) == realclients.ServerCloseMessage {
+		_ = c.Close(realclients.ServerCloseCode, realclients.ServerCloseReason)
+		return
+	}
+	h.EchoHandler.ReceivedMessage(c, m)
+}
+
+func (h *closeOnRequest) Closed(_ handler.Conn, code handler.CloseCode, reason string) {
+	select {
+	case h.closed <- [2]string{code.String(), reason}:
+	default:
+	}
+}
+
+// realClientServer serves the echo endpoint at /ws and the Chromium test page
+// at / on the same host:port (the Origin check requires it).
+func realClientServer(t *testing.T, e server.Engine) (string, chan [2]string) {
+	closed := make(chan [2]string, 8)
+	page := http.NewServeMux()
+	page.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, realclients.ChromiumTestPage)
+	})
+	addr := start(t, e, &server.Server{
+		Routes: map[string]handler.Factory{"/ws": func() handler.Handler { return &closeOnRequest{closed: closed} }},
+		HTTP:   page,
+	})
+	return addr, closed
+}
+
+func checkReport(t *testing.T, who string, r realclients.Report, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", who, err)
+	}
+	for _, f := range r.Failures() {
+		t.Errorf("%s: %s", who, f)
+	}
+}
+
+func expectClosed(t *testing.T, closed chan [2]string, code handler.CloseCode, reason string) {
+	t.Helper()
+	select {
+	case got := <-closed:
+		if got != [2]string{code.String(), reason} {
+			t.Errorf("server saw Closed%v, want %d %q", got, code, reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("server never saw the connection close")
+	}
+}
+
+func TestRealClients(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		addr, closed := realClientServer(t, e)
+		url := "ws://" + addr + "/ws"
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		for name, run := range map[string]func(context.Context, string, realclients.Options) (realclients.Report, error){
+			"node":   realclients.RunNode,
+			"python": realclients.RunPython,
+		} {
+			t.Run(name, func(t *testing.T) {
+				r, err := run(ctx, url, realclients.Options{})
+				checkReport(t, name, r, err)
+				expectClosed(t, closed, realclients.EchoCloseCode, realclients.EchoCloseReason)
+
+				r, err = run(ctx, url, realclients.Options{Mode: realclients.ModeServerClose})
+				checkReport(t, name+" server-close", r, err)
+				expectClosed(t, closed, realclients.ServerCloseCode, realclients.ServerCloseReason)
+			})
+		}
+		t.Run("chromium", func(t *testing.T) {
+			for _, mode := range []string{"", "?mode=server-close"} {
+				dom, err := realclients.RunChromium(ctx, "http://"+addr+"/"+mode)
+				if err != nil {
+					t.Fatalf("chromium: %v", err)
+				}
+				r, err := realclients.ParseChromiumResult(dom)
+				checkReport(t, "chromium"+mode, r, err)
+				if strings.Contains(mode, "server-close") {
+					expectClosed(t, closed, realclients.ServerCloseCode, realclients.ServerCloseReason)
+				} else {
+					expectClosed(t, closed, realclients.EchoCloseCode, realclients.EchoCloseReason)
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,362 @@
+// Package server runs WebSocket handlers: standalone (ListenAndServe, the
+// analogue of ws4py's gevent WebSocketServer(...).serve_forever()) or
+// embedded in any net/http service as an http.Handler (the analogue of ws4py's
+// CherryPy tool), on the goroutine-per-connection engine or the netpoll
+// engine, with one handler API.
+//
+//	srv := &server.Server{Addr: "127.0.0.1:9001", Handler: handler.Echo}
+//	log.Fatal(srv.ListenAndServe())
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/wsconn"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
+// Close.
+var ErrServerClosed = errors.New("ws4go: server closed")
+
+// Engine selects how connections are driven.
+type Engine string
+
+// Engines.
+const (
+	// EngineGoroutine runs one reading goroutine per connection: simple,
+	// and the lowest latency under load.
+	EngineGoroutine Engine = "goroutine"
+	// EngineNetpoll waits for readable sockets with epoll and hands them
+	// to a bounded pool of workers, so idle connections hold no
+	// goroutine and no buffer.
+	EngineNetpoll Engine = "netpoll"
+)
+
+// Defaults for zero-valued Server fields.
+const (
+	DefaultMaxMessageSize   = 16 << 20
+	DefaultMaxWriteQueue    = 4 << 20
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultCloseTimeout     = 5 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+	DefaultPongTimeout      = 30 * time.Second
+)
+
+// A Server serves WebSocket connections. Like net/http.Server it is its own
+// configuration: set the fields, then call ListenAndServe or Serve, or mount
+// it (or HTTPHandler) on an http.ServeMux. Fields must not be changed once it
+// serves. The zero value serves nothing until Handler or Routes is set.
+type Server struct {
+	// Addr is the TCP address ListenAndServe listens on ("127.0.0.1:9001").
+	Addr string
+	// Handler makes the handler of each connection, for every path that
+	// Routes does not name.
+	Handler handler.Factory
+	// Routes maps exact request paths to handler factories (ws4py's
+	// per-path handler classes). A path with no route and no Handler gets
+	// 404.
+	Routes map[string]handler.Factory
+	// HTTP, if set, serves the requests on the standalone listener that
+	// are not WebSocket upgrades (a page, health checks, metrics). If nil
+	// they are refused like any bad handshake.
+	HTTP http.Handler
+
+	// Engine is EngineGoroutine (the default) or EngineNetpoll.
+	Engine Engine
+
+	// Subprotocols the server speaks, most preferred first.
+	Subprotocols []string
+	// OriginPatterns allow cross-origin browsers from these hosts
+	// (path.Match patterns on host[:port]). By default a request with an
+	// Origin header is accepted only if the Origin's host equals Host:
+	// the defence against cross-site WebSocket hijacking.
+	OriginPatterns []string
+	// CheckOrigin, if set, decides instead of OriginPatterns.
+	CheckOrigin func(r *http.Request) bool
+
+	// MaxMessageSize is the largest message accepted (default 16 MiB);
+	// a larger one fails the connection with 1009. Negative: no limit.
+	MaxMessageSize int64
+	// MaxWriteQueue bounds the bytes queued for a peer that does not read
+	// (default 4 MiB). A send past it closes the connection with
+	// WriteQueueCloseCode (default 1008).
+	MaxWriteQueue       int
+	WriteQueueCloseCode handler.CloseCode
+
+	// HandshakeTimeout bounds the reading of the opening handshake
+	// (default 10 s).
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds the closing handshake: after the close frame is
+	// sent the peer has this long to answer before the TCP connection is
+	// dropped (default 5 s).
+	CloseTimeout time.Duration
+	// WriteTimeout bounds one blocking write on the goroutine engine
+	// (default 10 s).
+	WriteTimeout time.Duration
+	// PingInterval: a connection that received nothing for this long is
+	// pinged (default 30 s; negative disables the heartbeat).
+	PingInterval time.Duration
+	// PongTimeout: a pinged connection that sends nothing for this long is
+	// dropped (default 30 s).
+	PongTimeout time.Duration
+	// IdleTimeout closes (1001) a connection that received no data
+	// message for this long. Zero: never.
+	IdleTimeout time.Duration
+
+	// Workers and WorkerQueue size the netpoll engine's worker pool
+	// (defaults: 4×GOMAXPROCS workers, a queue of 16× that).
+	Workers     int
+	WorkerQueue int
+
+	// Logger receives the server's logs (default slog.Default()).
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	wcfg     wsconn.Config
+	hcfg     handshake.Config
+	table    *wsconn.Table
+
+	mu         sync.Mutex
+	listeners  map[*net.Listener]struct{}
+	handshakes map[net.Conn]struct{}
+	fallback   *fallback
+	engine     engine
+	closing    atomic.Bool
+	wg         sync.WaitGroup // connection goroutines
+}
+
+// engine is what an engine does for the server.
+type engine interface {
+	// serve takes ownership of an accepted connection.
+	serve(nc net.Conn)
+	// adopt runs a connection whose handshake is done: rest are bytes
+	// already read after the handshake.
+	adopt(nc net.Conn, c func(wsconn.Transport) *wsconn.Conn, rest []byte)
+	// close releases the engine once every connection is gone.
+	close()
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.wcfg = wsconn.Config{
+			MaxMessageSize: orDefault(s.MaxMessageSize, DefaultMaxMessageSize),
+			MaxWriteQueue:  int(orDefault(int64(s.MaxWriteQueue), DefaultMaxWriteQueue)),
+			WriteQueueCode: s.WriteQueueCloseCode,
+			IdleTimeout:    max(s.IdleTimeout, 0),
+			PingInterval:   time.Duration(orDefault(int64(s.PingInterval), int64(DefaultPingInterval))),
+			PongTimeout:    time.Duration(orDefault(int64(s.PongTimeout), int64(DefaultPongTimeout))),
+			CloseTimeout:   time.Duration(orDefault(int64(s.CloseTimeout), int64(DefaultCloseTimeout))),
+			Logger:         s.logger(),
+		}
+		s.hcfg = handshake.Config{
+			Subprotocols:   s.Subprotocols,
+			OriginPatterns: s.OriginPatterns,
+			CheckOrigin:    s.CheckOrigin,
+		}
+		s.table = wsconn.NewTable(&s.wcfg)
+		s.listeners = map[*net.Listener]struct{}{}
+		s.handshakes = map[net.Conn]struct{}{}
+		s.engine = s.newEngine()
+	})
+}
+
+// orDefault maps zero to def and negative values to zero (disabled).
+func orDefault(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	return time.Duration(orDefault(int64(s.HandshakeTimeout), int64(DefaultHandshakeTimeout)))
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	return time.Duration(orDefault(int64(s.WriteTimeout), int64(DefaultWriteTimeout)))
+}
+
+// ListenAndServe listens on s.Addr and serves until Shutdown or Close.
+func (s *Server) ListenAndServe() error {
+	if s.closing.Load() {
+		return ErrServerClosed
+	}
+	l, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts connections on l until Shutdown or Close, and closes l.
+// Requests that are not WebSocket upgrades go to s.HTTP.
+func (s *Server) Serve(l net.Listener) error {
+	s.init()
+	if !s.trackListener(&l, true) {
+		l.Close()
+		return ErrServerClosed
+	}
+	defer s.trackListener(&l, false)
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary(err)) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logger().Warn("ws4go: accept error; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.engine.serve(nc)
+	}
+}
+
+// errTemporary classifies accept errors worth retrying (out of file
+// descriptors, aborted connections) by returning err itself for them.
+func errTemporary(err error) error {
+	type temporary interface{ Temporary() bool }
+	if t, ok := err.(temporary); ok && t.Temporary() {
+		return err
+	}
+	return errNotTemporary
+}
+
+var errNotTemporary = errors.New("not temporary")
+
+func (s *Server) trackListener(l *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing.Load() {
+			return false
+		}
+		s.listeners[l] = struct{}{}
+	} else {
+		delete(s.listeners, l)
+	}
+	return true
+}
+
+// trackHandshake records connections still in their opening handshake, so
+// Shutdown and Close can drop them.
+func (s *Server) trackHandshake(nc net.Conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing.Load() {
+			return false
+		}
+		s.handshakes[nc] = struct{}{}
+	} else {
+		delete(s.handshakes, nc)
+	}
+	return true
+}
+
+// route returns the factory for a request path, or nil.
+func (s *Server) route(path string) handler.Factory {
+	if f, ok := s.Routes[path]; ok {
+		return f
+	}
+	return s.Handler
+}
+
+// Len returns the number of open WebSocket connections.
+func (s *Server) Len() int {
+	s.init()
+	return s.table.Len()
+}
+
+// Range calls f for each open connection until f returns false.
+func (s *Server) Range(f func(handler.Conn) bool) {
+	s.init()
+	s.table.Range(f)
+}
+
+// Broadcast sends a message to every open connection (ws4py's manager
+// broadcast) and returns how many it was queued for. The frame is encoded
+// once; slow peers get it queued and never delay the others.
+func (s *Server) Broadcast(t handler.MessageType, p []byte) int {
+	s.init()
+	return s.table.Broadcast(t, p)
+}
+
+// CloseAll starts the closing handshake of every open connection.
+func (s *Server) CloseAll(code handler.CloseCode, reason string) {
+	s.init()
+	s.table.CloseAll(code, reason)
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, refuses new
+// handshakes, sends every connection a close frame 1001 ("going away"), and
+// waits until they have all closed or ctx ends; then it drops whatever is
+// left and releases everything. It returns ctx's error if ctx ended first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.stopAccepting()
+	s.table.CloseAll(handler.CloseGoingAway, "server shutting down")
+	var err error
+	if !s.table.Wait(ctx.Done()) {
+		err = ctx.Err()
+	}
+	s.release()
+	return err
+}
+
+// Close drops every connection at once, without closing handshakes, and
+// releases everything.
+func (s *Server) Close() error {
+	s.init()
+	s.stopAccepting()
+	s.release()
+	return nil
+}
+
+func (s *Server) stopAccepting() {
+	s.closing.Store(true)
+	s.mu.Lock()
+	for l := range s.listeners {
+		(*l).Close()
+	}
+	for nc := range s.handshakes {
+		nc.Close()
+	}
+	fb := s.fallback
+	s.mu.Unlock()
+	if fb != nil {
+		fb.close()
+	}
+}
+
+func (s *Server) release() {
+	s.table.TerminateAll()
+	s.wg.Wait()
+	s.engine.close()
+}

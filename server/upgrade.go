@@ -1,0 +1,159 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/http"
+	"net/url"
+
+	"github.com/gobwas/httphead"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/wsconn"
+)
+
+// decision is the server's answer to a raw request head.
+type decision struct {
+	// response is written to the client: 101 or a refusal.
+	response []byte
+	// factory is set when the handshake is accepted.
+	factory     handler.Factory
+	subprotocol string
+	// fallback: not a WebSocket request; hand the connection to s.HTTP.
+	fallback bool
+}
+
+// decide answers a complete raw request head (the standalone path of both
+// engines).
+func (s *Server) decide(head []byte) decision {
+	refuse := func(rej *handshake.Rejection) decision {
+		return decision{response: handshake.AppendRejection(nil, rej)}
+	}
+	path := requestPath(head)
+	f, named := s.Routes[path]
+	if !named {
+		f = s.Handler
+	}
+	// A path the Routes name is a WebSocket endpoint: anything else there
+	// is a bad handshake. Other requests that do not ask for a WebSocket
+	// belong to the plain HTTP handler, if there is one.
+	if s.HTTP != nil && (f == nil || !named && !wantsWebSocket(head)) {
+		return decision{fallback: true}
+	}
+	if f == nil {
+		return refuse(&handshake.Rejection{Status: http.StatusNotFound, Reason: "no WebSocket handler for this path"})
+	}
+	if s.closing.Load() {
+		return refuse(&handshake.Rejection{Status: http.StatusServiceUnavailable, Reason: "server shutting down"})
+	}
+	res, rej := handshake.CheckHead(head, &s.hcfg)
+	if rej != nil {
+		return refuse(rej)
+	}
+	return decision{response: handshake.AppendResponse(nil, res), factory: f, subprotocol: res.Subprotocol}
+}
+
+// requestPath is the path of the request line's target ("" if malformed;
+// the handshake check then refuses it).
+func requestPath(head []byte) string {
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	rl, ok := httphead.ParseRequestLine(line)
+	if !ok {
+		return ""
+	}
+	u, err := url.ParseRequestURI(string(rl.URI))
+	if err != nil {
+		return ""
+	}
+	return u.Path
+}
+
+// wantsWebSocket reports whether a head asks for a WebSocket upgrade at all,
+// to tell plain HTTP requests (served by s.HTTP) from bad handshakes.
+func wantsWebSocket(head []byte) bool {
+	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
+		k, v, ok := httphead.ParseHeaderLine(line)
+		if ok && bytes.EqualFold(k, []byte("Upgrade")) && bytes.Contains(bytes.ToLower(v), []byte("websocket")) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP upgrades r to a WebSocket connection run by the handler that
+// Routes or Handler give for r's path, so a Server can be mounted on any mux.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f := s.route(r.URL.Path)
+	if f == nil {
+		http.Error(w, "no WebSocket handler for this path", http.StatusNotFound)
+		return
+	}
+	s.upgradeHTTP(w, r, f)
+}
+
+// HTTPHandler returns an http.Handler that upgrades every request to a
+// WebSocket connection run by a handler from f, under s's settings and
+// connection table: mount one per path on any mux.
+func (s *Server) HTTPHandler(f handler.Factory) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.upgradeHTTP(w, r, f) })
+}
+
+func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory) {
+	s.init()
+	refuse := func(rej *handshake.Rejection) {
+		for k, vs := range rej.Header {
+			w.Header()[k] = vs
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(rej.Status)
+		_, _ = w.Write([]byte(rej.Reason + "\n"))
+	}
+	if s.closing.Load() {
+		refuse(&handshake.Rejection{Status: http.StatusServiceUnavailable, Reason: "server shutting down"})
+		return
+	}
+	res, rej := handshake.CheckRequest(r, &s.hcfg)
+	if rej != nil {
+		refuse(rej)
+		return
+	}
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		refuse(&handshake.Rejection{Status: http.StatusInternalServerError, Reason: "cannot take over the connection: " + err.Error()})
+		return
+	}
+	rest, err := hijacked(nc, brw)
+	if err == nil {
+		_ = nc.SetWriteDeadline(deadline(s.writeTimeout()))
+		_, err = nc.Write(handshake.AppendResponse(nil, res))
+		_ = nc.SetDeadline(noDeadline)
+	}
+	if err != nil {
+		nc.Close()
+		return
+	}
+	// The request's context ends when ServeHTTP returns; keep a copy
+	// that outlives it for Conn.Request.
+	req := r.Clone(contextWithoutCancel(r))
+	s.engine.adopt(nc, func(tr wsconn.Transport) *wsconn.Conn {
+		return wsconn.New(&s.wcfg, tr, f(), res.Subprotocol, nil, req)
+	}, rest)
+}
+
+// hijacked returns the bytes the http server had already read past the
+// request, and flushes anything it had buffered for writing.
+func hijacked(nc net.Conn, brw *bufio.ReadWriter) ([]byte, error) {
+	if err := brw.Writer.Flush(); err != nil {
+		return nil, err
+	}
+	n := brw.Reader.Buffered()
+	if n == 0 {
+		return nil, nil
+	}
+	rest := make([]byte, n)
+	_, err := brw.Reader.Read(rest)
+	return rest, err
+}
