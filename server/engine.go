@@ -1,9 +1,79 @@
 package server
 
+import (
+	"net"
+
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/wsconn"
+	"github.com/ws4go/ws4go/netpoll"
+)
+
 func (s *Server) newEngine() engine {
-	switch s.Engine {
-	case EngineNetpoll:
-		panic("ws4go: the netpoll engine is not built yet")
+	if s.Engine == EngineNetpoll {
+		e, err := netpoll.New(netpoll.Config{
+			Workers:          s.Workers,
+			Queue:            s.WorkerQueue,
+			HandshakeTimeout: s.handshakeTimeout(),
+			HeadEnd:          headEnd,
+			Decide:           s.decideNetpoll,
+			Table:            s.table,
+			Logger:           s.logger(),
+		})
+		if err == nil {
+			return &netpollEngine{s: s, e: e}
+		}
+		s.logger().Error("ws4go: cannot start the netpoll engine; using the goroutine engine", "err", err)
 	}
 	return goroutineEngine{s}
 }
+
+func headEnd(buf []byte) (int, []byte) {
+	n, rej := handshake.HeadEnd(buf)
+	if rej != nil {
+		return 0, handshake.AppendRejection(nil, rej)
+	}
+	return n, nil
+}
+
+func (s *Server) decideNetpoll(head []byte) netpoll.Decision {
+	d := s.decide(head)
+	switch {
+	case d.fallback:
+		return netpoll.Decision{Fallback: s.serveFallback}
+	case d.factory == nil:
+		return netpoll.Decision{Response: d.response}
+	}
+	headCopy := append([]byte(nil), head...)
+	return netpoll.Decision{Response: d.response, Accept: func(tr wsconn.Transport) *wsconn.Conn {
+		return wsconn.New(&s.wcfg, tr, d.factory(), d.subprotocol, headCopy, nil)
+	}}
+}
+
+// netpollEngine adapts the netpoll package to the server. Listeners it
+// cannot take raw descriptors from (TLS, wrapped listeners) are served by
+// the goroutine engine.
+type netpollEngine struct {
+	s *Server
+	e *netpoll.Engine
+}
+
+func (n *netpollEngine) serveListener(l net.Listener) (bool, error) {
+	if !netpoll.CanServe(l) {
+		return false, nil
+	}
+	return true, n.e.ServeListener(l)
+}
+
+func (n *netpollEngine) stopListener(l net.Listener) { n.e.StopListener(l) }
+
+func (n *netpollEngine) serve(nc net.Conn) { goroutineEngine{n.s}.serve(nc) }
+
+func (n *netpollEngine) adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
+	if err := n.e.Adopt(nc, mk, rest); err != nil {
+		goroutineEngine{n.s}.adopt(nc, mk, rest)
+	}
+}
+
+func (n *netpollEngine) dropHandshakes() { n.e.DropHandshakes() }
+
+func (n *netpollEngine) close() { n.e.Close() }

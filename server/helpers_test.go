@@ -22,7 +22,7 @@ import (
 )
 
 // engines is every engine; tests run table-driven over it.
-var engines = []server.Engine{server.EngineGoroutine}
+var engines = []server.Engine{server.EngineGoroutine, server.EngineNetpoll}
 
 // forEngine runs f as a subtest per engine.
 func forEngine(t *testing.T, f func(t *testing.T, e server.Engine)) {

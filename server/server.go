@@ -217,6 +217,16 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.trackListener(&l, false)
+	if ls, ok := s.engine.(interface {
+		serveListener(net.Listener) (bool, error)
+	}); ok {
+		if handled, err := ls.serveListener(l); handled {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			return err
+		}
+	}
 	var backoff time.Duration
 	for {
 		nc, err := l.Accept()
@@ -343,6 +353,9 @@ func (s *Server) stopAccepting() {
 	s.closing.Store(true)
 	s.mu.Lock()
 	for l := range s.listeners {
+		if sl, ok := s.engine.(interface{ stopListener(net.Listener) }); ok {
+			sl.stopListener(*l)
+		}
 		(*l).Close()
 	}
 	for nc := range s.handshakes {
@@ -352,6 +365,9 @@ func (s *Server) stopAccepting() {
 	s.mu.Unlock()
 	if fb != nil {
 		fb.close()
+	}
+	if d, ok := s.engine.(interface{ dropHandshakes() }); ok {
+		d.dropHandshakes()
 	}
 }
 

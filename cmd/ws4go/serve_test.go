@@ -47,7 +47,7 @@ func startServe(t *testing.T, args ...string) (string, func() int) {
 // to /ws, sends a message as if typed, and shows the echo.
 func TestDemoPage(t *testing.T) {
 	t.Setenv("WS4GO_ADDR", "127.0.0.1:0") // flags come from the environment too
-	for _, engine := range []string{"goroutine"} {
+	for _, engine := range []string{"goroutine", "netpoll"} {
 		t.Run(engine, func(t *testing.T) {
 			addr, stop := startServe(t, "-engine", engine)
 			resp, err := http.Get("http://" + addr + "/")

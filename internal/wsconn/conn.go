@@ -605,3 +605,11 @@ func (c *Conn) SetData(v any) { c.data.Store(boxed{v}) }
 func (c *Conn) Handler() handler.Handler { return c.h }
 
 var _ handler.Conn = (*Conn)(nil)
+
+// ReleaseIdle drops the read-side buffers when no message is in progress,
+// so an idle connection holds none.
+func (c *Conn) ReleaseIdle() {
+	if !c.rd.Buffered() {
+		c.rd.Release()
+	}
+}

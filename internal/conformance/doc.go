@@ -1,0 +1,37 @@
+// Package conformance is an adversarial RFC 6455 WebSocket client that checks
+// an echo server against the case families of the Autobahn|Testsuite
+// (fuzzingclient), strictly.
+//
+// The suite deliberately shares no code with the server it tests: it performs
+// the HTTP/1.1 upgrade itself, encodes and masks every client frame itself and
+// decodes every server frame itself, over a raw TCP connection. A bug in the
+// server's frame code therefore cannot be hidden by the same bug here.
+//
+// The server under test must be an echo server: every text or binary message
+// is sent back with the same type and payload, every ping is answered with a
+// pong carrying the same payload, and a received Close frame is answered as
+// RFC 6455 §5.5.1 says, echoing the status code.
+//
+// Each case runs on a fresh connection. Its expectation is an exact sequence
+// of events seen by the client, for example
+//
+//	text(5:"Hello"), close(1000), tcp-closed
+//
+// where a data event is a complete (reassembled) message, control frames are
+// events of their own, and tcp-closed means the server closed the TCP
+// connection (FIN or RST) within CloseTimeout of its Close frame. A case is OK
+// only when the observed sequence is exactly the expected one. For "fail the
+// connection" cases that means a Close frame with the exact expected status
+// code (1002, 1007 or 1009) followed by the server closing TCP.
+//
+// Case families (IDs follow the Autobahn style, "family.group.case"):
+//
+//	1 framing              6 UTF-8 handling
+//	2 ping/pong            7 close handshake and status codes
+//	3 reserved bits        8 limits and performance
+//	4 reserved opcodes     9 auto-fragmented messages
+//	5 fragmentation
+//
+// Use [Cases] (or [Quick]) with [Run] and [WriteTable] to run the suite, or
+// [Dial] and the [Client] methods to write a single check by hand.
+package conformance

@@ -1,0 +1,40 @@
+package server_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ws4go/ws4go/internal/conformance"
+	"github.com/ws4go/ws4go/server"
+)
+
+// TestConformance runs the repository's strict RFC 6455 case suite (the
+// Autobahn families 1–9) against each engine. Every case must be OK; the
+// table is printed with -v and on failure.
+func TestConformance(t *testing.T) {
+	cases := conformance.Cases()
+	if testing.Short() {
+		cases = conformance.Quick()
+	}
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		addr := start(t, e, &server.Server{MaxMessageSize: 32 << 20, PingInterval: -1})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		results := conformance.Run(ctx, conformance.Target{Addr: addr, Path: "/ws"}, cases)
+		var table strings.Builder
+		conformance.WriteTable(&table, results)
+		failed := 0
+		for _, r := range results {
+			if !r.OK {
+				failed++
+			}
+		}
+		if failed > 0 {
+			t.Errorf("%d of %d cases FAILED:\n%s", failed, len(results), table.String())
+		} else {
+			t.Logf("%d cases, all OK:\n%s", len(results), table.String())
+		}
+	})
+}
