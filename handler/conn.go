@@ -59,6 +59,12 @@ type Conn interface {
 	// Request is the HTTP upgrade request (ws4py's environ): method, URL
 	// with path and query, headers and Host. Its Body is empty. Treat it
 	// as read-only.
+	//
+	// It is always available during Opened. To keep idle connections
+	// small, the server keeps it afterwards only if the handler called
+	// Request during Opened (or the server's KeepRequest is set); otherwise
+	// Request returns nil once Opened has returned. Read what you need in
+	// Opened.
 	Request() *http.Request
 	// Subprotocol is the subprotocol chosen in the handshake, or "".
 	Subprotocol() string

@@ -38,19 +38,23 @@ const (
 type conn struct {
 	e  *Engine
 	fd int
-	nc net.Conn // adopted connections: closed instead of fd
+	x  *extra // what only some connections need, so idle ones stay small
 
 	ev       atomic.Uint32 // epoll events not processed yet
 	closeReq atomic.Uint32 // closeHard or closeGraceful
 
 	mu      sync.Mutex // held while processing
-	head    []byte     // the opening handshake read so far
 	ws      *wsconn.Conn
 	reading bool // the Conn still wants input
 
 	wmu       sync.Mutex // guards fd against close while writing or re-arming
 	closed    bool
 	writeWait bool // waiting for EPOLLOUT to flush
+}
+
+type extra struct {
+	head []byte   // the opening handshake read so far
+	nc   net.Conn // adopted connections: closed instead of fd
 }
 
 // onEvent runs on the poller goroutine. A full queue blocks it: that is
@@ -139,8 +143,11 @@ func (c *conn) readEnded(err error) {
 // handshakeBytes accumulates the opening handshake and answers it once the
 // head is complete.
 func (c *conn) handshakeBytes(p []byte) {
-	c.head = append(c.head, p...)
-	n, refuse := c.e.cfg.HeadEnd(c.head)
+	if c.x == nil {
+		c.x = &extra{}
+	}
+	c.x.head = append(c.x.head, p...)
+	n, refuse := c.e.cfg.HeadEnd(c.x.head)
 	if refuse != nil {
 		c.e.doneHandshake(c)
 		c.writeAll(refuse)
@@ -151,8 +158,8 @@ func (c *conn) handshakeBytes(p []byte) {
 		return
 	}
 	c.e.doneHandshake(c)
-	read := c.head
-	c.head = nil
+	read := c.x.head
+	c.x = nil
 	d := c.e.cfg.Decide(read[:n])
 	switch {
 	case d.Fallback != nil:
@@ -265,13 +272,12 @@ func (c *conn) doClose(graceful bool) {
 			}
 		}
 	}
-	if c.nc != nil {
-		c.nc.Close()
+	if c.x != nil && c.x.nc != nil {
+		c.x.nc.Close()
 	} else {
 		_ = unix.Close(c.fd)
 	}
 	c.wmu.Unlock()
-	c.head = nil
 	if c.ws == nil {
 		c.e.doneHandshake(c)
 		return
@@ -345,8 +351,8 @@ func (c *conn) Close() { c.requestClose(false) }
 
 // LocalAddr implements wsconn.Transport.
 func (c *conn) LocalAddr() net.Addr {
-	if c.nc != nil {
-		return c.nc.LocalAddr()
+	if c.x != nil && c.x.nc != nil {
+		return c.x.nc.LocalAddr()
 	}
 	sa, err := unix.Getsockname(c.fd)
 	if err != nil {
@@ -357,8 +363,8 @@ func (c *conn) LocalAddr() net.Addr {
 
 // RemoteAddr implements wsconn.Transport.
 func (c *conn) RemoteAddr() net.Addr {
-	if c.nc != nil {
-		return c.nc.RemoteAddr()
+	if c.x != nil && c.x.nc != nil {
+		return c.x.nc.RemoteAddr()
 	}
 	sa, err := unix.Getpeername(c.fd)
 	if err != nil {

@@ -336,7 +336,7 @@ func (e *Engine) Adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest
 	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return err
 	}
-	c := &conn{e: e, fd: fd, nc: nc}
+	c := &conn{e: e, fd: fd, x: &extra{nc: nc}}
 	c.mu.Lock()
 	if err := e.ep.Add(fd, readEvents, c.onEvent); err != nil {
 		c.mu.Unlock()

@@ -33,7 +33,7 @@ func forEngine(t *testing.T, f func(t *testing.T, e server.Engine)) {
 
 // start serves s on a fresh 127.0.0.1 port with engine e and shuts it down
 // (checking that every connection is gone) when the test ends.
-func start(t *testing.T, e server.Engine, s *server.Server) string {
+func start(t testing.TB, e server.Engine, s *server.Server) string {
 	t.Helper()
 	s.Engine = e
 	if s.Handler == nil && s.Routes == nil {

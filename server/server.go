@@ -113,6 +113,12 @@ type Server struct {
 	// message for this long. Zero: never.
 	IdleTimeout time.Duration
 
+	// KeepRequest keeps every connection's upgrade request for its whole
+	// life. By default it is kept after Opened only if the handler asked
+	// for it there (see handler.Conn.Request): it costs its size per
+	// connection.
+	KeepRequest bool
+
 	// Workers and WorkerQueue size the netpoll engine's worker pool
 	// (defaults: 4×GOMAXPROCS workers, a queue of 16× that).
 	Workers     int
@@ -156,6 +162,7 @@ func (s *Server) init() {
 			PingInterval:   time.Duration(orDefault(int64(s.PingInterval), int64(DefaultPingInterval))),
 			PongTimeout:    time.Duration(orDefault(int64(s.PongTimeout), int64(DefaultPongTimeout))),
 			CloseTimeout:   time.Duration(orDefault(int64(s.CloseTimeout), int64(DefaultCloseTimeout))),
+			KeepRequest:    s.KeepRequest,
 			Logger:         s.logger(),
 		}
 		s.hcfg = handshake.Config{

@@ -269,14 +269,19 @@ func HeadEnd(buf []byte) (int, *Rejection) {
 // The head is not retained.
 func CheckHead(head []byte, cfg *Config) (*Result, *Rejection) {
 	var f fields
-	lines := bytes.Split(head[:len(head)-4], []byte("\r\n"))
-	rl, ok := httphead.ParseRequestLine(lines[0])
+	first, rest, _ := bytes.Cut(head[:len(head)-2], []byte("\r\n"))
+	rl, ok := httphead.ParseRequestLine(first)
 	if !ok {
 		return nil, reject(http.StatusBadRequest, "malformed request line")
 	}
 	f.method = string(rl.Method)
 	f.major, f.minor = rl.Version.Major, rl.Version.Minor
-	for _, line := range lines[1:] {
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if len(line) == 0 {
+			break
+		}
 		k, v, ok := httphead.ParseHeaderLine(line)
 		if !ok {
 			return nil, reject(http.StatusBadRequest, "malformed header line")

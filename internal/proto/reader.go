@@ -85,8 +85,10 @@ type Reader struct {
 	msg           []byte // payload of the open message (when not zero-copy)
 	utf           UTF8
 
-	ctl  [125]byte
-	ctln int
+	// ctl is the payload of a control frame that arrived in pieces; one
+	// that arrives whole is handed out from the input, so an idle reader
+	// holds no buffer for it.
+	ctl []byte
 }
 
 // Buffered reports whether the reader holds part of a frame or message, that
@@ -137,7 +139,11 @@ func (r *Reader) Next(p []byte) (int, Event, *Error) {
 		n += len(chunk)
 
 		if r.h.OpCode.IsControl() {
-			r.ctln += copy(r.ctl[r.ctln:], chunk)
+			if r.left == 0 && r.ctl == nil {
+				ev, err := r.control(chunk)
+				return n, ev, err
+			}
+			r.ctl = append(r.ctl, chunk...)
 		} else {
 			if r.msgType == handler.Text && !r.msgCompressed && !r.utf.Write(chunk) {
 				return n, Event{}, fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message")
@@ -219,26 +225,35 @@ func (r *Reader) readHeader(p []byte) (n int, ok bool, err *Error) {
 			return n, false, fail(handler.CloseMessageTooBig, "message too big")
 		}
 	}
-	r.h, r.inFrame, r.left, r.mpos, r.ctln = h, true, h.Length, 0, 0
+	r.h, r.inFrame, r.left, r.mpos, r.ctl = h, true, h.Length, 0, nil
 	return n, true, nil
 }
 
 // endFrame completes the current frame; done reports an event to return.
 func (r *Reader) endFrame() (ev Event, err *Error, done bool) {
-	r.inFrame = false
-	switch r.h.OpCode {
-	case ws.OpPing:
-		return Event{Kind: Ping, Data: r.ctl[:r.ctln]}, nil, true
-	case ws.OpPong:
-		return Event{Kind: Pong, Data: r.ctl[:r.ctln]}, nil, true
-	case ws.OpClose:
-		ev, err := ParseClose(r.ctl[:r.ctln])
+	if r.h.OpCode.IsControl() {
+		p := r.ctl
+		r.ctl = nil
+		ev, err := r.control(p)
 		return ev, err, true
 	}
+	r.inFrame = false
 	if !r.h.Fin {
 		return Event{}, nil, false
 	}
 	return r.finishMessage(r.msg)
+}
+
+// control completes a control frame with payload p.
+func (r *Reader) control(p []byte) (Event, *Error) {
+	r.inFrame = false
+	switch r.h.OpCode {
+	case ws.OpPing:
+		return Event{Kind: Ping, Data: p}, nil
+	case ws.OpPong:
+		return Event{Kind: Pong, Data: p}, nil
+	}
+	return ParseClose(p)
 }
 
 func (r *Reader) finishMessage(data []byte) (Event, *Error, bool) {

@@ -62,7 +62,10 @@ type Config struct {
 	PingInterval   time.Duration
 	PongTimeout    time.Duration
 	CloseTimeout   time.Duration
-	Logger         *slog.Logger
+	// KeepRequest keeps the raw upgrade request for the whole connection
+	// even if the handler did not ask for it during Opened.
+	KeepRequest bool
+	Logger      *slog.Logger
 }
 
 // Conn is a server-side WebSocket connection. It implements handler.Conn.
@@ -71,15 +74,12 @@ type Conn struct {
 	tr    Transport
 	h     handler.Handler
 	table *Table
-	slot  int // index in table, -1 when not in one
+	slot  int32 // index in table, -1 when not in one
 
-	// Set once at creation.
 	subprotocol string
-	head        []byte        // raw request head (standalone path)
-	req         *http.Request // parsed lazily from head, or given (http path)
-	reqOnce     sync.Once
-
-	data atomic.Value // user data (boxed)
+	head        []byte        // raw request head (standalone path); guarded by mu
+	req         *http.Request // parsed lazily from head, or given (http path); guarded by mu
+	data        any           // user data; guarded by mu
 
 	// Read side: touched only by the goroutine feeding the Conn.
 	rd       proto.Reader
@@ -125,6 +125,13 @@ func (c *Conn) Start(t *Table) {
 		t.add(c)
 	}
 	c.call(func() { c.h.Opened(c) })
+	if !c.cfg.KeepRequest {
+		// Idle connections stay small: a request nobody asked for
+		// during Opened is not kept.
+		c.mu.Lock()
+		c.head = nil
+		c.mu.Unlock()
+	}
 }
 
 // Feed processes bytes read from the socket. It returns false when the Conn
@@ -579,27 +586,28 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 // the raw head on first use, so connections whose handler never asks do not
 // pay for it.
 func (c *Conn) Request() *http.Request {
-	c.reqOnce.Do(func() {
-		if c.req == nil && c.head != nil {
-			c.req, _ = handshake.ParseRequest(c.head)
-			c.head = nil
-		}
-	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.req == nil && c.head != nil {
+		c.req, _ = handshake.ParseRequest(c.head)
+		c.head = nil
+	}
 	return c.req
 }
 
-type boxed struct{ v any }
-
 // Data implements handler.Conn.
 func (c *Conn) Data() any {
-	if b, ok := c.data.Load().(boxed); ok {
-		return b.v
-	}
-	return nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.data
 }
 
 // SetData implements handler.Conn.
-func (c *Conn) SetData(v any) { c.data.Store(boxed{v}) }
+func (c *Conn) SetData(v any) {
+	c.mu.Lock()
+	c.data = v
+	c.mu.Unlock()
+}
 
 // Handler returns the connection's handler.
 func (c *Conn) Handler() handler.Handler { return c.h }

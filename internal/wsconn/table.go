@@ -37,11 +37,11 @@ func NewTable(cfg *Config) *Table {
 func (t *Table) add(c *Conn) {
 	t.mu.Lock()
 	if k := len(t.free); k > 0 {
-		c.slot = t.free[k-1]
+		c.slot = int32(t.free[k-1])
 		t.free = t.free[:k-1]
 		t.conns[c.slot] = c
 	} else {
-		c.slot = len(t.conns)
+		c.slot = int32(len(t.conns))
 		t.conns = append(t.conns, c)
 	}
 	c.table = t
@@ -55,9 +55,9 @@ func (t *Table) add(c *Conn) {
 
 func (t *Table) remove(c *Conn) {
 	t.mu.Lock()
-	if c.slot >= 0 && c.slot < len(t.conns) && t.conns[c.slot] == c {
+	if c.slot >= 0 && int(c.slot) < len(t.conns) && t.conns[c.slot] == c {
 		t.conns[c.slot] = nil
-		t.free = append(t.free, c.slot)
+		t.free = append(t.free, int(c.slot))
 		c.slot = -1
 		t.n--
 		if t.n == 0 {
