@@ -81,4 +81,3 @@ func BenchmarkEcho(b *testing.B) {
 		})
 	}
 }
-

@@ -338,7 +338,7 @@ func (s *Server) CloseAll(code handler.CloseCode, reason string) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.stopAccepting()
-	s.table.CloseAll(handler.CloseGoingAway, "server shutting down")
+	s.table.Drain(handler.CloseGoingAway, "server shutting down")
 	var err error
 	if !s.table.Wait(ctx.Done()) {
 		err = ctx.Err()

@@ -121,10 +121,15 @@ func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head 
 
 // Start adds c to t and calls Opened. Call it before feeding any bytes.
 func (c *Conn) Start(t *Table) {
+	var drain handler.CloseCode
+	var reason string
 	if t != nil {
-		t.add(c)
+		drain, reason = t.add(c)
 	}
 	c.call(func() { c.h.Opened(c) })
+	if drain != 0 {
+		_ = c.Close(drain, reason)
+	}
 	if !c.cfg.KeepRequest {
 		// Idle connections stay small: a request nobody asked for
 		// during Opened is not kept.

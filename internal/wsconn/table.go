@@ -24,6 +24,10 @@ type Table struct {
 	empty *sync.Cond // signalled when n drops to 0
 
 	stop chan struct{} // closes the sweeper; nil while there is none
+
+	// drainCode, once set by Drain, closes every connection that joins.
+	drainCode   handler.CloseCode
+	drainReason string
 }
 
 // NewTable makes an empty table. Its sweeper runs only while the table holds
@@ -34,8 +38,11 @@ func NewTable(cfg *Config) *Table {
 	return t
 }
 
-func (t *Table) add(c *Conn) {
+// add puts c in the table; it reports the close code c must get at once if
+// the table is draining (0 otherwise).
+func (t *Table) add(c *Conn) (handler.CloseCode, string) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if k := len(t.free); k > 0 {
 		c.slot = int32(t.free[k-1])
 		t.free = t.free[:k-1]
@@ -50,7 +57,16 @@ func (t *Table) add(c *Conn) {
 		t.stop = make(chan struct{})
 		go t.sweep(t.stop)
 	}
+	return t.drainCode, t.drainReason
+}
+
+// Drain closes every connection with code, and every connection that joins
+// from now on, once its handler has seen Opened.
+func (t *Table) Drain(code handler.CloseCode, reason string) {
+	t.mu.Lock()
+	t.drainCode, t.drainReason = code, reason
 	t.mu.Unlock()
+	t.CloseAll(code, reason)
 }
 
 func (t *Table) remove(c *Conn) {
