@@ -62,6 +62,9 @@ type Config struct {
 	// Table tracks the open connections.
 	Table  *wsconn.Table
 	Logger *slog.Logger
+	// Accepted and TimedOut, if set, are told of each accepted connection
+	// and each one dropped for not finishing its handshake in time.
+	Accepted, TimedOut func()
 }
 
 // Engine runs connections on epoll and a worker pool.
@@ -271,6 +274,9 @@ func (e *Engine) acceptAll(ln *listener) {
 
 // accept starts the opening handshake of a new descriptor.
 func (e *Engine) accept(fd int) {
+	if e.cfg.Accepted != nil {
+		e.cfg.Accepted()
+	}
 	c := &conn{e: e, fd: fd}
 	e.hsMu.Lock()
 	e.handshake[c] = time.Now().Add(e.cfg.HandshakeTimeout).UnixNano()
@@ -314,6 +320,9 @@ func (e *Engine) sweepHandshakes(stop chan struct{}) {
 			}
 			e.hsMu.Unlock()
 			for _, c := range late {
+				if e.cfg.TimedOut != nil {
+					e.cfg.TimedOut()
+				}
 				c.requestClose(false)
 			}
 		}

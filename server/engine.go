@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"net/http"
 
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
@@ -10,15 +11,20 @@ import (
 
 func (s *Server) newEngine() engine {
 	if s.Engine == EngineNetpoll {
-		e, err := netpoll.New(netpoll.Config{
+		cfg := netpoll.Config{
 			Workers:          s.Workers,
 			Queue:            s.WorkerQueue,
 			HandshakeTimeout: s.handshakeTimeout(),
-			HeadEnd:          headEnd,
+			HeadEnd:          s.headEnd,
 			Decide:           s.decideNetpoll,
 			Table:            s.table,
 			Logger:           s.logger(),
-		})
+		}
+		if o := s.Observer; o != nil {
+			cfg.Accepted = o.Accepted
+			cfg.TimedOut = func() { o.Rejected(http.StatusRequestTimeout) }
+		}
+		e, err := netpoll.New(cfg)
 		if err == nil {
 			return &netpollEngine{s: s, e: e}
 		}
@@ -27,9 +33,10 @@ func (s *Server) newEngine() engine {
 	return goroutineEngine{s}
 }
 
-func headEnd(buf []byte) (int, []byte) {
+func (s *Server) headEnd(buf []byte) (int, []byte) {
 	n, rej := handshake.HeadEnd(buf)
 	if rej != nil {
+		s.rejected(rej.Status)
 		return 0, handshake.AppendRejection(nil, rej)
 	}
 	return n, nil

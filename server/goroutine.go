@@ -46,6 +46,9 @@ func (e goroutineEngine) serve(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	if o := s.Observer; o != nil {
+		o.Accepted()
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -75,8 +78,12 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 		buf = buf[:len(buf)+n]
 		var rej *handshake.Rejection
 		if headLen, rej = handshake.HeadEnd(buf); rej != nil {
+			s.rejected(rej.Status)
 			_, _ = nc.Write(handshake.AppendRejection(nil, rej))
 			err = errors.New("head too large")
+		}
+		if headLen == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			s.rejected(http.StatusRequestTimeout)
 		}
 		if headLen == 0 && err != nil {
 			s.trackHandshake(nc, false)

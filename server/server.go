@@ -21,6 +21,7 @@ import (
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
+	"github.com/ws4go/ws4go/observe"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
@@ -126,6 +127,9 @@ type Server struct {
 
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Observer, if set, is told what the server and its connections do
+	// (metrics.New makes one for Prometheus).
+	Observer observe.Observer
 
 	initOnce sync.Once
 	wcfg     wsconn.Config
@@ -163,6 +167,7 @@ func (s *Server) init() {
 			PongTimeout:    time.Duration(orDefault(int64(s.PongTimeout), int64(DefaultPongTimeout))),
 			CloseTimeout:   time.Duration(orDefault(int64(s.CloseTimeout), int64(DefaultCloseTimeout))),
 			KeepRequest:    s.KeepRequest,
+			Observer:       s.Observer,
 			Logger:         s.logger(),
 		}
 		s.hcfg = handshake.Config{
@@ -309,6 +314,25 @@ func (s *Server) route(path string) handler.Factory {
 func (s *Server) Len() int {
 	s.init()
 	return s.table.Len()
+}
+
+// Stats is a snapshot of a server's load.
+type Stats struct {
+	// Connections is the number of open WebSocket connections.
+	Connections int
+	// WorkersBusy and WorkerQueue are the netpoll engine's busy workers and
+	// ready connections waiting for one (zero on the goroutine engine).
+	WorkersBusy, WorkerQueue int
+}
+
+// Stats returns a snapshot of the server's load.
+func (s *Server) Stats() Stats {
+	s.init()
+	st := Stats{Connections: s.table.Len()}
+	if n, ok := s.engine.(*netpollEngine); ok {
+		st.WorkersBusy, st.WorkerQueue = n.e.Stats()
+	}
+	return st
 }
 
 // Range calls f for each open connection until f returns false.

@@ -29,6 +29,7 @@ type decision struct {
 // engines).
 func (s *Server) decide(head []byte) decision {
 	refuse := func(rej *handshake.Rejection) decision {
+		s.rejected(rej.Status)
 		return decision{response: handshake.AppendRejection(nil, rej)}
 	}
 	path := requestPath(head)
@@ -103,6 +104,7 @@ func (s *Server) HTTPHandler(f handler.Factory) http.Handler {
 func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory) {
 	s.init()
 	refuse := func(rej *handshake.Rejection) {
+		s.rejected(rej.Status)
 		for k, vs := range rej.Header {
 			w.Header()[k] = vs
 		}
@@ -114,6 +116,9 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	if s.closing.Load() {
 		refuse(&handshake.Rejection{Status: http.StatusServiceUnavailable, Reason: "server shutting down"})
 		return
+	}
+	if o := s.Observer; o != nil {
+		o.Accepted()
 	}
 	res, rej := handshake.CheckRequest(r, &s.hcfg)
 	if rej != nil {
@@ -156,4 +161,10 @@ func hijacked(nc net.Conn, brw *bufio.ReadWriter) ([]byte, error) {
 	rest := make([]byte, n)
 	_, err := brw.Reader.Read(rest)
 	return rest, err
+}
+
+func (s *Server) rejected(status int) {
+	if o := s.Observer; o != nil {
+		o.Rejected(status)
+	}
 }

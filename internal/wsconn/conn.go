@@ -24,6 +24,7 @@ import (
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/proto"
+	"github.com/ws4go/ws4go/observe"
 )
 
 // Transport is an engine's socket.
@@ -66,6 +67,8 @@ type Config struct {
 	// even if the handler did not ask for it during Opened.
 	KeepRequest bool
 	Logger      *slog.Logger
+	// Observer, if set, is told what the connections do.
+	Observer observe.Observer
 }
 
 // Conn is a server-side WebSocket connection. It implements handler.Conn.
@@ -104,6 +107,7 @@ type Conn struct {
 	gone      bool // socket closed
 	code      handler.CloseCode
 	reason    string
+	closeBy   observe.Side
 	finished  bool
 }
 
@@ -125,6 +129,9 @@ func (c *Conn) Start(t *Table) {
 	var reason string
 	if t != nil {
 		drain, reason = t.add(c)
+	}
+	if o := c.cfg.Observer; o != nil {
+		o.Opened()
 	}
 	c.call(func() { c.h.Opened(c) })
 	if drain != 0 {
@@ -166,6 +173,9 @@ func (c *Conn) Idle() bool { return !c.rd.Buffered() }
 
 // dispatch handles one event; false means stop reading.
 func (c *Conn) dispatch(ev proto.Event) bool {
+	if o := c.cfg.Observer; o != nil {
+		o.Received(eventKind(ev), len(ev.Data))
+	}
 	switch ev.Kind {
 	case proto.Message:
 		c.lastMessage.Store(time.Now().UnixNano())
@@ -184,6 +194,18 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 	return true
 }
 
+func eventKind(ev proto.Event) observe.Kind {
+	switch ev.Kind {
+	case proto.Ping:
+		return observe.Ping
+	case proto.Pong:
+		return observe.Pong
+	case proto.Close:
+		return observe.Close
+	}
+	return observe.KindOf(ev.Type)
+}
+
 // closing reports whether the close frame has been sent.
 func (c *Conn) closing() bool {
 	c.mu.Lock()
@@ -196,6 +218,10 @@ func (c *Conn) closing() bool {
 func (c *Conn) call(f func()) {
 	if c.panicked {
 		return
+	}
+	if o := c.cfg.Observer; o != nil {
+		start := time.Now()
+		defer func() { o.HandlerDone(time.Since(start)) }()
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -226,11 +252,12 @@ func (c *Conn) closeReceived(code handler.CloseCode, reason string) {
 	c.closeRecv = true
 	c.code, c.reason = code, reason
 	if !c.closeSent {
+		c.closeBy = observe.Peer
 		c.closeSent = true
 		c.closingAt.Store(time.Now().UnixNano())
 		// Echo the peer's code (an empty close is answered with an
 		// empty close).
-		c.enqueueLocked(proto.AppendClose(nil, code, reason))
+		c.enqueueClose(code, reason)
 	}
 	c.shutdown = true
 	c.mu.Unlock()
@@ -247,11 +274,12 @@ func (c *Conn) fail(code handler.CloseCode, reason string) {
 	}
 	if !c.closeSent {
 		c.closeSent = true
+		c.closeBy = observe.Server
 		c.closingAt.Store(time.Now().UnixNano())
 		if !c.closeRecv {
 			c.code, c.reason = code, reason
 		}
-		c.enqueueLocked(proto.AppendClose(nil, code, reason))
+		c.enqueueClose(code, reason)
 	}
 	c.shutdown = true
 	c.mu.Unlock()
@@ -272,9 +300,10 @@ func (c *Conn) Close(code handler.CloseCode, reason string) error {
 		return nil
 	}
 	c.closeSent = true
+	c.closeBy = observe.Server
 	c.closingAt.Store(time.Now().UnixNano())
 	c.code, c.reason = code, reason
-	c.enqueueLocked(proto.AppendClose(nil, code, reason))
+	c.enqueueClose(code, reason)
 	c.mu.Unlock()
 	c.kick()
 	return nil
@@ -308,7 +337,7 @@ func (c *Conn) Finish() {
 		return
 	}
 	c.finished, c.gone = true, true
-	code, reason := c.code, c.reason
+	code, reason, by := c.code, c.reason, c.closeBy
 	if code == handler.CloseAbnormal && reason == "" {
 		reason = "connection closed without a close frame"
 	}
@@ -319,6 +348,9 @@ func (c *Conn) Finish() {
 	}
 	c.rd.Release()
 	c.panicked = false // Closed is always delivered
+	if o := c.cfg.Observer; o != nil {
+		o.Closed(code, by)
+	}
 	c.call(func() { c.h.Closed(c, code, reason) })
 }
 
@@ -339,7 +371,11 @@ func (c *Conn) Send(t handler.MessageType, p []byte) error {
 	}
 	c.msgMu.Lock()
 	defer c.msgMu.Unlock()
-	return c.sendFrame(true, ws.OpCode(t), p)
+	err := c.sendFrame(true, ws.OpCode(t), p)
+	if o := c.cfg.Observer; o != nil && err == nil {
+		o.Sent(observe.KindOf(t), len(p))
+	}
+	return err
 }
 
 // SendText implements handler.Conn.
@@ -357,7 +393,15 @@ func (c *Conn) Ping(payload []byte) error {
 }
 
 func (c *Conn) control(op ws.OpCode, payload []byte) error {
-	return c.sendFrame(true, op, payload)
+	err := c.sendFrame(true, op, payload)
+	if o := c.cfg.Observer; o != nil && err == nil {
+		k := observe.Ping
+		if op == ws.OpPong {
+			k = observe.Pong
+		}
+		o.Sent(k, len(payload))
+	}
+	return err
 }
 
 // NewWriter implements handler.Conn.
@@ -370,12 +414,14 @@ func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) {
 		c.msgMu.Unlock()
 		return nil, handler.ErrClosed
 	}
-	return &fragmentWriter{c: c, op: ws.OpCode(t)}, nil
+	return &fragmentWriter{c: c, op: ws.OpCode(t), typ: t}, nil
 }
 
 type fragmentWriter struct {
 	c      *Conn
 	op     ws.OpCode
+	typ    handler.MessageType
+	n      int
 	closed bool
 }
 
@@ -390,6 +436,7 @@ func (w *fragmentWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	w.op = ws.OpContinuation
+	w.n += len(p)
 	return len(p), nil
 }
 
@@ -399,7 +446,11 @@ func (w *fragmentWriter) Close() error {
 	}
 	w.closed = true
 	defer w.c.msgMu.Unlock()
-	return w.c.sendFrame(true, w.op, nil)
+	err := w.c.sendFrame(true, w.op, nil)
+	if o := w.c.cfg.Observer; o != nil && err == nil {
+		o.Sent(observe.KindOf(w.typ), w.n)
+	}
+	return err
 }
 
 // sendFrame writes one frame, or queues it when another goroutine is writing
@@ -462,6 +513,9 @@ func (c *Conn) enqueueLocked(frame []byte) error {
 }
 
 func (c *Conn) overflowLocked() {
+	if o := c.cfg.Observer; o != nil {
+		o.WriteQueueOverflow()
+	}
 	// Keep the frame partly on the wire so the stream stays well formed.
 	keep := 0
 	if len(c.wq) > 0 && c.woff > 0 {
@@ -476,6 +530,7 @@ func (c *Conn) overflowLocked() {
 		c.wqBytes = len(c.wq[0]) - c.woff
 	}
 	c.closeSent, c.shutdown = true, true
+	c.closeBy = observe.Server
 	c.closingAt.Store(time.Now().UnixNano())
 	code := c.cfg.WriteQueueCode
 	if code == 0 {
@@ -484,6 +539,18 @@ func (c *Conn) overflowLocked() {
 	c.code, c.reason = code, "write queue overflow"
 	c.wq = append(c.wq, proto.AppendClose(nil, code, c.reason))
 	c.wqBytes += len(c.wq[len(c.wq)-1])
+	if o := c.cfg.Observer; o != nil {
+		o.Sent(observe.Close, 2+len(c.reason))
+	}
+}
+
+// enqueueClose queues a close frame; c.mu is held.
+func (c *Conn) enqueueClose(code handler.CloseCode, reason string) {
+	if c.enqueueLocked(proto.AppendClose(nil, code, reason)) == nil {
+		if o := c.cfg.Observer; o != nil {
+			o.Sent(observe.Close, 2+len(reason))
+		}
+	}
 }
 
 func (c *Conn) dropQueueLocked() {

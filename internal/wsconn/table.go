@@ -8,6 +8,7 @@ import (
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/proto"
+	"github.com/ws4go/ws4go/observe"
 )
 
 // Table tracks the open connections of a server: O(1) add and remove (each
@@ -130,6 +131,12 @@ func (t *Table) Broadcast(typ handler.MessageType, p []byte) int {
 			n++
 		}
 	}
+	if o := t.cfg.Observer; o != nil {
+		o.Broadcast(n)
+		for range n {
+			o.Sent(observe.KindOf(typ), len(p))
+		}
+	}
 	return n
 }
 
@@ -217,6 +224,9 @@ func (c *Conn) timers(now int64) {
 	if cfg.PingInterval > 0 {
 		if sent := c.pingSent.Load(); sent != 0 {
 			if cfg.PongTimeout > 0 && now-sent > int64(cfg.PongTimeout) {
+				if o := cfg.Observer; o != nil {
+					o.HeartbeatTimeout()
+				}
 				c.terminate("heartbeat timeout: no pong")
 				return
 			}
