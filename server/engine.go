@@ -52,7 +52,7 @@ func (s *Server) decideNetpoll(head []byte) netpoll.Decision {
 	}
 	headCopy := append([]byte(nil), head...)
 	return netpoll.Decision{Response: d.response, Accept: func(tr wsconn.Transport) *wsconn.Conn {
-		return wsconn.New(&s.wcfg, tr, d.factory(), d.subprotocol, headCopy, nil)
+		return d.newConn(s, tr, headCopy)
 	}}
 }
 

@@ -119,7 +119,7 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 	rest := append([]byte(nil), buf[headLen:]...)
 	release()
 	e.run(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return wsconn.New(&s.wcfg, tr, d.factory(), d.subprotocol, headCopy, nil)
+		return d.newConn(s, tr, headCopy)
 	}, rest)
 }
 

@@ -37,7 +37,7 @@ func (h *closeOnRequest) Closed(_ handler.Conn, code handler.CloseCode, reason s
 
 // realClientServer serves the echo endpoint at /ws and the Chromium test page
 // at / on the same host:port (the Origin check requires it).
-func realClientServer(t *testing.T, e server.Engine) (string, chan [2]string) {
+func realClientServer(t *testing.T, e server.Engine, compression bool) (string, chan [2]string) {
 	closed := make(chan [2]string, 8)
 	page := http.NewServeMux()
 	page.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -45,8 +45,9 @@ func realClientServer(t *testing.T, e server.Engine) (string, chan [2]string) {
 		_, _ = io.WriteString(w, realclients.ChromiumTestPage)
 	})
 	addr := start(t, e, &server.Server{
-		Routes: map[string]handler.Factory{"/ws": func() handler.Handler { return &closeOnRequest{closed: closed} }},
-		HTTP:   page,
+		Routes:      map[string]handler.Factory{"/ws": func() handler.Handler { return &closeOnRequest{closed: closed} }},
+		HTTP:        page,
+		Compression: compression,
 	})
 	return addr, closed
 }
@@ -75,7 +76,19 @@ func expectClosed(t *testing.T, closed chan [2]string, code handler.CloseCode, r
 
 func TestRealClients(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
-		addr, closed := realClientServer(t, e)
+		for _, compression := range []bool{false, true} {
+			name := "plain"
+			if compression {
+				name = "permessage-deflate"
+			}
+			t.Run(name, func(t *testing.T) { testRealClients(t, e, compression) })
+		}
+	})
+}
+
+func testRealClients(t *testing.T, e server.Engine, compression bool) {
+	{
+		addr, closed := realClientServer(t, e, compression)
 		url := "ws://" + addr + "/ws"
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -84,8 +97,9 @@ func TestRealClients(t *testing.T) {
 			"python": realclients.RunPython,
 		} {
 			t.Run(name, func(t *testing.T) {
-				r, err := run(ctx, url, realclients.Options{})
+				r, err := run(ctx, url, realclients.Options{Deflate: compression})
 				checkReport(t, name, r, err)
+				checkExtensions(t, name, r.Extensions, compression)
 				expectClosed(t, closed, realclients.EchoCloseCode, realclients.EchoCloseReason)
 
 				r, err = run(ctx, url, realclients.Options{Mode: realclients.ModeServerClose})
@@ -101,6 +115,7 @@ func TestRealClients(t *testing.T) {
 				}
 				r, err := realclients.ParseChromiumResult(dom)
 				checkReport(t, "chromium"+mode, r, err)
+				checkExtensions(t, "chromium", r.Extensions, compression)
 				if strings.Contains(mode, "server-close") {
 					expectClosed(t, closed, realclients.ServerCloseCode, realclients.ServerCloseReason)
 				} else {
@@ -108,5 +123,14 @@ func TestRealClients(t *testing.T) {
 				}
 			}
 		})
-	})
+	}
+}
+
+// checkExtensions: with compression on, every client (they all offer it)
+// ends up with permessage-deflate; with it off, none does.
+func checkExtensions(t *testing.T, who, got string, compression bool) {
+	t.Helper()
+	if has := strings.Contains(got, "permessage-deflate"); has != compression {
+		t.Errorf("%s: negotiated extensions %q with server compression %v", who, got, compression)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
 	"github.com/ws4go/ws4go/observe"
@@ -84,6 +85,15 @@ type Server struct {
 	OriginPatterns []string
 	// CheckOrigin, if set, decides instead of OriginPatterns.
 	CheckOrigin func(r *http.Request) bool
+
+	// Compression enables permessage-deflate (RFC 7692) for clients that
+	// offer it. It is off by default: it costs CPU on every message, and
+	// compressing secrets together with attacker-chosen data can leak them
+	// (as CRIME and BREACH did). With it on, each message is compressed on
+	// its own (both sides are asked not to keep context), so idle
+	// connections cost no extra memory; messages under 128 bytes are sent
+	// uncompressed.
+	Compression bool
 
 	// MaxMessageSize is the largest message accepted (default 16 MiB);
 	// a larger one fails the connection with 1009. Negative: no limit.
@@ -174,6 +184,9 @@ func (s *Server) init() {
 			Subprotocols:   s.Subprotocols,
 			OriginPatterns: s.OriginPatterns,
 			CheckOrigin:    s.CheckOrigin,
+		}
+		if s.Compression {
+			s.hcfg.Negotiate = deflate.Negotiate
 		}
 		s.table = wsconn.NewTable(&s.wcfg)
 		s.listeners = map[*net.Listener]struct{}{}

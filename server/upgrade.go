@@ -21,6 +21,7 @@ type decision struct {
 	// factory is set when the handshake is accepted.
 	factory     handler.Factory
 	subprotocol string
+	compress    bool // permessage-deflate negotiated
 	// fallback: not a WebSocket request; hand the connection to s.HTTP.
 	fallback bool
 }
@@ -53,7 +54,7 @@ func (s *Server) decide(head []byte) decision {
 	if rej != nil {
 		return refuse(rej)
 	}
-	return decision{response: handshake.AppendResponse(nil, res), factory: f, subprotocol: res.Subprotocol}
+	return decision{response: handshake.AppendResponse(nil, res), factory: f, subprotocol: res.Subprotocol, compress: res.Extensions != ""}
 }
 
 // requestPath is the path of the request line's target ("" if malformed;
@@ -144,7 +145,11 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	// that outlives it for Conn.Request.
 	req := r.Clone(contextWithoutCancel(r))
 	s.engine.adopt(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return wsconn.New(&s.wcfg, tr, f(), res.Subprotocol, nil, req)
+		c := wsconn.New(&s.wcfg, tr, f(), res.Subprotocol, nil, req)
+		if res.Extensions != "" {
+			c.EnableCompression()
+		}
+		return c
 	}, rest)
 }
 
@@ -167,4 +172,13 @@ func (s *Server) rejected(status int) {
 	if o := s.Observer; o != nil {
 		o.Rejected(status)
 	}
+}
+
+// newConn makes the connection of an accepted raw handshake.
+func (d decision) newConn(s *Server, tr wsconn.Transport, head []byte) *wsconn.Conn {
+	c := wsconn.New(&s.wcfg, tr, d.factory(), d.subprotocol, head, nil)
+	if d.compress {
+		c.EnableCompression()
+	}
+	return c
 }

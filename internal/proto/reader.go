@@ -221,7 +221,13 @@ func (r *Reader) readHeader(p []byte) (n int, ok bool, err *Error) {
 			r.msgCompressed = rsv != 0
 			r.utf.Reset()
 		}
-		if r.MaxMessage > 0 && int64(len(r.msg))+h.Length > r.MaxMessage {
+		limit := r.MaxMessage
+		if r.msgCompressed {
+			// The real limit applies once inflated; the deflated form
+			// of incompressible data is a little larger (stored blocks).
+			limit += limit/1024 + 1024
+		}
+		if r.MaxMessage > 0 && int64(len(r.msg))+h.Length > limit {
 			return n, false, fail(handler.CloseMessageTooBig, "message too big")
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/proto"
 	"github.com/ws4go/ws4go/observe"
@@ -87,6 +88,7 @@ type Conn struct {
 	// Read side: touched only by the goroutine feeding the Conn.
 	rd       proto.Reader
 	panicked bool
+	compress bool // permessage-deflate was negotiated
 
 	// Timer state, read by the table's sweeper.
 	lastRead    atomic.Int64 // unix nanos of the last frame received
@@ -122,6 +124,18 @@ func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head 
 	c.code = handler.CloseAbnormal
 	return c
 }
+
+// EnableCompression turns on permessage-deflate, as negotiated in the
+// handshake. Call it before Start.
+func (c *Conn) EnableCompression() {
+	c.compress = true
+	c.rd.Compression = true
+}
+
+// compressMin is the smallest message worth compressing.
+const compressMin = 128
+
+var inflateBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // Start adds c to t and calls Opened. Call it before feeding any bytes.
 func (c *Conn) Start(t *Table) {
@@ -182,6 +196,9 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 		if c.closing() {
 			return true // data after our close frame is discarded
 		}
+		if ev.Compressed {
+			return c.inflated(ev)
+		}
 		c.call(func() { c.h.ReceivedMessage(c, handler.Message{Type: ev.Type, Data: ev.Data}) })
 	case proto.Ping:
 		c.control(ws.OpPong, ev.Data)
@@ -191,6 +208,31 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 		c.closeReceived(ev.Code, ev.Reason)
 		return false
 	}
+	return true
+}
+
+// inflated delivers a compressed message. The size limit applies to the
+// inflated size, so a decompression bomb fails with 1009 after at most the
+// limit.
+func (c *Conn) inflated(ev proto.Event) bool {
+	bp := inflateBufs.Get().(*[]byte)
+	defer inflateBufs.Put(bp)
+	data, err := deflate.Inflate((*bp)[:0], ev.Data, c.cfg.MaxMessageSize)
+	if cap(data) <= 1<<20 {
+		*bp = data[:0] // keep moderate buffers for the next message
+	}
+	switch {
+	case errors.Is(err, deflate.ErrTooBig):
+		c.fail(handler.CloseMessageTooBig, "message too big")
+		return false
+	case err != nil:
+		c.fail(handler.CloseInvalidPayload, "invalid compressed data")
+		return false
+	case ev.Type == handler.Text && !utf8.Valid(data):
+		c.fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message")
+		return false
+	}
+	c.call(func() { c.h.ReceivedMessage(c, handler.Message{Type: ev.Type, Data: data}) })
 	return true
 }
 
@@ -371,7 +413,18 @@ func (c *Conn) Send(t handler.MessageType, p []byte) error {
 	}
 	c.msgMu.Lock()
 	defer c.msgMu.Unlock()
-	err := c.sendFrame(true, ws.OpCode(t), p)
+	var err error
+	if c.compress && len(p) >= compressMin {
+		bp := inflateBufs.Get().(*[]byte)
+		z := deflate.Deflate((*bp)[:0], p)
+		err = c.sendFrameRSV(true, 4, ws.OpCode(t), z)
+		if cap(z) <= 1<<20 {
+			*bp = z[:0]
+		}
+		inflateBufs.Put(bp)
+	} else {
+		err = c.sendFrame(true, ws.OpCode(t), p)
+	}
 	if o := c.cfg.Observer; o != nil && err == nil {
 		o.Sent(observe.KindOf(t), len(p))
 	}
@@ -456,8 +509,14 @@ func (w *fragmentWriter) Close() error {
 // sendFrame writes one frame, or queues it when another goroutine is writing
 // or the socket is full.
 func (c *Conn) sendFrame(fin bool, op ws.OpCode, p []byte) error {
+	return c.sendFrameRSV(fin, 0, op, p)
+}
+
+// sendFrameRSV is sendFrame with reserved bits (RSV1 marks a compressed
+// message).
+func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 	var hdr [ws.MaxHeaderSize]byte
-	h := proto.AppendHeader(hdr[:0], fin, 0, op, len(p))
+	h := proto.AppendHeader(hdr[:0], fin, rsv, op, len(p))
 	c.mu.Lock()
 	if c.gone || c.closeSent {
 		c.mu.Unlock()
