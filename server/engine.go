@@ -10,7 +10,7 @@ import (
 )
 
 func (s *Server) newEngine() engine {
-	if s.Engine == EngineNetpoll {
+	if s.Engine == EngineNetpoll || s.Engine == "" {
 		cfg := netpoll.Config{
 			Workers:          s.Workers,
 			Queue:            s.WorkerQueue,
@@ -28,7 +28,9 @@ func (s *Server) newEngine() engine {
 		if err == nil {
 			return &netpollEngine{s: s, e: e}
 		}
-		s.logger().Error("ws4go: cannot start the netpoll engine; using the goroutine engine", "err", err)
+		if s.Engine == EngineNetpoll {
+			s.logger().Error("ws4go: cannot start the netpoll engine; using the goroutine engine", "err", err)
+		}
 	}
 	return goroutineEngine{s}
 }

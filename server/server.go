@@ -73,7 +73,9 @@ type Server struct {
 	// they are refused like any bad handshake.
 	HTTP http.Handler
 
-	// Engine is EngineGoroutine (the default) or EngineNetpoll.
+	// Engine is EngineNetpoll (the default on Linux) or EngineGoroutine
+	// (the default elsewhere, and what the netpoll engine uses for
+	// listeners without a raw descriptor, such as TLS).
 	Engine Engine
 
 	// Subprotocols the server speaks, most preferred first.
