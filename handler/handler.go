@@ -8,8 +8,10 @@
 //
 // Callbacks of one connection are never called concurrently and are called in
 // order: Opened first, then ReceivedMessage and Ponged as frames arrive,
-// Closed last and exactly once. A callback blocks the processing of its own
-// connection only; long work belongs in a goroutine of the handler's own.
+// Closed last and exactly once. While a callback runs, its connection reads
+// nothing more; on the netpoll engine it also occupies one worker of a bounded
+// pool, so keep callbacks short and put long or blocking work in a goroutine
+// of the handler's own (sending from there is safe).
 package handler
 
 import "fmt"
