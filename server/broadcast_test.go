@@ -122,3 +122,38 @@ func TestSlowConsumer(t *testing.T) {
 		}
 	})
 }
+
+// TestSendNeverBlocks: Send to a peer that does not read returns without
+// waiting for it, on every engine: what the socket does not take is queued
+// (up to MaxWriteQueue) and written in the background.
+func TestSendNeverBlocks(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		sent := make(chan error, 1)
+		addr := start(t, e, &server.Server{
+			WriteTimeout: time.Hour, MaxWriteQueue: 64 << 20, CloseTimeout: 100 * time.Millisecond,
+			Handler: func() handler.Handler {
+				return &opener{f: func(c handler.Conn) {
+					go func() {
+						chunk := make([]byte, 64<<10)
+						var err error
+						for i := 0; i < 320 && err == nil; i++ { // 20 MiB: more than the socket buffers hold
+							err = c.SendBinary(chunk)
+						}
+						sent <- err
+					}()
+				}}
+			},
+		})
+		c := dial(t, addr, "/") // and never read
+		_ = c.nc.(*net.TCPConn).SetReadBuffer(4096)
+		select {
+		case err := <-sent:
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Send blocked on a peer that does not read")
+		}
+		c.nc.Close()
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ws4go/ws4go/internal/handshake"
@@ -130,7 +131,7 @@ func (e goroutineEngine) adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Co
 
 // run is the reading loop of one connection.
 func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
-	tr := &blockingTransport{nc: nc, s: e.s}
+	tr := &blockingTransport{nc: nc, rc: rawConnOf(nc), s: e.s}
 	c := mk(tr)
 	tr.c = c
 	c.Start(e.s.table)
@@ -160,32 +161,43 @@ func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn
 	c.Finish()
 }
 
-// blockingTransport is a net.Conn written with blocking writes bounded by
-// the server's WriteTimeout.
+// blockingTransport is the goroutine engine's socket. Sends try a
+// non-blocking write first (through the raw descriptor); what the socket does
+// not take is queued and written by a short-lived goroutine with blocking
+// writes bounded by WriteTimeout, so a peer that does not read never holds up
+// the sender. Sockets without a raw descriptor (TLS) are written with
+// blocking writes, bounded by WriteTimeout.
 type blockingTransport struct {
-	nc   net.Conn
-	s    *Server
-	c    *wsconn.Conn
-	shut atomic.Bool // Shutdown was called: drain and close
+	nc      net.Conn
+	rc      syscall.RawConn // nil: blocking writes only
+	s       *Server
+	c       *wsconn.Conn
+	shut    atomic.Bool // Shutdown was called: drain and close
+	flusher atomic.Bool // the background flusher is writing
 }
 
 func (t *blockingTransport) Write(bufs [][]byte) (int, error) {
+	if t.rc != nil && !t.flusher.Load() {
+		return tryWritev(t.rc, bufs)
+	}
 	_ = t.nc.SetWriteDeadline(deadline(t.s.writeTimeout()))
 	nb := net.Buffers(bufs)
 	n, err := nb.WriteTo(t.nc)
 	return int(n), err
 }
 
-func (t *blockingTransport) Blocking() bool { return true }
+func (t *blockingTransport) Blocking() bool { return t.rc == nil }
 
-// WaitWritable flushes in a goroutine of its own, so that a broadcast never
-// waits on a slow peer. It is counted in the server's WaitGroup: it only
-// starts while the connection's reading goroutine is alive.
+// WaitWritable flushes in a goroutine of its own. It is counted in the
+// server's WaitGroup: it only starts while the connection's reading
+// goroutine is alive.
 func (t *blockingTransport) WaitWritable() {
 	t.s.wg.Add(1)
 	go func() {
 		defer t.s.wg.Done()
+		t.flusher.Store(true)
 		t.c.Flush()
+		t.flusher.Store(false)
 	}()
 }
 

@@ -1,0 +1,513 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gobwas/httphead"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/handshake"
+)
+
+// Defaults for zero-valued Options fields.
+const (
+	DefaultMaxMessageSize = 16 << 20
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultCloseTimeout   = 5 * time.Second
+	DefaultPingInterval   = 30 * time.Second
+	DefaultPongTimeout    = 30 * time.Second
+)
+
+// Options configures Dial and Redial. The zero value (or a nil *Options) is
+// ready to use.
+type Options struct {
+	// Header holds extra request headers for the opening handshake
+	// (Origin, Authorization, cookies, ...). A "Host" entry replaces the
+	// Host header. The headers the handshake itself uses (Upgrade,
+	// Connection, Sec-WebSocket-*) may not be set here: use Subprotocols
+	// and Compression.
+	Header http.Header
+	// Subprotocols are offered in Sec-WebSocket-Protocol, most preferred
+	// first. The server's choice is Conn.Subprotocol().
+	Subprotocols []string
+	// Compression will offer permessage-deflate (RFC 7692). It is not
+	// implemented yet: Dial fails with ErrCompressionNotImplemented when
+	// it is set.
+	Compression bool
+
+	// TLSConfig is used for wss:// (default: the system roots, and the
+	// URL's host as ServerName).
+	TLSConfig *tls.Config
+	// Proxy returns the HTTP proxy to reach the server through (with a
+	// CONNECT request), or nil for a direct connection; e.g.
+	// http.ProxyFromEnvironment, or http.ProxyURL(u). Only http:// proxy
+	// URLs are supported; user information in the URL is sent as Basic
+	// Proxy-Authorization. Nil (the default): never use a proxy.
+	Proxy func(*http.Request) (*url.URL, error)
+
+	// MaxMessageSize is the largest message accepted from the server
+	// (default 16 MiB); a larger one fails the connection with 1009.
+	// Negative: no limit.
+	MaxMessageSize int64
+	// WriteTimeout bounds one write to the socket (default 10 s); a write
+	// that takes longer drops the connection. Negative: no bound.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the closing handshake (default 5 s): once a
+	// close frame has been sent or received, the server has this long to
+	// finish before the connection is dropped.
+	CloseTimeout time.Duration
+	// PingInterval: a connection that received nothing for this long is
+	// pinged (default 30 s; negative disables the heartbeat).
+	PingInterval time.Duration
+	// PongTimeout: a pinged connection that receives nothing for this
+	// long is dropped, and Handler.Closed reports 1006 "heartbeat
+	// timeout" (default 30 s).
+	PongTimeout time.Duration
+
+	// Logger receives the client's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// orDefault maps zero to def and negative values to zero (disabled).
+func orDefault[T ~int64](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
+
+// Dial opens a WebSocket connection to rawURL and runs h on it: Opened is
+// called before Dial returns, then ReceivedMessage and Ponged as frames
+// arrive (from a goroutine of the connection's own, one at a time), and
+// Closed last, exactly once. The URL is ws://host[:port]/path?query,
+// wss://... (TLS), or ws+unix:///path/to/socket:/request/path?query for a
+// server on a Unix socket (the convention of Node's ws).
+//
+// ctx bounds the connection and the opening handshake only; once Dial has
+// returned, ctx no longer matters. Give it a deadline: without one, a server
+// that accepts the TCP connection and never answers holds Dial forever. A
+// refused or invalid handshake is a *HandshakeError; see its Err values for
+// what is checked. Other failures (DNS, TCP, TLS, ctx) wrap the underlying
+// error.
+func Dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) (*Conn, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	c, err := dial(ctx, rawURL, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.start()
+	return c, nil
+}
+
+// target is a parsed WebSocket URL.
+type target struct {
+	url     *url.URL // as given
+	tls     bool
+	unix    string // socket path for ws+unix
+	addr    string // host:port to connect to (TCP)
+	host    string // Host header
+	reqURI  string // request target
+	display string // URL for error messages
+}
+
+func parseURL(raw string) (*target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("ws4go client: bad URL: %w", err)
+	}
+	t := &target{url: u, display: u.Redacted()}
+	switch u.Scheme {
+	case "ws", "wss":
+		if u.Host == "" {
+			return nil, fmt.Errorf("ws4go client: bad URL %q: no host", t.display)
+		}
+		t.tls = u.Scheme == "wss"
+		port := u.Port()
+		if port == "" {
+			port = "80"
+			if t.tls {
+				port = "443"
+			}
+		}
+		t.addr = net.JoinHostPort(u.Hostname(), port)
+		t.host = u.Host
+		t.reqURI = u.RequestURI()
+	case "ws+unix":
+		// ws+unix:///run/app.sock:/chat?room=a — the socket path, then
+		// ":" and the request path (default "/").
+		sock, path, found := strings.Cut(u.Path, ":")
+		if sock == "" {
+			return nil, fmt.Errorf("ws4go client: bad URL %q: no socket path", t.display)
+		}
+		if !found || path == "" {
+			path = "/"
+		}
+		if !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("ws4go client: bad URL %q: the request path must start with /", t.display)
+		}
+		t.unix = sock
+		t.host = "localhost"
+		t.reqURI = path
+		if u.RawQuery != "" {
+			t.reqURI += "?" + u.RawQuery
+		}
+	default:
+		return nil, fmt.Errorf("ws4go client: bad URL %q: the scheme must be ws, wss or ws+unix", t.display)
+	}
+	return t, nil
+}
+
+// reserved headers are set by the handshake itself.
+var reserved = map[string]bool{
+	"Upgrade": true, "Connection": true, "Sec-Websocket-Key": true, "Sec-Websocket-Version": true,
+	"Sec-Websocket-Protocol": true, "Sec-Websocket-Extensions": true, "Sec-Websocket-Accept": true,
+	"Content-Length": true, "Transfer-Encoding": true,
+}
+
+func validHeader(k string, vs []string) error {
+	if k == "" || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ':' }) {
+		return fmt.Errorf("ws4go client: bad header name %q", k)
+	}
+	if reserved[http.CanonicalHeaderKey(k)] {
+		return fmt.Errorf("ws4go client: header %s may not be set: the handshake sets it (see Options.Subprotocols and Options.Compression)", k)
+	}
+	for _, v := range vs {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("ws4go client: bad value for header %s: %q", k, v)
+		}
+	}
+	return nil
+}
+
+func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) (*Conn, error) {
+	if h == nil {
+		return nil, errors.New("ws4go client: nil handler")
+	}
+	if opts.Compression {
+		return nil, ErrCompressionNotImplemented
+	}
+	t, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range opts.Header {
+		if err := validHeader(k, vs); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range opts.Subprotocols {
+		if p == "" || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) }) {
+			return nil, fmt.Errorf("ws4go client: bad subprotocol %q", p)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	nc, err := connect(ctx, t, opts)
+	if err != nil {
+		return nil, err
+	}
+	// ctx bounds the handshake: its end wakes any blocked read or write.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	c, err := handshakeConn(t, nc, h, opts)
+	if !stop() || ctx.Err() != nil {
+		nc.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("ws4go client: dial %s: %w", t.display, errors.Join(ctx.Err(), unwrapTimeout(err)))
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// unwrapTimeout drops an error that only reports the deadline ctx set.
+func unwrapTimeout(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
+}
+
+// connect opens the transport: TCP (possibly through a proxy, then TLS) or
+// a Unix socket.
+func connect(ctx context.Context, t *target, opts *Options) (net.Conn, error) {
+	var d net.Dialer
+	if t.unix != "" {
+		nc, err := d.DialContext(ctx, "unix", t.unix)
+		if err != nil {
+			return nil, fmt.Errorf("ws4go client: dial %s: %w", t.display, err)
+		}
+		return nc, nil
+	}
+	var proxy *url.URL
+	if opts.Proxy != nil {
+		u := *t.url
+		u.Scheme = "http"
+		if t.tls {
+			u.Scheme = "https"
+		}
+		p, err := opts.Proxy(&http.Request{Method: http.MethodGet, URL: &u, Header: http.Header{}, Host: t.host})
+		if err != nil {
+			return nil, fmt.Errorf("ws4go client: choosing a proxy for %s: %w", t.display, err)
+		}
+		proxy = p
+	}
+	var nc net.Conn
+	var err error
+	if proxy != nil {
+		nc, err = connectProxy(ctx, &d, proxy, t)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", t.addr)
+		if err != nil {
+			err = fmt.Errorf("ws4go client: dial %s: %w", t.display, err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !t.tls {
+		return nc, nil
+	}
+	cfg := opts.TLSConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = t.url.Hostname()
+	}
+	// Only HTTP/1.1 can be upgraded.
+	cfg.NextProtos = nil
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("ws4go client: TLS handshake with %s: %w", t.display, err)
+	}
+	return tc, nil
+}
+
+// connectProxy opens a tunnel to t through an HTTP proxy (RFC 9110 9.3.6).
+func connectProxy(ctx context.Context, d *net.Dialer, proxy *url.URL, t *target) (net.Conn, error) {
+	if proxy.Scheme != "http" {
+		return nil, fmt.Errorf("ws4go client: proxy %s: only http:// proxies are supported", proxy.Redacted())
+	}
+	paddr := proxy.Host
+	if proxy.Port() == "" {
+		paddr = net.JoinHostPort(proxy.Hostname(), "80")
+	}
+	nc, err := d.DialContext(ctx, "tcp", paddr)
+	if err != nil {
+		return nil, fmt.Errorf("ws4go client: dial proxy %s: %w", proxy.Redacted(), err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	fail := func(err error) (net.Conn, error) {
+		nc.Close()
+		if ctx.Err() != nil {
+			err = errors.Join(ctx.Err(), err)
+		}
+		return nil, err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", t.addr, t.addr)
+	if u := proxy.User; u != nil {
+		pw, _ := u.Password()
+		cred := base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pw))
+		fmt.Fprintf(&b, "Proxy-Authorization: Basic %s\r\n", cred)
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(nc, b.String()); err != nil {
+		return fail(fmt.Errorf("ws4go client: proxy %s: %w", proxy.Redacted(), err))
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		return fail(&HandshakeError{URL: t.display, Err: ErrProxy, Detail: "reading the proxy's answer: " + err.Error()})
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		return fail(&HandshakeError{URL: t.display, Err: ErrProxy,
+			Detail: "proxy " + proxy.Redacted() + " answered " + resp.Status, StatusCode: resp.StatusCode, Header: resp.Header, Body: body})
+	}
+	if br.Buffered() > 0 {
+		return fail(&HandshakeError{URL: t.display, Err: ErrProxy, Detail: "the proxy sent data before the tunnel was used"})
+	}
+	if !stop() {
+		return fail(ctx.Err())
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, nil
+}
+
+// handshakeConn runs the opening handshake on nc.
+func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*Conn, error) {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	key := base64.StdEncoding.EncodeToString(raw[:])
+
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        t.url,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{},
+		Host:       t.host,
+		RequestURI: t.reqURI,
+	}
+	for k, vs := range opts.Header {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			if len(vs) > 0 {
+				req.Host = vs[0]
+			}
+			continue
+		}
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", t.reqURI, req.Host)
+	_ = req.Header.Write(&b)
+	fmt.Fprintf(&b, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", key)
+	if len(opts.Subprotocols) > 0 {
+		fmt.Fprintf(&b, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(opts.Subprotocols, ", "))
+	}
+	b.WriteString("\r\n")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	if len(opts.Subprotocols) > 0 {
+		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
+	}
+	if _, err := io.WriteString(nc, b.String()); err != nil {
+		return nil, fmt.Errorf("ws4go client: sending the handshake to %s: %w", t.display, err)
+	}
+
+	br := bufio.NewReaderSize(nc, readBufSize)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &HandshakeError{URL: t.display, Err: ErrMalformedResponse, Detail: "the server closed the connection without answering"}
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, fmt.Errorf("ws4go client: reading the handshake answer from %s: %w", t.display, err)
+		}
+		return nil, &HandshakeError{URL: t.display, Err: ErrMalformedResponse, Detail: err.Error()}
+	}
+	sub, herr := checkResponse(resp, key, opts.Subprotocols)
+	if herr != nil {
+		herr.URL = t.display
+		if herr.StatusCode != 0 && resp.StatusCode != http.StatusSwitchingProtocols {
+			herr.Body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		}
+		return nil, herr
+	}
+	return newConn(nc, br, h, opts, req, sub), nil
+}
+
+// checkResponse applies RFC 6455 section 4.1 to the server's answer. It
+// returns the subprotocol chosen.
+func checkResponse(resp *http.Response, key string, offered []string) (string, *HandshakeError) {
+	fail := func(err error, detail string) (string, *HandshakeError) {
+		return "", &HandshakeError{Err: err, Detail: detail, StatusCode: resp.StatusCode, Header: resp.Header}
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		detail := "got " + resp.Status
+		if loc := resp.Header.Get("Location"); loc != "" {
+			detail += " (redirect to " + loc + "; redirects are not followed)"
+		}
+		return fail(ErrBadStatus, detail)
+	}
+	if resp.ProtoMajor != 1 || resp.ProtoMinor < 1 {
+		return fail(ErrMalformedResponse, "the response is "+resp.Proto+", want HTTP/1.1")
+	}
+	if !hasToken(resp.Header.Values("Upgrade"), "websocket") {
+		return fail(ErrBadUpgrade, fmt.Sprintf("Upgrade: %q", resp.Header.Values("Upgrade")))
+	}
+	if !hasToken(resp.Header.Values("Connection"), "upgrade") {
+		return fail(ErrBadConnection, fmt.Sprintf("Connection: %q", resp.Header.Values("Connection")))
+	}
+	switch accept := resp.Header.Values("Sec-WebSocket-Accept"); {
+	case len(accept) == 0:
+		return fail(ErrMissingAccept, "")
+	case len(accept) > 1:
+		return fail(ErrBadAccept, fmt.Sprintf("%d Sec-WebSocket-Accept headers", len(accept)))
+	case strings.TrimSpace(accept[0]) != handshake.AcceptKey(key):
+		return fail(ErrBadAccept, fmt.Sprintf("got %q, want %q", accept[0], handshake.AcceptKey(key)))
+	}
+	if ext := strings.TrimSpace(strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")); ext != "" {
+		// No extension is offered yet, so any is unexpected.
+		return fail(ErrBadExtension, fmt.Sprintf("Sec-WebSocket-Extensions: %q", ext))
+	}
+	var sub string
+	if ps := resp.Header.Values("Sec-WebSocket-Protocol"); len(ps) > 0 {
+		var chosen []string
+		for _, p := range ps {
+			httphead.ScanTokens([]byte(p), func(t []byte) bool {
+				chosen = append(chosen, string(t))
+				return true
+			})
+		}
+		if len(chosen) != 1 {
+			return fail(ErrBadSubprotocol, fmt.Sprintf("Sec-WebSocket-Protocol: %q (exactly one must be chosen)", ps))
+		}
+		sub = chosen[0]
+		ok := false
+		for _, o := range offered {
+			ok = ok || o == sub
+		}
+		if !ok {
+			if len(offered) == 0 {
+				return fail(ErrBadSubprotocol, fmt.Sprintf("got %q, none offered", sub))
+			}
+			return fail(ErrBadSubprotocol, fmt.Sprintf("got %q, offered %q", sub, offered))
+		}
+	}
+	return sub, nil
+}
+
+// hasToken reports whether the comma-separated token lists vs contain want
+// (ASCII case-insensitive).
+func hasToken(vs []string, want string) bool {
+	for _, v := range vs {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), want) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,26 @@
+// Package client is the client side of ws4go: it dials WebSocket servers
+// (ws://, wss://, a Unix socket, optionally through an HTTP CONNECT proxy)
+// and runs the same handler.Handler callbacks as the server does.
+//
+//	type printer struct{ handler.Base }
+//
+//	func (printer) ReceivedMessage(c handler.Conn, m handler.Message) {
+//		fmt.Printf("%s\n", m.Data)
+//	}
+//
+//	c, err := client.Dial(ctx, "ws://127.0.0.1:9001/ws", printer{}, nil)
+//	if err != nil {
+//		return err // a *client.HandshakeError says what the server got wrong
+//	}
+//	_ = c.SendText("hello")
+//	_ = c.Close(handler.CloseNormal, "")
+//	<-c.Done()
+//
+// The opening handshake is checked strictly (RFC 6455 section 4.1): status
+// 101, the Upgrade and Connection tokens, a present and correct
+// Sec-WebSocket-Accept, and no subprotocol or extension that was not
+// offered. Every frame sent is masked with a fresh random key. A heartbeat
+// pings a silent server and drops the connection when nothing comes back
+// (Options.PingInterval, Options.PongTimeout). Redial keeps a connection
+// open across failures, with exponential backoff and jitter.
+package client

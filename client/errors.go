@@ -1,0 +1,85 @@
+package client
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Handshake failures. A failed opening handshake is reported as a
+// *HandshakeError that wraps one of these, so callers can tell them apart
+// with errors.Is.
+var (
+	// ErrBadStatus: the server answered with a status other than 101
+	// Switching Protocols (a refusal, a redirect, a plain HTTP server).
+	ErrBadStatus = errors.New("status is not 101 Switching Protocols")
+	// ErrBadUpgrade: the Upgrade header is missing or does not name
+	// "websocket".
+	ErrBadUpgrade = errors.New(`the Upgrade header does not name "websocket"`)
+	// ErrBadConnection: the Connection header is missing or does not
+	// include "Upgrade".
+	ErrBadConnection = errors.New(`the Connection header does not include "Upgrade"`)
+	// ErrMissingAccept: the Sec-WebSocket-Accept header is missing.
+	ErrMissingAccept = errors.New("the Sec-WebSocket-Accept header is missing")
+	// ErrBadAccept: Sec-WebSocket-Accept does not match the key sent (or
+	// appears more than once).
+	ErrBadAccept = errors.New("the Sec-WebSocket-Accept header does not match the key sent")
+	// ErrBadSubprotocol: the server chose a subprotocol the client did not
+	// offer, or more than one.
+	ErrBadSubprotocol = errors.New("the server chose a subprotocol that was not offered")
+	// ErrBadExtension: the server accepted an extension the client did
+	// not offer.
+	ErrBadExtension = errors.New("the server chose an extension that was not offered")
+	// ErrMalformedResponse: the response is not valid HTTP/1.1.
+	ErrMalformedResponse = errors.New("malformed handshake response")
+	// ErrProxy: the HTTP proxy refused the CONNECT request or answered it
+	// with something other than a 2xx response.
+	ErrProxy = errors.New("the proxy refused the CONNECT request")
+)
+
+// ErrCompressionNotImplemented is returned by Dial when Options.Compression
+// is set: the client cannot offer permessage-deflate yet.
+var ErrCompressionNotImplemented = errors.New("ws4go client: permessage-deflate is not implemented yet")
+
+// HandshakeError is a failed opening handshake (or proxy CONNECT): the
+// server's answer broke RFC 6455 section 4.1, or refused the connection.
+type HandshakeError struct {
+	// URL is the WebSocket URL dialled.
+	URL string
+	// Err is one of the Err* values of this package; errors.Is matches it.
+	Err error
+	// Detail says what exactly was wrong ("got 404 Not Found",
+	// `Upgrade: "h2c"`).
+	Detail string
+	// StatusCode is the response's status, when there was a response
+	// (0 otherwise).
+	StatusCode int
+	// Header is the response's header, when there was a response.
+	Header http.Header
+	// Body is the start (at most 1 KiB) of a refusal's body.
+	Body []byte
+}
+
+// Error says what was wrong, e.g. `ws4go client: handshake with
+// ws://127.0.0.1:9001/ws failed: status is not 101 Switching Protocols: got
+// 404 Not Found: "no WebSocket handler for this path"`.
+func (e *HandshakeError) Error() string {
+	var b strings.Builder
+	b.WriteString("ws4go client: handshake with ")
+	b.WriteString(e.URL)
+	b.WriteString(" failed: ")
+	b.WriteString(e.Err.Error())
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	if body := strings.TrimSpace(string(e.Body)); body != "" {
+		b.WriteString(": ")
+		b.WriteString(strconv.Quote(body))
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *HandshakeError) Unwrap() error { return e.Err }

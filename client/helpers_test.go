@@ -1,0 +1,199 @@
+package client_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ws4go/ws4go/client"
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/server"
+)
+
+// waitTimeout bounds every wait of a test on an event that must happen.
+const waitTimeout = 10 * time.Second
+
+// serve runs s on l and shuts it down when the test ends, checking that
+// every connection is gone.
+func serve(t *testing.T, s *server.Server, l net.Listener) {
+	t.Helper()
+	if s.Handler == nil && s.Routes == nil {
+		s.Handler = handler.Echo
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Errorf("%d connections left after Shutdown", n)
+		}
+	})
+}
+
+// start serves s on a fresh 127.0.0.1 port and returns its address.
+func start(t *testing.T, s *server.Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, s, l)
+	return l.Addr().String()
+}
+
+// closeEvent is a Closed callback.
+type closeEvent struct {
+	code   handler.CloseCode
+	reason string
+}
+
+// recorder is a handler that reports every callback on channels.
+type recorder struct {
+	opened chan handler.Conn
+	msgs   chan handler.Message // Data copied
+	pongs  chan string
+	closed chan closeEvent
+}
+
+func newRecorder() *recorder {
+	return &recorder{
+		opened: make(chan handler.Conn, 1),
+		msgs:   make(chan handler.Message, 1024),
+		pongs:  make(chan string, 1024),
+		closed: make(chan closeEvent, 1),
+	}
+}
+
+func (r *recorder) Opened(c handler.Conn) { r.opened <- c }
+func (r *recorder) ReceivedMessage(c handler.Conn, m handler.Message) {
+	r.msgs <- handler.Message{Type: m.Type, Data: append([]byte(nil), m.Data...)}
+}
+func (r *recorder) Ponged(c handler.Conn, p []byte) { r.pongs <- string(p) }
+func (r *recorder) Closed(c handler.Conn, code handler.CloseCode, reason string) {
+	r.closed <- closeEvent{code, reason}
+}
+
+func (r *recorder) msg(t *testing.T) handler.Message {
+	t.Helper()
+	select {
+	case m := <-r.msgs:
+		return m
+	case ev := <-r.closed:
+		t.Fatalf("closed (%d %q) while waiting for a message", ev.code, ev.reason)
+	case <-time.After(waitTimeout):
+		t.Fatal("no message")
+	}
+	return handler.Message{}
+}
+
+func (r *recorder) expect(t *testing.T, typ handler.MessageType, data []byte) {
+	t.Helper()
+	m := r.msg(t)
+	if m.Type != typ || string(m.Data) != string(data) {
+		t.Fatalf("got %v message of %d bytes %.40q, want %v of %d bytes %.40q", m.Type, len(m.Data), m.Data, typ, len(data), data)
+	}
+}
+
+func (r *recorder) waitClosed(t *testing.T) closeEvent {
+	t.Helper()
+	select {
+	case ev := <-r.closed:
+		return ev
+	case <-time.After(waitTimeout):
+		t.Fatal("Closed was not called")
+	}
+	return closeEvent{}
+}
+
+func (r *recorder) expectClosed(t *testing.T, code handler.CloseCode, reason string) {
+	t.Helper()
+	if ev := r.waitClosed(t); ev.code != code || ev.reason != reason {
+		t.Fatalf("Closed(%d, %q), want (%d, %q)", ev.code, ev.reason, code, reason)
+	}
+}
+
+// dial dials url with h and fails the test on error; the connection is
+// terminated when the test ends if still open.
+func dial(t *testing.T, url string, h handler.Handler, opts *client.Options) *client.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, url, h, opts)
+	if err != nil {
+		t.Fatalf("Dial %s: %v", url, err)
+	}
+	t.Cleanup(func() {
+		c.Terminate()
+		<-c.Done()
+	})
+	return c
+}
+
+// rawServer accepts connections on 127.0.0.1 and runs f on each with the
+// parsed handshake request. f owns the connection.
+func rawServer(t *testing.T, f func(nc net.Conn, br *bufio.Reader, req *http.Request)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				f(nc, br, req)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+// accept101 is a correct 101 answer to req.
+func accept101(req *http.Request, extra string) string {
+	return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		handshake.AcceptKey(req.Header.Get("Sec-WebSocket-Key")) + "\r\n" + extra + "\r\n"
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

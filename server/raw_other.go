@@ -1,0 +1,15 @@
+//go:build !unix
+
+package server
+
+import (
+	"net"
+	"syscall"
+)
+
+// drain does nothing where sockets cannot be read without blocking here.
+func drain(net.Conn) {}
+
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+func tryWritev(syscall.RawConn, [][]byte) (int, error) { panic("unreachable") }

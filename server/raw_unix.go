@@ -1,0 +1,69 @@
+//go:build unix
+
+package server
+
+import (
+	"errors"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// drain discards, without blocking, whatever input the socket holds.
+func drain(nc net.Conn) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = nc.SetReadDeadline(noDeadline)
+	var buf [4096]byte
+	_ = rc.Read(func(fd uintptr) bool {
+		for {
+			if n, err := syscall.Read(int(fd), buf[:]); n <= 0 || err != nil {
+				return true
+			}
+		}
+	})
+}
+
+// rawConnOf returns the raw connection of a socket, or nil (TLS).
+func rawConnOf(nc net.Conn) syscall.RawConn {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// tryWritev writes what the socket takes now, without waiting.
+func tryWritev(rc syscall.RawConn, bufs [][]byte) (int, error) {
+	var n int
+	var werr error
+	err := rc.Write(func(fd uintptr) bool {
+		for {
+			n, werr = unix.Writev(int(fd), bufs)
+			if !errors.Is(werr, unix.EINTR) {
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errors.Is(werr, unix.EAGAIN) {
+		return 0, nil
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, werr
+}
