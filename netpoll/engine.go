@@ -228,6 +228,10 @@ func (e *Engine) accept(fd int) {
 	if e.cfg.Accepted != nil {
 		e.cfg.Accepted()
 	}
+	// As Go does for its own TCP connections: small frames (a pong, a
+	// short echo) must not wait for the peer's delayed ACK (Nagle).
+	// On a Unix socket this fails harmlessly.
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c := &conn{e: e, fd: fd}
 	e.hsMu.Lock()
 	e.handshake[c] = time.Now().Add(e.cfg.HandshakeTimeout).UnixNano()

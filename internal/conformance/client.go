@@ -40,8 +40,9 @@ type Target struct {
 	Host string
 	// Extensions is sent as the Sec-WebSocket-Extensions offer; empty sends
 	// no offer, in which case the server must not accept any extension.
-	// Families 1–9 expect no extension to be negotiated; a family that
-	// offers one sets Client.AllowRSV and Client.Transform for it.
+	// Families 1–9 expect no extension to be negotiated. Family 10
+	// (CompressionCases) ignores this field: each of its cases sends its own
+	// offer and configures the client from the answer (Client.UseDeflate).
 	Extensions string
 }
 

@@ -30,8 +30,26 @@
 //	2 ping/pong            7 close handshake and status codes
 //	3 reserved bits        8 limits and performance
 //	4 reserved opcodes     9 auto-fragmented messages
-//	5 fragmentation
+//	5 fragmentation       10 permessage-deflate (RFC 7692)
 //
-// Use [Cases] (or [Quick]) with [Run] and [WriteTable] to run the suite, or
-// [Dial] and the [Client] methods to write a single check by hand.
+// Use [Cases] (or [Quick]) with [Run] and [WriteTable] to run families 1–9,
+// which need no extension, or [Dial] and the [Client] methods to write a
+// single check by hand.
+//
+// Family 10 is separate, [CompressionCases]: it is for a server with
+// permessage-deflate enabled, and takes the place of Autobahn's 12.x and
+// 13.x (as groups 10.7–10.18) with negotiation, client-side compression
+// variants, protocol errors and decompression bombs added. Each of its cases
+// makes its own offer and requires the exact answer [DeflateResponse] (or no
+// extension, for an offer the server must decline); outcomes start with that
+// answer, for example
+//
+//	ext(permessage-deflate; server_no_context_takeover; client_no_context_takeover), text(300 crc=…), close(1000), tcp-closed
+//
+// The client inflates the server's compressed messages strictly (a message
+// cut inside a DEFLATE block, or with its 00 00 ff ff tail left on, is a
+// violation) and compresses its own without context takeover, with
+// compress/flate at every level and with a fixed-Huffman encoder of its own.
+// A server with compression enabled still passes families 1–9: they make no
+// offer.
 package conformance

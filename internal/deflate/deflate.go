@@ -51,36 +51,24 @@ func Negotiate(offer string) (string, error) {
 // tail ends every compressed message; the sender strips it (RFC 7692 7.2.1).
 var tail = []byte{0x00, 0x00, 0xff, 0xff}
 
+// end is what the receiver appends: the tail, then an empty final block, so
+// that a complete message ends the deflate stream cleanly and a truncated
+// one does not.
+var end = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
 // ErrTooBig is returned by Inflate when the message inflates past the limit.
 var ErrTooBig = errors.New("deflate: message too big once inflated")
 
 var readers = sync.Pool{New: func() any { return flate.NewReader(nil) }}
 
-type tailReader struct {
-	p    []byte
-	tail bool
-}
-
-func (r *tailReader) Read(b []byte) (int, error) {
-	if len(r.p) == 0 {
-		if r.tail {
-			return 0, io.EOF
-		}
-		r.p, r.tail = tail, true
-	}
-	n := copy(b, r.p)
-	r.p = r.p[n:]
-	return n, nil
-}
-
 // Inflate appends the decompressed message p to dst. It fails with ErrTooBig
 // as soon as the output passes limit bytes (limit <= 0: no limit), so a
-// decompression bomb costs at most limit bytes.
+// decompression bomb costs at most limit bytes, and with an error if p is
+// not a complete deflate message.
 func Inflate(dst, p []byte, limit int64) ([]byte, error) {
 	fr := readers.Get().(io.ReadCloser)
 	defer readers.Put(fr)
-	src := &tailReader{p: p}
-	if err := fr.(flate.Resetter).Reset(src, nil); err != nil {
+	if err := fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(p), bytes.NewReader(end)), nil); err != nil {
 		return dst, err
 	}
 	buf := bytes.NewBuffer(dst)
@@ -89,14 +77,12 @@ func Inflate(dst, p []byte, limit int64) ([]byte, error) {
 		r = io.LimitReader(fr, limit+1)
 	}
 	n, err := buf.ReadFrom(r)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return buf.Bytes(), err
+	if err != nil {
+		return buf.Bytes(), err // corrupt or truncated (io.ErrUnexpectedEOF)
 	}
 	if limit > 0 && n > limit {
 		return buf.Bytes(), ErrTooBig
 	}
-	// The stream ends at the sync flush marker, not with a final block,
-	// so the inflater reports an unexpected EOF only after all data.
 	return buf.Bytes(), nil
 }
 

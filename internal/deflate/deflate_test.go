@@ -55,4 +55,8 @@ func TestInflateLimit(t *testing.T) {
 	if _, err := Inflate(nil, []byte{0xff, 0xff, 0xff}, 0); err == nil {
 		t.Fatal("corrupt input inflated without error")
 	}
+	z := Deflate(nil, bytes.Repeat([]byte("truncate me "), 1000))
+	if _, err := Inflate(nil, z[:len(z)/2], 0); err == nil {
+		t.Fatal("truncated input inflated without error")
+	}
 }

@@ -1,7 +1,10 @@
 // Command wsconformance runs the conformance suite against a running echo
 // server and prints the result table.
 //
-//	wsconformance -addr 127.0.0.1:9001 -path /ws [-quick] [-cases '^6\.5\.']
+//	wsconformance -addr 127.0.0.1:9001 -path /ws [-quick] [-deflate] [-cases '^6\.5\.']
+//
+// With -deflate it also runs family 10, permessage-deflate, for a server
+// with compression enabled (see conformance.CompressionCases).
 //
 // It exits with status 1 if any case failed.
 package main
@@ -24,11 +27,19 @@ func main() {
 	quick := flag.Bool("quick", false, "leave out the heavy cases")
 	pat := flag.String("cases", "", "regular expression selecting case IDs")
 	failedOnly := flag.Bool("failed", false, "print only failed cases")
+	deflate := flag.Bool("deflate", false, "also run family 10, permessage-deflate (the server must have compression enabled)")
 	flag.Parse()
 
 	cases := conformance.Cases()
 	if *quick {
 		cases = conformance.Quick()
+	}
+	if *deflate {
+		for _, c := range conformance.CompressionCases() {
+			if !*quick || !c.Heavy {
+				cases = append(cases, c)
+			}
+		}
 	}
 	if *pat != "" {
 		re, err := regexp.Compile(*pat)

@@ -1,0 +1,415 @@
+package conformance
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// This file is the client side of permessage-deflate (RFC 7692), written
+// against compress/flate and the RFC only: parsing the server's negotiation
+// answer, inflating server messages strictly, and compressing client
+// messages in several ways (Go's compressor at every level, a fixed-Huffman
+// encoder of its own with a chosen window size, sync flushes inside a
+// message, a final block, decompression bombs).
+
+// deflateTail is what a sender removes from the end of a compressed message
+// and a receiver appends again (RFC 7692 §7.2.1, §7.2.2): the LEN and NLEN
+// fields of an empty stored block.
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
+
+// finalEmptyBlock is an empty stored block with BFINAL set. The inflater
+// appends it after the tail: a message that ends, as it must, at a block
+// boundary then reaches a clean end of stream, while one cut inside a block
+// does not.
+var finalEmptyBlock = []byte{0x01, 0x00, 0x00, 0xff, 0xff}
+
+// maxWindow is the LZ77 window of DEFLATE (and of compress/flate): 32 KiB.
+const maxWindow = 1 << 15
+
+// errInflateLimit reports a message that inflates past the client's limit.
+var errInflateLimit = errors.New("permessage-deflate: message inflates past the client's limit")
+
+// inflateMessage decompresses the payload of a message whose first frame had
+// RSV1 set (RFC 7692 §7.2.2): it appends the tail and decompresses, with dict
+// as the preceding LZ77 window (nil without context takeover). Stricter than
+// "append and decompress what you can", it fails unless the data is a valid
+// sequence of DEFLATE blocks that ends at a block boundary (after the
+// appended tail) or with a final block; truncated or corrupt data is an
+// error. The output is limited to limit bytes.
+func inflateMessage(p, dict []byte, limit int) ([]byte, error) {
+	in := make([]byte, 0, len(p)+len(deflateTail)+len(finalEmptyBlock))
+	in = append(append(append(in, p...), deflateTail...), finalEmptyBlock...)
+	src := bytes.NewReader(in) // an io.ByteReader: flate reads no further than it needs
+	r := flate.NewReaderDict(src, dict)
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	switch {
+	case len(out) > limit:
+		return nil, errInflateLimit
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, errors.New("permessage-deflate: compressed data ends inside a DEFLATE block")
+	case err != nil:
+		return nil, fmt.Errorf("permessage-deflate: %v", err)
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
+}
+
+// deflateMessage compresses p as RFC 7692 §7.2.1 says, with a fresh
+// compressor (no context takeover): DEFLATE at the given compress/flate
+// level, a sync flush (which ends the data with an empty stored block), and
+// the trailing 00 00 ff ff removed.
+func deflateMessage(p []byte, level int) []byte {
+	return deflateFlushEvery(p, level, 0)
+}
+
+// deflateFlushEvery is deflateMessage with a sync flush after every `every`
+// bytes of input (every <= 0: only at the end), so that the message holds
+// complete 00 00 ff ff markers that are not its end.
+func deflateFlushEvery(p []byte, level, every int) []byte {
+	var b bytes.Buffer
+	w, err := flate.NewWriter(&b, level)
+	if err != nil {
+		panic(err)
+	}
+	for every > 0 && len(p) > every {
+		w.Write(p[:every])
+		w.Flush()
+		p = p[every:]
+	}
+	w.Write(p)
+	w.Flush()
+	out, ok := bytes.CutSuffix(b.Bytes(), deflateTail)
+	if !ok {
+		panic("conformance: sync flush did not end with 00 00 ff ff")
+	}
+	return out
+}
+
+// deflateFinal compresses p into DEFLATE data that ends with a block whose
+// BFINAL bit is set (Close instead of Flush), which RFC 7692 §7.2.3.5 allows
+// a sender to use. There is no tail to remove.
+func deflateFinal(p []byte, level int) []byte {
+	var b bytes.Buffer
+	w, err := flate.NewWriter(&b, level)
+	if err != nil {
+		panic(err)
+	}
+	w.Write(p)
+	w.Close()
+	return b.Bytes()
+}
+
+// deflateBomb returns a compressed message that inflates to mib MiB of
+// zeros, about 1 KB per MiB, built without compressing it all: one MiB of
+// zeros compressed from scratch, then copies of one MiB compressed with a
+// window of zeros, each ending with a sync flush so that they concatenate.
+func deflateBomb(mib int) []byte {
+	zeros := make([]byte, 1<<20)
+	first := deflateFlushEvery(zeros, flate.BestCompression, 0)
+	var b bytes.Buffer
+	w, err := flate.NewWriterDict(&b, flate.BestCompression, zeros[:maxWindow])
+	if err != nil {
+		panic(err)
+	}
+	w.Write(zeros)
+	w.Flush()
+	next := b.Bytes() // ends with the tail: the next copy follows a complete block
+	out := make([]byte, 0, len(first)+len(deflateTail)+(mib-1)*len(next))
+	out = append(out, first...)
+	for range mib - 1 {
+		out = append(append(out, deflateTail...), next[:len(next)-len(deflateTail)]...)
+	}
+	return out
+}
+
+// bitWriter writes DEFLATE's bit stream: least significant bit first.
+type bitWriter struct {
+	out []byte
+	acc uint64
+	n   uint
+}
+
+func (w *bitWriter) bits(v uint64, n uint) {
+	w.acc |= v << w.n
+	w.n += n
+	for w.n >= 8 {
+		w.out = append(w.out, byte(w.acc))
+		w.acc >>= 8
+		w.n -= 8
+	}
+}
+
+// code writes a Huffman code, which DEFLATE packs most significant bit first.
+func (w *bitWriter) code(c uint32, n uint) {
+	var r uint64
+	for i := range n {
+		r |= uint64(c>>i&1) << (n - 1 - i)
+	}
+	w.bits(r, n)
+}
+
+func (w *bitWriter) align() {
+	if w.n > 0 {
+		w.out = append(w.out, byte(w.acc))
+		w.acc, w.n = 0, 0
+	}
+}
+
+// RFC 1951 §3.2.5: base values and extra bits of the length and distance
+// codes.
+var (
+	lengthBase  = [29]int{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
+	lengthExtra = [29]uint{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
+	distBase    = [30]int{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
+	distExtra   = [30]uint{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
+)
+
+// fixedSymbol writes a literal/length symbol with the fixed Huffman code of
+// RFC 1951 §3.2.6.
+func (w *bitWriter) fixedSymbol(s int) {
+	switch {
+	case s < 144:
+		w.code(uint32(0x30+s), 8)
+	case s < 256:
+		w.code(uint32(0x190+s-144), 9)
+	case s < 280:
+		w.code(uint32(s-256), 7)
+	default:
+		w.code(uint32(0xC0+s-280), 8)
+	}
+}
+
+// fixedDeflate compresses p as one fixed-Huffman block with greedy LZ77
+// matches no farther back than 1<<windowBits bytes (8 <= windowBits <= 15),
+// followed by the header of an empty stored block: a permessage-deflate
+// message whose tail is already removed. It is independent of
+// compress/flate's compressor, and lets a client honour a small
+// client_max_window_bits. It also returns the largest distance used.
+func fixedDeflate(p []byte, windowBits int) ([]byte, int) {
+	const (
+		minMatch = 3
+		maxMatch = 258
+		hashBits = 15
+		chain    = 64
+	)
+	maxDist := 1 << windowBits
+	head := make([]int32, 1<<hashBits)
+	for i := range head {
+		head[i] = -1
+	}
+	prev := make([]int32, len(p))
+	hash := func(i int) uint32 {
+		return (uint32(p[i])<<16 | uint32(p[i+1])<<8 | uint32(p[i+2])) * 2654435761 >> (32 - hashBits)
+	}
+	insert := func(i int) {
+		if i+minMatch <= len(p) {
+			h := hash(i)
+			prev[i], head[h] = head[h], int32(i)
+		}
+	}
+	w := &bitWriter{}
+	w.bits(0, 1) // BFINAL = 0
+	w.bits(1, 2) // BTYPE = 01, fixed Huffman codes
+	far := 0
+	for i := 0; i < len(p); {
+		bestLen, bestDist := 0, 0
+		if i+minMatch <= len(p) {
+			for j, n := head[hash(i)], 0; j >= 0 && n < chain && i-int(j) <= maxDist; j, n = prev[j], n+1 {
+				l := 0
+				for l < maxMatch && i+l < len(p) && p[int(j)+l] == p[i+l] {
+					l++
+				}
+				if l > bestLen {
+					bestLen, bestDist = l, i-int(j)
+				}
+			}
+		}
+		if bestLen < minMatch {
+			w.fixedSymbol(int(p[i]))
+			insert(i)
+			i++
+			continue
+		}
+		li := 28
+		for lengthBase[li] > bestLen {
+			li--
+		}
+		w.fixedSymbol(257 + li)
+		w.bits(uint64(bestLen-lengthBase[li]), lengthExtra[li])
+		di := 29
+		for distBase[di] > bestDist {
+			di--
+		}
+		w.code(uint32(di), 5)
+		w.bits(uint64(bestDist-distBase[di]), distExtra[di])
+		far = max(far, bestDist)
+		for k := range bestLen {
+			insert(i + k)
+		}
+		i += bestLen
+	}
+	w.fixedSymbol(256) // end of block
+	w.bits(0, 3)       // empty stored block: BFINAL = 0, BTYPE = 00 ...
+	w.align()          // ... whose LEN and NLEN (00 00 ff ff) are the tail
+	return w.out, far
+}
+
+// pmdParams are the parameters of a permessage-deflate answer
+// (RFC 7692 §7.1); a window size of 0 means the parameter is absent.
+type pmdParams struct {
+	serverNoContext, clientNoContext bool
+	serverMaxWindow, clientMaxWindow int
+}
+
+// parseDeflateAnswer parses a Sec-WebSocket-Extensions response header. It
+// reports whether permessage-deflate was accepted, with its parameters. An
+// answer naming another extension, naming permessage-deflate twice, or with
+// a parameter that is unknown, repeated or has an invalid value, is an
+// error (RFC 7692 §5, §7.1: the client must then fail the connection).
+func parseDeflateAnswer(ans string) (bool, pmdParams, error) {
+	ok, p, err := parseAnswer(ans)
+	if err != nil {
+		return false, pmdParams{}, err
+	}
+	return ok, p, nil
+}
+
+func parseAnswer(ans string) (bool, pmdParams, error) {
+	var p pmdParams
+	if strings.TrimSpace(ans) == "" {
+		return false, p, nil
+	}
+	exts := strings.Split(ans, ",")
+	if len(exts) > 1 {
+		return false, p, fmt.Errorf("server accepted %d extensions (%q), the client uses only permessage-deflate", len(exts), ans)
+	}
+	parts := strings.Split(exts[0], ";")
+	if name := strings.TrimSpace(parts[0]); name != "permessage-deflate" {
+		return false, p, fmt.Errorf("server accepted extension %q, which the client does not support", name)
+	}
+	seen := map[string]bool{}
+	for _, prm := range parts[1:] {
+		k, v, hasValue := strings.Cut(prm, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if hasValue && len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		if seen[k] {
+			return false, p, fmt.Errorf("permessage-deflate answer repeats %s", k)
+		}
+		seen[k] = true
+		switch k {
+		case "server_no_context_takeover", "client_no_context_takeover":
+			if hasValue {
+				return false, p, fmt.Errorf("permessage-deflate answer gives %s a value", k)
+			}
+			if k == "server_no_context_takeover" {
+				p.serverNoContext = true
+			} else {
+				p.clientNoContext = true
+			}
+		case "server_max_window_bits", "client_max_window_bits":
+			n, err := strconv.Atoi(v)
+			if !hasValue || err != nil || n < 8 || n > 15 || v != strconv.Itoa(n) {
+				return false, p, fmt.Errorf("permessage-deflate answer has %s=%q, want a value in 8..15", k, v)
+			}
+			if k == "server_max_window_bits" {
+				p.serverMaxWindow = n
+			} else {
+				p.clientMaxWindow = n
+			}
+		default:
+			return false, p, fmt.Errorf("permessage-deflate answer has unknown parameter %q", strings.TrimSpace(prm))
+		}
+	}
+	return true, p, nil
+}
+
+// inflater is the receiving side of a negotiated permessage-deflate for one
+// connection.
+type inflater struct {
+	noContext bool   // server_no_context_takeover: a fresh window per message
+	maxWindow int    // the server's window (server_max_window_bits), bytes
+	window    []byte // the server's LZ77 window so far, with context takeover
+	limit     int
+}
+
+// transform is a Client.Transform: it inflates a message whose first frame
+// had RSV1 set, and clears RSV1 so that the event compares equal to the
+// plain message the case expects. Other messages pass unchanged.
+func (f *inflater) transform(e *Event) error {
+	if e.Rsv&RSV1 == 0 {
+		return nil
+	}
+	var dict []byte
+	if !f.noContext {
+		dict = f.window
+	}
+	out, err := inflateMessage(e.Payload, dict, f.limit)
+	if err != nil {
+		return fmt.Errorf("RSV1 message does not inflate: %w", err)
+	}
+	if !f.noContext {
+		w := append(f.window, out...)
+		if len(w) > f.maxWindow {
+			w = append([]byte(nil), w[len(w)-f.maxWindow:]...)
+		}
+		f.window = w
+	}
+	e.Payload, e.Rsv = out, e.Rsv&^RSV1
+	return nil
+}
+
+// UseDeflate configures the client for the permessage-deflate extension the
+// server accepted, if any, as c.Extensions says: AllowRSV becomes RSV1 and
+// Transform inflates every message whose first frame has RSV1 set (with a
+// fresh LZ77 window per message when the server agreed to
+// server_no_context_takeover, with the server's running window otherwise)
+// and reports it with RSV1 cleared. It reports whether the extension is in
+// use; an error means the answer is not a valid permessage-deflate response,
+// and leaves the client unchanged.
+func (c *Client) UseDeflate() (bool, error) {
+	ok, p, err := parseDeflateAnswer(c.Extensions)
+	if err != nil || !ok {
+		return false, err
+	}
+	f := &inflater{noContext: p.serverNoContext, maxWindow: maxWindow, limit: maxFramePayload}
+	if p.serverMaxWindow > 0 {
+		f.maxWindow = 1 << p.serverMaxWindow
+	}
+	c.AllowRSV, c.Transform = RSV1, f.transform
+	return true, nil
+}
+
+// WriteDeflated writes one message of type op compressed as RFC 7692 §7.2.1
+// says, with a fresh compressor (as client_no_context_takeover requires):
+// RSV1 on the first frame only, the compressed data cut into frames of
+// frameSize bytes (<= 0: one frame), all in one write.
+func (c *Client) WriteDeflated(op byte, payload []byte, frameSize int) error {
+	z := deflateMessage(payload, flate.DefaultCompression)
+	parts := [][]byte{z}
+	if frameSize > 0 {
+		parts = chunks(z, frameSize)
+	}
+	var b []byte
+	for _, f := range deflatedFrames(op, parts) {
+		b = f.encode(b)
+	}
+	return c.WriteRaw(b, 0)
+}
+
+// deflatedFrames turns the parts of a compressed message into frames: the
+// first has opcode op and RSV1, the rest are continuations with no reserved
+// bit, and only the last has FIN.
+func deflatedFrames(op byte, parts [][]byte) []fr {
+	frs := fragments(op, parts)
+	frs[0].rsv = RSV1
+	return frs
+}
