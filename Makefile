@@ -1,10 +1,10 @@
 # ws4go — see README.md.
 GO       ?= go
 ADDR     ?= 127.0.0.1:9001
-ENGINE   ?= goroutine
+ENGINE   ?= netpoll
 BIN      := bin/ws4go
 
-.PHONY: build run test test-short lint fuzz bench clean
+.PHONY: build run test test-short lint lint-metrics fuzz bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ws4go
@@ -13,9 +13,9 @@ build:
 run: build
 	./$(BIN) serve -addr $(ADDR) -engine $(ENGINE) -handler echo
 
-# Every test, with the race detector. Needs node-ws, python3-websockets and
-# chromium (see .ci/run).
-test: lint
+# Every test, with the race detector, and promtool's lint of /metrics. Needs
+# node-ws, python3-websockets, chromium and prometheus (see .ci/run).
+test: lint lint-metrics
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-short:
@@ -24,6 +24,19 @@ test-short:
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# promtool (Debian package prometheus) lints what the binary serves at
+# /metrics after a short session (TestOperations writes it out).
+lint-metrics:
+	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus"; exit 1; }
+	@mkdir -p bin
+	WS4GO_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -count=1 -run '^TestOperations$$' ./cmd/ws4go
+	promtool check metrics < bin/metrics.txt
+
+# The standard comparison with the peers (about ten minutes; see
+# bench/README.md). Results go to bench/results/<UTC time>/, named at the end.
+bench:
+	$(GO) run ./cmd/ws4go bench $(BENCHFLAGS)
 
 # A short fuzzing session on the parsers.
 fuzz:

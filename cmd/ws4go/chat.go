@@ -1,11 +1,29 @@
 package main
 
 import (
+	"flag"
 	"log/slog"
 
 	"github.com/ws4go/ws4go/chat"
 	"github.com/ws4go/ws4go/handler"
 )
+
+func init() {
+	var broker string
+	handlers["chat"] = handlerDef{
+		summary: "chat rooms (?room=NAME&name=YOU), in memory or shared through -broker; the page at / is a chat client",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&broker, "broker", "", "with -handler chat: `nats://host:port` of a NATS server through which every ws4go node shares the rooms (empty: rooms in memory)")
+		},
+		build: func(env handlerEnv) (built, error) {
+			f, stop, err := chatHandler(broker, env.log)
+			if err != nil {
+				return built{}, err
+			}
+			return built{factory: f, stop: stop, page: chat.Page(env.path, "chat")}, nil
+		},
+	}
+}
 
 // chatHandler builds the handler of `ws4go serve -handler chat`: chat rooms
 // (the room is the query parameter "room", the display name "name"), kept in

@@ -5,7 +5,7 @@
 // serves the handler at /ws and, at /, a page that talks to it. Every flag
 // can also be set by an environment variable: -addr by WS4GO_ADDR,
 // -ping-interval by WS4GO_PING_INTERVAL, and so on; a flag given on the
-// command line wins. SIGINT or SIGTERM shuts the server down gracefully.
+// command line wins. SIGINT or SIGTERM drains the server gracefully.
 package main
 
 import (
@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -23,25 +25,47 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `ws4go: a WebSocket server
+// A command is a subcommand of ws4go: run gets the arguments after its name
+// and returns the exit code.
+type command struct {
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	summary string
+}
 
-Usage:
-  ws4go serve [flags]   serve a handler forever (ws4go serve -h for flags)
-`
+// commands are ws4go's subcommands by name. Other files of this package add
+// theirs in an init function (bench.go does).
+var commands = map[string]command{
+	"serve": {serve, "serve a handler forever (ws4go serve -h for flags)"},
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("ws4go: a WebSocket server\n\nUsage:\n")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  ws4go %-16s %s\n", n+" [flags]", commands[n].summary)
+	}
+	return b.String()
+}
 
 // run is the whole program, callable from tests; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
+	if c, ok := commands[args[0]]; ok {
+		return c.run(ctx, args[1:], stdout, stderr)
+	}
 	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return 0
 	}
-	fmt.Fprintf(stderr, "ws4go: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "ws4go: unknown command %q\n\n%s", args[0], usage())
 	return 2
 }

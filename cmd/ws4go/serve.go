@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	_ "embed"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,20 +10,64 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ws4go/ws4go/chat"
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/metrics"
 	"github.com/ws4go/ws4go/server"
 )
 
-//go:embed index.html
-var indexHTML []byte
+// A handlerDef is a handler that `ws4go serve -handler NAME` can serve.
+// Other files of this package add theirs to handlers in an init function,
+// with flags of their own if they need some (chat.go does).
+type handlerDef struct {
+	// summary is shown by ws4go serve -h.
+	summary string
+	// flags, if set, registers the handler's own flags on ws4go serve's
+	// flag set (each also settable by its WS4GO_ variable). They are
+	// registered whichever handler is chosen, so their names must not
+	// clash with other flags.
+	flags func(fs *flag.FlagSet)
+	// build makes the handler once the flags are parsed.
+	build func(env handlerEnv) (built, error)
+}
+
+// handlerEnv is what a handler is built with.
+type handlerEnv struct {
+	log *slog.Logger
+	// server is configured but not serving yet; its Routes are set from
+	// built.factory afterwards.
+	server *server.Server
+	// path is where the handler is served (-path).
+	path string
+}
+
+// built is a handler ready to serve.
+type built struct {
+	factory handler.Factory
+	// page, if set, is served at / instead of the echo demo page.
+	page http.Handler
+	// stop, if set, runs once the server has shut down.
+	stop func()
+}
 
 // handlers are the handlers the binary can serve, by name.
-var handlers = map[string]handler.Factory{
-	"echo": handler.Echo,
+var handlers = map[string]handlerDef{
+	"echo": {
+		summary: "sends every message back (the demo page at / talks to it)",
+		build:   func(handlerEnv) (built, error) { return built{factory: handler.Echo}, nil },
+	},
 }
 
 type serveFlags struct {
@@ -33,12 +77,14 @@ type serveFlags struct {
 	pingInterval, pongTimeout, idleTimeout, closeTimeout, handshakeTimeout  time.Duration
 	shutdownTimeout                                                         time.Duration
 	workers                                                                 int
+	metricsAddr, tlsCert, tlsKey                                            string
+	pprof                                                                   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:9001", "`host:port` to listen on")
-	fs.StringVar(&f.handler, "handler", "echo", "handler to serve at -path: "+strings.Join(handlerNames(), ", "))
-	fs.StringVar(&f.engine, "engine", string(server.EngineGoroutine), "connection engine: goroutine or netpoll")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:9001", "`host:port` to listen on, or unix:/path/to.sock for a Unix socket")
+	fs.StringVar(&f.handler, "handler", "echo", "handler to serve at -path (see below)")
+	fs.StringVar(&f.engine, "engine", string(server.EngineNetpoll), "connection engine: netpoll (epoll and a worker pool; Linux) or goroutine (one goroutine per connection); TLS connections always run on the goroutine engine")
 	fs.StringVar(&f.path, "path", "/ws", "path of the WebSocket endpoint")
 	fs.StringVar(&f.origins, "origins", "", "extra allowed browser origins, comma-separated host patterns (the request's own host is always allowed)")
 	fs.StringVar(&f.subprotocols, "subprotocols", "", "subprotocols spoken, comma-separated, most preferred first")
@@ -49,17 +95,22 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "close a connection that sent no message this long (0: never)")
 	fs.DurationVar(&f.closeTimeout, "close-timeout", server.DefaultCloseTimeout, "wait this long for the peer's close frame")
 	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "drop a client that has not sent its handshake in this time")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, wait this long for clients to close")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, wait this long for clients to answer the 1001 close, then drop the rest")
 	fs.IntVar(&f.workers, "workers", 0, "netpoll engine workers (0: 4×GOMAXPROCS)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "`host:port` (or unix:/path) of the operations listener: Prometheus /metrics, /healthz, /readyz (empty: no metrics, at no cost)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics-addr listener")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file` (chain first): serve wss:// and https:// (with -tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
 }
 
 func handlerNames() []string {
-	var names []string
+	names := make([]string, 0, len(handlers))
 	for n := range handlers {
 		names = append(names, n)
 	}
+	slices.Sort(names)
 	return names
 }
 
@@ -117,9 +168,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ws4go serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f.register(fs)
+	for _, n := range handlerNames() {
+		if h := handlers[n]; h.flags != nil {
+			h.flags(fs)
+		}
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: ws4go serve [flags]\n\nServes a WebSocket handler at -path and a demo page at /.\nEvery flag can also be set with the environment variable named in brackets.\n\n")
+		w := fs.Output()
+		fmt.Fprint(w, serveUsage)
 		fs.PrintDefaults()
+		fmt.Fprintf(w, "\nHandlers (-handler):\n")
+		for _, n := range handlerNames() {
+			fmt.Fprintf(w, "  %-10s %s\n", n, handlers[n].summary)
+		}
 	}
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -128,29 +189,47 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ws4go serve:", err)
 		return 2
 	}
-	log, err := newLogger(stderr, f.logLevel, f.logFormat)
-	if err != nil {
-		fmt.Fprintln(stderr, "ws4go serve:", err)
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "ws4go serve: "+format+"\n", a...)
 		return 2
 	}
-	factory, ok := handlers[f.handler]
+	if fs.NArg() > 0 {
+		return usageErr("unexpected arguments %q", fs.Args())
+	}
+	log, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	def, ok := handlers[f.handler]
 	if !ok {
-		fmt.Fprintf(stderr, "ws4go serve: unknown handler %q (have %s)\n", f.handler, strings.Join(handlerNames(), ", "))
-		return 2
+		return usageErr("unknown handler %q (have %s)", f.handler, strings.Join(handlerNames(), ", "))
 	}
 	engine := server.Engine(f.engine)
 	if engine != server.EngineGoroutine && engine != server.EngineNetpoll {
-		fmt.Fprintf(stderr, "ws4go serve: unknown engine %q\n", f.engine)
-		return 2
+		return usageErr("unknown engine %q", f.engine)
 	}
-	page := http.NewServeMux()
-	page.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(indexHTML)
-	})
+	if f.pprof && f.metricsAddr == "" {
+		return usageErr("-pprof is served on the operations listener: set -metrics-addr too")
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageErr("-tls-cert and -tls-key go together")
+	}
+	var tlsConfig *tls.Config
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			log.Error("loading the TLS certificate", "err", err)
+			return 1
+		}
+		tlsConfig = &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			// WebSocket over HTTP/2 (RFC 8441) is not spoken.
+			NextProtos: []string{"http/1.1"},
+		}
+	}
+
 	srv := &server.Server{
-		Routes:           map[string]handler.Factory{f.path: factory},
-		HTTP:             page,
 		Engine:           engine,
 		OriginPatterns:   splitList(f.origins),
 		Subprotocols:     splitList(f.subprotocols),
@@ -164,31 +243,217 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Workers:          f.workers,
 		Logger:           log,
 	}
-	l, err := net.Listen("tcp", f.addr)
+	var reg *prometheus.Registry
+	if f.metricsAddr != "" {
+		// A registry of our own rather than the global default, so that
+		// serve can run more than once in a process (the tests do); it
+		// holds the same Go runtime and process collectors.
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m, err := metrics.New(reg)
+		if err != nil {
+			log.Error("metrics", "err", err)
+			return 1
+		}
+		srv.Observer = m
+		m.Watch(srv)
+	}
+	h, err := def.build(handlerEnv{log: log, server: srv, path: f.path})
+	if err != nil {
+		log.Error("starting the handler", "handler", f.handler, "err", err)
+		return 1
+	}
+	if h.stop != nil {
+		defer h.stop() // after the server has shut down
+	}
+	var health health
+	page := http.NewServeMux()
+	health.register(page)
+	if h.page == nil {
+		h.page = chat.Page(f.path, "echo")
+	}
+	page.Handle("GET /{$}", h.page)
+	srv.Routes = map[string]handler.Factory{f.path: h.factory}
+	srv.HTTP = page
+
+	l, addr, err := listen(f.addr)
 	if err != nil {
 		log.Error("listen", "err", err)
 		return 1
 	}
-	log.Info("ws4go serving", "addr", l.Addr().String(), "ws", "ws://"+l.Addr().String()+f.path, "page", "http://"+l.Addr().String()+"/", "handler", f.handler, "engine", string(engine))
-	fmt.Fprintf(stdout, "listening on %s\n", l.Addr())
+	scheme := "ws"
+	if tlsConfig != nil {
+		l = tls.NewListener(l, tlsConfig)
+		scheme = "wss"
+		if engine == server.EngineNetpoll {
+			log.Info("TLS connections run on the goroutine engine")
+		}
+	}
+	stopOps, opsAddr := func() {}, ""
+	if f.metricsAddr != "" {
+		ol, oaddr, err := listen(f.metricsAddr)
+		if err != nil {
+			l.Close()
+			log.Error("listen (metrics)", "err", err)
+			return 1
+		}
+		ops := &http.Server{
+			Handler:           opsMux(reg, &health, f.pprof, log),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := ops.Serve(ol); !errors.Is(err, http.ErrServerClosed) {
+				log.Error("operations listener", "err", err)
+			}
+		}()
+		stopOps = func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if ops.Shutdown(sctx) != nil {
+				ops.Close()
+			}
+			<-done
+		}
+		opsAddr = oaddr
+		log.Info("operations listener", "addr", oaddr, "metrics", "/metrics", "health", "/healthz /readyz", "pprof", f.pprof)
+	}
+	log.Info("ws4go serving", "addr", addr, "ws", scheme+"://"+hostOf(addr)+f.path, "handler", f.handler, "engine", string(engine))
+	fmt.Fprintf(stdout, "listening on %s\n", addr)
+	if opsAddr != "" {
+		fmt.Fprintf(stdout, "metrics on %s\n", opsAddr)
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	health.ready.Store(true)
 	select {
 	case err := <-errc:
 		log.Error("serve", "err", err)
+		srv.Close()
+		stopOps()
 		return 1
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "connections", srv.Len(), "timeout", f.shutdownTimeout)
+	// Drain: readiness goes false (load balancers stop sending clients),
+	// the listener closes, every client gets 1001 and has up to
+	// -shutdown-timeout to answer it; then whatever is left is dropped.
+	health.ready.Store(false)
+	log.Info("draining", "connections", srv.Len(), "deadline", f.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown deadline passed; dropped the remaining connections", "err", err)
 	}
 	<-errc
+	stopOps()
 	log.Info("stopped")
 	return 0
+}
+
+const serveUsage = `Usage: ws4go serve [flags]
+
+Serves a WebSocket handler at -path and a page at /, on a TCP address or a
+Unix socket, over TLS with -tls-cert and -tls-key. /healthz answers 200 while
+the process runs; /readyz answers 200, or 503 while draining. With
+-metrics-addr, an operations listener serves /metrics (Prometheus), /healthz,
+/readyz and, with -pprof, /debug/pprof/; it stays up while the server drains.
+
+SIGTERM or SIGINT drains: /readyz turns 503, the listener closes, every
+client gets close 1001 and has up to -shutdown-timeout to answer; then the
+process exits 0.
+
+Every flag can also be set with the environment variable named in brackets
+(a flag on the command line wins).
+
+Flags:
+`
+
+// health answers liveness and readiness probes.
+type health struct{ ready atomic.Bool }
+
+func (h *health) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !h.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "draining\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+}
+
+// opsMux is the operations listener's handler.
+func opsMux(reg *prometheus.Registry, h *health, withPprof bool, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry: reg,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError),
+	})))
+	h.register(mux)
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// listen listens on a TCP host:port or, for unix:/path, on a Unix socket,
+// and returns the address to show (host:port or unix:/path).
+func listen(addr string) (net.Listener, string, error) {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, "", err
+		}
+		return l, l.Addr().String(), nil
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil && errors.Is(err, syscall.EADDRINUSE) && staleSocket(path) {
+		// Left behind by a process that did not exit cleanly.
+		if os.Remove(path) == nil {
+			l, err = net.Listen("unix", path)
+		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	// The socket file is removed when the listener closes.
+	return l, "unix:" + path, nil
+}
+
+// staleSocket reports whether path is a Unix socket nobody listens on.
+func staleSocket(path string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return false
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// hostOf is the authority of a URL for a listening address.
+func hostOf(addr string) string {
+	if strings.HasPrefix(addr, "unix:") {
+		return "localhost"
+	}
+	return addr
 }
 
 // disabledIfZero maps a flag's 0 ("off") to the Server's negative "off".

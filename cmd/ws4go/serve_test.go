@@ -3,12 +3,21 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/ws4go/ws4go/chat"
+	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/realclients"
 )
 
@@ -76,15 +85,182 @@ func TestDemoPage(t *testing.T) {
 }
 
 func TestFlags(t *testing.T) {
-	if code := run(context.Background(), []string{"serve", "-h"}, io.Discard, io.Discard); code != 0 {
+	var help strings.Builder
+	if code := run(context.Background(), []string{"serve", "-h"}, io.Discard, &help); code != 0 {
 		t.Errorf("serve -h: exit %d", code)
 	}
-	t.Setenv("WS4GO_ENGINE", "nonsense")
-	var stderr strings.Builder
-	if code := run(context.Background(), []string{"serve"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), `unknown engine "nonsense"`) {
-		t.Errorf("WS4GO_ENGINE=nonsense: exit %d, %q", code, stderr.String())
+	for _, want := range []string{
+		"-addr host:port", "[$WS4GO_ADDR] (default \"127.0.0.1:9001\")", "unix:/path/to.sock",
+		"-metrics-addr", "[$WS4GO_METRICS_ADDR]", "-pprof", "[$WS4GO_PPROF]",
+		"-tls-cert file", "[$WS4GO_TLS_CERT]", "-tls-key file", "[$WS4GO_TLS_KEY]",
+		"-shutdown-timeout", "[$WS4GO_SHUTDOWN_TIMEOUT] (default 10s)", "echo ",
+	} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("serve -h does not show %q:\n%s", want, help.String())
+		}
+	}
+	for _, c := range []struct {
+		env, args []string
+		want      string
+	}{
+		{[]string{"WS4GO_ENGINE=nonsense"}, nil, `unknown engine "nonsense"`},
+		{[]string{"WS4GO_PPROF=true"}, nil, "-pprof is served on the operations listener"},
+		{nil, []string{"-tls-cert", "x.pem"}, "-tls-cert and -tls-key go together"},
+		{[]string{"WS4GO_HANDLER=nope"}, nil, `unknown handler "nope"`},
+		{nil, []string{"stray"}, `unexpected arguments`},
+	} {
+		t.Run(c.want, func(t *testing.T) {
+			for _, e := range c.env {
+				k, v, _ := strings.Cut(e, "=")
+				t.Setenv(k, v)
+			}
+			var stderr strings.Builder
+			if code := run(context.Background(), append([]string{"serve"}, c.args...), io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), c.want) {
+				t.Errorf("exit %d, %q; want 2 and %q", code, stderr.String(), c.want)
+			}
+		})
 	}
 	if code := run(context.Background(), []string{"bogus"}, io.Discard, io.Discard); code != 2 {
 		t.Errorf("unknown command: exit %d", code)
+	}
+	var top strings.Builder
+	if code := run(context.Background(), []string{"-h"}, &top, io.Discard); code != 0 || (!strings.Contains(top.String(), "ws4go serve [flags]") || !strings.Contains(top.String(), "ws4go bench [flags]")) {
+		t.Errorf("ws4go -h: exit %d, %q", code, top.String())
+	}
+}
+
+// TestHandlerExtension: a handler added to the handlers map by another file
+// gets its own flags (settable from the environment too), is built with the
+// server, and is stopped after the server has shut down.
+func TestHandlerExtension(t *testing.T) {
+	var greeting string
+	stopped := make(chan struct{})
+	handlers["greeter"] = handlerDef{
+		summary: "says hello",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&greeting, "greeting", "hello", "what to say")
+		},
+		build: func(env handlerEnv) (built, error) {
+			if env.server == nil || env.log == nil {
+				return built{}, errors.New("no server or logger")
+			}
+			g := greeting
+			return built{
+				factory: func() handler.Handler { return greeter{text: g} },
+				stop:    func() { close(stopped) },
+			}, nil
+		},
+	}
+	defer delete(handlers, "greeter")
+	t.Setenv("WS4GO_GREETING", "bonjour")
+	addr, stop := startServe(t, "-addr", "127.0.0.1:0", "-handler", "greeter")
+	nc := dialWS(t, "ws://"+addr+"/ws")
+	if m, err := wsutil.ReadServerText(nc); err != nil || string(m) != "bonjour" {
+		t.Fatalf("got %q, %v", m, err)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("stopped while serving")
+	default:
+	}
+	go func() {
+		// Answer the 1001 of the shutdown.
+		_, _ = wsutil.ReadServerText(nc)
+		_ = ws.WriteFrame(nc, ws.MaskFrameInPlace(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusGoingAway, ""))))
+	}()
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("the handler's stop did not run")
+	}
+}
+
+type greeter struct {
+	handler.Base
+	text string
+}
+
+func (g greeter) Opened(c handler.Conn) { _ = c.SendText(g.text) }
+
+// TestChatHandler: `ws4go serve -handler chat` serves chat rooms at -path
+// and a chat page at /; a message reaches every member of its room, the
+// sender included, and no one in another room.
+func TestChatHandler(t *testing.T) {
+	addr, stop := startServe(t, "-addr", "127.0.0.1:0", "-handler", "chat", "-path", "/chat")
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `data-ws-path="/chat" data-mode="chat"`) {
+		t.Fatalf("page at /: %s %.200q", resp.Status, body)
+	}
+	ann := dialWS(t, "ws://"+addr+"/chat?room=go&name=ann")
+	bob := dialWS(t, "ws://"+addr+"/chat?room=go&name=bob")
+	eve := dialWS(t, "ws://"+addr+"/chat?room=rust&name=eve")
+	// Bob's own join tells him he is in the room; ann sees it too.
+	waitEvent(t, bob, "join", "bob")
+	waitEvent(t, ann, "join", "bob")
+	if err := wsutil.WriteClientText(ann, []byte(`{"text":"hi"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, nc := range []net.Conn{ann, bob} {
+		if ev := waitEvent(t, nc, "message", "ann"); ev.Text != "hi" || ev.Seq != 1 || ev.Room != "go" {
+			t.Errorf("got %+v", ev)
+		}
+	}
+	if err := wsutil.WriteClientText(eve, []byte("alone")); err != nil {
+		t.Fatal(err)
+	}
+	// Eve's first message event is her own: ann's never reached her room.
+	if ev := waitEvent(t, eve, "message", ""); ev.Name != "eve" || ev.Text != "alone" {
+		t.Errorf("eve got %+v", ev)
+	}
+	for _, nc := range []net.Conn{ann, bob, eve} {
+		go answerClose(nc)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// waitEvent reads chat events from nc until one of type typ (and from
+// name, unless empty) arrives.
+func waitEvent(t *testing.T, nc net.Conn, typ, name string) chat.Event {
+	t.Helper()
+	for {
+		m, err := wsutil.ReadServerText(nc)
+		if err != nil {
+			t.Fatalf("waiting for %s from %q: %v", typ, name, err)
+		}
+		var ev chat.Event
+		if err := json.Unmarshal(m, &ev); err != nil {
+			t.Fatalf("%q: %v", m, err)
+		}
+		if ev.Type == typ && (name == "" || ev.Name == name) {
+			return ev
+		}
+	}
+}
+
+// answerClose reads until the server's close frame and answers it.
+func answerClose(nc net.Conn) {
+	for {
+		h, err := ws.ReadHeader(nc)
+		if err != nil {
+			return
+		}
+		p := make([]byte, h.Length)
+		if _, err := io.ReadFull(nc, p); err != nil {
+			return
+		}
+		if h.OpCode == ws.OpClose {
+			_ = ws.WriteFrame(nc, ws.MaskFrameInPlace(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusGoingAway, ""))))
+			return
+		}
 	}
 }

@@ -1,0 +1,360 @@
+// Package metrics counts what a ws4go server and its connections do into
+// Prometheus collectors. A *Metrics is an observe.Observer: set it as a
+// server's Observer.
+//
+//	m, err := metrics.New(prometheus.DefaultRegisterer)
+//	if err != nil { ... }
+//	srv := &server.Server{Handler: handler.Echo, Observer: m}
+//	m.Watch(srv) // the netpoll engine's worker gauges
+//	http.Handle("/metrics", promhttp.Handler())
+//
+// The metrics (all with the prefix ws4go_, base units, _total on counters):
+//
+//	ws4go_connections_open                      gauge     WebSocket connections open now
+//	ws4go_connections_accepted_total            counter   TCP connections accepted (an upgrade request on the net/http path)
+//	ws4go_connections_opened_total              counter   handshakes that succeeded
+//	ws4go_handshakes_rejected_total{status,reason} counter handshakes refused, by HTTP status
+//	ws4go_messages_received_total{type}         counter   data messages (text, binary) and control frames (ping, pong, close) received
+//	ws4go_received_bytes_total{type}            counter   their payload bytes
+//	ws4go_messages_sent_total{type}             counter   the same, sent (or queued)
+//	ws4go_sent_bytes_total{type}                counter   their payload bytes
+//	ws4go_connections_closed_total{code,initiator} counter connections ended, by the close code the handler got and who sent the first close frame
+//	ws4go_heartbeat_timeouts_total              counter   connections dropped for not answering pings
+//	ws4go_write_queue_overflows_total           counter   connections closed because the peer did not read
+//	ws4go_handler_duration_seconds              histogram time spent in each handler callback
+//	ws4go_broadcast_recipients                  histogram connections each broadcast was queued for
+//	ws4go_netpoll_workers_busy                  gauge     netpoll workers running a connection now (0 on the goroutine engine)
+//	ws4go_netpoll_worker_queue_length           gauge     ready connections waiting for a netpoll worker
+//
+// The label values are bounded: type is one of text, binary, ping, pong,
+// close; initiator one of server, peer, none (the connection ended without
+// a close frame); code is the number of a code in 1000–1015, "3xxx" for
+// 3000–3999, "4xxx" for 4000–4999, else "other"; reason is one of
+// bad_request (400), forbidden (403, a foreign Origin), not_found (404),
+// timeout (408: the head did not arrive in time), upgrade_required (426, an
+// unsupported version), headers_too_large (431), internal_error (500),
+// shutting_down (503), other.
+//
+// The hooks are cheap: every label child the per-message hooks use is
+// resolved once, in New, and each hook is one or two atomic adds (the
+// handler histogram a few more). A server whose Observer is nil pays
+// nothing but a nil check.
+package metrics
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/observe"
+	"github.com/ws4go/ws4go/server"
+)
+
+// DefHandlerBuckets are the default buckets of
+// ws4go_handler_duration_seconds: 10 µs to 10 s.
+var DefHandlerBuckets = []float64{
+	.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005,
+	.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10,
+}
+
+// DefBroadcastBuckets are the default buckets of ws4go_broadcast_recipients.
+var DefBroadcastBuckets = []float64{0, 1, 10, 100, 1000, 10000, 100000}
+
+// Options tunes the metrics; the zero value is the default.
+type Options struct {
+	// ConstLabels are added to every metric (to tell apart several
+	// servers in one process, say).
+	ConstLabels prometheus.Labels
+	// HandlerBuckets and BroadcastBuckets replace the histograms'
+	// default buckets.
+	HandlerBuckets, BroadcastBuckets []float64
+}
+
+// StatsSource is what Watch reads the netpoll gauges from: a
+// *server.Server.
+type StatsSource interface {
+	Stats() server.Stats
+}
+
+// Metrics implements observe.Observer with Prometheus collectors. It is
+// also a prometheus.Collector of all of them. Safe for concurrent use.
+type Metrics struct {
+	open     prometheus.Gauge
+	accepted prometheus.Counter
+	opened   prometheus.Counter
+	rejected [numReasons]prometheus.Counter
+
+	recvMsgs, recvBytes, sentMsgs, sentBytes [observe.NumKinds]prometheus.Counter
+
+	closedVec *prometheus.CounterVec
+	closed    [numCodes][numSides]lazyCounter
+
+	heartbeat prometheus.Counter
+	overflow  prometheus.Counter
+	handler   prometheus.Histogram
+	fanout    prometheus.Histogram
+
+	collectors []prometheus.Collector
+
+	mu      sync.Mutex
+	sources []StatsSource
+}
+
+var _ observe.Observer = (*Metrics)(nil)
+
+// New makes the metrics with the default options and registers them on reg
+// (nil: not registered; register the *Metrics, a Collector, yourself).
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	return Options{}.New(reg)
+}
+
+// New makes the metrics with options o and registers them on reg (nil: not
+// registered).
+func (o Options) New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{}
+	cl := o.ConstLabels
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: cl})
+		m.collectors = append(m.collectors, c)
+		return c
+	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: cl}, labels)
+		m.collectors = append(m.collectors, c)
+		return c
+	}
+	gaugeFunc := func(name, help string, f func() float64) {
+		m.collectors = append(m.collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: cl}, f))
+	}
+	histogram := func(name, help string, buckets, def []float64) prometheus.Histogram {
+		if buckets == nil {
+			buckets = def
+		}
+		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, ConstLabels: cl, Buckets: buckets})
+		m.collectors = append(m.collectors, h)
+		return h
+	}
+
+	m.open = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws4go_connections_open", Help: "WebSocket connections open now.", ConstLabels: cl})
+	m.collectors = append(m.collectors, m.open)
+	m.accepted = counter("ws4go_connections_accepted_total", "TCP connections accepted (their opening handshake started).")
+	m.opened = counter("ws4go_connections_opened_total", "WebSocket handshakes that succeeded.")
+	rejected := counterVec("ws4go_handshakes_rejected_total", "Opening handshakes refused, by HTTP status.", "status", "reason")
+	for i := range m.rejected {
+		m.rejected[i] = rejected.WithLabelValues(reasons[i].status, reasons[i].reason)
+	}
+
+	recvMsgs := counterVec("ws4go_messages_received_total", "Data messages and control frames received, by type.", "type")
+	recvBytes := counterVec("ws4go_received_bytes_total", "Payload bytes of the messages and control frames received, by type.", "type")
+	sentMsgs := counterVec("ws4go_messages_sent_total", "Data messages and control frames sent or queued, by type.", "type")
+	sentBytes := counterVec("ws4go_sent_bytes_total", "Payload bytes of the messages and control frames sent or queued, by type.", "type")
+	for k := range observe.NumKinds {
+		name := k.String()
+		m.recvMsgs[k] = recvMsgs.WithLabelValues(name)
+		m.recvBytes[k] = recvBytes.WithLabelValues(name)
+		m.sentMsgs[k] = sentMsgs.WithLabelValues(name)
+		m.sentBytes[k] = sentBytes.WithLabelValues(name)
+	}
+
+	m.closedVec = counterVec("ws4go_connections_closed_total",
+		"WebSocket connections ended, by the close code their handler got (1006: no close frame) and the side that sent the first close frame (none: no closing handshake).",
+		"code", "initiator")
+	m.heartbeat = counter("ws4go_heartbeat_timeouts_total", "Connections dropped for not answering the heartbeat ping.")
+	m.overflow = counter("ws4go_write_queue_overflows_total", "Connections closed because their peer did not read what was queued for it.")
+	m.handler = histogram("ws4go_handler_duration_seconds", "Time spent in each handler callback.", o.HandlerBuckets, DefHandlerBuckets)
+	m.fanout = histogram("ws4go_broadcast_recipients", "Connections each broadcast was queued for.", o.BroadcastBuckets, DefBroadcastBuckets)
+	gaugeFunc("ws4go_netpoll_workers_busy", "Netpoll engine workers running a connection now.", func() float64 {
+		return float64(m.stats().WorkersBusy)
+	})
+	gaugeFunc("ws4go_netpoll_worker_queue_length", "Ready connections waiting for a netpoll engine worker.", func() float64 {
+		return float64(m.stats().WorkerQueue)
+	})
+
+	if reg != nil {
+		if err := reg.Register(m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// MustNew is New that panics on error.
+func MustNew(reg prometheus.Registerer) *Metrics {
+	m, err := New(reg)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Watch makes the netpoll gauges report s's worker pool (summed over every
+// source watched). Call it once the server is made; it reads s only when
+// metrics are collected.
+func (m *Metrics) Watch(s StatsSource) {
+	if s == nil {
+		return
+	}
+	m.mu.Lock()
+	m.sources = append(m.sources, s)
+	m.mu.Unlock()
+}
+
+func (m *Metrics) stats() server.Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var sum server.Stats
+	for _, s := range m.sources {
+		st := s.Stats()
+		sum.Connections += st.Connections
+		sum.WorkersBusy += st.WorkersBusy
+		sum.WorkerQueue += st.WorkerQueue
+	}
+	return sum
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors {
+		c.Collect(ch)
+	}
+}
+
+// Accepted implements observe.Observer.
+func (m *Metrics) Accepted() { m.accepted.Inc() }
+
+// Rejected implements observe.Observer.
+func (m *Metrics) Rejected(status int) { m.rejected[reasonIndex(status)].Inc() }
+
+// Opened implements observe.Observer.
+func (m *Metrics) Opened() {
+	m.opened.Inc()
+	m.open.Inc()
+}
+
+// Closed implements observe.Observer.
+func (m *Metrics) Closed(code handler.CloseCode, by observe.Side) {
+	m.open.Dec()
+	if by > observe.Peer {
+		by = observe.Nobody
+	}
+	ci := codeIndex(code)
+	m.closed[ci][by].get(m.closedVec, codeLabels[ci], by.String()).Inc()
+}
+
+// Received implements observe.Observer.
+func (m *Metrics) Received(k observe.Kind, bytes int) {
+	if k < observe.NumKinds {
+		m.recvMsgs[k].Inc()
+		m.recvBytes[k].Add(float64(bytes))
+	}
+}
+
+// Sent implements observe.Observer.
+func (m *Metrics) Sent(k observe.Kind, bytes int) {
+	if k < observe.NumKinds {
+		m.sentMsgs[k].Inc()
+		m.sentBytes[k].Add(float64(bytes))
+	}
+}
+
+// HandlerDone implements observe.Observer.
+func (m *Metrics) HandlerDone(d time.Duration) { m.handler.Observe(d.Seconds()) }
+
+// HeartbeatTimeout implements observe.Observer.
+func (m *Metrics) HeartbeatTimeout() { m.heartbeat.Inc() }
+
+// WriteQueueOverflow implements observe.Observer.
+func (m *Metrics) WriteQueueOverflow() { m.overflow.Inc() }
+
+// Broadcast implements observe.Observer.
+func (m *Metrics) Broadcast(n int) { m.fanout.Observe(float64(n)) }
+
+// lazyCounter is a label child resolved on first use, then kept: close codes
+// are many combinations, most never seen, so they are not exposed until
+// they happen.
+type lazyCounter struct {
+	once sync.Once
+	c    prometheus.Counter
+}
+
+func (l *lazyCounter) get(v *prometheus.CounterVec, labels ...string) prometheus.Counter {
+	l.once.Do(func() { l.c = v.WithLabelValues(labels...) })
+	return l.c
+}
+
+// Close codes as label values: 1000–1015 by number, then the ranges.
+const (
+	code3xxx = 16 + iota
+	code4xxx
+	codeOther
+	numCodes
+)
+
+var codeLabels = func() (l [numCodes]string) {
+	for i := range 16 {
+		l[i] = strconv.Itoa(1000 + i)
+	}
+	l[code3xxx], l[code4xxx], l[codeOther] = "3xxx", "4xxx", "other"
+	return l
+}()
+
+func codeIndex(c handler.CloseCode) int {
+	switch {
+	case c >= 1000 && c <= 1015:
+		return int(c - 1000)
+	case c >= 3000 && c <= 3999:
+		return code3xxx
+	case c >= 4000 && c <= 4999:
+		return code4xxx
+	}
+	return codeOther
+}
+
+const numSides = int(observe.Peer) + 1
+
+// Handshake refusals as label values.
+var reasons = [...]struct{ status, reason string }{
+	{"400", "bad_request"},
+	{"403", "forbidden"},
+	{"404", "not_found"},
+	{"408", "timeout"},
+	{"426", "upgrade_required"},
+	{"431", "headers_too_large"},
+	{"500", "internal_error"},
+	{"503", "shutting_down"},
+	{"other", "other"},
+}
+
+const numReasons = len(reasons)
+
+func reasonIndex(status int) int {
+	switch status {
+	case 400:
+		return 0
+	case 403:
+		return 1
+	case 404:
+		return 2
+	case 408:
+		return 3
+	case 426:
+		return 4
+	case 431:
+		return 5
+	case 500:
+		return 6
+	case 503:
+		return 7
+	}
+	return numReasons - 1
+}
