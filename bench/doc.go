@@ -1,0 +1,89 @@
+// Package bench measures ws4go side by side with the best Go WebSocket
+// servers: the library behind "ws4go bench" and "make bench".
+//
+// # Servers under test
+//
+// Every server is a separate process (so /proc/PID/status is its own),
+// started by the benchmark one after another, each on its own ports
+// (127.0.0.1:9400+10i for WebSocket, the next port for /metrics):
+//
+//	ws4go-goroutine  ws4go, goroutine-per-connection engine (bench/cmd/ws4go-server)
+//	ws4go-netpoll    ws4go, netpoll engine (same binary, -engine netpoll)
+//	gorilla          github.com/gorilla/websocket           (bench/peers/cmd/gorilla)
+//	nbio             github.com/lesismal/nbio               (bench/peers/cmd/nbio)
+//	coder            github.com/coder/websocket             (bench/peers/cmd/coder)
+//	gobwas           github.com/gobwas/ws + mailru/easygo   (bench/peers/cmd/gobwas)
+//	rawtcp           plain TCP over epoll, the floor        (bench/peers/cmd/rawtcp)
+//
+// The peers live in their own Go module, bench/peers, so that the main
+// module does not depend on them. Each is written the idiomatic way for its
+// library (see each command's documentation).
+//
+// # The benchmark protocol
+//
+// Every WebSocket server takes
+//
+//	-addr 127.0.0.1:PORT -metrics 127.0.0.1:PORT+1
+//
+// and serves
+//
+//	ws://ADDR/ws         echo: every data message is sent back to its sender
+//	                     with the same type
+//	ws://ADDR/broadcast  broadcast: every data message received is sent, with
+//	                     the same type, to every client connected to
+//	                     /broadcast, the sender included
+//	http://METRICS/metrics  go_goroutines in the Prometheus text format
+//
+// with no heartbeat (no pings), no compression and a read limit of at least
+// 16 MiB. The raw TCP server takes -mode echo (write back whatever is read)
+// or -mode broadcast (write whatever is read from one connection to every
+// connection); a raw "message" is Size bytes of the stream.
+//
+// # Messages and latency
+//
+// Every message the load generator sends is binary and at least StampSize
+// (16) bytes: the first 8 are the time it was due (Unix nanoseconds), the
+// next 8 a sequence number whose top 16 bits name the measurement phase.
+// Latency is read from what comes back, so the client keeps no per-message
+// state; at a fixed rate a message is stamped with the time it was due, not
+// the time it left, so a late client or a stalled server shows as latency
+// (no coordinated omission). Latencies go to HdrHistogram (1 µs to 100 s, 3
+// significant figures).
+//
+// # Scenarios
+//
+//   - idle: N connections opened (at -ramp per second, or as fast as the
+//     server accepts them with 256 handshakes in flight) and held. Server
+//     RSS growth per connection over its RSS before the first connection,
+//     goroutines (from /metrics), threads, handshake rate and p99.
+//   - echo: C connections; closed loop (one message in flight per
+//     connection) gives the peak messages/s and its latency; then a fixed
+//     rate (-rate, default half of that server's own peak) gives latency
+//     under moderate load.
+//   - broadcast: N connections to /broadcast, one of which publishes. In
+//     closed loop (the default) the next message is published once the last
+//     has reached every connection of the publisher's process; broadcasts/s,
+//     deliveries/s, fan-out time (to the last connection) and delivery
+//     latency (to each connection).
+//   - churn: C cycles in flight of connect, handshake, one echoed message,
+//     closing handshake (the client sends 1000, the server answers and
+//     closes the TCP connection first, as RFC 6455 7.1.1 asks): connections/s.
+//
+// Server CPU and RSS come from /proc/PID/stat and /proc/PID/status of the
+// server process; the client reports its own CPU (/proc/self/stat) next to
+// it, so a run where the client, not the server, was the limit shows.
+//
+// # The load generator
+//
+// Generator is a few epoll event loops on raw non-blocking sockets: a
+// connection costs one descriptor and a ~200-byte struct, no goroutine and
+// no buffer, so one process holds ~19,000 connections (the descriptor limit
+// here is 20,000 per process). Sockets are bound to source addresses in
+// 127.0.0.0/8 (127.0.0.2, 127.0.0.3, ...) with IP_BIND_ADDRESS_NO_PORT, so
+// the port is chosen per destination at connect time and no port range is
+// pinned. More connections than PerProcess run in several worker processes
+// (ws4go bench -worker), driven over their standard input and output.
+//
+// Targets and sources must be IPv4 loopback addresses: the benchmark never
+// sends traffic off the machine.
+package bench

@@ -1,0 +1,244 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Target says where and how the load generator connects.
+type Target struct {
+	// Addr is the server's IPv4 host:port ("127.0.0.1:9400").
+	Addr string
+	// Path is the request path of the WebSocket endpoint ("/ws").
+	Path string
+	// Raw speaks plain TCP: no handshake, no framing; a message is Size
+	// bytes of the stream (the raw TCP echo floor).
+	Raw bool
+	// RawHandshake, with Raw, makes a 16-byte echo stand for the
+	// handshake: a connection counts as open once the server has
+	// accepted it and answered, not when the kernel has completed the
+	// TCP handshake (which says nothing of the server, and lets a client
+	// overrun its accept queue). Only for servers that echo.
+	RawHandshake bool
+}
+
+// ClientConfig configures one load generator process.
+type ClientConfig struct {
+	Target
+	// Sources are the local addresses connections are bound to, in turn
+	// (with IP_BIND_ADDRESS_NO_PORT, so the port is picked per
+	// destination at connect time). Default: 127.0.0.2 to 127.0.0.9.
+	Sources []string
+	// Loops is the number of epoll event loops (default 2).
+	Loops int
+}
+
+// ConnectSpec is the connection phase: open Conns connections and hold them.
+type ConnectSpec struct {
+	Conns int
+	// Rate is the ramp-up: connections started per second (0: as fast
+	// as MaxPending allows).
+	Rate float64
+	// MaxPending bounds the handshakes in flight at once (default 256).
+	MaxPending int
+	// Timeout fails a connection not open after this long (default 10 s).
+	Timeout time.Duration
+}
+
+// ConnectResult is what a connection phase did.
+type ConnectResult struct {
+	Opened, Failed int
+	// Elapsed runs from the first connect to the last connection open
+	// or failed.
+	Elapsed    time.Duration
+	FirstError string `json:",omitempty"`
+	// Handshake is the time from connect() to the server's 101, in µs.
+	Handshake *hdrhistogram.Snapshot `json:",omitempty"`
+	// CPU is the client's own CPU time during the phase.
+	CPU time.Duration
+}
+
+// Scenario names a load pattern.
+type Scenario string
+
+// Scenarios.
+const (
+	// Idle holds N connections and does nothing: server memory per
+	// connection, goroutines, handshake rate.
+	Idle Scenario = "idle"
+	// Echo sends messages on C connections, each echoed back: closed
+	// loop (one message in flight per connection) or a fixed rate.
+	Echo Scenario = "echo"
+	// Broadcast has one connection publish to /broadcast and every
+	// connection (the publisher too) receive each message.
+	Broadcast Scenario = "broadcast"
+	// Churn connects, sends one message, waits for its echo and closes,
+	// over and over, with C cycles in flight.
+	Churn Scenario = "churn"
+)
+
+// Scenarios lists every scenario in the order the benchmark runs them.
+var Scenarios = []Scenario{Idle, Echo, Broadcast, Churn}
+
+// RunSpec is one measured phase on the connections already open.
+type RunSpec struct {
+	Scenario Scenario
+	// Warmup runs the load before measuring; Duration is measured.
+	Warmup, Duration time.Duration
+	// Size is the message size in bytes (at least StampSize).
+	Size int
+	// Rate, for echo, is messages per second over all connections of
+	// this process; for broadcast, messages published per second. Zero
+	// is closed loop.
+	Rate float64
+	// Publisher: for broadcast, one connection of this process publishes.
+	Publisher bool
+	// Window bounds the broadcast messages in flight in closed loop: the
+	// next is published when one has reached every connection of the
+	// publisher's process (default 1).
+	Window int
+	// Concurrency is the number of churn cycles in flight.
+	Concurrency int
+}
+
+// RunResult is what a phase measured, over its Duration (not the warmup).
+type RunResult struct {
+	// Sent and Received count messages (broadcast: Received counts
+	// deliveries to every connection).
+	Sent, Received int64
+	// Completed counts broadcast messages that reached every connection
+	// of the publisher's process, or churn cycles done; Incomplete the
+	// broadcasts that timed out.
+	Completed, Incomplete int64
+	// Errors counts connections lost or churn cycles failed.
+	Errors     int64
+	FirstError string `json:",omitempty"`
+	Elapsed    time.Duration
+	// Latency, in µs: echo round trip, broadcast delivery, churn cycle.
+	Latency *hdrhistogram.Snapshot `json:",omitempty"`
+	// Completion, in µs: the time for a broadcast to reach every
+	// connection of the publisher's process.
+	Completion *hdrhistogram.Snapshot `json:",omitempty"`
+	// CPU is the client's own CPU time during the phase.
+	CPU time.Duration
+	// Open is the number of connections still open at the end.
+	Open int
+}
+
+// Client is one load-generating process, or several behind one interface.
+type Client interface {
+	Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error)
+	Run(ctx context.Context, spec RunSpec) (RunResult, error)
+	Close() error
+}
+
+// Histogram bounds: 1 µs to 100 s, 3 significant figures.
+const (
+	histMin   = 1
+	histMax   = 100_000_000
+	histSigFi = 3
+)
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histSigFi) }
+
+// recordUS records a duration in nanoseconds into h, in µs, clamped.
+func recordUS(h *hdrhistogram.Histogram, ns int64) {
+	us := ns / 1000
+	if us < histMin {
+		us = histMin
+	} else if us > histMax {
+		us = histMax
+	}
+	_ = h.RecordValue(us)
+}
+
+// mergeSnap adds snapshot s into *dst (a nil *dst starts empty).
+func mergeSnap(dst **hdrhistogram.Snapshot, s *hdrhistogram.Snapshot) {
+	if s == nil {
+		return
+	}
+	if *dst == nil {
+		*dst = s
+		return
+	}
+	h := hdrhistogram.Import(*dst)
+	h.Merge(hdrhistogram.Import(s))
+	*dst = h.Export()
+}
+
+// mergeConnect combines the results of several processes.
+func mergeConnect(rs []ConnectResult) ConnectResult {
+	var out ConnectResult
+	for _, r := range rs {
+		out.Opened += r.Opened
+		out.Failed += r.Failed
+		out.Elapsed = max(out.Elapsed, r.Elapsed)
+		if out.FirstError == "" {
+			out.FirstError = r.FirstError
+		}
+		mergeSnap(&out.Handshake, r.Handshake)
+		out.CPU += r.CPU
+	}
+	return out
+}
+
+// mergeRun combines the results of several processes.
+func mergeRun(rs []RunResult) RunResult {
+	var out RunResult
+	for _, r := range rs {
+		out.Sent += r.Sent
+		out.Received += r.Received
+		out.Completed += r.Completed
+		out.Incomplete += r.Incomplete
+		out.Errors += r.Errors
+		if out.FirstError == "" {
+			out.FirstError = r.FirstError
+		}
+		out.Elapsed = max(out.Elapsed, r.Elapsed)
+		mergeSnap(&out.Latency, r.Latency)
+		mergeSnap(&out.Completion, r.Completion)
+		out.CPU += r.CPU
+		out.Open += r.Open
+	}
+	return out
+}
+
+// DefaultSources returns n source addresses starting at 127.0.0.(2+first).
+func DefaultSources(n, first int) []string {
+	out := make([]string, 0, n)
+	for i := range n {
+		k := 2 + first + i
+		out = append(out, fmt.Sprintf("127.%d.%d.%d", 0, k/256, k%256))
+	}
+	return out
+}
+
+// parseSources checks that every source is an IPv4 address in
+// 127.0.0.0/8: the benchmark never sends traffic off this machine.
+func parseSources(srcs []string) ([][4]byte, error) {
+	var out [][4]byte
+	for _, s := range srcs {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() || !a.IsLoopback() {
+			return nil, fmt.Errorf("bench: source address %q is not an IPv4 loopback address", s)
+		}
+		out = append(out, a.As4())
+	}
+	return out, nil
+}
+
+// parseTarget checks that the target is an IPv4 loopback address.
+func parseTarget(addr string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return ap, fmt.Errorf("bench: target %q: %v", addr, err)
+	}
+	if !ap.Addr().Is4() || !ap.Addr().IsLoopback() {
+		return ap, fmt.Errorf("bench: target %q is not an IPv4 loopback address", addr)
+	}
+	return ap, nil
+}

@@ -1,0 +1,120 @@
+// Command coder is the benchmark's server on github.com/coder/websocket: a
+// goroutine per connection with Read and Write on a context; broadcast the
+// way its chat example does, with a writer goroutine and a buffered channel
+// per subscriber.
+package main
+
+import (
+	"context"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+
+	"github.com/ws4go/ws4go/bench/peers/internal/peer"
+)
+
+var opts = &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(peer.MaxMessage)
+	ctx := context.Background()
+	for {
+		typ, p, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, p); err != nil {
+			return
+		}
+	}
+}
+
+type message struct {
+	typ websocket.MessageType
+	p   []byte
+}
+
+type subscriber struct {
+	msgs chan message
+	c    *websocket.Conn
+}
+
+type chat struct {
+	mu   sync.Mutex
+	subs map[*subscriber]struct{}
+}
+
+func (ch *chat) serve(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(peer.MaxMessage)
+	s := &subscriber{msgs: make(chan message, 16), c: c}
+	ch.mu.Lock()
+	ch.subs[s] = struct{}{}
+	ch.mu.Unlock()
+	defer func() {
+		ch.mu.Lock()
+		delete(ch.subs, s)
+		ch.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // reader
+		defer cancel()
+		for {
+			typ, p, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			ch.publish(message{typ, p})
+		}
+	}()
+	for {
+		select {
+		case m := <-s.msgs:
+			if err := c.Write(ctx, m.typ, m.p); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (ch *chat) publish(m message) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for s := range ch.subs {
+		select {
+		case s.msgs <- m:
+		default: // too slow: dropped, as in the chat example
+			go s.c.Close(websocket.StatusPolicyViolation, "too slow")
+		}
+	}
+}
+
+func main() {
+	f := peer.Parse()
+	peer.ServeMetrics(f.Metrics)
+	ch := &chat{subs: map[*subscriber]struct{}{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", echo)
+	mux.HandleFunc("/broadcast", ch.serve)
+	l, err := net.Listen("tcp", f.Addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { log.Fatal(http.Serve(l, mux)) }()
+	peer.Wait()
+}

@@ -1,0 +1,117 @@
+// Command gorilla is the benchmark's server on github.com/gorilla/websocket,
+// written the way its examples are: a goroutine per connection reading with
+// ReadMessage and writing with WriteMessage; broadcast through a hub with a
+// writer goroutine and a buffered channel per client (the chat example),
+// sending a PreparedMessage so the frame is encoded once.
+package main
+
+import (
+	"log"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ws4go/ws4go/bench/peers/internal/peer"
+)
+
+var upgrader = websocket.Upgrader{}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	c, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.SetReadLimit(peer.MaxMessage)
+	for {
+		mt, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(mt, msg); err != nil {
+			return
+		}
+	}
+}
+
+// hub is the set of broadcast clients.
+type hub struct {
+	mu      sync.Mutex
+	clients map[*client]struct{}
+}
+
+type client struct {
+	c    *websocket.Conn
+	send chan *websocket.PreparedMessage
+}
+
+func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
+	c, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c.SetReadLimit(peer.MaxMessage)
+	cl := &client{c: c, send: make(chan *websocket.PreparedMessage, 256)}
+	h.mu.Lock()
+	h.clients[cl] = struct{}{}
+	h.mu.Unlock()
+	go func() { // writePump
+		defer c.Close()
+		for pm := range cl.send {
+			if err := c.WritePreparedMessage(pm); err != nil {
+				return
+			}
+		}
+	}()
+	defer h.remove(cl)
+	for { // readPump
+		mt, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		pm, err := websocket.NewPreparedMessage(mt, msg)
+		if err != nil {
+			return
+		}
+		h.broadcast(pm)
+	}
+}
+
+func (h *hub) remove(cl *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.clients[cl]; ok {
+		delete(h.clients, cl)
+		close(cl.send)
+	}
+}
+
+func (h *hub) broadcast(pm *websocket.PreparedMessage) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for cl := range h.clients {
+		select {
+		case cl.send <- pm:
+		default: // too slow: drop it, as the chat example does
+			delete(h.clients, cl)
+			close(cl.send)
+		}
+	}
+}
+
+func main() {
+	f := peer.Parse()
+	peer.ServeMetrics(f.Metrics)
+	h := &hub{clients: map[*client]struct{}{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", echo)
+	mux.HandleFunc("/broadcast", h.serve)
+	l, err := net.Listen("tcp", f.Addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { log.Fatal(http.Serve(l, mux)) }()
+	peer.Wait()
+}

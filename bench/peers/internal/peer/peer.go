@@ -1,0 +1,69 @@
+// Package peer is what every peer server of the ws4go benchmark shares:
+// its flags, its /metrics endpoint and its way of stopping.
+//
+// Every server serves the benchmark protocol on -addr:
+//
+//	/ws         echo: every message is sent back to its sender, same type
+//	/broadcast  broadcast: every message received is sent to every client
+//	            connected to /broadcast, the sender included, same type
+//
+// and go_goroutines (Prometheus text) at http://-metrics/metrics. No
+// server pings, compresses or limits message sizes below 16 MiB.
+package peer
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+)
+
+// Flags are the command line every server under test takes.
+type Flags struct {
+	Addr    string // WebSocket (or raw TCP) host:port
+	Metrics string // host:port of /metrics; empty: none
+	Mode    string // raw TCP only: echo or broadcast
+}
+
+// Parse parses the command line.
+func Parse() Flags {
+	var f Flags
+	flag.StringVar(&f.Addr, "addr", "127.0.0.1:9400", "`host:port` to serve on")
+	flag.StringVar(&f.Metrics, "metrics", "", "`host:port` serving /metrics (empty: none)")
+	flag.StringVar(&f.Mode, "mode", "echo", "raw TCP server: echo or broadcast")
+	flag.Parse()
+	return f
+}
+
+// ServeMetrics serves go_goroutines at http://addr/metrics in the
+// background.
+func ServeMetrics(addr string) {
+	if addr == "" {
+		return
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
+	})
+	go http.Serve(l, mux)
+}
+
+// Wait blocks until SIGINT or SIGTERM.
+func Wait() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
+	<-c
+}
+
+// MaxMessage is the read limit every server sets.
+const MaxMessage = 16 << 20

@@ -1,0 +1,227 @@
+//go:build linux
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// freePort returns a port p with p+1 free too (at the time of asking).
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", itoa(p+1)))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no two free ports in a row")
+	return 0
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestRunEndToEnd runs every scenario, small and short, against a ws4go
+// server process (this test binary in the server role) and a server whose
+// binary is missing, and checks the figures and the files written.
+func TestRunEndToEnd(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(bin, "ws4go-server")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(testRoleEnv, "server")
+	out := t.TempDir()
+	var progress bytes.Buffer
+	cfg := Config{
+		Servers: []string{"ws4go-goroutine", "gorilla"},
+		BinDir:  bin, Out: out, Port: freePort(t),
+		IdleConns: 200, EchoConns: 20, BroadcastConns: 50, ChurnConc: 4,
+		Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond, Pause: 10 * time.Millisecond,
+		Progress: &progress,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Scenarios) != 4 {
+		t.Fatalf("%d scenarios", len(rep.Scenarios))
+	}
+	want := map[Scenario][]string{
+		Idle:      {"connections held", "handshakes/s", "server RSS per connection", "server goroutines"},
+		Echo:      {"msgs/s", "p99", "p99 at fixed rate", "server CPU", "client CPU"},
+		Broadcast: {"broadcasts/s", "deliveries/s", "fan-out p99"},
+		Churn:     {"connections/s", "cycle p99"},
+	}
+	for _, sr := range rep.Scenarios {
+		if len(sr.Results) != 2 {
+			t.Fatalf("%s: %d results", sr.Scenario, len(sr.Results))
+		}
+		ws, gorilla := sr.Results[0], sr.Results[1]
+		if ws.Error != "" {
+			t.Fatalf("%s: ws4go: %s", sr.Scenario, ws.Error)
+		}
+		if !strings.Contains(gorilla.Error, "no binary") {
+			t.Errorf("%s: missing gorilla binary: error %q", sr.Scenario, gorilla.Error)
+		}
+		for _, name := range want[sr.Scenario] {
+			v, ok := ws.Get(name)
+			if !ok || v <= 0 {
+				t.Errorf("%s: %s = %v, %v", sr.Scenario, name, v, ok)
+			}
+		}
+		t.Logf("%s: %+v %v", sr.Scenario, ws.Metrics, ws.Notes)
+	}
+	if v, _ := rep.Scenarios[0].Results[0].Get("connections held"); v != 200 {
+		t.Errorf("idle held %v connections, want 200", v)
+	}
+	if !strings.Contains(progress.String(), "[1/8] idle ws4go-goroutine: connecting") {
+		t.Errorf("no progress lines: %q", progress.String())
+	}
+	rep.Machine = DescribeMachine("")
+	if err := WriteResults(out, rep, "ws4go bench -test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"results.json", "results.md", "idle.svg", "echo.svg", "broadcast.svg", "churn.svg", "logs/echo-ws4go-goroutine.log"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestMultiClient(t *testing.T) {
+	addr := startWS4Go(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(testRoleEnv, "worker")
+	c, err := NewMultiClient([]string{exe}, ClientConfig{Target: Target{Addr: addr, Path: "/broadcast"}}, 2, 2, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	cr, err := c.Connect(ctx, ConnectSpec{Conns: 41})
+	if err != nil || cr.Opened != 41 {
+		t.Fatalf("connect: %+v %v", cr, err)
+	}
+	time.Sleep(200 * time.Millisecond) // see TestGeneratorBroadcast
+	r, err := c.Run(ctx, RunSpec{Scenario: Broadcast, Duration: 500 * time.Millisecond, Size: 32, Publisher: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The publisher's process paces the closed loop on its own 21
+	// connections; the other process's 20 receive every message too.
+	if r.Open != 41 || r.Completed < 5 || r.Received < 40*r.Completed/2 {
+		t.Fatalf("broadcast over two processes: %+v", r)
+	}
+}
+
+func TestWriteResults(t *testing.T) {
+	rep := &Report{
+		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Machine: Machine{OS: "linux/amd64", Cores: 2, CPU: "Test CPU", MemoryGiB: 24, Go: "go1.26", WS4Go: "abc123",
+			Libraries: map[string]string{"github.com/gorilla/websocket": "v1.5.3"}},
+		Config: ReportConfig{Loops: 2},
+		Scenarios: []ScenarioReport{{
+			Scenario: Echo, Description: "500 connections <&>",
+			Results: []ServerResult{
+				{Server: "ws4go-goroutine", Metrics: []Metric{
+					{Name: "msgs/s", Unit: "1/s", Value: 150000, Better: "higher"},
+					{Name: "p99 at fixed rate", Unit: "µs", Value: 500, Better: "lower"},
+					{Name: "client CPU", Unit: "%", Value: 70},
+				}},
+				{Server: "gorilla", Metrics: []Metric{
+					{Name: "msgs/s", Unit: "1/s", Value: 100000, Better: "higher"},
+					{Name: "p99 at fixed rate", Unit: "µs", Value: 1000, Better: "lower"},
+					{Name: "client CPU", Unit: "%", Value: 65},
+				}, Notes: []string{"something odd"}},
+				{Server: "nbio", Error: "did not start: boom"},
+			},
+		}},
+	}
+	dir := t.TempDir()
+	if err := WriteResults(dir, rep, "ws4go bench -x"); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		"| msgs/s (1/s)", "150,000", "100,000", "1.50× ✓", "0.50× ✓", "ws4go-goroutine ÷ each peer",
+		"nbio: did not start: boom", "gorilla: something odd", "ws4go bench -x", "2 cores (Test CPU)",
+		"github.com/gorilla/websocket v1.5.3", "![echo](echo.svg)",
+	} {
+		if !strings.Contains(string(md), s) {
+			t.Errorf("results.md lacks %q:\n%s", s, md)
+		}
+	}
+	var back Report
+	js, _ := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := back.Scenarios[0].Results[1].Get("msgs/s"); !ok || v != 100000 {
+		t.Fatalf("JSON round trip: %v %v", v, ok)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "echo.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	for {
+		_, err := dec.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("echo.svg is not well-formed XML: %v", err)
+			}
+			break
+		}
+	}
+	if !bytes.Contains(svg, []byte("150k")) || !bytes.Contains(svg, []byte("nbio (n/a)")) {
+		t.Errorf("chart lacks values or labels:\n%s", svg)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 3: "3", 1.234: "1.23", 12.34: "12.3", 123.4: "123", 1234567: "1,234,567", -4321: "-4,321"} {
+		if got := FormatValue(v); got != want {
+			t.Errorf("FormatValue(%v) = %q, want %q", v, got, want)
+		}
+	}
+	for v, want := range map[float64]string{150000: "150k", 2500000: "2.5M", 9999: "9999", 0.5: "0.5"} {
+		if got := shortValue(v); got != want {
+			t.Errorf("shortValue(%v) = %q, want %q", v, got, want)
+		}
+	}
+	if top, step := niceScale(97); top < 97 || step <= 0 || top/step > 6 {
+		t.Errorf("niceScale(97) = %v, %v", top, step)
+	}
+	if got := formatRatio(0, 0, true, "lower"); got != "=" {
+		t.Errorf("0/0 = %q", got)
+	}
+}

@@ -1,0 +1,255 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+)
+
+// A client process holds at most ~19,000 connections (20,000 descriptors).
+// For more, the benchmark runs several worker processes, each a Generator
+// driven over its standard input and output with one JSON object per line:
+//
+//	→ {"config": ClientConfig}            once, first
+//	→ {"op": "connect", "connect": ConnectSpec}   ← {"connect": ConnectResult, "err": ""}
+//	→ {"op": "run", "run": RunSpec}               ← {"run": RunResult, "err": ""}
+//	→ {"op": "close"}                             ← {}   and the worker exits
+//
+// A worker whose standard input ends closes its connections and exits.
+
+// PerProcess is the most connections the benchmark puts in one client
+// process, leaving room under the 20,000-descriptor limit.
+const PerProcess = 18000
+
+type workerRequest struct {
+	Config  *ClientConfig `json:"config,omitempty"`
+	Op      string        `json:"op,omitempty"`
+	Connect *ConnectSpec  `json:"connect,omitempty"`
+	Run     *RunSpec      `json:"run,omitempty"`
+}
+
+type workerReply struct {
+	Connect *ConnectResult `json:"connect,omitempty"`
+	Run     *RunResult     `json:"run,omitempty"`
+	Err     string         `json:"err,omitempty"`
+}
+
+// ServeWorker runs a worker: it reads requests from r and writes replies to
+// w until the close request or the end of r. The command that starts
+// workers calls it (ws4go bench -worker).
+func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
+	dec := json.NewDecoder(bufio.NewReader(r))
+	enc := json.NewEncoder(w)
+	var first workerRequest
+	if err := dec.Decode(&first); err != nil {
+		return fmt.Errorf("bench worker: reading config: %w", err)
+	}
+	if first.Config == nil {
+		return errors.New("bench worker: first request has no config")
+	}
+	g, err := NewGenerator(*first.Config)
+	if err != nil {
+		_ = enc.Encode(workerReply{Err: err.Error()})
+		return err
+	}
+	defer g.Close()
+	if err := enc.Encode(workerReply{}); err != nil {
+		return err
+	}
+	for {
+		var req workerRequest
+		if err := dec.Decode(&req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("bench worker: %w", err)
+		}
+		var rep workerReply
+		switch {
+		case req.Op == "connect" && req.Connect != nil:
+			res, err := g.Connect(ctx, *req.Connect)
+			rep.Connect = &res
+			if err != nil {
+				rep.Err = err.Error()
+			}
+		case req.Op == "run" && req.Run != nil:
+			res, err := g.Run(ctx, *req.Run)
+			rep.Run = &res
+			if err != nil {
+				rep.Err = err.Error()
+			}
+		case req.Op == "close":
+			g.Close()
+			return enc.Encode(rep)
+		default:
+			rep.Err = fmt.Sprintf("unknown request %q", req.Op)
+		}
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	}
+}
+
+// remoteClient drives one worker process.
+type remoteClient struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	enc  *json.Encoder
+	dec  *json.Decoder
+	done chan struct{}
+}
+
+// startWorker starts argv as a worker with cfg; its standard error goes to
+// stderr.
+func startWorker(argv []string, cfg ClientConfig, stderr io.Writer) (*remoteClient, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("bench: no worker command to run several client processes")
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = childAttr()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: starting worker: %w", err)
+	}
+	rc := &remoteClient{cmd: cmd, in: in, enc: json.NewEncoder(in), dec: json.NewDecoder(out), done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(rc.done)
+	}()
+	var rep workerReply
+	if err := rc.call(workerRequest{Config: &cfg}, &rep); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return rc, nil
+}
+
+func (rc *remoteClient) call(req workerRequest, rep *workerReply) error {
+	if err := rc.enc.Encode(req); err != nil {
+		return fmt.Errorf("bench worker: %w", err)
+	}
+	if err := rc.dec.Decode(rep); err != nil {
+		return fmt.Errorf("bench worker: %w", err)
+	}
+	if rep.Err != "" {
+		return errors.New(rep.Err)
+	}
+	return nil
+}
+
+func (rc *remoteClient) Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error) {
+	var rep workerReply
+	err := rc.call(workerRequest{Op: "connect", Connect: &spec}, &rep)
+	if rep.Connect == nil {
+		return ConnectResult{}, err
+	}
+	return *rep.Connect, err
+}
+
+func (rc *remoteClient) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
+	var rep workerReply
+	err := rc.call(workerRequest{Op: "run", Run: &spec}, &rep)
+	if rep.Run == nil {
+		return RunResult{}, err
+	}
+	return *rep.Run, err
+}
+
+func (rc *remoteClient) Close() error {
+	var rep workerReply
+	_ = rc.call(workerRequest{Op: "close"}, &rep)
+	rc.in.Close()
+	<-rc.done
+	return nil
+}
+
+// multiClient spreads the load over several clients (worker processes).
+type multiClient struct {
+	parts []Client
+}
+
+// NewMultiClient starts procs worker processes with argv, each with its own
+// source addresses (sourcesPer of them), and drives them as one Client.
+func NewMultiClient(argv []string, cfg ClientConfig, procs, sourcesPer int, stderr io.Writer) (Client, error) {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	m := &multiClient{}
+	for i := range procs {
+		c := cfg
+		c.Sources = DefaultSources(sourcesPer, i*sourcesPer)
+		rc, err := startWorker(argv, c, stderr)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		m.parts = append(m.parts, rc)
+	}
+	return m, nil
+}
+
+// share is part i's share of n spread over k parts.
+func share(n, i, k int) int {
+	s := n / k
+	if i < n%k {
+		s++
+	}
+	return s
+}
+
+func (m *multiClient) Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error) {
+	k := len(m.parts)
+	rs := make([]ConnectResult, k)
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for i, p := range m.parts {
+		s := spec
+		s.Conns = share(spec.Conns, i, k)
+		s.Rate = spec.Rate / float64(k)
+		s.MaxPending = max(1, spec.MaxPending/k)
+		wg.Go(func() { rs[i], errs[i] = p.Connect(ctx, s) })
+	}
+	wg.Wait()
+	return mergeConnect(rs), errors.Join(errs...)
+}
+
+func (m *multiClient) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
+	k := len(m.parts)
+	rs := make([]RunResult, k)
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for i, p := range m.parts {
+		s := spec
+		s.Concurrency = share(spec.Concurrency, i, k)
+		if spec.Scenario == Echo {
+			s.Rate = spec.Rate / float64(k)
+		}
+		s.Publisher = spec.Publisher && i == 0
+		wg.Go(func() { rs[i], errs[i] = p.Run(ctx, s) })
+	}
+	wg.Wait()
+	return mergeRun(rs), errors.Join(errs...)
+}
+
+func (m *multiClient) Close() error {
+	var wg sync.WaitGroup
+	for _, p := range m.parts {
+		wg.Go(func() { p.Close() })
+	}
+	wg.Wait()
+	return nil
+}

@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/server"
+)
+
+// ServeWS4Go is the ws4go server under test (bench/cmd/ws4go-server): echo
+// at /ws, broadcast at /broadcast, no heartbeat, go_goroutines at -metrics,
+// on the engine -engine. It serves until ctx ends, then drops every
+// connection. args are its command line:
+//
+//	-addr 127.0.0.1:9400 -metrics 127.0.0.1:9401 -engine goroutine|netpoll
+func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ws4go-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9400", "WebSocket `host:port`")
+	maddr := fs.String("metrics", "", "`host:port` serving /metrics (empty: none)")
+	engine := fs.String("engine", "goroutine", "goroutine or netpoll")
+	fs.String("mode", "", "ignored: /ws and /broadcast are both served")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	srv := &server.Server{
+		Engine:       server.Engine(*engine),
+		PingInterval: -1,
+		Logger:       log,
+	}
+	srv.Routes = map[string]handler.Factory{
+		"/ws":        handler.Echo,
+		"/broadcast": BroadcastHandler(srv),
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if *maddr != "" {
+		ml, err := net.Listen("tcp", *maddr)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", MetricsHandler())
+		hs := &http.Server{Handler: mux}
+		go hs.Serve(ml)
+		defer hs.Close()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	srv.Close()
+	<-errc
+	return nil
+}

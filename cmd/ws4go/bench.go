@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ws4go/ws4go/bench"
+)
+
+func init() {
+	commands["bench"] = command{benchCmd, "measure ws4go against other Go WebSocket servers (ws4go bench -h)"}
+}
+
+const benchUsage = `Usage: ws4go bench [flags]
+
+Measures ws4go side by side with gorilla/websocket, nbio, coder/websocket,
+gobwas/ws + easygo and a raw TCP epoll echo (the floor): each server runs as
+its own process, one after another, under the same load from an epoll load
+generator on 127.0.0.0/8, in four scenarios:
+
+  idle       N connections held: server RSS per connection, goroutines,
+             handshake rate
+  echo       C connections echoing messages: closed loop (msgs/s, latency),
+             then a fixed rate (default: half of each server's peak)
+  broadcast  one publisher, N receivers on /broadcast: fan-out time,
+             deliveries/s
+  churn      connect, one message, close, over and over: connections/s
+
+It builds the servers (the peers from their own module in bench/peers),
+prints a Markdown table with ws4go's ratio to each peer, and writes
+results.json, results.md, one SVG chart per scenario and the servers' logs
+to the -out folder.
+
+Flags:
+`
+
+// benchCmd is "ws4go bench".
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "-worker" {
+		// A client process of a run that needs more connections than
+		// one process holds (driven over stdin/stdout).
+		if err := bench.ServeWorker(ctx, os.Stdin, stdout); err != nil {
+			fmt.Fprintln(stderr, "ws4go bench worker:", err)
+			return 1
+		}
+		return 0
+	}
+	fs := flag.NewFlagSet("ws4go bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		scenarios = fs.String("scenarios", "idle,echo,broadcast,churn", "scenarios to run, comma-separated")
+		servers   = fs.String("servers", strings.Join(bench.ServerNames(), ","), "servers to measure, comma-separated")
+		out       = fs.String("out", "", "results folder (default: bench/results/<UTC time> in the source tree)")
+		binDir    = fs.String("bin", "", "folder of built servers; empty: build them from the source tree into a temporary folder")
+		src       = fs.String("src", ".", "ws4go source tree (found upwards from here)")
+		quick     = fs.Bool("quick", false, "a short, small run to try things out (1,000 idle/broadcast connections, 2 s phases)")
+		cfg       bench.Config
+	)
+	fs.IntVar(&cfg.IdleConns, "idle-conns", 15000, "idle: connections held")
+	fs.IntVar(&cfg.EchoConns, "echo-conns", 500, "echo: connections")
+	fs.IntVar(&cfg.BroadcastConns, "broadcast-conns", 15000, "broadcast: connections, the publisher included")
+	fs.IntVar(&cfg.ChurnConc, "churn-concurrency", 50, "churn: connect-echo-close cycles in flight")
+	fs.IntVar(&cfg.Size, "size", 64, "message size in bytes (at least 16: each message carries its send time)")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time of each phase")
+	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before each measured phase")
+	fs.DurationVar(&cfg.Hold, "hold", 0, "idle: how long connections are held (0: -duration)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "echo: messages/s of the fixed-rate phase (0: half of each server's closed-loop peak)")
+	fs.Float64Var(&cfg.BroadcastRate, "broadcast-rate", 0, "broadcast: messages published per second (0: closed loop)")
+	fs.IntVar(&cfg.Window, "window", 1, "broadcast closed loop: messages in flight")
+	fs.Float64Var(&cfg.Ramp, "ramp", 0, "idle, broadcast: connections opened per second (0: as fast as accepted)")
+	fs.IntVar(&cfg.Procs, "procs", 0, fmt.Sprintf("client processes (0: one per %d connections)", bench.PerProcess))
+	fs.IntVar(&cfg.Loops, "loops", 2, "event loops per client process")
+	fs.IntVar(&cfg.SourcesPer, "sources", 8, "source addresses (127.0.0.2, ...) per client process")
+	fs.IntVar(&cfg.Port, "port", 9400, "first port: server i listens on port+10i (and port+10i+1 for /metrics)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ws4go bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["idle-conns"] {
+			cfg.IdleConns = 1000
+		}
+		if !set["broadcast-conns"] {
+			cfg.BroadcastConns = 1000
+		}
+		if !set["duration"] {
+			cfg.Duration = 2 * time.Second
+		}
+		if !set["warmup"] {
+			cfg.Warmup = 500 * time.Millisecond
+		}
+	}
+	for _, s := range splitList(*scenarios) {
+		sc := bench.Scenario(s)
+		found := false
+		for _, k := range bench.Scenarios {
+			found = found || k == sc
+		}
+		if !found {
+			fmt.Fprintf(stderr, "ws4go bench: unknown scenario %q\n", s)
+			return 2
+		}
+		cfg.Scenarios = append(cfg.Scenarios, sc)
+	}
+	cfg.Servers = splitList(*servers)
+	for _, s := range cfg.Servers {
+		if _, ok := bench.LookupServer(s); !ok {
+			fmt.Fprintf(stderr, "ws4go bench: unknown server %q (have %s)\n", s, strings.Join(bench.ServerNames(), ", "))
+			return 2
+		}
+	}
+
+	root, srcErr := bench.FindSource(*src)
+	if *binDir == "" {
+		if srcErr != nil {
+			fmt.Fprintln(stderr, "ws4go bench:", srcErr)
+			return 1
+		}
+		tmp, err := os.MkdirTemp("", "ws4go-bench-bin-")
+		if err != nil {
+			fmt.Fprintln(stderr, "ws4go bench:", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		if err := bench.Build(ctx, root, tmp, stderr); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		*binDir = tmp
+	}
+	cfg.BinDir = *binDir
+	if *out == "" {
+		base := "."
+		if srcErr == nil {
+			base = filepath.Join(root, "bench", "results")
+		}
+		*out = filepath.Join(base, time.Now().UTC().Format("20060102-150405"))
+	}
+	cfg.Out = *out
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "ws4go bench:", err)
+		return 1
+	}
+	cfg.WorkerArgs = []string{exe, "bench", "-worker"}
+	cfg.Progress = stderr
+	cfg.Log = stderr
+
+	rep, err := bench.Run(ctx, cfg)
+	if rep == nil {
+		fmt.Fprintln(stderr, "ws4go bench:", err)
+		return 1
+	}
+	if srcErr == nil {
+		rep.Machine = bench.DescribeMachine(root)
+	} else {
+		rep.Machine = bench.DescribeMachine("")
+	}
+	command := "ws4go bench"
+	if len(args) > 0 {
+		command += " " + strings.Join(args, " ")
+	}
+	bench.WriteMarkdown(stdout, rep, command, false)
+	if werr := bench.WriteResults(cfg.Out, rep, command); werr != nil {
+		fmt.Fprintln(stderr, "ws4go bench:", werr)
+		return 1
+	}
+	fmt.Fprintf(stderr, "ws4go bench: results in %s\n", cfg.Out)
+	if err != nil {
+		fmt.Fprintln(stderr, "ws4go bench: interrupted:", err)
+		return 1
+	}
+	return 0
+}
