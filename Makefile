@@ -4,7 +4,7 @@ ADDR     ?= 127.0.0.1:9001
 ENGINE   ?= netpoll
 BIN      := bin/ws4go
 
-.PHONY: build run test test-short lint lint-metrics fuzz bench clean
+.PHONY: build run test deps test-short lint lint-metrics fuzz bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ws4go
@@ -13,10 +13,28 @@ build:
 run: build
 	./$(BIN) serve -addr $(ADDR) -engine $(ENGINE) -handler echo
 
-# Every test, with the race detector, and promtool's lint of /metrics. Needs
-# node-ws, python3-websockets, chromium and prometheus (see .ci/run).
-test: lint lint-metrics
+# Every test, with the race detector, and promtool's lint of /metrics. The
+# real clients and tools the tests drive come from Debian packages, which
+# deps installs when they are missing.
+test: deps lint lint-metrics
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The Debian packages the tests need: Node's ws, Python's websockets,
+# Chromium, promtool (in prometheus). Installs only what is missing (as root,
+# or through sudo).
+deps:
+	@need=""; \
+	command -v node >/dev/null || need="$$need nodejs"; \
+	[ -d /usr/share/nodejs/ws ] || need="$$need node-ws"; \
+	/usr/bin/python3 -c 'import websockets' 2>/dev/null || need="$$need python3-websockets"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v promtool >/dev/null || need="$$need prometheus"; \
+	if [ -n "$$need" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "installing:$$need"; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
+	fi
 
 test-short:
 	$(GO) test -count=1 ./...

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/observe"
 )
 
 // Event types: the "type" of an Event.
@@ -88,6 +89,11 @@ type Options struct {
 	RateBurst int
 	// Logger receives the chat's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Observer, if set, is told of each event's fan-out to the local
+	// members of a room (observe's Broadcast) and of each member closed
+	// as too slow (WriteQueueOverflow): set it to the server's Observer
+	// so that these show in its metrics.
+	Observer observe.Observer
 }
 
 // Chat is the chat service of one node: its handler (Handler) joins each
@@ -102,6 +108,7 @@ type Chat struct {
 	rate     float64
 	burst    float64
 	log      *slog.Logger
+	obs      observe.Observer
 	node     string // random id prefix of this node's members
 	next     atomic.Uint64
 
@@ -118,6 +125,7 @@ func New(o Options) *Chat {
 		maxText:  o.MaxText,
 		maxQueue: o.MaxQueue,
 		log:      o.Logger,
+		obs:      o.Observer,
 		rooms:    map[string]*room{},
 	}
 	if ch.tr == nil {
@@ -167,6 +175,7 @@ func (ch *Chat) Rooms() map[string]int {
 // room is a room with members on this node.
 type room struct {
 	name  string
+	obs   observe.Observer
 	ready chan struct{} // closed once the subscription is made
 	unsub func() error
 	err   error
@@ -181,7 +190,11 @@ func (r *room) deliver(ev []byte) {
 	for m := range r.members {
 		m.enqueue(ev)
 	}
+	n := len(r.members)
 	r.mu.Unlock()
+	if r.obs != nil {
+		r.obs.Broadcast(n)
+	}
 }
 
 // join adds m to its room, subscribing to the room if m is its first local
@@ -191,7 +204,7 @@ func (ch *Chat) join(m *member) error {
 	r := ch.rooms[m.room]
 	fresh := r == nil
 	if fresh {
-		r = &room{name: m.room, ready: make(chan struct{}), members: map[*member]struct{}{}}
+		r = &room{name: m.room, obs: ch.obs, ready: make(chan struct{}), members: map[*member]struct{}{}}
 		ch.rooms[m.room] = r
 	}
 	r.mu.Lock()
@@ -257,6 +270,7 @@ type member struct {
 	refilled   time.Time // when tokens was last topped up
 	maxQueue   int
 	log        *slog.Logger
+	obs        observe.Observer
 	mu         sync.Mutex
 	queue      [][]byte
 	queueBytes int // queued and being sent
@@ -277,6 +291,9 @@ func (m *member) enqueue(ev []byte) {
 		clear(m.queue)
 		m.queue, m.queueBytes = nil, 0
 		m.mu.Unlock()
+		if m.obs != nil {
+			m.obs.WriteQueueOverflow()
+		}
 		m.log.Warn("chat: closing a member that does not read", "room", m.room, "id", m.id, "remote", m.c.RemoteAddr(), "queued_max", m.maxQueue)
 		go func() { _ = m.c.Close(handler.ClosePolicyViolation, "too slow: messages not read") }()
 		return
@@ -393,7 +410,7 @@ func (h *conn) Opened(c handler.Conn) {
 	if name == "" {
 		name = "guest-" + strconv.FormatUint(n, 10)
 	}
-	m := &member{c: c, id: id, name: name, room: roomName, maxQueue: ch.maxQueue, log: ch.log}
+	m := &member{c: c, id: id, name: name, room: roomName, maxQueue: ch.maxQueue, log: ch.log, obs: ch.obs}
 	welcome, _ := json.Marshal(&Event{Type: TypeWelcome, Room: roomName, ID: id, Name: name, Time: now()})
 	m.enqueue(welcome)
 	if err := ch.join(m); err != nil {

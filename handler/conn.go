@@ -49,7 +49,8 @@ type Conn interface {
 	// other invalid codes are refused with an error.
 	Close(code CloseCode, reason string) error
 	// Terminate drops the connection without a closing handshake.
-	// Handler.Closed follows with CloseAbnormal.
+	// Handler.Closed follows with CloseAbnormal, unless a close frame had
+	// already been sent or received (see Handler.Closed).
 	Terminate()
 
 	// LocalAddr is the server's address of the connection.
@@ -61,10 +62,11 @@ type Conn interface {
 	// as read-only.
 	//
 	// It is always available during Opened. To keep idle connections
-	// small, the server keeps it afterwards only if the handler called
-	// Request during Opened (or the server's KeepRequest is set); otherwise
-	// Request returns nil once Opened has returned. Read what you need in
-	// Opened.
+	// small, the standalone server keeps it afterwards only if the handler
+	// called Request during Opened (or the server's KeepRequest is set);
+	// otherwise Request returns nil once Opened has returned. (Behind an
+	// http.Handler the *http.Request exists anyway and is kept.) Read what
+	// you need in Opened.
 	Request() *http.Request
 	// Subprotocol is the subprotocol chosen in the handshake, or "".
 	Subprotocol() string

@@ -44,6 +44,7 @@ func (t MessageType) String() string {
 // it back with Conn.Send during the callback is fine: Send copies or writes it
 // before returning.
 type Message struct {
+	// Type is Text or Binary.
 	Type MessageType
 	// Data is the payload. For Text it is valid UTF-8 (the engine has
 	// checked it and failed the connection with 1007 otherwise).
@@ -63,10 +64,16 @@ type Handler interface {
 	// payload is only valid during the call.
 	Ponged(c Conn, payload []byte)
 	// Closed is called exactly once when the connection is gone. code and
-	// reason are those of the close frame received from the peer
-	// (CloseNoStatus if it carried no code); CloseAbnormal (1006) means no
-	// close frame was received (the peer vanished, the connection was
-	// terminated, or it timed out) and reason then says why.
+	// reason say how it ended:
+	//   - the peer sent a close frame (first, or in answer to Close): its
+	//     code and reason (CloseNoStatus if it carried no code);
+	//   - the server sent a close frame and none came back: the code it
+	//     sent (Close unanswered within the close timeout, Shutdown's
+	//     1001, or the server failing the connection: 1002, 1007, 1009,
+	//     1011 after a handler panic, the write-queue overflow code);
+	//   - no close frame either way (the peer vanished, Terminate, a
+	//     heartbeat or idle timeout): CloseAbnormal (1006), and reason
+	//     says why.
 	Closed(c Conn, code CloseCode, reason string)
 }
 

@@ -13,10 +13,10 @@
 //	ws4go_connections_open                      gauge     WebSocket connections open now
 //	ws4go_connections_accepted_total            counter   TCP connections accepted (an upgrade request on the net/http path)
 //	ws4go_connections_opened_total              counter   handshakes that succeeded
-//	ws4go_handshakes_rejected_total{status,reason} counter handshakes refused, by HTTP status
-//	ws4go_messages_received_total{type}         counter   data messages (text, binary) and control frames (ping, pong, close) received
+//	ws4go_handshakes_rejected_total{status,reason} counter handshakes refused, by HTTP status and reason
+//	ws4go_received_messages_total{type}         counter   data messages (text, binary) and control frames (ping, pong, close) received
 //	ws4go_received_bytes_total{type}            counter   their payload bytes
-//	ws4go_messages_sent_total{type}             counter   the same, sent (or queued)
+//	ws4go_sent_messages_total{type}             counter   the same, sent (or queued)
 //	ws4go_sent_bytes_total{type}                counter   their payload bytes
 //	ws4go_connections_closed_total{code,initiator} counter connections ended, by the close code the handler got and who sent the first close frame
 //	ws4go_heartbeat_timeouts_total              counter   connections dropped for not answering pings
@@ -30,10 +30,10 @@
 // close; initiator one of server, peer, none (the connection ended without
 // a close frame); code is the number of a code in 1000–1015, "3xxx" for
 // 3000–3999, "4xxx" for 4000–4999, else "other"; reason is one of
-// bad_request (400), forbidden (403, a foreign Origin), not_found (404),
-// timeout (408: the head did not arrive in time), upgrade_required (426, an
-// unsupported version), headers_too_large (431), internal_error (500),
-// shutting_down (503), other.
+// malformed, method, http_version, host, not_upgrade, key, no_version,
+// extension (400), origin (403), not_found (404), timeout (408: the head did
+// not arrive in time), version (426), too_large (431), internal (500),
+// shutting_down (503): see observe.Reason.
 //
 // The hooks are cheap: every label child the per-message hooks use is
 // resolved once, in New, and each hook is one or two atomic adds (the
@@ -85,7 +85,7 @@ type Metrics struct {
 	open     prometheus.Gauge
 	accepted prometheus.Counter
 	opened   prometheus.Counter
-	rejected [numReasons]prometheus.Counter
+	rejected [observe.NumReasons]prometheus.Counter
 
 	recvMsgs, recvBytes, sentMsgs, sentBytes [observe.NumKinds]prometheus.Counter
 
@@ -142,14 +142,14 @@ func (o Options) New(reg prometheus.Registerer) (*Metrics, error) {
 	m.collectors = append(m.collectors, m.open)
 	m.accepted = counter("ws4go_connections_accepted_total", "TCP connections accepted (their opening handshake started).")
 	m.opened = counter("ws4go_connections_opened_total", "WebSocket handshakes that succeeded.")
-	rejected := counterVec("ws4go_handshakes_rejected_total", "Opening handshakes refused, by HTTP status.", "status", "reason")
-	for i := range m.rejected {
-		m.rejected[i] = rejected.WithLabelValues(reasons[i].status, reasons[i].reason)
+	rejected := counterVec("ws4go_handshakes_rejected_total", "Opening handshakes refused, by HTTP status and reason.", "status", "reason")
+	for r := range observe.NumReasons {
+		m.rejected[r] = rejected.WithLabelValues(strconv.Itoa(r.Status()), r.String())
 	}
 
-	recvMsgs := counterVec("ws4go_messages_received_total", "Data messages and control frames received, by type.", "type")
+	recvMsgs := counterVec("ws4go_received_messages_total", "Data messages and control frames received, by type.", "type")
 	recvBytes := counterVec("ws4go_received_bytes_total", "Payload bytes of the messages and control frames received, by type.", "type")
-	sentMsgs := counterVec("ws4go_messages_sent_total", "Data messages and control frames sent or queued, by type.", "type")
+	sentMsgs := counterVec("ws4go_sent_messages_total", "Data messages and control frames sent or queued, by type.", "type")
 	sentBytes := counterVec("ws4go_sent_bytes_total", "Payload bytes of the messages and control frames sent or queued, by type.", "type")
 	for k := range observe.NumKinds {
 		name := k.String()
@@ -233,7 +233,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) Accepted() { m.accepted.Inc() }
 
 // Rejected implements observe.Observer.
-func (m *Metrics) Rejected(status int) { m.rejected[reasonIndex(status)].Inc() }
+func (m *Metrics) Rejected(r observe.Reason) { m.rejected[min(r, observe.NumReasons-1)].Inc() }
 
 // Opened implements observe.Observer.
 func (m *Metrics) Opened() {
@@ -321,40 +321,3 @@ func codeIndex(c handler.CloseCode) int {
 }
 
 const numSides = int(observe.Peer) + 1
-
-// Handshake refusals as label values.
-var reasons = [...]struct{ status, reason string }{
-	{"400", "bad_request"},
-	{"403", "forbidden"},
-	{"404", "not_found"},
-	{"408", "timeout"},
-	{"426", "upgrade_required"},
-	{"431", "headers_too_large"},
-	{"500", "internal_error"},
-	{"503", "shutting_down"},
-	{"other", "other"},
-}
-
-const numReasons = len(reasons)
-
-func reasonIndex(status int) int {
-	switch status {
-	case 400:
-		return 0
-	case 403:
-		return 1
-	case 404:
-		return 2
-	case 408:
-		return 3
-	case 426:
-		return 4
-	case 431:
-		return 5
-	case 500:
-		return 6
-	case 503:
-		return 7
-	}
-	return numReasons - 1
-}

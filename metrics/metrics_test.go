@@ -48,6 +48,12 @@ func (scripted) ReceivedMessage(c handler.Conn, m handler.Message) {
 // setup serves s (with a fresh Metrics as its Observer) on 127.0.0.1 and
 // returns the server's address and a function that scrapes /metrics.
 func setup(t *testing.T, e server.Engine, s *server.Server) (string, func() series) {
+	return setupOn(t, e, s, false)
+}
+
+// setupOn is setup; with embedded, s serves as an http.Handler of a
+// net/http server instead of on a listener of its own.
+func setupOn(t *testing.T, e server.Engine, s *server.Server, embedded bool) (string, func() series) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	m, err := metrics.New(reg)
@@ -56,6 +62,20 @@ func setup(t *testing.T, e server.Engine, s *server.Server) (string, func() seri
 	}
 	s.Engine, s.Observer = e, m
 	m.Watch(s)
+	if embedded {
+		ws := httptest.NewServer(s)
+		ms := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			ws.Close()
+			ms.Close()
+		})
+		return ws.Listener.Addr().String(), func() series { return scrape(t, ms.URL) }
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -324,14 +344,22 @@ const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
 // closes from either side with several codes, a dropped connection — and
 // checks every ws4go_ value read back from /metrics.
 func TestScriptedSession(t *testing.T) {
-	for _, e := range engines {
-		t.Run(string(e), func(t *testing.T) {
+	for _, c := range []struct {
+		e        server.Engine
+		embedded bool
+	}{{server.EngineGoroutine, false}, {server.EngineNetpoll, false}, {server.EngineGoroutine, true}, {server.EngineNetpoll, true}} {
+		name := string(c.e)
+		if c.embedded {
+			name += "/http.Handler"
+		}
+		e := c.e
+		t.Run(name, func(t *testing.T) {
 			s := &server.Server{
 				Routes:       map[string]handler.Factory{"/ws": func() handler.Handler { return scripted{} }},
 				PingInterval: -1,
 				Logger:       quietLogger(),
 			}
-			addr, scrape := setup(t, e, s)
+			addr, scrape := setupOn(t, e, s, c.embedded)
 
 			// Four refused handshakes.
 			for _, c := range []struct {
@@ -422,30 +450,30 @@ func TestScriptedSession(t *testing.T) {
 				`ws4go_connections_opened_total`:   7,
 				`ws4go_connections_open`:           0,
 
-				`ws4go_handshakes_rejected_total{reason="not_found",status="404"}`:        1,
-				`ws4go_handshakes_rejected_total{reason="upgrade_required",status="426"}`: 1,
-				`ws4go_handshakes_rejected_total{reason="forbidden",status="403"}`:        1,
-				`ws4go_handshakes_rejected_total{reason="bad_request",status="400"}`:      1,
+				`ws4go_handshakes_rejected_total{reason="not_found",status="404"}`: 1,
+				`ws4go_handshakes_rejected_total{reason="version",status="426"}`:   1,
+				`ws4go_handshakes_rejected_total{reason="origin",status="403"}`:    1,
+				`ws4go_handshakes_rejected_total{reason="key",status="400"}`:       1,
 
 				// A: hello, abcd; C: panic; F: close-me.
-				`ws4go_messages_received_total{type="text"}`:   4,
+				`ws4go_received_messages_total{type="text"}`:   4,
 				`ws4go_received_bytes_total{type="text"}`:      5 + 4 + 5 + 8,
-				`ws4go_messages_received_total{type="binary"}`: 1,
+				`ws4go_received_messages_total{type="binary"}`: 1,
 				`ws4go_received_bytes_total{type="binary"}`:    3,
-				`ws4go_messages_received_total{type="ping"}`:   1,
+				`ws4go_received_messages_total{type="ping"}`:   1,
 				`ws4go_received_bytes_total{type="ping"}`:      2,
 				// A, D, E, F. (The core reports received close
 				// frames with 0 payload bytes.)
-				`ws4go_messages_received_total{type="close"}`: 4,
+				`ws4go_received_messages_total{type="close"}`: 4,
 
 				// A's two echoes and the broadcast to B and C.
-				`ws4go_messages_sent_total{type="text"}`:   4,
+				`ws4go_sent_messages_total{type="text"}`:   4,
 				`ws4go_sent_bytes_total{type="text"}`:      5 + 4 + 2*4,
-				`ws4go_messages_sent_total{type="binary"}`: 1,
+				`ws4go_sent_messages_total{type="binary"}`: 1,
 				`ws4go_sent_bytes_total{type="binary"}`:    3,
-				`ws4go_messages_sent_total{type="pong"}`:   1,
+				`ws4go_sent_messages_total{type="pong"}`:   1,
 				`ws4go_sent_bytes_total{type="pong"}`:      2,
-				`ws4go_messages_sent_total{type="close"}`:  6,
+				`ws4go_sent_messages_total{type="close"}`:  6,
 				`ws4go_sent_bytes_total{type="close"}`:     float64(closeA + closeB + closeC + closeD + closeE + closeF),
 
 				`ws4go_connections_closed_total{code="1000",initiator="peer"}`:   1,
@@ -522,7 +550,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 				`ws4go_connections_accepted_total`:                             1,
 				`ws4go_connections_opened_total`:                               1,
 				`ws4go_heartbeat_timeouts_total`:                               1,
-				`ws4go_messages_sent_total{type="ping"}`:                       1,
+				`ws4go_sent_messages_total{type="ping"}`:                       1,
 				`ws4go_connections_closed_total{code="1006",initiator="none"}`: 1,
 				`ws4go_handler_duration_seconds_count`:                         2,
 			}, handlerBuckets(got)...)
@@ -554,7 +582,7 @@ func TestWriteQueueOverflow(t *testing.T) {
 			got := waitFor(t, scrape, "the overflow", func(s series) bool {
 				return s[`ws4go_connections_closed_total{code="1008",initiator="server"}`] == 1
 			})
-			for _, k := range []string{`ws4go_write_queue_overflows_total`, `ws4go_messages_sent_total{type="close"}`} {
+			for _, k := range []string{`ws4go_write_queue_overflows_total`, `ws4go_sent_messages_total{type="close"}`} {
 				if got[k] != 1 {
 					t.Errorf("%s = %v, want 1", k, got[k])
 				}

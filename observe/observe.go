@@ -58,13 +58,62 @@ func (s Side) String() string {
 	return [...]string{"none", "server", "peer"}[min(s, Peer+1)]
 }
 
+// Reason is why an opening handshake was refused.
+type Reason uint8
+
+// Reasons, with the HTTP status each gets.
+const (
+	RejectMalformed    Reason = iota // 400: malformed request line or header
+	RejectMethod                     // 400: not GET
+	RejectHTTPVersion                // 400: older than HTTP/1.1
+	RejectHost                       // 400: Host missing or repeated
+	RejectNotUpgrade                 // 400: Upgrade or Connection do not ask for a WebSocket
+	RejectKey                        // 400: Sec-WebSocket-Key is not the base64 of 16 bytes
+	RejectNoVersion                  // 400: no Sec-WebSocket-Version
+	RejectVersion                    // 426: a Sec-WebSocket-Version other than 13
+	RejectExtension                  // 400: malformed Sec-WebSocket-Extensions
+	RejectOrigin                     // 403: a browser Origin that is not allowed
+	RejectNotFound                   // 404: no WebSocket handler for the path
+	RejectTimeout                    // 408: the request head did not arrive in time
+	RejectTooLarge                   // 431: the request head is too large
+	RejectInternal                   // 500: the connection could not be taken over
+	RejectShuttingDown               // 503: the server is shutting down
+	NumReasons
+)
+
+var reasons = [NumReasons]struct {
+	name   string
+	status int
+}{
+	{"malformed", 400}, {"method", 400}, {"http_version", 400}, {"host", 400},
+	{"not_upgrade", 400}, {"key", 400}, {"no_version", 400}, {"version", 426},
+	{"extension", 400}, {"origin", 403}, {"not_found", 404}, {"timeout", 408},
+	{"too_large", 431}, {"internal", 500}, {"shutting_down", 503},
+}
+
+// String returns the reason's name, as used in metric labels.
+func (r Reason) String() string {
+	if r >= NumReasons {
+		return "other"
+	}
+	return reasons[r].name
+}
+
+// Status returns the HTTP status of a refusal for reason r.
+func (r Reason) Status() int {
+	if r >= NumReasons {
+		return 400
+	}
+	return reasons[r].status
+}
+
 // Observer receives the events of a server.
 type Observer interface {
 	// Accepted: a TCP connection was accepted; its handshake starts.
 	Accepted()
-	// Rejected: a handshake was refused with an HTTP status (408 when it
-	// timed out).
-	Rejected(status int)
+	// Rejected: a handshake was refused, for reason r (r.Status() is the
+	// HTTP status it got).
+	Rejected(r Reason)
 	// Opened: a WebSocket connection opened.
 	Opened()
 	// Closed: a WebSocket connection is gone; code is what its handler's

@@ -2,10 +2,10 @@ package server
 
 import (
 	"net"
-	"net/http"
 
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
+	"github.com/ws4go/ws4go/observe"
 	"github.com/ws4go/ws4go/netpoll"
 )
 
@@ -22,7 +22,7 @@ func (s *Server) newEngine() engine {
 		}
 		if o := s.Observer; o != nil {
 			cfg.Accepted = o.Accepted
-			cfg.TimedOut = func() { o.Rejected(http.StatusRequestTimeout) }
+			cfg.TimedOut = func() { o.Rejected(observe.RejectTimeout) }
 		}
 		e, err := netpoll.New(cfg)
 		if err == nil {
@@ -38,7 +38,7 @@ func (s *Server) newEngine() engine {
 func (s *Server) headEnd(buf []byte) (int, []byte) {
 	n, rej := handshake.HeadEnd(buf)
 	if rej != nil {
-		s.rejected(rej.Status)
+		s.rejected(rej.Why)
 		return 0, handshake.AppendRejection(nil, rej)
 	}
 	return n, nil

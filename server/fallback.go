@@ -3,7 +3,9 @@ package server
 import (
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 )
 
 // fallback serves the plain HTTP requests that reach the standalone
@@ -27,9 +29,12 @@ func (s *Server) serveFallback(nc net.Conn, read []byte) {
 	if fb == nil {
 		fb = &fallback{
 			srv: &http.Server{
-				Handler:           s.HTTP,
+				Handler:           s.fallbackHandler(),
 				ReadHeaderTimeout: s.handshakeTimeout(),
-				ErrorLog:          nil,
+				// Keep-alive connections between requests are
+				// not WebSocket connections: do not hold them
+				// forever.
+				IdleTimeout: fallbackIdleTimeout,
 			},
 			conns: make(chan net.Conn),
 			done:  make(chan struct{}),
@@ -47,6 +52,40 @@ func (s *Server) serveFallback(nc net.Conn, read []byte) {
 	case <-fb.done:
 		nc.Close()
 	}
+}
+
+// fallbackIdleTimeout closes plain HTTP keep-alive connections that wait
+// this long for their next request.
+const fallbackIdleTimeout = time.Minute
+
+// fallbackHandler is s.HTTP, except that a later request on a keep-alive
+// connection may still be a WebSocket upgrade: it is routed as decide routes
+// a first request.
+func (s *Server) fallbackHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, named := s.Routes[r.URL.Path]
+		if !named {
+			f = s.Handler
+		}
+		if f != nil && (named || headerHasToken(r.Header, "Upgrade", "websocket")) {
+			s.upgradeHTTP(w, r, f, false)
+			return
+		}
+		s.HTTP.ServeHTTP(w, r)
+	})
+}
+
+// headerHasToken reports whether a comma-separated header holds token
+// (case-insensitive).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Accept implements net.Listener for the fallback server.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
+	"github.com/ws4go/ws4go/observe"
 )
 
 var noDeadline time.Time
@@ -78,12 +79,12 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 		buf = buf[:len(buf)+n]
 		var rej *handshake.Rejection
 		if headLen, rej = handshake.HeadEnd(buf); rej != nil {
-			s.rejected(rej.Status)
+			s.rejected(rej.Why)
 			_, _ = nc.Write(handshake.AppendRejection(nil, rej))
 			err = errors.New("head too large")
 		}
 		if headLen == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			s.rejected(http.StatusRequestTimeout)
+			s.rejected(observe.RejectTimeout)
 		}
 		if headLen == 0 && err != nil {
 			s.trackHandshake(nc, false)
@@ -144,6 +145,9 @@ func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn
 		n, err = nc.Read(buf)
 		if n > 0 && reading {
 			reading = c.Feed(buf[:n])
+			// A large message's buffer is not kept for the
+			// connection's lifetime between messages.
+			c.ReleaseIdle()
 		}
 		if err != nil {
 			if tr.shut.Load() && errors.Is(err, os.ErrDeadlineExceeded) {

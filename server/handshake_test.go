@@ -68,6 +68,8 @@ func TestHandshake(t *testing.T) {
 		})
 		for path, addr := range targets {
 			t.Run(path, func(t *testing.T) {
+				// A client connected all along keeps echoing.
+				bystander := dial(t, addr, "/ws")
 				for _, tc := range badHandshakes {
 					resp, c := rawRequest(t, addr, fmt.Sprintf(tc.req, addr))
 					body, _ := io.ReadAll(resp.Body)
@@ -81,7 +83,9 @@ func TestHandshake(t *testing.T) {
 						t.Errorf("%s: 426 without Sec-WebSocket-Version: 13", tc.name)
 					}
 					c.nc.Close()
+					bystander.echoes("after " + tc.name)
 				}
+				bystander.closeNormally()
 				for _, tc := range goodHandshakes {
 					resp, c := rawRequest(t, addr, fmt.Sprintf(tc.req, addr))
 					if resp.StatusCode != 101 {
@@ -181,5 +185,59 @@ func TestRequestInfo(t *testing.T) {
 			}
 			c.closeNormally()
 		}
+	})
+}
+
+// TestCheckOrigin: a CheckOrigin function replaces the default origin check;
+// it sees the request's headers, and a refusal is 403.
+func TestCheckOrigin(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		targets := handshakeTargets(t, e, func() *server.Server {
+			return &server.Server{Handler: handler.Echo, CheckOrigin: func(r *http.Request) bool {
+				return r.Header.Get("Origin") == "https://trusted.example" && r.URL.Path == "/ws"
+			}}
+		})
+		for path, addr := range targets {
+			t.Run(path, func(t *testing.T) {
+				for origin, want := range map[string]int{
+					"https://trusted.example": 101,
+					"http://" + addr:          403, // the default would allow it
+					"https://evil.example":    403,
+				} {
+					resp, c := rawRequest(t, addr, upgradeRequest(addr, "/ws", "Origin: "+origin))
+					if resp.StatusCode != want {
+						t.Errorf("Origin %s: %s, want %d", origin, resp.Status, want)
+					}
+					if want == 101 {
+						c.echoes("trusted")
+						c.closeNormally()
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestUpgradeAfterPlainRequest: on the standalone listener, a client that
+// fetched a page first may upgrade the same keep-alive connection.
+func TestUpgradeAfterPlainRequest(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "page") })
+		addr := start(t, e, &server.Server{Routes: map[string]handler.Factory{"/ws": handler.Echo}, HTTP: page})
+		resp, c := rawRequest(t, addr, "GET / HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != "page" {
+			t.Fatalf("GET /: %s %q", resp.Status, body)
+		}
+		c.writeRaw([]byte(upgradeRequest(addr, "/ws")))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 101 {
+			t.Fatalf("upgrade after GET /: %s", resp.Status)
+		}
+		c.echoes("same connection")
+		c.closeNormally()
 	})
 }

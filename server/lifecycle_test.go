@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -133,6 +134,45 @@ func TestPanic(t *testing.T) {
 		c.expectClose(handler.CloseInternalError)
 		bystander.echoes("still here")
 		bystander.closeNormally()
+	})
+}
+
+// TestFactoryPanic: a factory that panics (or returns nil) costs only its
+// own connection, which gets 1011, on both the standalone and the
+// http.Handler paths.
+func TestFactoryPanic(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		routes := map[string]handler.Factory{
+			"/ws":    handler.Echo,
+			"/panic": func() handler.Handler { panic("no handler for you") },
+			"/nil":   func() handler.Handler { return nil },
+		}
+		embedded := &server.Server{Engine: e, Routes: routes}
+		hs := httptest.NewServer(embedded)
+		t.Cleanup(func() {
+			hs.Close()
+			_ = embedded.Close()
+		})
+		targets := map[string]string{
+			"standalone":   start(t, e, &server.Server{Routes: routes}),
+			"http.Handler": hs.Listener.Addr().String(),
+		}
+		for path, addr := range targets {
+			t.Run(path, func(t *testing.T) {
+				bystander := dial(t, addr, "/ws")
+				for _, p := range []string{"/panic", "/nil"} {
+					c := dial(t, addr, p)
+					h, payload, err := c.read()
+					if err != nil || h.OpCode != ws.OpClose || len(payload) < 2 || !bytes.Equal(payload[:2], closePayload(1011, "")) {
+						t.Fatalf("%s: got %v %q, %v; want close 1011", p, h.OpCode, payload, err)
+					}
+					c.send(ws.OpClose, payload[:2])
+					c.expectEOF()
+					bystander.echoes("after " + p)
+				}
+				bystander.closeNormally()
+			})
+		}
 	})
 }
 

@@ -6,12 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 
 	"github.com/gobwas/httphead"
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
+	"github.com/ws4go/ws4go/observe"
 )
 
 // decision is the server's answer to a raw request head.
@@ -30,7 +32,7 @@ type decision struct {
 // engines).
 func (s *Server) decide(head []byte) decision {
 	refuse := func(rej *handshake.Rejection) decision {
-		s.rejected(rej.Status)
+		s.rejected(rej.Why)
 		return decision{response: handshake.AppendRejection(nil, rej)}
 	}
 	path := requestPath(head)
@@ -45,10 +47,10 @@ func (s *Server) decide(head []byte) decision {
 		return decision{fallback: true}
 	}
 	if f == nil {
-		return refuse(&handshake.Rejection{Status: http.StatusNotFound, Reason: "no WebSocket handler for this path"})
+		return refuse(handshake.Reject(observe.RejectNotFound, "no WebSocket handler for this path"))
 	}
 	if s.closing.Load() {
-		return refuse(&handshake.Rejection{Status: http.StatusServiceUnavailable, Reason: "server shutting down"})
+		return refuse(handshake.Reject(observe.RejectShuttingDown, "server shutting down"))
 	}
 	res, rej := handshake.CheckHead(head, &s.hcfg)
 	if rej != nil {
@@ -87,25 +89,24 @@ func wantsWebSocket(head []byte) bool {
 // ServeHTTP upgrades r to a WebSocket connection run by the handler that
 // Routes or Handler give for r's path, so a Server can be mounted on any mux.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f := s.route(r.URL.Path)
-	if f == nil {
-		http.Error(w, "no WebSocket handler for this path", http.StatusNotFound)
-		return
-	}
-	s.upgradeHTTP(w, r, f)
+	s.upgradeHTTP(w, r, s.route(r.URL.Path), true)
 }
 
 // HTTPHandler returns an http.Handler that upgrades every request to a
 // WebSocket connection run by a handler from f, under s's settings and
 // connection table: mount one per path on any mux.
 func (s *Server) HTTPHandler(f handler.Factory) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.upgradeHTTP(w, r, f) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.upgradeHTTP(w, r, f, true) })
 }
 
-func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory) {
+// upgradeHTTP answers an upgrade request on the http.Handler path and runs
+// the connection with a handler from f (nil: 404). count tells whether the
+// request is a new accepted connection for the Observer (a request on the
+// standalone listener's fallback server was counted when accepted).
+func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory, count bool) {
 	s.init()
 	refuse := func(rej *handshake.Rejection) {
-		s.rejected(rej.Status)
+		s.rejected(rej.Why)
 		for k, vs := range rej.Header {
 			w.Header()[k] = vs
 		}
@@ -114,13 +115,25 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		w.WriteHeader(rej.Status)
 		_, _ = w.Write([]byte(rej.Reason + "\n"))
 	}
-	if s.closing.Load() {
-		refuse(&handshake.Rejection{Status: http.StatusServiceUnavailable, Reason: "server shutting down"})
-		return
-	}
-	if o := s.Observer; o != nil {
+	if o := s.Observer; o != nil && count {
 		o.Accepted()
 	}
+	if f == nil {
+		refuse(handshake.Reject(observe.RejectNotFound, "no WebSocket handler for this path"))
+		return
+	}
+	// Count the upgrade in s.wg from here on, so that a Shutdown that
+	// starts meanwhile waits for it (and for the connection it adopts)
+	// instead of releasing the engine under it.
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		refuse(handshake.Reject(observe.RejectShuttingDown, "server shutting down"))
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
 	res, rej := handshake.CheckRequest(r, &s.hcfg)
 	if rej != nil {
 		refuse(rej)
@@ -128,7 +141,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		refuse(&handshake.Rejection{Status: http.StatusInternalServerError, Reason: "cannot take over the connection: " + err.Error()})
+		refuse(handshake.Reject(observe.RejectInternal, "cannot take over the connection: "+err.Error()))
 		return
 	}
 	rest, err := hijacked(nc, brw)
@@ -145,7 +158,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	// that outlives it for Conn.Request.
 	req := r.Clone(contextWithoutCancel(r))
 	s.engine.adopt(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		c := wsconn.New(&s.wcfg, tr, f(), res.Subprotocol, nil, req)
+		c := wsconn.New(&s.wcfg, tr, s.newHandler(f), res.Subprotocol, nil, req)
 		if res.Extensions != "" {
 			c.EnableCompression()
 		}
@@ -168,17 +181,41 @@ func hijacked(nc net.Conn, brw *bufio.ReadWriter) ([]byte, error) {
 	return rest, err
 }
 
-func (s *Server) rejected(status int) {
+func (s *Server) rejected(why observe.Reason) {
 	if o := s.Observer; o != nil {
-		o.Rejected(status)
+		o.Rejected(why)
 	}
 }
 
 // newConn makes the connection of an accepted raw handshake.
 func (d decision) newConn(s *Server, tr wsconn.Transport, head []byte) *wsconn.Conn {
-	c := wsconn.New(&s.wcfg, tr, d.factory(), d.subprotocol, head, nil)
+	c := wsconn.New(&s.wcfg, tr, s.newHandler(d.factory), d.subprotocol, head, nil)
 	if d.compress {
 		c.EnableCompression()
 	}
 	return c
+}
+
+// newHandler calls the factory of a new connection. A factory that panics
+// costs only that connection: it is logged, and the connection, whose 101
+// is already sent, is closed with 1011 at once.
+func (s *Server) newHandler(f handler.Factory) (h handler.Handler) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger().Error("ws4go: handler factory panicked; closing the connection with 1011", "panic", v, "stack", string(debug.Stack()))
+			h = failedHandler{}
+		}
+	}()
+	if h = f(); h == nil {
+		s.logger().Error("ws4go: handler factory returned nil; closing the connection with 1011")
+		h = failedHandler{}
+	}
+	return h
+}
+
+// failedHandler stands in for a handler its factory could not make.
+type failedHandler struct{ handler.Base }
+
+func (failedHandler) Opened(c handler.Conn) {
+	_ = c.Close(handler.CloseInternalError, "internal error")
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ws4go/ws4go/chat"
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/observe"
 )
 
 func init() {
@@ -16,7 +17,7 @@ func init() {
 			fs.StringVar(&broker, "broker", "", "with -handler chat: `nats://host:port` of a NATS server through which every ws4go node shares the rooms (empty: rooms in memory)")
 		},
 		build: func(env handlerEnv) (built, error) {
-			f, stop, err := chatHandler(broker, env.log)
+			f, stop, err := chatHandler(broker, env.log, env.server.Observer)
 			if err != nil {
 				return built{}, err
 			}
@@ -31,8 +32,8 @@ func init() {
 // that every ws4go process connected to it shares the rooms. The returned
 // stop releases the broker connection; call it once the server has shut
 // down, so that the last leave notices are flushed.
-func chatHandler(broker string, log *slog.Logger) (f handler.Factory, stop func(), err error) {
-	opts := chat.Options{Logger: log}
+func chatHandler(broker string, log *slog.Logger, obs observe.Observer) (f handler.Factory, stop func(), err error) {
+	opts := chat.Options{Logger: log, Observer: obs}
 	stop = func() {}
 	if broker != "" {
 		nt, err := chat.ConnectNATS(broker, chat.NATSOptions{Logger: log})

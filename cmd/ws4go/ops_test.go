@@ -200,8 +200,8 @@ func TestOperations(t *testing.T) {
 			}{
 				{"ws4go_connections_opened_total", nil, 2},
 				{"ws4go_connections_open", nil, 0},
-				{"ws4go_messages_received_total", []string{"type", "text"}, 2},
-				{"ws4go_messages_sent_total", []string{"type", "text"}, 2},
+				{"ws4go_received_messages_total", []string{"type", "text"}, 2},
+				{"ws4go_sent_messages_total", []string{"type", "text"}, 2},
 				{"ws4go_received_bytes_total", []string{"type", "text"}, 14},
 				{"ws4go_handshakes_rejected_total", []string{"status", "426"}, 1},
 				{"ws4go_connections_closed_total", []string{"code", "1000", "initiator", "peer"}, 1},

@@ -78,7 +78,7 @@ type serveFlags struct {
 	shutdownTimeout                                                         time.Duration
 	workers                                                                 int
 	metricsAddr, tlsCert, tlsKey                                            string
-	pprof                                                                   bool
+	pprof, compression                                                      bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -88,8 +88,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.path, "path", "/ws", "path of the WebSocket endpoint")
 	fs.StringVar(&f.origins, "origins", "", "extra allowed browser origins, comma-separated host patterns (the request's own host is always allowed)")
 	fs.StringVar(&f.subprotocols, "subprotocols", "", "subprotocols spoken, comma-separated, most preferred first")
-	fs.Int64Var(&f.maxMessage, "max-message-size", server.DefaultMaxMessageSize, "largest message accepted, in bytes (larger: close 1009)")
-	fs.IntVar(&f.maxWriteQueue, "max-write-queue", server.DefaultMaxWriteQueue, "bytes queued for a slow reader before it is closed")
+	fs.Int64Var(&f.maxMessage, "max-message-size", server.DefaultMaxMessageSize, "largest message accepted, in bytes, after decompression (larger: close 1009; 0: no limit)")
+	fs.BoolVar(&f.compression, "compression", false, "negotiate permessage-deflate (RFC 7692) with clients that offer it")
+	fs.IntVar(&f.maxWriteQueue, "max-write-queue", server.DefaultMaxWriteQueue, "bytes queued for a slow reader before it is closed (0: no limit)")
 	fs.DurationVar(&f.pingInterval, "ping-interval", server.DefaultPingInterval, "ping a connection silent this long (0: no heartbeat)")
 	fs.DurationVar(&f.pongTimeout, "pong-timeout", server.DefaultPongTimeout, "drop a pinged connection silent this long")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "close a connection that sent no message this long (0: never)")
@@ -211,6 +212,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if f.pprof && f.metricsAddr == "" {
 		return usageErr("-pprof is served on the operations listener: set -metrics-addr too")
 	}
+	for name, d := range map[string]time.Duration{"pong-timeout": f.pongTimeout, "close-timeout": f.closeTimeout, "handshake-timeout": f.handshakeTimeout, "shutdown-timeout": f.shutdownTimeout} {
+		if d <= 0 {
+			return usageErr("-%s must be positive", name)
+		}
+	}
+	if f.idleTimeout < 0 || f.pingInterval < 0 {
+		return usageErr("-idle-timeout and -ping-interval are 0 (off) or positive")
+	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageErr("-tls-cert and -tls-key go together")
 	}
@@ -231,6 +240,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	srv := &server.Server{
 		Engine:           engine,
+		Compression:      f.compression,
 		OriginPatterns:   splitList(f.origins),
 		Subprotocols:     splitList(f.subprotocols),
 		MaxMessageSize:   disabledIfZero(f.maxMessage),

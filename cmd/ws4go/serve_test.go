@@ -15,6 +15,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/ws4go/ws4go/chat"
 	"github.com/ws4go/ws4go/handler"
@@ -108,6 +109,8 @@ func TestFlags(t *testing.T) {
 		{nil, []string{"-tls-cert", "x.pem"}, "-tls-cert and -tls-key go together"},
 		{[]string{"WS4GO_HANDLER=nope"}, nil, `unknown handler "nope"`},
 		{nil, []string{"stray"}, `unexpected arguments`},
+		{nil, []string{"-close-timeout", "0"}, `-close-timeout must be positive`},
+		{[]string{"WS4GO_PING_INTERVAL=-1s"}, nil, `-ping-interval are 0 (off) or positive`},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			for _, e := range c.env {
@@ -189,7 +192,7 @@ func (g greeter) Opened(c handler.Conn) { _ = c.SendText(g.text) }
 // and a chat page at /; a message reaches every member of its room, the
 // sender included, and no one in another room.
 func TestChatHandler(t *testing.T) {
-	addr, stop := startServe(t, "-addr", "127.0.0.1:0", "-handler", "chat", "-path", "/chat")
+	addr, ops, stop := startOps(t, "-addr", "127.0.0.1:0", "-handler", "chat", "-path", "/chat")
 	resp, err := http.Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +222,13 @@ func TestChatHandler(t *testing.T) {
 	// Eve's first message event is her own: ann's never reached her room.
 	if ev := waitEvent(t, eve, "message", ""); ev.Name != "eve" || ev.Text != "alone" {
 		t.Errorf("eve got %+v", ev)
+	}
+	// The room's fan-out shows in the server's metrics: ann's message
+	// went to two members.
+	_, text := get(t, nil, "http://"+ops+"/metrics")
+	fams := parseExposition(t, text)
+	if h := fams["ws4go_broadcast_recipients"]; h == nil || h.GetMetric()[0].GetHistogram().GetSampleSum() < 2 {
+		t.Errorf("chat fan-out not in /metrics: %v", h)
 	}
 	for _, nc := range []net.Conn{ann, bob, eve} {
 		go answerClose(nc)
@@ -262,5 +272,69 @@ func answerClose(nc net.Conn) {
 			_ = ws.WriteFrame(nc, ws.MaskFrameInPlace(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusGoingAway, ""))))
 			return
 		}
+	}
+}
+
+// TestCompressionFlag: -compression negotiates permessage-deflate with a
+// client that offers it; without it the offer is declined.
+func TestCompressionFlag(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		args := []string{"-addr", "127.0.0.1:0"}
+		if on {
+			args = append(args, "-compression")
+		}
+		addr, stop := startServe(t, args...)
+		req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+		resp := rawHTTP(t, addr, req)
+		ext := resp.Header.Get("Sec-WebSocket-Extensions")
+		if resp.StatusCode != 101 || strings.HasPrefix(ext, "permessage-deflate") != on {
+			t.Errorf("-compression=%v: %s, Sec-WebSocket-Extensions %q", on, resp.Status, ext)
+		}
+		if code := stop(); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	}
+}
+
+// TestChatBroker: two `ws4go serve -handler chat -broker nats://...`
+// processes share their rooms through a real NATS server (in-process): a
+// message sent on one node reaches the room's members on both.
+func TestChatBroker(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	broker := "nats://" + ns.Addr().String()
+	addrA, stopA := startServe(t, "-addr", "127.0.0.1:0", "-handler", "chat", "-broker", broker)
+	addrB, stopB := startServe(t, "-addr", "127.0.0.1:0", "-handler", "chat", "-broker", broker, "-engine", "goroutine")
+	ann := dialWS(t, "ws://"+addrA+"/ws?room=go&name=ann")
+	waitEvent(t, ann, "join", "ann")
+	bob := dialWS(t, "ws://"+addrB+"/ws?room=go&name=bob")
+	waitEvent(t, bob, "join", "bob")
+	// Bob's join crossed to node A: from here on ann's node relays to his.
+	waitEvent(t, ann, "join", "bob")
+	if err := wsutil.WriteClientText(ann, []byte("across")); err != nil {
+		t.Fatal(err)
+	}
+	for _, nc := range []net.Conn{ann, bob} {
+		if ev := waitEvent(t, nc, "message", "ann"); ev.Text != "across" || ev.Seq != 1 {
+			t.Errorf("got %+v", ev)
+		}
+	}
+	go answerClose(ann)
+	go answerClose(bob)
+	if code := stopA(); code != 0 {
+		t.Fatalf("node A: exit %d", code)
+	}
+	if code := stopB(); code != 0 {
+		t.Fatalf("node B: exit %d", code)
 	}
 }

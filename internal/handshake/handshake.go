@@ -11,11 +11,14 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/ws4go/ws4go/observe"
 
 	"github.com/gobwas/httphead"
 )
@@ -45,15 +48,22 @@ type Config struct {
 // Rejection is a refused handshake: the HTTP status, a short reason for the
 // body and any header lines the status calls for.
 type Rejection struct {
+	// Why is the reason as a value, for metrics.
+	Why observe.Reason
+	// Status is the HTTP status: Why.Status().
 	Status int
+	// Reason is the text of the response body.
 	Reason string
+	// Header holds extra response header fields.
 	Header http.Header
 }
 
 func (r *Rejection) Error() string { return strconv.Itoa(r.Status) + " " + r.Reason }
 
-func reject(status int, reason string) *Rejection {
-	return &Rejection{Status: status, Reason: reason}
+// Reject returns the rejection of a handshake for why, with a text saying
+// more.
+func Reject(why observe.Reason, text string) *Rejection {
+	return &Rejection{Why: why, Status: why.Status(), Reason: text}
 }
 
 // Result is an accepted handshake.
@@ -126,32 +136,32 @@ func (f *fields) addExtensions(v []byte) {
 func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection) {
 	switch {
 	case f.method != http.MethodGet:
-		return nil, reject(http.StatusBadRequest, "the method must be GET")
+		return nil, Reject(observe.RejectMethod, "the method must be GET")
 	case f.major < 1 || f.major == 1 && f.minor < 1:
-		return nil, reject(http.StatusBadRequest, "HTTP/1.1 or later is required")
+		return nil, Reject(observe.RejectHTTPVersion, "HTTP/1.1 or later is required")
 	case !f.hostSeen || f.host == "":
-		return nil, reject(http.StatusBadRequest, "missing Host header")
+		return nil, Reject(observe.RejectHost, "missing Host header")
 	case !f.upgradeSeen || !f.upgrade:
-		return nil, reject(http.StatusBadRequest, `the Upgrade header must include "websocket"`)
+		return nil, Reject(observe.RejectNotUpgrade, `the Upgrade header must include "websocket"`)
 	case !f.connSeen || !f.connection:
-		return nil, reject(http.StatusBadRequest, `the Connection header must include "Upgrade"`)
+		return nil, Reject(observe.RejectNotUpgrade, `the Connection header must include "Upgrade"`)
 	case f.badTokenList:
-		return nil, reject(http.StatusBadRequest, "malformed Upgrade or Connection header")
+		return nil, Reject(observe.RejectNotUpgrade, "malformed Upgrade or Connection header")
 	case !f.versionSeen:
-		return nil, reject(http.StatusBadRequest, "missing Sec-WebSocket-Version header")
+		return nil, Reject(observe.RejectNoVersion, "missing Sec-WebSocket-Version header")
 	case f.version != "13":
-		rej := reject(http.StatusUpgradeRequired, "unsupported WebSocket version: 13 is required")
+		rej := Reject(observe.RejectVersion, "unsupported WebSocket version: 13 is required")
 		rej.Header = http.Header{"Sec-WebSocket-Version": {"13"}}
 		return nil, rej
 	case f.keyCount != 1 || !validKey(f.key):
-		return nil, reject(http.StatusBadRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes")
+		return nil, Reject(observe.RejectKey, "Sec-WebSocket-Key must be the base64 of 16 bytes")
 	}
 	if cfg.CheckOrigin != nil {
 		if !cfg.CheckOrigin(r()) {
-			return nil, reject(http.StatusForbidden, "origin not allowed")
+			return nil, Reject(observe.RejectOrigin, "origin not allowed")
 		}
 	} else if f.origin != "" && !originAllowed(f.origin, f.host, cfg.OriginPatterns) {
-		return nil, reject(http.StatusForbidden, "origin not allowed: "+f.origin)
+		return nil, Reject(observe.RejectOrigin, "origin not allowed: "+f.origin)
 	}
 	res := &Result{Accept: AcceptKey(f.key)}
 	for _, want := range cfg.Subprotocols {
@@ -168,7 +178,7 @@ func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection
 	if cfg.Negotiate != nil && f.extensions != "" {
 		ext, err := cfg.Negotiate(f.extensions)
 		if err != nil {
-			return nil, reject(http.StatusBadRequest, err.Error())
+			return nil, Reject(observe.RejectExtension, err.Error())
 		}
 		res.Extensions = ext
 	}
@@ -191,7 +201,7 @@ func originAllowed(origin, host string, patterns []string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, host) {
+	if sameHost(u, host) {
 		return true
 	}
 	for _, p := range patterns {
@@ -200,6 +210,32 @@ func originAllowed(origin, host string, patterns []string) bool {
 		}
 	}
 	return false
+}
+
+// sameHost reports whether the origin u names the host:port of a Host
+// header. A port left out on either side is the origin scheme's default
+// (http://h:80 and https://h are both Host "h"); the Host header does not say
+// which scheme the client used, so the origin's scheme decides.
+func sameHost(u *url.URL, host string) bool {
+	def := ""
+	switch strings.ToLower(u.Scheme) {
+	case "http", "ws":
+		def = "80"
+	case "https", "wss":
+		def = "443"
+	}
+	oh, op := splitHostPort(u.Host, def)
+	hh, hp := splitHostPort(host, def)
+	return oh != "" && strings.EqualFold(oh, hh) && op == hp
+}
+
+// splitHostPort splits host[:port] (IPv6 in brackets), with def for a
+// missing port.
+func splitHostPort(hostport, def string) (host, port string) {
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		return h, p
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), def
 }
 
 // AcceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
@@ -255,12 +291,12 @@ func AppendRejection(dst []byte, rej *Rejection) []byte {
 func HeadEnd(buf []byte) (int, *Rejection) {
 	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
 		if i+4 > MaxHeadSize {
-			return 0, reject(http.StatusRequestHeaderFieldsTooLarge, "request head too large")
+			return 0, Reject(observe.RejectTooLarge, "request head too large")
 		}
 		return i + 4, nil
 	}
 	if len(buf) >= MaxHeadSize {
-		return 0, reject(http.StatusRequestHeaderFieldsTooLarge, "request head too large")
+		return 0, Reject(observe.RejectTooLarge, "request head too large")
 	}
 	return 0, nil
 }
@@ -272,7 +308,7 @@ func CheckHead(head []byte, cfg *Config) (*Result, *Rejection) {
 	first, rest, _ := bytes.Cut(head[:len(head)-2], []byte("\r\n"))
 	rl, ok := httphead.ParseRequestLine(first)
 	if !ok {
-		return nil, reject(http.StatusBadRequest, "malformed request line")
+		return nil, Reject(observe.RejectMalformed, "malformed request line")
 	}
 	f.method = string(rl.Method)
 	f.major, f.minor = rl.Version.Major, rl.Version.Minor
@@ -284,12 +320,12 @@ func CheckHead(head []byte, cfg *Config) (*Result, *Rejection) {
 		}
 		k, v, ok := httphead.ParseHeaderLine(line)
 		if !ok {
-			return nil, reject(http.StatusBadRequest, "malformed header line")
+			return nil, Reject(observe.RejectMalformed, "malformed header line")
 		}
 		switch {
 		case bytes.EqualFold(k, []byte("Host")):
 			if f.hostSeen {
-				return nil, reject(http.StatusBadRequest, "more than one Host header")
+				return nil, Reject(observe.RejectHost, "more than one Host header")
 			}
 			f.hostSeen, f.host = true, string(v)
 		case bytes.EqualFold(k, []byte("Upgrade")):
