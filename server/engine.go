@@ -5,8 +5,8 @@ import (
 
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
-	"github.com/ws4go/ws4go/observe"
 	"github.com/ws4go/ws4go/netpoll"
+	"github.com/ws4go/ws4go/observe"
 )
 
 func (s *Server) newEngine() engine {
