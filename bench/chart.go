@@ -25,7 +25,7 @@ var chartPanels = map[Scenario][]chartPanel{
 	},
 	Echo: {
 		{title: "Closed-loop echo, messages/s (higher is better)", metrics: []string{"msgs/s"}},
-		{title: "Latency at half of peak, µs, log scale (lower is better)", metrics: []string{"p50 at fixed rate", "p99 at fixed rate", "p99.9 at fixed rate"}, legend: []string{"p50", "p99", "p99.9"}, log: true},
+		{title: "Latency at one fixed rate for all, µs, log scale (lower is better)", metrics: []string{"p50 at fixed rate", "p99 at fixed rate", "p99.9 at fixed rate"}, legend: []string{"p50", "p99", "p99.9"}, log: true},
 	},
 	Broadcast: {
 		{title: "Deliveries per second (higher is better)", metrics: []string{"deliveries/s"}},

@@ -11,13 +11,18 @@
 //	ws4go-netpoll    ws4go, netpoll engine (same binary, -engine netpoll)
 //	gorilla          github.com/gorilla/websocket           (bench/peers/cmd/gorilla)
 //	nbio             github.com/lesismal/nbio               (bench/peers/cmd/nbio)
+//	nbio-mixed       the same with -iomod mixed (an extra: only when named)
 //	coder            github.com/coder/websocket             (bench/peers/cmd/coder)
 //	gobwas           github.com/gobwas/ws + mailru/easygo   (bench/peers/cmd/gobwas)
 //	rawtcp           plain TCP over epoll, the floor        (bench/peers/cmd/rawtcp)
 //
 // The peers live in their own Go module, bench/peers, so that the main
-// module does not depend on them. Each is written the idiomatic way for its
-// library (see each command's documentation).
+// module does not depend on them (their first build downloads their
+// libraries through the Go module proxy). Each is written the way its
+// library's own examples and README do it, with no handicap: every frame
+// leaves in one write, reads are buffered (see each command's
+// documentation). ws4go's server runs with its defaults but the heartbeat,
+// which no server under test runs.
 //
 // # The benchmark protocol
 //
@@ -32,7 +37,9 @@
 //	ws://ADDR/broadcast  broadcast: every data message received is sent, with
 //	                     the same type, to every client connected to
 //	                     /broadcast, the sender included
-//	http://METRICS/metrics  go_goroutines in the Prometheus text format
+//	http://METRICS/metrics  go_goroutines and go_memstats_heap_inuse_bytes
+//	                        in the Prometheus text format
+//	http://METRICS/gc       runtime.GC and debug.FreeOSMemory, then 204
 //
 // with no heartbeat (no pings), no compression and a read limit of at least
 // 16 MiB. The raw TCP server takes -mode echo (write back whatever is read)
@@ -53,32 +60,44 @@
 // # Scenarios
 //
 //   - idle: N connections opened (at -ramp per second, or as fast as the
-//     server accepts them with 256 handshakes in flight) and held. Server
-//     RSS growth per connection over its RSS before the first connection,
+//     server accepts them with DefaultMaxPending handshakes in flight over
+//     all client processes) and held. The server's RSS and Go heap in use
+//     are read before the first connection and after the hold, each time
+//     right after its /gc, and the growth divided by the connections held;
 //     goroutines (from /metrics), threads, handshake rate and p99.
 //   - echo: C connections; closed loop (one message in flight per
-//     connection) gives the peak messages/s and its latency; then a fixed
-//     rate (-rate, default half of that server's own peak) gives latency
-//     under moderate load.
+//     connection) gives the peak messages/s, the same per core of server
+//     CPU, and latency. Once every server's closed loop is done, each server
+//     runs again, in a fresh process, at one fixed rate for all: -rate, or
+//     half of the lowest closed-loop peak of the run, so that latency is
+//     compared at the same load, one every server sustains.
 //   - broadcast: N connections to /broadcast, one of which publishes. In
 //     closed loop (the default) the next message is published once the last
 //     has reached every connection of the publisher's process; broadcasts/s,
 //     deliveries/s, fan-out time (to the last connection) and delivery
-//     latency (to each connection).
+//     latency (to each connection). With several client processes, each
+//     reports when every message reached its last connection and the
+//     fan-out is worked out over all of them.
 //   - churn: C cycles in flight of connect, handshake, one echoed message,
 //     closing handshake (the client sends 1000, the server answers and
 //     closes the TCP connection first, as RFC 6455 7.1.1 asks): connections/s.
 //
 // Server CPU and RSS come from /proc/PID/stat and /proc/PID/status of the
 // server process; the client reports its own CPU (/proc/self/stat) next to
-// it, so a run where the client, not the server, was the limit shows.
+// it, so a run where the client, not the server, was the limit shows, and
+// the CPU the rest of the machine used (/proc/stat): a phase where it
+// passed 10% of a core gets a warning, and the tables mark the ratios of
+// results with warnings (lost connections, a fixed rate not delivered,
+// broadcasts that did not reach everyone).
 //
 // # The load generator
 //
 // Generator is a few epoll event loops on raw non-blocking sockets: a
 // connection costs one descriptor and a ~200-byte struct, no goroutine and
-// no buffer, so one process holds ~19,000 connections (the descriptor limit
-// here is 20,000 per process). Sockets are bound to source addresses in
+// no buffer. The benchmark puts PerProcess connections in one process, nine
+// tenths of its limit on open files (RLIMIT_NOFILE): 18,000 under the
+// limit of 20,000 here; CheckLimits says before a run if the client or a
+// server would run out. Sockets are bound to source addresses in
 // 127.0.0.0/8 (127.0.0.2, 127.0.0.3, ...) with IP_BIND_ADDRESS_NO_PORT, so
 // the port is chosen per destination at connect time and no port range is
 // pinned. More connections than PerProcess run in several worker processes
@@ -86,4 +105,12 @@
 //
 // Targets and sources must be IPv4 loopback addresses: the benchmark never
 // sends traffic off the machine.
+//
+// # Results
+//
+// WriteResults writes results.md (the tables, with the machine, the exact
+// ws4go commit and whether the working tree differed from it, the peers'
+// versions and the command), results.json and one SVG chart per scenario;
+// Publish copies those (not the logs) into bench/latest, which the
+// repository keeps.
 package bench

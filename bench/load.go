@@ -43,11 +43,20 @@ type ConnectSpec struct {
 	// Rate is the ramp-up: connections started per second (0: as fast
 	// as MaxPending allows).
 	Rate float64
-	// MaxPending bounds the handshakes in flight at once (default 256).
+	// MaxPending bounds the handshakes in flight at once (default
+	// DefaultMaxPending); several processes share it.
 	MaxPending int
 	// Timeout fails a connection not open after this long (default 10 s).
 	Timeout time.Duration
 }
+
+// broadcastTimeout gives up on a message that has not reached every
+// connection (one was lost) so the closed loop goes on.
+const broadcastTimeout = 2 * time.Second
+
+// DefaultMaxPending is the default bound on the handshakes in flight of a
+// connection phase.
+const DefaultMaxPending = 256
 
 // ConnectResult is what a connection phase did.
 type ConnectResult struct {
@@ -103,6 +112,11 @@ type RunSpec struct {
 	Window int
 	// Concurrency is the number of churn cycles in flight.
 	Concurrency int
+	// PerMessage, for broadcast, lists in RunResult.Messages when each
+	// message reached the last connection of this process, so that the
+	// fan-out over several processes can be worked out (multiClient sets
+	// it).
+	PerMessage bool `json:",omitempty"`
 }
 
 // RunResult is what a phase measured, over its Duration (not the warmup).
@@ -127,6 +141,19 @@ type RunResult struct {
 	CPU time.Duration
 	// Open is the number of connections still open at the end.
 	Open int
+	// From and End bound the measured time (Unix ns).
+	From, End int64 `json:",omitempty"`
+	// Messages, with RunSpec.PerMessage, are the broadcast messages that
+	// reached every connection of this process, warmup included.
+	Messages []MessageDone `json:",omitempty"`
+}
+
+// MessageDone is when a broadcast message, sent at Sent, reached the last
+// connection of one client process (times in Unix ns).
+type MessageDone struct {
+	Seq  uint64 `json:"s"`
+	Sent int64  `json:"t"`
+	Last int64  `json:"l"`
 }
 
 // Client is one load-generating process, or several behind one interface.
@@ -203,6 +230,9 @@ func mergeRun(rs []RunResult) RunResult {
 		mergeSnap(&out.Completion, r.Completion)
 		out.CPU += r.CPU
 		out.Open += r.Open
+		if out.End == 0 {
+			out.From, out.End = r.From, r.End
+		}
 	}
 	return out
 }

@@ -171,6 +171,27 @@ func scrapeMetric(ctx context.Context, url, name string) (float64, bool) {
 	return parseMetric(resp.Body, name)
 }
 
+// postGC posts to url (a server's /gc) and waits for its answer: the
+// server has collected its garbage once it answers.
+func postGC(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := metricsClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
 // machineBusy returns the CPU time all cores of the machine have spent
 // busy (everything but idle and iowait), from /proc/stat.
 func machineBusy() (time.Duration, error) {

@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +77,25 @@ func TestParseProcStatBusy(t *testing.T) {
 	}
 	if _, err := machineBusy(); err != nil {
 		t.Skip("no /proc/stat:", err)
+	}
+}
+
+func TestGCAndMetricsHandlers(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", MetricsHandler())
+	mux.Handle("/gc", GCHandler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	ctx := context.Background()
+	if err := postGC(ctx, srv.URL+"/gc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := postGC(ctx, srv.URL+"/nothing"); err == nil {
+		t.Fatal("no /gc: no error")
+	}
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes"} {
+		if v, ok := scrapeMetric(ctx, srv.URL+"/metrics", name); !ok || v <= 0 {
+			t.Errorf("%s = %v, %v", name, v, ok)
+		}
 	}
 }

@@ -11,20 +11,30 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // Machine is what a report says about where it was measured.
 type Machine struct {
-	OS        string            `json:"os"`
-	Kernel    string            `json:"kernel"`
-	CPU       string            `json:"cpu"`
-	Cores     int               `json:"cores"`
-	MemoryGiB float64           `json:"memory_gib"`
-	Go        string            `json:"go"`
-	WS4Go     string            `json:"ws4go,omitempty"`
-	Libraries map[string]string `json:"libraries,omitempty"`
+	OS        string  `json:"os"`
+	Kernel    string  `json:"kernel"`
+	CPU       string  `json:"cpu"`
+	Cores     int     `json:"cores"`
+	MemoryGiB float64 `json:"memory_gib"`
+	Go        string  `json:"go"`
+	// WS4Go says which ws4go was measured: the commit, and whether the
+	// working tree had uncommitted changes.
+	WS4Go string `json:"ws4go,omitempty"`
+	// Commit is the full hash of the commit checked out (HEAD);
+	// Uncommitted lists the tracked files that differed from it.
+	Commit      string            `json:"commit,omitempty"`
+	Uncommitted []string          `json:"uncommitted,omitempty"`
+	Libraries   map[string]string `json:"libraries,omitempty"`
+	// FDLimit is the number of files a process could open
+	// (RLIMIT_NOFILE).
+	FDLimit uint64 `json:"fd_limit,omitempty"`
 }
 
 // DescribeMachine reads the machine's figures, and the versions of ws4go
@@ -63,18 +73,57 @@ func DescribeMachine(src string) Machine {
 	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
 		m.Go = strings.TrimSpace(string(out))
 	}
+	if _, hard, ok := fdLimits(); ok {
+		m.FDLimit = hard
+	}
 	if src == "" {
 		return m
 	}
-	cmd := exec.Command("git", "describe", "--always", "--dirty")
-	cmd.Dir = src
-	if out, err := cmd.Output(); err == nil {
-		m.WS4Go = strings.TrimSpace(string(out))
-	} else {
+	m.Commit, m.Uncommitted = gitState(src)
+	switch {
+	case m.Commit == "":
 		m.WS4Go = "working tree (no commit)"
+	case len(m.Uncommitted) > 0:
+		m.WS4Go = "commit " + m.Commit + " with uncommitted changes to " + strings.Join(m.Uncommitted, ", ")
+	default:
+		m.WS4Go = "commit " + m.Commit
 	}
 	m.Libraries = peerVersions(filepath.Join(src, "bench", "peers", "go.mod"))
 	return m
+}
+
+// gitState returns the commit checked out in the git work tree src (full
+// hash) and the tracked files that differ from it. Untracked files do not
+// count (results folders are ignored), nor does bench/latest, where
+// published results wait to be committed.
+func gitState(src string) (commit string, changed []string) {
+	cmd := exec.Command("git", "rev-parse", "HEAD")
+	cmd.Dir = src
+	out, err := cmd.Output()
+	if err != nil {
+		return "", nil
+	}
+	commit = strings.TrimSpace(string(out))
+	cmd = exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/latest")
+	cmd.Dir = src
+	out, err = cmd.Output()
+	if err != nil {
+		return commit, []string{"(git status failed)"}
+	}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if len(line) < 4 {
+			continue
+		}
+		path := line[3:]
+		if _, to, ok := strings.Cut(path, " -> "); ok {
+			path = to
+		}
+		changed = append(changed, path)
+	}
+	if len(changed) > 12 {
+		changed = append(changed[:12], fmt.Sprintf("and %d more", len(changed)-12))
+	}
+	return commit, changed
 }
 
 // peerVersions reads the required module versions of bench/peers/go.mod.
@@ -124,6 +173,64 @@ func WriteResults(dir string, rep *Report, command string) error {
 	return nil
 }
 
+// Published are the files of a results folder that Publish copies: the
+// tables, the figures and the charts, not the servers' logs.
+var Published = []string{"results.md", "results.json", "*.svg"}
+
+// Publish copies the files of the results folder from that Published
+// names into dir (bench/latest, which the repository keeps), after removing
+// those a previous publication left there, and returns the names copied.
+func Publish(from, dir string) ([]string, error) {
+	for _, f := range []string{"results.md", "results.json"} {
+		if _, err := os.Stat(filepath.Join(from, f)); err != nil {
+			return nil, fmt.Errorf("bench: %s is not a results folder: %v", from, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var copied []string
+	for _, pat := range Published {
+		old, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				return nil, err
+			}
+		}
+		files, err := filepath.Glob(filepath.Join(from, pat))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+				return nil, err
+			}
+			copied = append(copied, filepath.Base(f))
+		}
+	}
+	return copied, nil
+}
+
+// LatestResults returns the newest results folder under dir (named by
+// their UTC start time, so the last in name order).
+func LatestResults(dir string) (string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	for i := len(ents) - 1; i >= 0; i-- {
+		p := filepath.Join(dir, ents[i].Name())
+		if _, err := os.Stat(filepath.Join(p, "results.json")); ents[i].IsDir() && err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("bench: no results folder in %s", dir)
+}
+
 // WriteMarkdown writes the report as Markdown tables: per scenario, every
 // figure of every server, then each ws4go server's ratio to every other
 // server. With charts, it links the scenario's chart.
@@ -135,7 +242,7 @@ func WriteMarkdown(w io.Writer, rep *Report, command string, charts bool) {
 	if len(m.Libraries) > 0 {
 		var libs []string
 		for _, s := range Servers {
-			if v, ok := m.Libraries[s.Module]; ok {
+			if v, ok := m.Libraries[s.Module]; ok && !slices.Contains(libs, s.Module+" "+v) {
 				libs = append(libs, s.Module+" "+v)
 			}
 		}
@@ -144,9 +251,23 @@ func WriteMarkdown(w io.Writer, rep *Report, command string, charts bool) {
 		}
 		fmt.Fprintf(w, "Peers: %s.\n", strings.Join(libs, ", "))
 	}
-	fmt.Fprintf(w, "Every server ran as its own process, one after another, with the client (%d event loops per process) on the same machine.\n", max(rep.Config.Loops, 1))
+	fmt.Fprintf(w, "Every server ran as its own process, one after another, with the client (%d event loops per process) on the same machine.", max(rep.Config.Loops, 1))
+	if m.FDLimit > 0 {
+		fmt.Fprintf(w, " Open files limit: %s per process", FormatValue(float64(m.FDLimit)))
+		if rep.Config.PerProcess > 0 {
+			fmt.Fprintf(w, "; a client process held up to %s connections", FormatValue(float64(rep.Config.PerProcess)))
+		}
+		fmt.Fprint(w, ".")
+	}
+	fmt.Fprintln(w)
 	if command != "" {
 		fmt.Fprintf(w, "\nCommand:\n\n    %s\n", command)
+	}
+	if len(rep.Notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "- ⚠ %s\n", n)
+		}
 	}
 	for _, sr := range rep.Scenarios {
 		fmt.Fprintf(w, "\n## %s\n\n%s.\n\n", sr.Scenario, sr.Description)
@@ -209,6 +330,9 @@ func writeScenarioTables(w io.Writer, sr *ScenarioReport) {
 		if r.Error != "" {
 			fmt.Fprintf(w, "\n- %s: %s", r.Server, r.Error)
 		}
+		for _, n := range r.Warnings {
+			fmt.Fprintf(w, "\n- %s: ⚠ %s", r.Server, n)
+		}
 		for _, n := range r.Notes {
 			fmt.Fprintf(w, "\n- %s: %s", r.Server, n)
 		}
@@ -234,6 +358,7 @@ func writeScenarioTables(w io.Writer, sr *ScenarioReport) {
 			head = append(head, p.Server)
 		}
 		var table [][]string
+		marked := false
 		for _, m := range rows {
 			if m.Better == "" {
 				continue
@@ -243,13 +368,24 @@ func writeScenarioTables(w io.Writer, sr *ScenarioReport) {
 			mine, ok := ws.Get(m.Name)
 			for _, p := range peers {
 				theirs, ok2 := p.Get(m.Name)
-				line = append(line, formatRatio(mine, theirs, ok && ok2, m.Better))
+				cell := formatRatio(mine, theirs, ok && ok2, m.Better)
+				if ok && ok2 && (len(ws.Warnings) > 0 || len(p.Warnings) > 0) {
+					cell += " " + warnMark
+					marked = true
+				}
+				line = append(line, cell)
 			}
 			table = append(table, line)
 		}
 		writeTable(w, head, table)
+		if marked {
+			fmt.Fprintf(w, "\n%s: %s or the peer had warnings in this scenario (⚠ above): read that ratio with care.\n", warnMark, ws.Server)
+		}
 	}
 }
+
+// warnMark marks the ratios of results with warnings.
+const warnMark = "†"
 
 // Ratio is a/b, and whether it is defined.
 func Ratio(a, b float64) (float64, bool) {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,12 +18,12 @@ import (
 // Config is a benchmark run: which scenarios, which servers, how much load.
 type Config struct {
 	Scenarios []Scenario
-	Servers   []string // names from Servers (default: all)
+	Servers   []string // names from Servers (default: ServerNames, all but the extras)
 	BinDir    string   // built servers (see Build)
-	Out       string   // results folder
+	Out       string   // results folder (for the servers' logs; WriteResults writes the rest)
 	Port      int      // first port; server i uses Port+10*i and the next (default 9400)
 
-	// Client processes: 0 picks ceil(conns/PerProcess) per scenario.
+	// Client processes: 0 picks ceil(conns/PerProcess()) per scenario.
 	Procs      int
 	WorkerArgs []string // command that runs a worker (ws4go bench -worker)
 	Loops      int      // event loops per client process (default 2)
@@ -36,7 +37,7 @@ type Config struct {
 	Window         int     // broadcast closed loop: messages in flight (default 1)
 	ChurnConc      int     // churn: cycles in flight (default 50)
 	Size           int     // message size in bytes (default 64)
-	Rate           float64 // echo fixed-rate phase: messages/s (0: half of each server's closed-loop peak)
+	Rate           float64 // echo fixed-rate phase: messages/s for every server (0: half of the lowest closed-loop peak)
 	Duration       time.Duration
 	Warmup         time.Duration
 	Hold           time.Duration // idle: how long the connections are held (default Duration)
@@ -109,8 +110,13 @@ type ServerResult struct {
 	Server  string   `json:"server"`
 	Error   string   `json:"error,omitempty"`
 	Metrics []Metric `json:"metrics,omitempty"`
-	// Notes say what went wrong without spoiling the run (failed
-	// connections, lost messages).
+	// Warnings say what makes the figures doubtful without spoiling the
+	// run: lost connections or messages, a fixed rate not delivered, a
+	// machine busy with other work. The tables mark the ratios of a
+	// result with warnings.
+	Warnings []string `json:"warnings,omitempty"`
+	// Notes say how the figures were obtained where that differs from
+	// the usual (several client processes).
 	Notes []string `json:"notes,omitempty"`
 }
 
@@ -135,11 +141,18 @@ func (r *ServerResult) note(format string, a ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, a...))
 }
 
+func (r *ServerResult) warn(format string, a ...any) {
+	r.Warnings = append(r.Warnings, fmt.Sprintf(format, a...))
+}
+
 // ScenarioReport is every server's result in one scenario.
 type ScenarioReport struct {
 	Scenario    Scenario       `json:"scenario"`
 	Description string         `json:"description"`
 	Results     []ServerResult `json:"results"`
+	// Rate is the echo scenario's fixed rate, the same for every server
+	// (messages/s).
+	Rate float64 `json:"rate,omitempty"`
 }
 
 // Report is a whole benchmark run.
@@ -148,6 +161,7 @@ type Report struct {
 	Finished  time.Time        `json:"finished"`
 	Machine   Machine          `json:"machine"`
 	Config    ReportConfig     `json:"config"`
+	Notes     []string         `json:"notes,omitempty"` // about the whole run
 	Scenarios []ScenarioReport `json:"scenarios"`
 }
 
@@ -159,25 +173,62 @@ type ReportConfig struct {
 	BroadcastConns int      `json:"broadcast_conns"`
 	ChurnConc      int      `json:"churn_concurrency"`
 	Size           int      `json:"size"`
+	Rate           float64  `json:"rate,omitempty"` // -rate, 0: half of the lowest peak
 	Duration       string   `json:"duration"`
 	Warmup         string   `json:"warmup"`
 	Hold           string   `json:"hold"`
 	Ramp           float64  `json:"ramp"`
 	Loops          int      `json:"client_loops"`
 	Procs          int      `json:"client_procs"`
+	PerProcess     int      `json:"conns_per_client_process"`
+}
+
+// busyThreshold is the share of a core (%) the rest of the machine may
+// take during a measured phase before the result is flagged: above it,
+// other work competed with server and client for the cores.
+const busyThreshold = 10
+
+// conns is the number of connections scenario sc opens.
+func (c *Config) conns(sc Scenario) int {
+	switch sc {
+	case Idle:
+		return c.IdleConns
+	case Echo:
+		return c.EchoConns
+	case Broadcast:
+		return c.BroadcastConns
+	case Churn:
+		return c.ChurnConc
+	}
+	return 0
+}
+
+// runner is the state of a Run.
+type runner struct {
+	ctx         context.Context
+	cfg         *Config
+	prog        *progress
+	step, steps int
+	ran         bool // a server has run already
 }
 
 // Run runs every scenario against every server, one server process at a
-// time, and writes the report, tables and charts to cfg.Out.
+// time, and returns the report (WriteResults writes it out). In the echo
+// scenario every server's closed loop runs first, then every server's
+// fixed-rate phase, on a fresh process, at one rate for all.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	var specs []ServerSpec
 	for _, name := range cfg.Servers {
 		s, ok := LookupServer(name)
 		if !ok {
-			return nil, fmt.Errorf("bench: unknown server %q (have %s)", name, strings.Join(ServerNames(), ", "))
+			return nil, fmt.Errorf("bench: unknown server %q (have %s)", name, strings.Join(AllServerNames(), ", "))
 		}
 		specs = append(specs, s)
+	}
+	limitNotes, err := checkLimits(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.Out, "logs"), 0o755); err != nil {
 		return nil, err
@@ -186,37 +237,45 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Started: time.Now().UTC(),
 		Config: ReportConfig{
 			Servers: cfg.Servers, IdleConns: cfg.IdleConns, EchoConns: cfg.EchoConns,
-			BroadcastConns: cfg.BroadcastConns, ChurnConc: cfg.ChurnConc, Size: cfg.Size,
+			BroadcastConns: cfg.BroadcastConns, ChurnConc: cfg.ChurnConc, Size: cfg.Size, Rate: cfg.Rate,
 			Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), Hold: cfg.Hold.String(),
-			Ramp: cfg.Ramp, Loops: cfg.Loops, Procs: cfg.Procs,
+			Ramp: cfg.Ramp, Loops: cfg.Loops, Procs: cfg.Procs, PerProcess: PerProcess(),
 		},
 	}
-	prog := newProgress(cfg.Progress)
-	step, steps := 0, len(cfg.Scenarios)*len(specs)
+	for _, n := range limitNotes {
+		fmt.Fprintf(cfg.Log, "bench: warning: %s\n", n)
+		rep.Notes = append(rep.Notes, n)
+	}
+	r := &runner{ctx: ctx, cfg: &cfg, prog: newProgress(cfg.Progress)}
 	for _, sc := range cfg.Scenarios {
-		sr := ScenarioReport{Scenario: sc, Description: describe(sc, &cfg)}
+		r.steps += len(specs)
+		if sc == Echo {
+			r.steps += len(specs) // the fixed-rate pass
+		}
+	}
+	for _, sc := range cfg.Scenarios {
+		sr := ScenarioReport{Scenario: sc, Description: describe(sc, &cfg, 0, "")}
 		fmt.Fprintf(cfg.Log, "bench: %s: %s\n", sc, sr.Description)
+		sr.Results = make([]ServerResult, len(specs))
 		for i, spec := range specs {
-			if ctx.Err() != nil {
-				break
+			sr.Results[i].Server = spec.Name
+		}
+		body := map[Scenario]func(*bout) error{Idle: (*bout).idle, Echo: (*bout).echoClosed, Broadcast: (*bout).broadcast, Churn: (*bout).churn}[sc]
+		r.pass(sc, "", specs, sr.Results, body)
+		if sc == Echo && ctx.Err() == nil {
+			rate, from := r.cfg.Rate, ""
+			if rate <= 0 {
+				rate, from = commonRate(sr.Results)
 			}
-			if i > 0 {
-				select {
-				case <-time.After(cfg.Pause):
-				case <-ctx.Done():
-				}
+			if rate >= 1 {
+				sr.Rate = rate
+				sr.Description = describe(sc, &cfg, rate, from)
+				fmt.Fprintf(cfg.Log, "bench: echo: fixed rate %.0f msgs/s for every server\n", rate)
+				r.pass(sc, "-fixed", specs, sr.Results, func(b *bout) error { return b.echoFixed(rate) })
 			}
-			idx := serverIndex(spec.Name)
-			step++
-			label := fmt.Sprintf("[%d/%d] %s %s", step, steps, sc, spec.Name)
-			r := runOne(ctx, &cfg, prog, label, sc, spec, cfg.Port+10*idx)
-			if r.Error != "" {
-				fmt.Fprintf(cfg.Log, "bench: %s %s: %s\n", sc, spec.Name, r.Error)
-			}
-			for _, n := range r.Notes {
-				fmt.Fprintf(cfg.Log, "bench: %s %s: note: %s\n", sc, spec.Name, n)
-			}
-			sr.Results = append(sr.Results, r)
+		}
+		for _, res := range sr.Results {
+			r.logResult(sc, &res)
 		}
 		rep.Scenarios = append(rep.Scenarios, sr)
 		if ctx.Err() != nil {
@@ -224,8 +283,68 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.Finished = time.Now().UTC()
-	prog.done()
+	r.prog.done()
 	return rep, ctx.Err()
+}
+
+// pass runs body against every server in turn, each in a fresh process,
+// adding to its result; a server whose result has an error already is
+// skipped.
+func (r *runner) pass(sc Scenario, logSuffix string, specs []ServerSpec, results []ServerResult, body func(*bout) error) {
+	for i, spec := range specs {
+		if r.ctx.Err() != nil {
+			return
+		}
+		r.step++
+		if results[i].Error != "" {
+			continue
+		}
+		// Between two server processes, the kernel finishes with the
+		// last one's sockets.
+		if r.ran {
+			select {
+			case <-time.After(r.cfg.Pause):
+			case <-r.ctx.Done():
+				return
+			}
+		}
+		label := fmt.Sprintf("[%d/%d] %s %s", r.step, r.steps, sc, spec.Name)
+		logPath := filepath.Join(r.cfg.Out, "logs", fmt.Sprintf("%s%s-%s.log", sc, logSuffix, spec.Name))
+		r.runOne(label, sc, spec, r.cfg.Port+10*serverIndex(spec.Name), logPath, &results[i], body)
+		r.ran = true
+	}
+}
+
+func (r *runner) logResult(sc Scenario, res *ServerResult) {
+	if res.Error != "" {
+		fmt.Fprintf(r.cfg.Log, "bench: %s %s: %s\n", sc, res.Server, res.Error)
+	}
+	for _, n := range res.Warnings {
+		fmt.Fprintf(r.cfg.Log, "bench: %s %s: warning: %s\n", sc, res.Server, n)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(r.cfg.Log, "bench: %s %s: note: %s\n", sc, res.Server, n)
+	}
+}
+
+// commonRate is the echo fixed rate when -rate is not given: half of the
+// lowest closed-loop peak among the servers measured, so that every
+// server's latency is measured at the same load, one that every server
+// sustains. It also returns whose peak that was.
+func commonRate(results []ServerResult) (float64, string) {
+	low, who := math.Inf(1), ""
+	for _, res := range results {
+		if res.Error != "" {
+			continue
+		}
+		if v, ok := res.Get("msgs/s"); ok && v > 0 && v < low {
+			low, who = v, res.Server
+		}
+	}
+	if who == "" {
+		return 0, ""
+	}
+	return math.Round(low / 2), who
 }
 
 func serverIndex(name string) int {
@@ -237,21 +356,25 @@ func serverIndex(name string) int {
 	return 0
 }
 
-// describe says in words what a scenario measures under cfg.
-func describe(sc Scenario, cfg *Config) string {
+// describe says in words what a scenario measures under cfg; for echo,
+// rate is the fixed rate once known, from the server whose peak set it.
+func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 	switch sc {
 	case Idle:
-		ramp := "as fast as they are accepted (256 handshakes in flight)"
+		ramp := fmt.Sprintf("as fast as they are accepted (%d handshakes in flight)", DefaultMaxPending)
 		if cfg.Ramp > 0 {
 			ramp = fmt.Sprintf("at %.0f/s", cfg.Ramp)
 		}
-		return fmt.Sprintf("%d connections opened %s, then held for %v; memory is the server's RSS growth over its RSS before the first connection", cfg.IdleConns, ramp, cfg.Hold)
+		return fmt.Sprintf("%d connections opened %s, then held for %v; memory is read after the server collected its garbage and returned free memory to the OS (its /gc), before the first connection and after the hold, and divided by the connections held", cfg.IdleConns, ramp, cfg.Hold)
 	case Echo:
-		rate := "half of each server's closed-loop peak"
-		if cfg.Rate > 0 {
-			rate = fmt.Sprintf("%.0f msgs/s", cfg.Rate)
+		fixed := "half of the lowest closed-loop peak among the servers, the same for all"
+		switch {
+		case cfg.Rate > 0:
+			fixed = fmt.Sprintf("%s msgs/s (-rate), the same for all", FormatValue(cfg.Rate))
+		case rate > 0:
+			fixed = fmt.Sprintf("%s msgs/s for all: half of the lowest closed-loop peak (%s's)", FormatValue(rate), from)
 		}
-		return fmt.Sprintf("%d connections, %d-byte binary messages echoed: closed loop (one message in flight per connection) for %v after a %v warmup, then a fixed rate of %s for %v; latency is the round trip, from the time each message was due", cfg.EchoConns, cfg.Size, cfg.Duration, cfg.Warmup, rate, cfg.Duration)
+		return fmt.Sprintf("%d connections, %d-byte binary messages echoed: closed loop (one message in flight per connection) for %v after a %v warmup; then, once every server's closed loop is done, each server again, in a fresh process, at a fixed rate of %s for %v after a %v warmup; latency is the round trip, from the time each message was due", cfg.EchoConns, cfg.Size, cfg.Duration, cfg.Warmup, fixed, cfg.Duration, cfg.Warmup)
 	case Broadcast:
 		mode := fmt.Sprintf("closed loop, %d message(s) in flight: the next is published when the last has reached every connection", cfg.Window)
 		if cfg.BroadcastRate > 0 {
@@ -269,7 +392,8 @@ func describe(sc Scenario, cfg *Config) string {
 func newClient(cfg *Config, target Target, conns int) (Client, int, error) {
 	procs := cfg.Procs
 	if procs <= 0 {
-		procs = max(1, (conns+PerProcess-1)/PerProcess)
+		per := PerProcess()
+		procs = max(1, (conns+per-1)/per)
 	}
 	cc := ClientConfig{Target: target, Loops: cfg.Loops}
 	if procs == 1 {
@@ -287,51 +411,37 @@ func newClient(cfg *Config, target Target, conns int) (Client, int, error) {
 	return c, procs, err
 }
 
-// runOne runs scenario sc against one server process.
-func runOne(ctx context.Context, cfg *Config, prog *progress, label string, sc Scenario, spec ServerSpec, port int) (res ServerResult) {
-	res.Server = spec.Name
+// runOne runs body against one server process of spec, on port, adding to
+// res.
+func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, logPath string, res *ServerResult, body func(*bout) error) {
+	cfg := r.cfg
 	mode := "echo"
 	path := "/ws"
 	if sc == Broadcast {
 		mode, path = "broadcast", "/broadcast"
 	}
-	logPath := filepath.Join(cfg.Out, "logs", fmt.Sprintf("%s-%s.log", sc, spec.Name))
-	proc, err := startServer(ctx, cfg.BinDir, spec, port, mode, logPath)
+	proc, err := startServer(r.ctx, cfg.BinDir, spec, port, mode, logPath)
 	if err != nil {
 		res.Error = "did not start: " + err.Error()
-		return res
+		return
 	}
 	defer proc.stop()
-	conns := map[Scenario]int{Idle: cfg.IdleConns, Echo: cfg.EchoConns, Broadcast: cfg.BroadcastConns, Churn: cfg.ChurnConc}[sc]
-	client, procs, err := newClient(cfg, Target{Addr: proc.addr, Path: path, Raw: spec.Raw, RawHandshake: spec.Raw && mode == "echo"}, conns)
+	client, procs, err := newClient(cfg, Target{Addr: proc.addr, Path: path, Raw: spec.Raw, RawHandshake: spec.Raw && mode == "echo"}, cfg.conns(sc))
 	if err != nil {
 		res.Error = err.Error()
-		return res
+		return
 	}
 	defer client.Close()
-	if procs > 1 {
+	if procs > 1 && !slices.Contains(res.Notes, fmt.Sprintf("%d client processes", procs)) {
 		res.note("%d client processes", procs)
 	}
-	b := &bout{ctx: ctx, cfg: cfg, prog: prog, proc: proc, client: client, res: &res, label: label}
-	switch sc {
-	case Idle:
-		err = b.idle()
-	case Echo:
-		err = b.echo()
-	case Broadcast:
-		err = b.broadcast()
-	case Churn:
-		err = b.churn()
-	default:
-		err = fmt.Errorf("unknown scenario %q", sc)
-	}
-	if err != nil {
+	b := &bout{ctx: r.ctx, cfg: cfg, prog: r.prog, proc: proc, client: client, procs: procs, res: res, label: label}
+	if err := body(b); err != nil {
 		res.Error = err.Error()
 	}
 	if !proc.alive() && res.Error == "" {
 		res.Error = "server died: " + proc.logTail()
 	}
-	return res
 }
 
 // bout is one scenario against one server.
@@ -341,6 +451,7 @@ type bout struct {
 	prog   *progress
 	proc   *serverProc
 	client Client
+	procs  int // client processes
 	res    *ServerResult
 	label  string
 	rest   float64 // CPU % of everything else on the machine in the last measure
@@ -352,7 +463,7 @@ func (b *bout) connect(n int, rate float64) (ConnectResult, error) {
 	cr, err := b.client.Connect(b.ctx, ConnectSpec{Conns: n, Rate: rate})
 	stop()
 	if cr.Failed > 0 {
-		b.res.note("%d of %d connections failed: %s", cr.Failed, n, cr.FirstError)
+		b.res.warn("%d of %d connections failed: %s", cr.Failed, n, cr.FirstError)
 	}
 	if err == nil && cr.Opened == 0 {
 		err = fmt.Errorf("no connection opened: %s", cr.FirstError)
@@ -372,7 +483,8 @@ func (b *bout) counter(total int) func() (int64, int64) {
 
 // measure runs spec while reading the server's CPU time around it. It
 // also notes how busy the rest of the machine was: on a shared machine,
-// other processes take CPU from both server and client.
+// other processes take CPU from both server and client, and a phase where
+// they took more than busyThreshold is flagged.
 func (b *bout) measure(what string, spec RunSpec) (RunResult, float64, error) {
 	s0, err := b.proc.stats()
 	if err != nil {
@@ -391,14 +503,17 @@ func (b *bout) measure(what string, spec RunSpec) (RunResult, float64, error) {
 	m1, merr2 := machineBusy()
 	if merr == nil && merr2 == nil && err == nil {
 		b.rest = max(0, pct(m1-m0-(s1.CPU-s0.CPU)-r.CPU, wall))
+		if b.rest > busyThreshold {
+			b.res.warn("%s: the rest of the machine was busy (%.0f%% of a core): other work competed with server and client", what, b.rest)
+		}
 	} else {
 		b.rest = math.NaN()
 	}
 	if r.Errors > 0 {
-		b.res.note("%s: %d connections lost or cycles failed: %s", what, r.Errors, r.FirstError)
+		b.res.warn("%s: %d connections lost or cycles failed: %s", what, r.Errors, r.FirstError)
 	}
 	if r.Incomplete > 0 {
-		b.res.note("%s: %d broadcasts did not reach every connection in %v", what, r.Incomplete, broadcastTimeout)
+		b.res.warn("%s: %d broadcasts did not reach every connection in %v", what, r.Incomplete, broadcastTimeout)
 	}
 	return r, pct(s1.CPU-s0.CPU, wall), err
 }
@@ -408,6 +523,15 @@ func pct(cpu, wall time.Duration) float64 {
 		return 0
 	}
 	return 100 * cpu.Seconds() / wall.Seconds()
+}
+
+// perCore is a rate divided by the server's CPU use in cores: what one
+// busy core of the server delivers.
+func perCore(rate, cpuPct float64) float64 {
+	if cpuPct <= 0 {
+		return math.NaN()
+	}
+	return rate / (cpuPct / 100)
 }
 
 func quantiles(s *hdrhistogram.Snapshot) (p50, p99, p999, maxv float64) {
@@ -422,7 +546,7 @@ func quantiles(s *hdrhistogram.Snapshot) (p50, p99, p999, maxv float64) {
 }
 
 // settle lets the server finish what the last phase left it (handshakes
-// in flight, GC) before it is measured.
+// in flight) before it is measured.
 func (b *bout) settle(d time.Duration) error {
 	select {
 	case <-time.After(d):
@@ -432,11 +556,31 @@ func (b *bout) settle(d time.Duration) error {
 	}
 }
 
-func (b *bout) idle() error {
-	if err := b.settle(300 * time.Millisecond); err != nil {
-		return err
+// memory is a server's memory after a forced collection.
+type memory struct {
+	rss  int64
+	heap float64 // go_memstats_heap_inuse_bytes
+	gc   bool    // the collection was done (its /gc answered)
+	ok   bool    // heap was read
+}
+
+// memory asks the server to collect its garbage and return free memory to
+// the OS (its /gc), then reads its RSS and heap in use. Every server goes
+// through the same procedure.
+func (b *bout) memory() (memory, error) {
+	var m memory
+	m.gc = b.proc.gc(b.ctx) == nil
+	st, err := b.proc.stats()
+	if err != nil {
+		return m, err
 	}
-	base, err := b.proc.stats()
+	m.rss = st.RSS
+	m.heap, m.ok = b.proc.heapInuse(b.ctx)
+	return m, nil
+}
+
+func (b *bout) idle() error {
+	before, err := b.memory()
 	if err != nil {
 		return err
 	}
@@ -448,10 +592,6 @@ func (b *bout) idle() error {
 	if err != nil {
 		return err
 	}
-	st, err := b.proc.stats()
-	if err != nil {
-		return err
-	}
 	held := r.Open
 	res := b.res
 	res.add("connections held", "", "", float64(held))
@@ -460,13 +600,30 @@ func (b *bout) idle() error {
 	}
 	_, p99, _, _ := quantiles(cr.Handshake)
 	res.add("handshake p99", "ms", "lower", p99/1000)
-	if held > 0 {
-		res.add("server RSS per connection", "KiB", "lower", float64(st.RSS-base.RSS)/1024/float64(held))
-	}
-	res.add("server RSS", "MiB", "lower", float64(st.RSS)/(1<<20))
 	if g, ok := b.proc.goroutines(b.ctx); ok {
 		res.add("server goroutines", "", "lower", g)
 	}
+	// Read before the collection: what the server holds in use.
+	st, err := b.proc.stats()
+	if err != nil {
+		return err
+	}
+	after, err := b.memory()
+	if err != nil {
+		return err
+	}
+	if !before.gc || !after.gc {
+		res.warn("the server's /gc did not answer: RSS read without a forced collection")
+	}
+	if held > 0 {
+		res.add("server RSS per connection", "KiB", "lower", float64(after.rss-before.rss)/1024/float64(held))
+		if before.ok && after.ok {
+			res.add("server heap per connection", "KiB", "lower", (after.heap-before.heap)/1024/float64(held))
+		}
+	}
+	res.add("server RSS", "MiB", "lower", float64(after.rss)/(1<<20))
+	res.add("server RSS before collection", "MiB", "", float64(st.RSS)/(1<<20))
+	res.add("server peak RSS", "MiB", "", float64(st.HWM)/(1<<20))
 	res.add("server threads", "", "", float64(st.Threads))
 	res.add("server CPU while idle", "%", "lower", srvCPU)
 	res.add("client CPU while connecting", "%", "", pct(cr.CPU, cr.Elapsed))
@@ -475,7 +632,8 @@ func (b *bout) idle() error {
 	return nil
 }
 
-func (b *bout) echo() error {
+// echoClosed is the echo scenario's closed loop: the peak.
+func (b *bout) echoClosed() error {
 	if _, err := b.connect(b.cfg.EchoConns, 0); err != nil {
 		return err
 	}
@@ -486,7 +644,11 @@ func (b *bout) echo() error {
 	}
 	res := b.res
 	peak := float64(r.Received) / b.cfg.Duration.Seconds()
+	if peak <= 0 {
+		return errors.New("closed loop delivered nothing")
+	}
 	res.add("msgs/s", "1/s", "higher", peak)
+	res.add("msgs/s per server core", "1/s", "higher", perCore(peak, srvCPU))
 	p50, p99, p999, _ := quantiles(r.Latency)
 	res.add("p50", "µs", "lower", p50)
 	res.add("p99", "µs", "lower", p99)
@@ -497,24 +659,27 @@ func (b *bout) echo() error {
 	if st, err := b.proc.stats(); err == nil {
 		res.add("server RSS", "MiB", "lower", float64(st.RSS)/(1<<20))
 	}
-	rate := b.cfg.Rate
-	if rate <= 0 {
-		rate = peak / 2
+	return nil
+}
+
+// echoFixed is the echo scenario's fixed-rate phase, at rate messages/s
+// (the same for every server).
+func (b *bout) echoFixed(rate float64) error {
+	if _, err := b.connect(b.cfg.EchoConns, 0); err != nil {
+		return err
 	}
-	if rate < 1 {
-		return errors.New("closed loop delivered nothing")
-	}
-	spec.Rate = rate
-	r, srvCPU, err = b.measure(fmt.Sprintf("fixed rate %.0f msgs/s", rate), spec)
+	spec := RunSpec{Scenario: Echo, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size, Rate: rate}
+	r, srvCPU, err := b.measure(fmt.Sprintf("fixed rate %s msgs/s", FormatValue(rate)), spec)
 	if err != nil {
 		return err
 	}
+	res := b.res
 	got := float64(r.Received) / b.cfg.Duration.Seconds()
 	res.add("fixed rate", "1/s", "", rate)
 	if got < 0.95*rate {
-		res.note("fixed rate: %.0f msgs/s delivered of %.0f offered", got, rate)
+		res.warn("fixed rate: %.0f msgs/s delivered of %.0f offered", got, rate)
 	}
-	p50, p99, p999, _ = quantiles(r.Latency)
+	p50, p99, p999, _ := quantiles(r.Latency)
 	res.add("p50 at fixed rate", "µs", "lower", p50)
 	res.add("p99 at fixed rate", "µs", "lower", p99)
 	res.add("p99.9 at fixed rate", "µs", "lower", p999)
@@ -538,10 +703,14 @@ func (b *bout) broadcast() error {
 		return err
 	}
 	res := b.res
+	if b.procs > 1 && b.cfg.BroadcastRate <= 0 {
+		res.note("the closed loop was paced by the publisher's process (1 of %d): the next message left when the last had reached its connections; the fan-out figures cover every process", b.procs)
+	}
 	secs := b.cfg.Duration.Seconds()
 	res.add("connections", "", "", float64(r.Open))
 	res.add("broadcasts/s", "1/s", "higher", float64(r.Completed)/secs)
 	res.add("deliveries/s", "1/s", "higher", float64(r.Received)/secs)
+	res.add("deliveries/s per server core", "1/s", "higher", perCore(float64(r.Received)/secs, srvCPU))
 	p50, p99, _, _ := quantiles(r.Completion)
 	res.add("fan-out p50", "ms", "lower", p50/1000)
 	res.add("fan-out p99", "ms", "lower", p99/1000)
@@ -565,7 +734,9 @@ func (b *bout) churn() error {
 		return err
 	}
 	res := b.res
-	res.add("connections/s", "1/s", "higher", float64(r.Completed)/b.cfg.Duration.Seconds())
+	cps := float64(r.Completed) / b.cfg.Duration.Seconds()
+	res.add("connections/s", "1/s", "higher", cps)
+	res.add("connections/s per server core", "1/s", "higher", perCore(cps, srvCPU))
 	p50, p99, _, _ := quantiles(r.Latency)
 	res.add("cycle p50", "ms", "lower", p50/1000)
 	res.add("cycle p99", "ms", "lower", p99/1000)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // freePort returns a port p with p+1 free too (at the time of asking).
@@ -70,9 +73,9 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("%d scenarios", len(rep.Scenarios))
 	}
 	want := map[Scenario][]string{
-		Idle:      {"connections held", "handshakes/s", "server RSS per connection", "server goroutines"},
-		Echo:      {"msgs/s", "p99", "p99 at fixed rate", "server CPU", "client CPU"},
-		Broadcast: {"broadcasts/s", "deliveries/s", "fan-out p99"},
+		Idle:      {"connections held", "handshakes/s", "server RSS per connection", "server heap per connection", "server goroutines"},
+		Echo:      {"msgs/s", "msgs/s per server core", "p99", "fixed rate", "p99 at fixed rate", "server CPU", "client CPU"},
+		Broadcast: {"broadcasts/s", "deliveries/s", "deliveries/s per server core", "fan-out p99"},
 		Churn:     {"connections/s", "cycle p99"},
 	}
 	for _, sr := range rep.Scenarios {
@@ -92,19 +95,35 @@ func TestRunEndToEnd(t *testing.T) {
 				t.Errorf("%s: %s = %v, %v", sr.Scenario, name, v, ok)
 			}
 		}
-		t.Logf("%s: %+v %v", sr.Scenario, ws.Metrics, ws.Notes)
+		for _, w := range ws.Warnings {
+			if !strings.Contains(w, "rest of the machine was busy") {
+				t.Errorf("%s: warning %q", sr.Scenario, w)
+			}
+		}
+		t.Logf("%s: %+v %v %v", sr.Scenario, ws.Metrics, ws.Warnings, ws.Notes)
+	}
+	// The fixed rate is half of the lowest closed-loop peak: here, of the
+	// only server that ran.
+	echo := rep.Scenarios[1]
+	peak, _ := echo.Results[0].Get("msgs/s")
+	if fixed, _ := echo.Results[0].Get("fixed rate"); echo.Rate != fixed || math.Abs(fixed-peak/2) > 1 {
+		t.Errorf("echo: fixed rate %v (scenario %v), peak %v", fixed, echo.Rate, peak)
+	}
+	if !strings.Contains(echo.Description, "half of the lowest closed-loop peak (ws4go-goroutine's)") {
+		t.Errorf("echo description: %s", echo.Description)
 	}
 	if v, _ := rep.Scenarios[0].Results[0].Get("connections held"); v != 200 {
 		t.Errorf("idle held %v connections, want 200", v)
 	}
-	if !strings.Contains(progress.String(), "[1/8] idle ws4go-goroutine: connecting") {
+	if !strings.Contains(progress.String(), "[1/10] idle ws4go-goroutine: connecting") ||
+		!strings.Contains(progress.String(), "[5/10] echo ws4go-goroutine: fixed rate") {
 		t.Errorf("no progress lines: %q", progress.String())
 	}
 	rep.Machine = DescribeMachine("")
 	if err := WriteResults(out, rep, "ws4go bench -test"); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"results.json", "results.md", "idle.svg", "echo.svg", "broadcast.svg", "churn.svg", "logs/echo-ws4go-goroutine.log"} {
+	for _, f := range []string{"results.json", "results.md", "idle.svg", "echo.svg", "broadcast.svg", "churn.svg", "logs/echo-ws4go-goroutine.log", "logs/echo-fixed-ws4go-goroutine.log"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
@@ -134,18 +153,105 @@ func TestMultiClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The publisher's process paces the closed loop on its own 21
-	// connections; the other process's 20 receive every message too.
-	if r.Open != 41 || r.Completed < 5 || r.Received < 40*r.Completed/2 {
+	// connections; the other process's 20 receive every message too, and
+	// a message is complete when it reached all 41.
+	if r.Open != 41 || r.Completed < 5 || r.Received < 40*r.Completed/2 || r.Messages != nil {
 		t.Fatalf("broadcast over two processes: %+v", r)
+	}
+	if h := hdrhistogram.Import(r.Completion); h.TotalCount() != r.Completed {
+		t.Fatalf("fan-out of %d messages for %d completed", h.TotalCount(), r.Completed)
+	}
+}
+
+// fakeClient records what it is asked.
+type fakeClient struct {
+	connect ConnectSpec
+	run     RunSpec
+	result  RunResult
+}
+
+func (f *fakeClient) Connect(_ context.Context, s ConnectSpec) (ConnectResult, error) {
+	f.connect = s
+	return ConnectResult{Opened: s.Conns}, nil
+}
+
+func (f *fakeClient) Run(_ context.Context, s RunSpec) (RunResult, error) {
+	f.run = s
+	return f.result, nil
+}
+
+func (f *fakeClient) Close() error { return nil }
+
+// TestMultiClientMaxPending: the default bound on handshakes in flight is
+// shared out over the processes, not a default of 0 (which left each
+// process one handshake at a time).
+func TestMultiClientMaxPending(t *testing.T) {
+	parts := []*fakeClient{{}, {}, {}}
+	m := &multiClient{}
+	for _, p := range parts {
+		m.parts = append(m.parts, p)
+	}
+	for _, tc := range []struct{ spec, each int }{{0, DefaultMaxPending / 3}, {-1, DefaultMaxPending / 3}, {90, 30}, {2, 1}} {
+		cr, err := m.Connect(context.Background(), ConnectSpec{Conns: 1000, MaxPending: tc.spec})
+		if err != nil || cr.Opened != 1000 {
+			t.Fatalf("connect: %+v %v", cr, err)
+		}
+		for i, p := range parts {
+			if p.connect.MaxPending != tc.each {
+				t.Errorf("MaxPending %d: process %d got %d, want %d", tc.spec, i, p.connect.MaxPending, tc.each)
+			}
+		}
+	}
+	if parts[0].connect.Conns != 334 || parts[2].connect.Conns != 333 {
+		t.Errorf("connections shared as %d, %d, %d", parts[0].connect.Conns, parts[1].connect.Conns, parts[2].connect.Conns)
+	}
+}
+
+func TestMergeFanout(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	timeout := int64(broadcastTimeout)
+	end := 10 * timeout
+	pub := RunResult{From: 0, End: end, Incomplete: 1, Messages: []MessageDone{
+		{Seq: 1, Sent: 1 * ms, Last: 3 * ms},       // everywhere: fan-out 4 ms (other process)
+		{Seq: 2, Sent: 10 * ms, Last: 11 * ms},     // missing in process 2, long before its end: incomplete
+		{Seq: 3, Sent: end - ms, Last: end - ms/2}, // missing near the end: left out
+		{Seq: 4, Sent: -5 * ms, Last: -ms},         // before the measured time
+	}}
+	other := RunResult{End: end, Messages: []MessageDone{{Seq: 1, Sent: ms, Last: 5 * ms}, {Seq: 4, Sent: -5 * ms, Last: 0}}}
+	other2 := RunResult{End: end, Messages: []MessageDone{{Seq: 1, Sent: ms, Last: 4 * ms}}}
+	completed, incomplete, snap := mergeFanout([]RunResult{pub, other, other2})
+	if completed != 1 || incomplete != 2 {
+		t.Fatalf("completed %d, incomplete %d", completed, incomplete)
+	}
+	h := hdrhistogram.Import(snap)
+	if h.TotalCount() != 1 || h.Max() < 3990 || h.Max() > 4010 {
+		t.Fatalf("fan-out: %d values, max %d µs", h.TotalCount(), h.Max())
+	}
+}
+
+func TestCommonRate(t *testing.T) {
+	rs := []ServerResult{
+		{Server: "a", Metrics: []Metric{{Name: "msgs/s", Value: 200000}}},
+		{Server: "b", Metrics: []Metric{{Name: "msgs/s", Value: 130001}}},
+		{Server: "c", Error: "did not start"},
+		{Server: "d"},
+	}
+	if rate, who := commonRate(rs); rate != 65000 && rate != 65001 || who != "b" {
+		t.Fatalf("commonRate = %v, %q", rate, who)
+	}
+	if rate, who := commonRate(rs[2:]); rate != 0 || who != "" {
+		t.Fatalf("no peak: %v, %q", rate, who)
 	}
 }
 
 func TestWriteResults(t *testing.T) {
 	rep := &Report{
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Machine: Machine{OS: "linux/amd64", Cores: 2, CPU: "Test CPU", MemoryGiB: 24, Go: "go1.26", WS4Go: "abc123",
-			Libraries: map[string]string{"github.com/gorilla/websocket": "v1.5.3"}},
-		Config: ReportConfig{Loops: 2},
+		Machine: Machine{OS: "linux/amd64", Cores: 2, CPU: "Test CPU", MemoryGiB: 24, Go: "go1.26",
+			WS4Go:     "commit 0123456789abcdef with uncommitted changes to server/x.go",
+			Libraries: map[string]string{"github.com/gorilla/websocket": "v1.5.3"}, FDLimit: 20000},
+		Config: ReportConfig{Loops: 2, PerProcess: 18000},
+		Notes:  []string{"fd hint"},
 		Scenarios: []ScenarioReport{{
 			Scenario: Echo, Description: "500 connections <&>",
 			Results: []ServerResult{
@@ -159,6 +265,9 @@ func TestWriteResults(t *testing.T) {
 					{Name: "p99 at fixed rate", Unit: "µs", Value: 1000, Better: "lower"},
 					{Name: "client CPU", Unit: "%", Value: 65},
 				}, Notes: []string{"something odd"}},
+				{Server: "coder", Metrics: []Metric{
+					{Name: "msgs/s", Unit: "1/s", Value: 50000, Better: "higher"},
+				}, Warnings: []string{"the rest of the machine was busy"}},
 				{Server: "nbio", Error: "did not start: boom"},
 			},
 		}},
@@ -175,6 +284,9 @@ func TestWriteResults(t *testing.T) {
 		"| msgs/s (1/s)", "150,000", "100,000", "1.50× ✓", "0.50× ✓", "ws4go-goroutine ÷ each peer",
 		"nbio: did not start: boom", "gorilla: something odd", "ws4go bench -x", "2 cores (Test CPU)",
 		"github.com/gorilla/websocket v1.5.3", "![echo](echo.svg)",
+		"coder: ⚠ the rest of the machine was busy", "| 3.00× ✓ † |", "†: ws4go-goroutine or the peer had warnings",
+		"ws4go commit 0123456789abcdef with uncommitted changes to server/x.go", "Open files limit: 20,000 per process; a client process held up to 18,000 connections",
+		"- ⚠ fd hint",
 	} {
 		if !strings.Contains(string(md), s) {
 			t.Errorf("results.md lacks %q:\n%s", s, md)
@@ -187,6 +299,9 @@ func TestWriteResults(t *testing.T) {
 	}
 	if v, ok := back.Scenarios[0].Results[1].Get("msgs/s"); !ok || v != 100000 {
 		t.Fatalf("JSON round trip: %v %v", v, ok)
+	}
+	if strings.Contains(string(md), "| 1.50× ✓ †") {
+		t.Errorf("a ratio to a peer without warnings is marked:\n%s", md)
 	}
 	svg, err := os.ReadFile(filepath.Join(dir, "echo.svg"))
 	if err != nil {

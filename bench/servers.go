@@ -33,6 +33,8 @@ type ServerSpec struct {
 	WS4Go bool
 	// Module is the Go module the server is built with (for the report).
 	Module string
+	// Extra servers run only when named (-servers), not by default.
+	Extra bool
 }
 
 // Servers are every server the benchmark knows, in the order it runs them.
@@ -41,13 +43,29 @@ var Servers = []ServerSpec{
 	{Name: "ws4go-netpoll", Binary: "ws4go-server", Args: []string{"-engine", "netpoll"}, WS4Go: true, Module: "github.com/ws4go/ws4go"},
 	{Name: "gorilla", Binary: "gorilla", Module: "github.com/gorilla/websocket"},
 	{Name: "nbio", Binary: "nbio", Module: "github.com/lesismal/nbio"},
+	// nbio's README suggests IOModMixed for services with not too many
+	// connections; it is an extra to keep the standard run short (see
+	// bench/README.md).
+	{Name: "nbio-mixed", Binary: "nbio", Args: []string{"-iomod", "mixed"}, Module: "github.com/lesismal/nbio", Extra: true},
 	{Name: "coder", Binary: "coder", Module: "github.com/coder/websocket"},
 	{Name: "gobwas", Binary: "gobwas", Module: "github.com/gobwas/ws"},
 	{Name: "rawtcp", Binary: "rawtcp", Raw: true, Module: "golang.org/x/sys"},
 }
 
-// ServerNames lists the names of Servers.
+// ServerNames lists the names of the servers run by default: Servers but
+// the extras.
 func ServerNames() []string {
+	var out []string
+	for _, s := range Servers {
+		if !s.Extra {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// AllServerNames lists the names of every server in Servers.
+func AllServerNames() []string {
 	var out []string
 	for _, s := range Servers {
 		out = append(out, s.Name)
@@ -74,7 +92,8 @@ func FindSource(dir string) (string, error) {
 	}
 	for {
 		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.HasPrefix(bytes.TrimSpace(b), []byte("module github.com/ws4go/ws4go\n")) {
+		first, _, _ := bytes.Cut(bytes.TrimSpace(b), []byte("\n"))
+		if err == nil && string(bytes.TrimSpace(first)) == "module github.com/ws4go/ws4go" {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
@@ -85,9 +104,10 @@ func FindSource(dir string) (string, error) {
 	}
 }
 
-// Build compiles every server into binDir: ws4go's from the main module,
-// the peers from their own module in bench/peers.
-func Build(ctx context.Context, src, binDir string, log io.Writer) error {
+// Build compiles the servers named (every server if none) into binDir:
+// ws4go's from the main module, the peers from their own module in
+// bench/peers, each only if one of its servers is named.
+func Build(ctx context.Context, src, binDir string, names []string, log io.Writer) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
@@ -95,12 +115,32 @@ func Build(ctx context.Context, src, binDir string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	steps := []struct {
-		dir  string
-		args []string
-	}{
-		{src, []string{"build", "-o", filepath.Join(abs, "ws4go-server"), "./bench/cmd/ws4go-server"}},
-		{filepath.Join(src, "bench", "peers"), []string{"build", "-o", abs + string(filepath.Separator), "./cmd/..."}},
+	if len(names) == 0 {
+		names = AllServerNames()
+	}
+	var ws4go, peers bool
+	for _, n := range names {
+		s, ok := LookupServer(n)
+		if !ok {
+			return fmt.Errorf("bench: unknown server %q", n)
+		}
+		if s.WS4Go {
+			ws4go = true
+		} else {
+			peers = true
+		}
+	}
+	type step struct {
+		dir   string
+		args  []string
+		peers bool
+	}
+	var steps []step
+	if ws4go {
+		steps = append(steps, step{src, []string{"build", "-o", filepath.Join(abs, "ws4go-server"), "./bench/cmd/ws4go-server"}, false})
+	}
+	if peers {
+		steps = append(steps, step{filepath.Join(src, "bench", "peers"), []string{"build", "-o", abs + string(filepath.Separator), "./cmd/..."}, true})
 	}
 	for _, s := range steps {
 		fmt.Fprintf(log, "bench: (cd %s && go %s)\n", s.dir, strings.Join(s.args, " "))
@@ -109,10 +149,39 @@ func Build(ctx context.Context, src, binDir string, log io.Writer) error {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("bench: go build in %s: %v\n%s", s.dir, err, out.Bytes())
+			msg := fmt.Sprintf("bench: go build in %s: %v\n%s", s.dir, err, bytes.TrimSpace(out.Bytes()))
+			if s.peers && isDownloadFailure(out.String()) {
+				msg += "\n" + peersDownloadHint
+			}
+			return errors.New(msg)
 		}
 	}
 	return nil
+}
+
+// peersDownloadHint explains a failed build of the peers: their modules
+// are not in the main module's go.sum, so the first build downloads them.
+const peersDownloadHint = `bench: the peers (bench/peers, their own Go module) need their libraries
+(gorilla/websocket, nbio, coder/websocket, gobwas/ws, easygo), which the
+first build downloads through the Go module proxy (go env GOPROXY), and the
+download failed. Run "cd bench/peers && go mod download" where the proxy is
+reachable (or set GOPROXY to one that is), or measure ws4go alone:
+-servers ws4go-goroutine,ws4go-netpoll.`
+
+// isDownloadFailure reports whether go build's output says a module could
+// not be downloaded or verified.
+func isDownloadFailure(out string) bool {
+	for _, s := range []string{
+		"GOPROXY", "proxy.golang.org", "dial tcp", "no such host", "i/o timeout",
+		"connection refused", "missing go.sum entry", "verifying ", "reading https://",
+		"unrecognized import path", "module lookup disabled", "network is unreachable",
+		"TLS handshake", "x509:",
+	} {
+		if strings.Contains(out, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // serverProc is a running server under test.
@@ -120,7 +189,8 @@ type serverProc struct {
 	spec       ServerSpec
 	cmd        *exec.Cmd
 	addr       string
-	metricsURL string
+	metricsURL string // http://HOST:PORT/metrics
+	gcURL      string // http://HOST:PORT/gc
 	log        *os.File
 	logPath    string
 	exited     chan struct{}
@@ -157,7 +227,7 @@ func startServer(ctx context.Context, binDir string, spec ServerSpec, port int, 
 		lf.Close()
 		return nil, err
 	}
-	p := &serverProc{spec: spec, cmd: cmd, addr: addr, metricsURL: "http://" + maddr + "/metrics", log: lf, logPath: logPath, exited: make(chan struct{})}
+	p := &serverProc{spec: spec, cmd: cmd, addr: addr, metricsURL: "http://" + maddr + "/metrics", gcURL: "http://" + maddr + "/gc", log: lf, logPath: logPath, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		close(p.exited)
@@ -206,6 +276,17 @@ func (p *serverProc) stats() (ProcStats, error) {
 // goroutines reads go_goroutines from the server's /metrics.
 func (p *serverProc) goroutines(ctx context.Context) (float64, bool) {
 	return scrapeMetric(ctx, p.metricsURL, "go_goroutines")
+}
+
+// heapInuse reads go_memstats_heap_inuse_bytes from the server's /metrics.
+func (p *serverProc) heapInuse(ctx context.Context) (float64, bool) {
+	return scrapeMetric(ctx, p.metricsURL, "go_memstats_heap_inuse_bytes")
+}
+
+// gc asks the server to collect its garbage and return free memory to the
+// operating system (its /gc), and waits for it to be done.
+func (p *serverProc) gc(ctx context.Context) error {
+	return postGC(ctx, p.gcURL)
 }
 
 // stop ends the server: SIGTERM, then SIGKILL after 3 s.

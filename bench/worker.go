@@ -10,10 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// A client process holds at most ~19,000 connections (20,000 descriptors).
-// For more, the benchmark runs several worker processes, each a Generator
+// A client process holds at most PerProcess connections (18,000 under a
+// limit of 20,000 descriptors). For more, the benchmark runs several worker
+// processes, each a Generator
 // driven over its standard input and output with one JSON object per line:
 //
 //	→ {"config": ClientConfig}            once, first
@@ -22,10 +25,6 @@ import (
 //	→ {"op": "close"}                             ← {}   and the worker exits
 //
 // A worker whose standard input ends closes its connections and exits.
-
-// PerProcess is the most connections the benchmark puts in one client
-// process, leaving room under the 20,000-descriptor limit.
-const PerProcess = 18000
 
 type workerRequest struct {
 	Config  *ClientConfig `json:"config,omitempty"`
@@ -213,6 +212,13 @@ func share(n, i, k int) int {
 
 func (m *multiClient) Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error) {
 	k := len(m.parts)
+	pending := spec.MaxPending
+	if pending <= 0 {
+		// The default bounds the handshakes in flight over all
+		// processes: apply it before it is shared out, or every
+		// process would get max(1, 0/k) = 1.
+		pending = DefaultMaxPending
+	}
 	rs := make([]ConnectResult, k)
 	errs := make([]error, k)
 	var wg sync.WaitGroup
@@ -220,7 +226,7 @@ func (m *multiClient) Connect(ctx context.Context, spec ConnectSpec) (ConnectRes
 		s := spec
 		s.Conns = share(spec.Conns, i, k)
 		s.Rate = spec.Rate / float64(k)
-		s.MaxPending = max(1, spec.MaxPending/k)
+		s.MaxPending = max(1, pending/k)
 		wg.Go(func() { rs[i], errs[i] = p.Connect(ctx, s) })
 	}
 	wg.Wait()
@@ -239,10 +245,66 @@ func (m *multiClient) Run(ctx context.Context, spec RunSpec) (RunResult, error) 
 			s.Rate = spec.Rate / float64(k)
 		}
 		s.Publisher = spec.Publisher && i == 0
+		s.PerMessage = spec.Scenario == Broadcast && k > 1
 		wg.Go(func() { rs[i], errs[i] = p.Run(ctx, s) })
 	}
 	wg.Wait()
-	return mergeRun(rs), errors.Join(errs...)
+	out := mergeRun(rs)
+	if spec.Scenario == Broadcast && spec.Publisher && k > 1 {
+		// Each process saw a message reach its own connections: the
+		// fan-out is the last of them.
+		out.Completed, out.Incomplete, out.Completion = mergeFanout(rs)
+	}
+	out.Messages = nil
+	return out, errors.Join(errs...)
+}
+
+// mergeFanout works out the broadcast figures over several processes, the
+// first of which published: a message counts as completed when it reached
+// every connection of every process, and its fan-out time runs from its
+// sending to the last delivery in any process. As in one process, the
+// messages measured are those that reached the publisher's process within
+// its measured time. A message that another process had not received in
+// full when its phase ended is left out if it was sent less than
+// broadcastTimeout before that end (it may have been on its way), and
+// counts as incomplete otherwise.
+func mergeFanout(rs []RunResult) (completed, incomplete int64, fanout *hdrhistogram.Snapshot) {
+	pub := rs[0]
+	others := make([]map[uint64]int64, len(rs)-1)
+	for i, r := range rs[1:] {
+		m := make(map[uint64]int64, len(r.Messages))
+		for _, d := range r.Messages {
+			m[d.Seq] = d.Last
+		}
+		others[i] = m
+	}
+	h := newHist()
+	for _, d := range pub.Messages {
+		if d.Last < pub.From || d.Last >= pub.End {
+			continue
+		}
+		last, missing, unknown := d.Last, false, false
+		for i, m := range others {
+			l, ok := m[d.Seq]
+			switch {
+			case ok:
+				last = max(last, l)
+			case rs[i+1].End-d.Sent < int64(broadcastTimeout):
+				unknown = true
+			default:
+				missing = true
+			}
+		}
+		switch {
+		case missing:
+			incomplete++
+		case unknown:
+		default:
+			completed++
+			recordUS(h, last-d.Sent)
+		}
+	}
+	return completed, pub.Incomplete + incomplete, h.Export()
 }
 
 func (m *multiClient) Close() error {

@@ -13,8 +13,10 @@ import (
 )
 
 // ServeWS4Go is the ws4go server under test (bench/cmd/ws4go-server): echo
-// at /ws, broadcast at /broadcast, no heartbeat, go_goroutines at -metrics,
-// on the engine -engine. It serves until ctx ends, then drops every
+// at /ws, broadcast at /broadcast, no heartbeat, /metrics and /gc at
+// -metrics (MetricsHandler, GCHandler), on the engine -engine. It is
+// configured like the peers: defaults but for the heartbeat, which no server
+// under test runs. It serves until ctx ends, then drops every
 // connection. args are its command line:
 //
 //	-addr 127.0.0.1:9400 -metrics 127.0.0.1:9401 -engine goroutine|netpoll
@@ -50,6 +52,7 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", MetricsHandler())
+		mux.Handle("/gc", GCHandler())
 		hs := &http.Server{Handler: mux}
 		go hs.Serve(ml)
 		defer hs.Close()

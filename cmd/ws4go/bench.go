@@ -25,18 +25,24 @@ gobwas/ws + easygo and a raw TCP epoll echo (the floor): each server runs as
 its own process, one after another, under the same load from an epoll load
 generator on 127.0.0.0/8, in four scenarios:
 
-  idle       N connections held: server RSS per connection, goroutines,
-             handshake rate
-  echo       C connections echoing messages: closed loop (msgs/s, latency),
-             then a fixed rate (default: half of each server's peak)
+  idle       N connections held: server RSS and Go heap per connection
+             (each read after the server's /gc), goroutines, handshake rate
+  echo       C connections echoing messages: closed loop for every server
+             (msgs/s, msgs/s per server core, latency), then every server
+             at one fixed rate (default: half of the lowest closed-loop peak)
   broadcast  one publisher, N receivers on /broadcast: fan-out time,
              deliveries/s
   churn      connect, one message, close, over and over: connections/s
 
-It builds the servers (the peers from their own module in bench/peers),
-prints a Markdown table with ws4go's ratio to each peer, and writes
-results.json, results.md, one SVG chart per scenario and the servers' logs
-to the -out folder.
+It builds the servers (the peers from their own module in bench/peers; the
+first build downloads their libraries through the Go module proxy), prints
+a Markdown table with ws4go's ratio to each peer, and writes results.json,
+results.md, one SVG chart per scenario and the servers' logs to the -out
+folder (default bench/results/<UTC time>, which git ignores).
+
+  ws4go bench -publish DIR   copies results.md, results.json and the charts
+                             of results folder DIR ("last": the newest in
+                             bench/results) into bench/latest, to commit
 
 Flags:
 `
@@ -56,11 +62,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	var (
 		scenarios = fs.String("scenarios", "idle,echo,broadcast,churn", "scenarios to run, comma-separated")
-		servers   = fs.String("servers", strings.Join(bench.ServerNames(), ","), "servers to measure, comma-separated")
+		servers   = fs.String("servers", strings.Join(bench.ServerNames(), ","), "servers to measure, comma-separated, or all (adds "+strings.Join(extraServers(), ", ")+")")
 		out       = fs.String("out", "", "results folder (default: bench/results/<UTC time> in the source tree)")
 		binDir    = fs.String("bin", "", "folder of built servers; empty: build them from the source tree into a temporary folder")
 		src       = fs.String("src", ".", "ws4go source tree (found upwards from here)")
 		quick     = fs.Bool("quick", false, "a short, small run to try things out (1,000 idle/broadcast connections, 2 s phases)")
+		publish   = fs.String("publish", "", "publish results folder `DIR` (or last) into bench/latest, and run nothing")
 		cfg       bench.Config
 	)
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 15000, "idle: connections held")
@@ -71,11 +78,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before each measured phase")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "idle: how long connections are held (0: -duration)")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "echo: messages/s of the fixed-rate phase (0: half of each server's closed-loop peak)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "echo: messages/s of the fixed-rate phase, the same for every server (0: half of the lowest closed-loop peak of the run)")
 	fs.Float64Var(&cfg.BroadcastRate, "broadcast-rate", 0, "broadcast: messages published per second (0: closed loop)")
 	fs.IntVar(&cfg.Window, "window", 1, "broadcast closed loop: messages in flight")
 	fs.Float64Var(&cfg.Ramp, "ramp", 0, "idle, broadcast: connections opened per second (0: as fast as accepted)")
-	fs.IntVar(&cfg.Procs, "procs", 0, fmt.Sprintf("client processes (0: one per %d connections)", bench.PerProcess))
+	fs.IntVar(&cfg.Procs, "procs", 0, fmt.Sprintf("client processes (0: one per %d connections, nine tenths of the open files limit)", bench.PerProcess()))
 	fs.IntVar(&cfg.Loops, "loops", 2, "event loops per client process")
 	fs.IntVar(&cfg.SourcesPer, "sources", 8, "source addresses (127.0.0.2, ...) per client process")
 	fs.IntVar(&cfg.Port, "port", 9400, "first port: server i listens on port+10i (and port+10i+1 for /metrics)")
@@ -92,6 +99,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ws4go bench: unexpected arguments %q\n", fs.Args())
 		return 2
+	}
+	if *publish != "" {
+		return publishResults(*src, *publish, stdout, stderr)
 	}
 	if *quick {
 		set := map[string]bool{}
@@ -122,27 +132,36 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		cfg.Scenarios = append(cfg.Scenarios, sc)
 	}
 	cfg.Servers = splitList(*servers)
+	if *servers == "all" {
+		cfg.Servers = bench.AllServerNames()
+	}
 	for _, s := range cfg.Servers {
 		if _, ok := bench.LookupServer(s); !ok {
-			fmt.Fprintf(stderr, "ws4go bench: unknown server %q (have %s)\n", s, strings.Join(bench.ServerNames(), ", "))
+			fmt.Fprintf(stderr, "ws4go bench: unknown server %q (have %s)\n", s, strings.Join(bench.AllServerNames(), ", "))
 			return 2
 		}
+	}
+	// Before the build, which takes a while: a run that cannot hold its
+	// connections fails now.
+	if _, err := bench.CheckLimits(cfg); err != nil {
+		benchError(stderr, err)
+		return 2
 	}
 
 	root, srcErr := bench.FindSource(*src)
 	if *binDir == "" {
 		if srcErr != nil {
-			fmt.Fprintln(stderr, "ws4go bench:", srcErr)
+			benchError(stderr, srcErr)
 			return 1
 		}
 		tmp, err := os.MkdirTemp("", "ws4go-bench-bin-")
 		if err != nil {
-			fmt.Fprintln(stderr, "ws4go bench:", err)
+			benchError(stderr, err)
 			return 1
 		}
 		defer os.RemoveAll(tmp)
-		if err := bench.Build(ctx, root, tmp, stderr); err != nil {
-			fmt.Fprintln(stderr, err)
+		if err := bench.Build(ctx, root, tmp, cfg.Servers, stderr); err != nil {
+			benchError(stderr, err)
 			return 1
 		}
 		*binDir = tmp
@@ -158,7 +177,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.Out = *out
 	exe, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(stderr, "ws4go bench:", err)
+		benchError(stderr, err)
 		return 1
 	}
 	cfg.WorkerArgs = []string{exe, "bench", "-worker"}
@@ -167,7 +186,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	rep, err := bench.Run(ctx, cfg)
 	if rep == nil {
-		fmt.Fprintln(stderr, "ws4go bench:", err)
+		benchError(stderr, err)
 		return 1
 	}
 	if srcErr == nil {
@@ -175,13 +194,16 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else {
 		rep.Machine = bench.DescribeMachine("")
 	}
+	if len(rep.Machine.Uncommitted) > 0 {
+		fmt.Fprintf(stderr, "ws4go bench: note: the working tree has uncommitted changes (%s): results.md says so\n", strings.Join(rep.Machine.Uncommitted, ", "))
+	}
 	command := "ws4go bench"
 	if len(args) > 0 {
 		command += " " + strings.Join(args, " ")
 	}
 	bench.WriteMarkdown(stdout, rep, command, false)
 	if werr := bench.WriteResults(cfg.Out, rep, command); werr != nil {
-		fmt.Fprintln(stderr, "ws4go bench:", werr)
+		benchError(stderr, werr)
 		return 1
 	}
 	fmt.Fprintf(stderr, "ws4go bench: results in %s\n", cfg.Out)
@@ -190,4 +212,50 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+// extraServers lists the servers measured only when named.
+func extraServers() []string {
+	var out []string
+	for _, s := range bench.Servers {
+		if s.Extra {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// publishResults is "ws4go bench -publish DIR": it copies the results of
+// DIR (or of the newest folder in bench/results, for "last") into
+// bench/latest of the source tree, where they are committed and linked
+// from the README.
+func publishResults(src, dir string, stdout, stderr io.Writer) int {
+	root, err := bench.FindSource(src)
+	if err != nil {
+		benchError(stderr, err)
+		return 1
+	}
+	if dir == "last" {
+		if dir, err = bench.LatestResults(filepath.Join(root, "bench", "results")); err != nil {
+			benchError(stderr, err)
+			return 1
+		}
+	}
+	dest := filepath.Join(root, "bench", "latest")
+	files, err := bench.Publish(dir, dest)
+	if err != nil {
+		benchError(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "ws4go bench: published %s from %s into %s\n", strings.Join(files, ", "), dir, dest)
+	return 0
+}
+
+// benchError prints err, whose message may start with "bench: " already.
+func benchError(w io.Writer, err error) {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "bench: "); ok {
+		msg = rest
+	}
+	fmt.Fprintln(w, "ws4go bench:", msg)
 }

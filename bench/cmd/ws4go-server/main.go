@@ -1,6 +1,6 @@
 // Command ws4go-server is ws4go as a server under test of ws4go bench: echo
 // at /ws, broadcast at /broadcast (see package bench), no heartbeat, and
-// go_goroutines at -metrics.
+// /metrics and /gc at -metrics.
 //
 //	ws4go-server -addr 127.0.0.1:9400 -metrics 127.0.0.1:9401 -engine goroutine
 package main

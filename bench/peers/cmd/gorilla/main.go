@@ -2,7 +2,11 @@
 // written the way its examples are: a goroutine per connection reading with
 // ReadMessage and writing with WriteMessage; broadcast through a hub with a
 // writer goroutine and a buffered channel per client (the chat example),
-// sending a PreparedMessage so the frame is encoded once.
+// sending a PreparedMessage so the frame is encoded once. The Upgrader has
+// the defaults of the examples: it reuses the HTTP server's 4 KiB read and
+// write buffers for the connection's life (a WriteBufferPool, which gorilla
+// offers for many mostly idle connections, is not set). WriteMessage sends
+// header and payload in one write.
 package main
 
 import (

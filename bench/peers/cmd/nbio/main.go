@@ -1,10 +1,19 @@
-// Command nbio is the benchmark's server on github.com/lesismal/nbio: its
-// nbhttp engine (epoll, a small pool of goroutines) with a websocket
-// Upgrader whose OnMessage echoes; broadcast writes the message to every
-// connection of a locked set.
+// Command nbio is the benchmark's server on github.com/lesismal/nbio, as its
+// websocket examples are: the nbhttp engine with a websocket Upgrader whose
+// OnMessage echoes (nbio's WriteMessage queues the frame, header and
+// payload in one buffer, without blocking); broadcast writes the message to
+// every connection of a locked set.
+//
+// -iomod picks the engine's IOMod: nonblocking (nbio's default: every
+// connection on its epoll pollers and goroutine pool) or mixed (nbio's
+// README suggests it when there are not too many connections: the first
+// MaxBlockingOnline, 10,000 by default, get a goroutine each, reading with
+// blocking calls and writing from a goroutine of their own; the rest go to
+// the pollers). The benchmark runs both, as nbio and nbio-mixed.
 package main
 
 import (
+	"flag"
 	"log"
 	"net/http"
 	"sync"
@@ -24,7 +33,13 @@ func newUpgrader() *websocket.Upgrader {
 }
 
 func main() {
+	iomod := flag.String("iomod", "nonblocking", "nbhttp IOMod: nonblocking or mixed")
 	f := peer.Parse()
+	mod := map[string]int{"nonblocking": nbhttp.IOModNonBlocking, "mixed": nbhttp.IOModMixed}
+	iom, ok := mod[*iomod]
+	if !ok {
+		log.Fatalf("-iomod %q: want nonblocking or mixed", *iomod)
+	}
 	peer.ServeMetrics(f.Metrics)
 
 	echo := newUpgrader()
@@ -63,6 +78,7 @@ func main() {
 		MaxLoad:                 1 << 20,
 		ReleaseWebsocketPayload: true,
 		KeepaliveTime:           time.Hour,
+		IOMod:                   iom,
 		Handler:                 mux,
 	})
 	if err := engine.Start(); err != nil {

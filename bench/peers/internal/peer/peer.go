@@ -7,8 +7,15 @@
 //	/broadcast  broadcast: every message received is sent to every client
 //	            connected to /broadcast, the sender included, same type
 //
-// and go_goroutines (Prometheus text) at http://-metrics/metrics. No
-// server pings, compresses or limits message sizes below 16 MiB.
+// and on -metrics
+//
+//	/metrics    go_goroutines and go_memstats_heap_inuse_bytes (Prometheus text)
+//	/gc         runtime.GC and debug.FreeOSMemory, then 204
+//
+// No server pings, compresses or limits message sizes below 16 MiB. The
+// metrics endpoint is the same as ws4go's own server under test
+// (bench.MetricsHandler and bench.GCHandler in the main module): every
+// server is measured the same way.
 package peer
 
 import (
@@ -20,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -40,8 +48,7 @@ func Parse() Flags {
 	return f
 }
 
-// ServeMetrics serves go_goroutines at http://addr/metrics in the
-// background.
+// ServeMetrics serves /metrics and /gc on addr in the background.
 func ServeMetrics(addr string) {
 	if addr == "" {
 		return
@@ -50,12 +57,29 @@ func ServeMetrics(addr string) {
 	if err != nil {
 		log.Fatal(err)
 	}
+	go http.Serve(l, Mux())
+}
+
+// Mux serves /metrics and /gc (see the package documentation).
+func Mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprintf(w, "# TYPE go_goroutines gauge\ngo_goroutines %d\n", runtime.NumGoroutine())
+		fmt.Fprintf(w, "# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes %d\n", ms.HeapInuse)
 	})
-	go http.Serve(l, mux)
+	mux.HandleFunc("/gc", func(w http.ResponseWriter, r *http.Request) {
+		// The benchmark reads the server's RSS after this, before and
+		// after opening connections: without it, garbage left by the
+		// handshakes and memory the runtime has not yet returned to the
+		// OS would count as memory per connection.
+		runtime.GC()
+		debug.FreeOSMemory()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
 }
 
 // Wait blocks until SIGINT or SIGTERM.
