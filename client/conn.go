@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"compress/flate"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -42,6 +43,12 @@ type Conn struct {
 	log *slog.Logger
 	req *http.Request
 	sub string
+	ext string // the extensions the server accepted
+
+	// Compression, when negotiated: dz is used under msgMu, inf by the
+	// reading goroutine.
+	dz  *deflater
+	inf *inflater
 
 	writeTimeout time.Duration
 	closeTimeout time.Duration
@@ -142,9 +149,26 @@ func (c *Conn) feed(p []byte) bool {
 			if c.closing() {
 				continue // data after our close frame is discarded
 			}
-			c.call(func() { c.h.ReceivedMessage(c, handler.Message{Type: ev.Type, Data: ev.Data}) })
+			data := ev.Data
+			if ev.Compressed {
+				var err error
+				// The size limit applies to the inflated message.
+				data, err = c.inf.inflate(ev.Data, c.rd.MaxMessage)
+				switch {
+				case errors.Is(err, errTooBig):
+					c.fail(handler.CloseMessageTooBig, "message too big")
+					return false
+				case err != nil:
+					c.fail(handler.CloseInvalidPayload, "invalid compressed data")
+					return false
+				case ev.Type == handler.Text && !utf8.Valid(data):
+					c.fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message")
+					return false
+				}
+			}
+			c.call(func() { c.h.ReceivedMessage(c, handler.Message{Type: ev.Type, Data: data}) })
 		case proto.Ping:
-			_ = c.writeFrame(ws.OpPong, true, ev.Data)
+			_ = c.writeFrame(ws.OpPong, 0, true, ev.Data)
 		case proto.Pong:
 			c.call(func() { c.h.Ponged(c, ev.Data) })
 		case proto.Close:
@@ -270,11 +294,15 @@ func (c *Conn) sendClose(code handler.CloseCode, reason string) error {
 		}
 		payload = append([]byte{byte(code >> 8), byte(code)}, reason...)
 	}
-	return c.writeLocked(ws.OpClose, true, payload)
+	return c.writeLocked(ws.OpClose, 0, true, payload)
 }
 
-// writeFrame writes one frame unless the closing handshake has started.
-func (c *Conn) writeFrame(op ws.OpCode, fin bool, p []byte) error {
+// rsv1 marks the first frame of a compressed message (RFC 7692 section 6).
+const rsv1 = 0x4
+
+// writeFrame writes one frame unless the closing handshake has started. rsv
+// is 0, or rsv1 on the first frame of a compressed message.
+func (c *Conn) writeFrame(op ws.OpCode, rsv byte, fin bool, p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.Lock()
@@ -283,12 +311,12 @@ func (c *Conn) writeFrame(op ws.OpCode, fin bool, p []byte) error {
 	if closed {
 		return handler.ErrClosed
 	}
-	return c.writeLocked(op, fin, p)
+	return c.writeLocked(op, rsv, fin, p)
 }
 
 // writeLocked masks and writes one frame; the caller holds wmu. p is not
 // modified. A failed write drops the connection.
-func (c *Conn) writeLocked(op ws.OpCode, fin bool, p []byte) error {
+func (c *Conn) writeLocked(op ws.OpCode, rsv byte, fin bool, p []byte) error {
 	var mask [4]byte
 	_, _ = rand.Read(mask[:])
 	if c.wbuf == nil {
@@ -296,7 +324,7 @@ func (c *Conn) writeLocked(op ws.OpCode, fin bool, p []byte) error {
 	}
 	w := appendWriter{c.wbuf[:0]}
 	var hbuf [ws.MaxHeaderSize]byte
-	_ = ws.WriteHeaderBuffer(&w, ws.Header{Fin: fin, OpCode: op, Length: int64(len(p)), Masked: true, Mask: mask}, hbuf[:])
+	_ = ws.WriteHeaderBuffer(&w, ws.Header{Fin: fin, Rsv: rsv, OpCode: op, Length: int64(len(p)), Masked: true, Mask: mask}, hbuf[:])
 	buf := w.b
 	if c.writeTimeout > 0 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
@@ -364,14 +392,21 @@ func (c *Conn) beat() {
 }
 
 // Send implements handler.Conn: it sends one message, masked like every
-// client frame.
+// client frame, and compressed if permessage-deflate was negotiated and the
+// message is at least Compression.Threshold bytes long.
 func (c *Conn) Send(t handler.MessageType, p []byte) error {
 	if t != handler.Text && t != handler.Binary {
 		return fmt.Errorf("ws4go client: bad message type %d", t)
 	}
 	c.msgMu.Lock()
 	defer c.msgMu.Unlock()
-	return c.writeFrame(ws.OpCode(t), true, p)
+	if c.dz != nil && len(p) >= c.dz.threshold {
+		if c.closing() {
+			return handler.ErrClosed // not worth compressing
+		}
+		return c.writeFrame(ws.OpCode(t), rsv1, true, c.dz.compress(p))
+	}
+	return c.writeFrame(ws.OpCode(t), 0, true, p)
 }
 
 // SendText implements handler.Conn.
@@ -381,7 +416,9 @@ func (c *Conn) SendText(s string) error { return c.Send(handler.Text, []byte(s))
 func (c *Conn) SendBinary(p []byte) error { return c.Send(handler.Binary, p) }
 
 // NewWriter implements handler.Conn: each Write sends one fragment, Close
-// the final one. Other messages wait until the writer is closed.
+// the final one. Other messages wait until the writer is closed. With
+// permessage-deflate, the message is compressed as one deflate stream
+// whatever its length (each Write is flushed into its fragment).
 func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) {
 	if t != handler.Text && t != handler.Binary {
 		return nil, fmt.Errorf("ws4go client: bad message type %d", t)
@@ -391,13 +428,25 @@ func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) {
 		c.msgMu.Unlock()
 		return nil, handler.ErrClosed
 	}
-	return &fragmentWriter{c: c, op: ws.OpCode(t)}, nil
+	w := &fragmentWriter{c: c, op: ws.OpCode(t)}
+	if c.dz != nil {
+		w.rsv = rsv1
+		w.fw = c.dz.writer(-1)
+	}
+	return w, nil
 }
 
 type fragmentWriter struct {
 	c      *Conn
 	op     ws.OpCode
+	rsv    byte // rsv1 until the first frame of a compressed message is sent
 	closed bool
+
+	// fw compresses the message, if it is compressed, into c.dz.out.
+	// held is the end of the output so far, not sent yet: if nothing
+	// follows, it is the tail that RFC 7692 7.2.1 removes.
+	fw   *flate.Writer
+	held []byte
 }
 
 // Write sends p as one fragment.
@@ -408,21 +457,42 @@ func (w *fragmentWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.writeFrame(w.op, false, p); err != nil {
+	frame := p
+	if w.fw != nil {
+		d := w.c.dz
+		d.out.b = append(d.out.b[:0], w.held...)
+		_, _ = w.fw.Write(p)
+		_ = w.fw.Flush()
+		n := len(d.out.b) - len(tail)
+		w.held = append(w.held[:0], d.out.b[n:]...)
+		frame = d.out.b[:n]
+	}
+	if err := w.c.writeFrame(w.op, w.rsv, false, frame); err != nil {
 		return 0, err
 	}
-	w.op = ws.OpContinuation
+	w.op, w.rsv = ws.OpContinuation, 0
 	return len(p), nil
 }
 
-// Close sends the final, empty fragment.
+// Close sends the final fragment: empty, or for a compressed message that
+// had no Write, the compressed empty message.
 func (w *fragmentWriter) Close() error {
 	if w.closed {
 		return nil
 	}
 	w.closed = true
 	defer w.c.msgMu.Unlock()
-	return w.c.writeFrame(w.op, true, nil)
+	var frame []byte
+	if w.fw != nil {
+		d := w.c.dz
+		if w.op != ws.OpContinuation {
+			d.out.b = d.out.b[:0]
+			_ = w.fw.Flush()
+			frame = d.out.b[:len(d.out.b)-len(tail)]
+		}
+		d.release(w.fw, -1)
+	}
+	return w.c.writeFrame(w.op, w.rsv, true, frame)
 }
 
 // Ping implements handler.Conn. The server's pong arrives at
@@ -431,7 +501,7 @@ func (c *Conn) Ping(payload []byte) error {
 	if len(payload) > 125 {
 		return errors.New("ws4go client: a ping payload is at most 125 bytes")
 	}
-	return c.writeFrame(ws.OpPing, true, payload)
+	return c.writeFrame(ws.OpPing, 0, true, payload)
 }
 
 // Close implements handler.Conn: it sends a close frame with code and
@@ -467,6 +537,11 @@ func (c *Conn) Request() *http.Request { return c.req }
 // Subprotocol implements handler.Conn: the subprotocol the server chose, or
 // "".
 func (c *Conn) Subprotocol() string { return c.sub }
+
+// Extensions is the Sec-WebSocket-Extensions answer of the server, e.g.
+// "permessage-deflate; server_no_context_takeover", or "" when it accepted
+// no extension (and messages go uncompressed both ways).
+func (c *Conn) Extensions() string { return c.ext }
 
 type boxed struct{ v any }
 

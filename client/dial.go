@@ -43,10 +43,10 @@ type Options struct {
 	// Subprotocols are offered in Sec-WebSocket-Protocol, most preferred
 	// first. The server's choice is Conn.Subprotocol().
 	Subprotocols []string
-	// Compression will offer permessage-deflate (RFC 7692). It is not
-	// implemented yet: Dial fails with ErrCompressionNotImplemented when
-	// it is set.
-	Compression bool
+	// Compression configures permessage-deflate (RFC 7692). It is
+	// offered by default (set Compression.Disable to stop that) and used
+	// when the server accepts; Conn.Extensions tells whether it did.
+	Compression Compression
 
 	// TLSConfig is used for wss:// (default: the system roots, and the
 	// URL's host as ServerName).
@@ -208,8 +208,8 @@ func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) 
 	if h == nil {
 		return nil, errors.New("ws4go client: nil handler")
 	}
-	if opts.Compression {
-		return nil, ErrCompressionNotImplemented
+	if err := opts.Compression.check(); err != nil {
+		return nil, err
 	}
 	t, err := parseURL(rawURL)
 	if err != nil {
@@ -404,12 +404,19 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 	if len(opts.Subprotocols) > 0 {
 		fmt.Fprintf(&b, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(opts.Subprotocols, ", "))
 	}
+	offer := opts.Compression.offer()
+	if offer != "" {
+		fmt.Fprintf(&b, "Sec-WebSocket-Extensions: %s\r\n", offer)
+	}
 	b.WriteString("\r\n")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	if len(opts.Subprotocols) > 0 {
 		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
+	}
+	if offer != "" {
+		req.Header.Set("Sec-WebSocket-Extensions", offer)
 	}
 	if _, err := io.WriteString(nc, b.String()); err != nil {
 		return nil, fmt.Errorf("ws4go client: sending the handshake to %s: %w", t.display, err)
@@ -427,7 +434,7 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 		}
 		return nil, &HandshakeError{URL: t.display, Err: ErrMalformedResponse, Detail: err.Error()}
 	}
-	sub, herr := checkResponse(resp, key, opts.Subprotocols)
+	sub, pmd, herr := checkResponse(resp, key, opts)
 	if herr != nil {
 		herr.URL = t.display
 		if herr.StatusCode != 0 && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -435,15 +442,24 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 		}
 		return nil, herr
 	}
-	return newConn(nc, br, h, opts, req, sub), nil
+	c := newConn(nc, br, h, opts, req, sub)
+	if pmd != nil {
+		c.ext = strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
+		c.dz = newDeflater(&opts.Compression, pmd)
+		c.inf = newInflater(pmd)
+		c.rd.Compression = true
+	}
+	return c, nil
 }
 
-// checkResponse applies RFC 6455 section 4.1 to the server's answer. It
-// returns the subprotocol chosen.
-func checkResponse(resp *http.Response, key string, offered []string) (string, *HandshakeError) {
-	fail := func(err error, detail string) (string, *HandshakeError) {
-		return "", &HandshakeError{Err: err, Detail: detail, StatusCode: resp.StatusCode, Header: resp.Header}
+// checkResponse applies RFC 6455 section 4.1 and RFC 7692 section 7.1 to
+// the server's answer. It returns the subprotocol chosen and the
+// permessage-deflate parameters (nil: no compression).
+func checkResponse(resp *http.Response, key string, opts *Options) (string, *deflateParams, *HandshakeError) {
+	fail := func(err error, detail string) (string, *deflateParams, *HandshakeError) {
+		return "", nil, &HandshakeError{Err: err, Detail: detail, StatusCode: resp.StatusCode, Header: resp.Header}
 	}
+	offered := opts.Subprotocols
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		detail := "got " + resp.Status
 		if loc := resp.Header.Get("Location"); loc != "" {
@@ -468,9 +484,9 @@ func checkResponse(resp *http.Response, key string, offered []string) (string, *
 	case strings.TrimSpace(accept[0]) != handshake.AcceptKey(key):
 		return fail(ErrBadAccept, fmt.Sprintf("got %q, want %q", accept[0], handshake.AcceptKey(key)))
 	}
-	if ext := strings.TrimSpace(strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")); ext != "" {
-		// No extension is offered yet, so any is unexpected.
-		return fail(ErrBadExtension, fmt.Sprintf("Sec-WebSocket-Extensions: %q", ext))
+	pmd, herr := checkExtensions(resp.Header.Values("Sec-WebSocket-Extensions"), &opts.Compression)
+	if herr != nil {
+		return fail(herr.Err, herr.Detail)
 	}
 	var sub string
 	if ps := resp.Header.Values("Sec-WebSocket-Protocol"); len(ps) > 0 {
@@ -496,7 +512,7 @@ func checkResponse(resp *http.Response, key string, offered []string) (string, *
 			return fail(ErrBadSubprotocol, fmt.Sprintf("got %q, offered %q", sub, offered))
 		}
 	}
-	return sub, nil
+	return sub, pmd, nil
 }
 
 // hasToken reports whether the comma-separated token lists vs contain want

@@ -22,5 +22,13 @@
 // offered. Every frame sent is masked with a fresh random key. A heartbeat
 // pings a silent server and drops the connection when nothing comes back
 // (Options.PingInterval, Options.PongTimeout). Redial keeps a connection
-// open across failures, with exponential backoff and jitter.
+// open across failures, with exponential backoff and jitter; a connection
+// that closes before Backoff.Stable counts as a failure.
+//
+// permessage-deflate (RFC 7692) is offered by default and used when the
+// server accepts it (Conn.Extensions); Options.Compression tunes or
+// disables it. The server's answer is checked as strictly as the rest of
+// the handshake, messages of Compression.Threshold bytes or more are sent
+// compressed, and compressed messages from the server are inflated under
+// Options.MaxMessageSize.
 package client

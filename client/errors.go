@@ -29,18 +29,22 @@ var (
 	// offer, or more than one.
 	ErrBadSubprotocol = errors.New("the server chose a subprotocol that was not offered")
 	// ErrBadExtension: the server accepted an extension the client did
-	// not offer.
+	// not offer (any extension when compression is disabled, anything but
+	// permessage-deflate otherwise), accepted it more than once, or sent a
+	// malformed Sec-WebSocket-Extensions header.
 	ErrBadExtension = errors.New("the server chose an extension that was not offered")
+	// ErrBadExtensionParam: the server accepted permessage-deflate with
+	// parameters RFC 7692 does not allow in its answer: an unknown or
+	// duplicate parameter, a bad value, client_max_window_bits when it
+	// was not offered, or no server_no_context_takeover when it was
+	// requested (Compression.ServerNoContextTakeover).
+	ErrBadExtensionParam = errors.New("the server accepted permessage-deflate with invalid parameters")
 	// ErrMalformedResponse: the response is not valid HTTP/1.1.
 	ErrMalformedResponse = errors.New("malformed handshake response")
 	// ErrProxy: the HTTP proxy refused the CONNECT request or answered it
 	// with something other than a 2xx response.
 	ErrProxy = errors.New("the proxy refused the CONNECT request")
 )
-
-// ErrCompressionNotImplemented is returned by Dial when Options.Compression
-// is set: the client cannot offer permessage-deflate yet.
-var ErrCompressionNotImplemented = errors.New("ws4go client: permessage-deflate is not implemented yet")
 
 // HandshakeError is a failed opening handshake (or proxy CONNECT): the
 // server's answer broke RFC 6455 section 4.1, or refused the connection.

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -14,10 +16,13 @@ import (
 // the first failure, then Factor times longer after each further consecutive
 // failure, never more than Max, each delay shortened by a random fraction of
 // up to Jitter (so that many clients dropped at once do not all come back at
-// the same instant). The zero value uses the defaults.
+// the same instant). A failure is a dial that failed, or a connection that
+// closed before it had been open for Stable: a server that accepts and
+// closes at once is redialled ever more slowly, not every Min. The zero
+// value uses the defaults.
 type Backoff struct {
 	// Min is the first delay (default 250 ms). It is also the delay before
-	// redialling after a connection that was open ends.
+	// redialling after a stable connection ends.
 	Min time.Duration
 	// Max caps the delay (default 30 s).
 	Max time.Duration
@@ -30,6 +35,25 @@ type Backoff struct {
 	// MaxAttempts is the number of consecutive failed attempts after which
 	// Redial gives up (0: never).
 	MaxAttempts int
+	// Stable is how long a connection must stay open to reset the count
+	// of consecutive failures (default 5 s); one that ends sooner counts
+	// as a failure.
+	Stable time.Duration
+}
+
+// DefaultStable is the default Backoff.Stable.
+const DefaultStable = 5 * time.Second
+
+// ErrUnstable is why Redial gave up when the last of its MaxAttempts
+// failures was a connection that closed before Backoff.Stable; Err wraps it
+// with how long the connection lasted and how it closed.
+var ErrUnstable = errors.New("ws4go client: the connection closed before it was stable")
+
+func (b Backoff) stable() time.Duration {
+	if b.Stable <= 0 {
+		return DefaultStable
+	}
+	return b.Stable
 }
 
 // Delay returns the delay after the n-th consecutive failure (n ≥ 1), with
@@ -124,7 +148,8 @@ func (r *Redialer) Stop() {
 func (r *Redialer) Done() <-chan struct{} { return r.done }
 
 // Err is why the Redialer stopped, once Done is closed: nil after Stop,
-// ctx's error, or the last dial error after MaxAttempts failures.
+// ctx's error, or after MaxAttempts failures, the last dial error or an
+// ErrUnstable.
 func (r *Redialer) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -175,10 +200,10 @@ func (r *Redialer) run() {
 			log.Warn("ws4go client: dial failed; retrying", "url", r.url, "attempt", failures, "in", wait, "err", err)
 			continue
 		}
-		failures = 0
 		r.mu.Lock()
 		r.cur = c
 		r.mu.Unlock()
+		opened := time.Now()
 		c.start()
 		select {
 		case <-c.Done():
@@ -188,10 +213,30 @@ func (r *Redialer) run() {
 			r.finish(context.Cause(r.ctx))
 			return
 		}
+		up := time.Since(opened)
 		r.mu.Lock()
 		r.cur = nil
 		r.mu.Unlock()
-		wait = r.b.Delay(1, rand.Float64())
-		log.Info("ws4go client: connection ended; redialling", "url", r.url, "in", wait)
+		if up >= r.b.stable() {
+			failures = 0
+			wait = r.b.Delay(1, rand.Float64())
+			log.Info("ws4go client: connection ended; redialling", "url", r.url, "after", up, "in", wait)
+			continue
+		}
+		// A server that accepts and then closes at once (overloaded,
+		// rejecting this client after the handshake, crashing) must
+		// not be hammered: such a connection is a failed attempt.
+		failures++
+		c.mu.Lock()
+		code, reason := c.code, c.reason
+		c.mu.Unlock()
+		err = fmt.Errorf("%w: open for %v, closed with %d %q", ErrUnstable, up.Round(time.Millisecond), code, reason)
+		if r.b.MaxAttempts > 0 && failures >= r.b.MaxAttempts {
+			log.Warn("ws4go client: giving up redialling", "url", r.url, "attempts", failures, "err", err)
+			r.finish(err)
+			return
+		}
+		wait = r.b.Delay(failures, rand.Float64())
+		log.Warn("ws4go client: connection closed early; retrying", "url", r.url, "attempt", failures, "in", wait, "err", err)
 	}
 }

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -190,5 +191,99 @@ func TestRedialMaxAttempts(t *testing.T) {
 	}
 	if n := made.Load(); n != 3 {
 		t.Fatalf("%d attempts, want 3", n)
+	}
+}
+
+// rejecter closes every connection as soon as it opens, as an overloaded
+// server does after the handshake.
+type rejecter struct{ handler.Base }
+
+func (rejecter) Opened(c handler.Conn) { _ = c.Close(handler.CloseTryAgainLater, "overloaded") }
+
+// stamper reports when each Redial connection opened.
+type stamper struct {
+	handler.Base
+	opened chan time.Time
+}
+
+func (s stamper) Opened(handler.Conn) {
+	select {
+	case s.opened <- time.Now():
+	default: // a runaway Redial must not block here; the test fails anyway
+	}
+}
+
+func TestRedialBacksOffShortConnections(t *testing.T) {
+	addr := start(t, &server.Server{Handler: func() handler.Handler { return rejecter{} }})
+	opened := make(chan time.Time, 16)
+	b := &client.Backoff{Min: 20 * time.Millisecond, Max: time.Second, Jitter: -1, MaxAttempts: 5, Stable: time.Hour}
+	r := client.Redial(context.Background(), "ws://"+addr+"/", func() handler.Handler { return stamper{opened: opened} },
+		&client.Options{Logger: discardLogger()}, b)
+	select {
+	case <-r.Done():
+	case <-time.After(waitTimeout):
+		r.Stop()
+		t.Fatalf("still redialling after %d connections: short-lived connections do not count as failures", len(opened))
+	}
+	if err := r.Err(); !errors.Is(err, client.ErrUnstable) || !strings.Contains(err.Error(), `closed with 1013 "overloaded"`) {
+		t.Fatalf("Err %v, want an ErrUnstable with the close code", err)
+	}
+	if n := len(opened); n != 5 {
+		t.Fatalf("%d connections, want MaxAttempts = 5", n)
+	}
+	prev := <-opened
+	for i := 1; i < 5; i++ {
+		at := <-opened
+		// Each delay doubles: the gap is at least the delay.
+		if gap, want := at.Sub(prev), b.Delay(i, 0); gap < want {
+			t.Errorf("connection %d came %v after the previous one, want at least %v", i+1, gap, want)
+		}
+		prev = at
+	}
+}
+
+// TestRedialStableResets: a connection that stays open for Backoff.Stable
+// resets the failure count, so MaxAttempts counts again from zero.
+func TestRedialStableResets(t *testing.T) {
+	var n atomic.Int32
+	addr := start(t, &server.Server{Handler: func() handler.Handler {
+		if n.Add(1) == 4 {
+			return kicker{} // stays until the client sends "kick"
+		}
+		return rejecter{}
+	}})
+	const stable = 100 * time.Millisecond
+	opened := make(chan time.Time, 16)
+	r := client.Redial(context.Background(), "ws://"+addr+"/", func() handler.Handler { return stamper{opened: opened} },
+		&client.Options{Logger: discardLogger()}, &client.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond, MaxAttempts: 4, Stable: stable})
+	for i := 0; i < 4; i++ {
+		select {
+		case <-opened:
+		case <-r.Done():
+			t.Fatalf("gave up after %d connections: %v", i, r.Err())
+		case <-time.After(waitTimeout):
+			t.Fatal("no connection")
+		}
+	}
+	// The 4th connection is the server's stable one: keep it open for
+	// Stable (the very duration under test), then have the server close it.
+	<-time.After(stable)
+	c := r.Conn()
+	if c == nil {
+		t.Fatal("Conn() is nil while the 4th connection is open")
+	}
+	_ = c.SendText("kick")
+	select {
+	case <-r.Done():
+	case <-time.After(waitTimeout):
+		r.Stop()
+		t.Fatal("did not give up")
+	}
+	if !errors.Is(r.Err(), client.ErrUnstable) {
+		t.Fatalf("Err %v, want ErrUnstable", r.Err())
+	}
+	// 3 failures, the stable one, then MaxAttempts = 4 failures again.
+	if got := n.Load(); got != 8 {
+		t.Fatalf("%d connections, want 8", got)
 	}
 }

@@ -71,21 +71,30 @@ func scriptServer(t *testing.T, hint string, env []string, bin string, args ...s
 	return ""
 }
 
-func pythonServer(t *testing.T) string {
+// pythonServer runs testdata/echo_server.py; config is its optional JSON
+// argument (permessage-deflate settings).
+func pythonServer(t *testing.T, config ...string) string {
 	python := os.Getenv("WS4GO_PYTHON")
 	if python == "" {
 		python = "/usr/bin/python3" // Debian's, which sees python3-websockets
 	}
-	return scriptServer(t, "install the Debian package python3-websockets", nil, python, filepath.Join("testdata", "echo_server.py"))
+	args := append([]string{filepath.Join("testdata", "echo_server.py")}, config...)
+	return scriptServer(t, "install the Debian package python3-websockets", nil, python, args...)
 }
 
-func nodeServer(t *testing.T) string {
+// nodeServer runs testdata/echo_server.js; config is its optional JSON
+// argument (ws's perMessageDeflate option).
+func nodeServer(t *testing.T, config ...string) string {
 	env := append(os.Environ(), "NODE_PATH=/usr/share/nodejs")
-	return scriptServer(t, "install the Debian packages nodejs and node-ws", env, "node", filepath.Join("testdata", "echo_server.js"))
+	args := append([]string{filepath.Join("testdata", "echo_server.js")}, config...)
+	return scriptServer(t, "install the Debian packages nodejs and node-ws", env, "node", args...)
 }
 
 func thirdParty(t *testing.T, addr string) {
 	t.Run("echo", func(t *testing.T) { echoChecks(t, "ws://"+addr+"/", nil) })
+	t.Run("echo uncompressed", func(t *testing.T) {
+		echoChecks(t, "ws://"+addr+"/", &client.Options{Compression: client.Compression{Disable: true}})
+	})
 	t.Run("server closes", func(t *testing.T) {
 		r := newRecorder()
 		c := dial(t, "ws://"+addr+"/", r, nil)

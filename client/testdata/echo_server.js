@@ -4,14 +4,19 @@
 // echoes every message (fragmented ones reassembled), and closes with CODE
 // REASON when sent "close-me CODE REASON". Speaks the subprotocol "chat.v1"
 // when offered. Runs until stdin reaches EOF.
+//
+// The optional argument is ws's perMessageDeflate option as JSON (default
+// {}: permessage-deflate with ws's defaults, a 1024-byte threshold and
+// context takeover both ways; false disables it).
 "use strict";
 const { WebSocketServer } = require("ws");
 
+const perMessageDeflate = process.argv[2] ? JSON.parse(process.argv[2]) : {};
 const wss = new WebSocketServer({
   host: "127.0.0.1",
   port: 0,
   maxPayload: 1 << 25,
-  perMessageDeflate: false,
+  perMessageDeflate,
   handleProtocols: (protocols) => (protocols.has("chat.v1") ? "chat.v1" : false),
 });
 wss.on("connection", (ws) => {
