@@ -4,7 +4,7 @@ ADDR     ?= 127.0.0.1:9001
 ENGINE   ?= netpoll
 BIN      := bin/ws4go
 
-.PHONY: build run test deps test-short lint lint-metrics fuzz bench clean
+.PHONY: build run test deps test-short lint lint-metrics fuzz bench bench-publish clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ws4go
@@ -18,6 +18,7 @@ run: build
 # deps installs when they are missing.
 test: deps lint lint-metrics
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd bench/peers && $(GO) test -race -count=1 ./...
 
 # The Debian packages the tests need: Node's ws, Python's websockets,
 # Chromium, promtool (in prometheus). Installs only what is missing (as root,
@@ -42,6 +43,7 @@ test-short:
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd bench/peers && $(GO) vet ./...
 
 # promtool (Debian package prometheus) lints what the binary serves at
 # /metrics after a short session (TestOperations writes it out).
@@ -55,6 +57,11 @@ lint-metrics:
 # bench/README.md). Results go to bench/results/<UTC time>/, named at the end.
 bench:
 	$(GO) run ./cmd/ws4go bench $(BENCHFLAGS)
+
+# Copies a results folder (RUN=bench/results/<time>; default: the latest)
+# to bench/latest/, the run the README shows.
+bench-publish:
+	$(GO) run ./cmd/ws4go bench -publish $(or $(RUN),last)
 
 # A short fuzzing session on the parsers.
 fuzz:
