@@ -3,15 +3,18 @@
 package netpoll
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/mailru/easygo/netpoll"
 	"golang.org/x/sys/unix"
 
+	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
 )
 
@@ -40,7 +43,8 @@ const (
 type conn struct {
 	e  *Engine
 	fd int
-	x  *extra // what only some connections need, so idle ones stay small
+	ln *listener // nil for adopted connections
+	x  *extra    // what only some connections need, so idle ones stay small
 
 	ev       atomic.Uint32 // epoll events not processed yet
 	closeReq atomic.Uint32 // closeHard or closeGraceful
@@ -52,11 +56,26 @@ type conn struct {
 	wmu       sync.Mutex // guards fd against close while writing or re-arming
 	closed    bool
 	writeWait bool // waiting for EPOLLOUT to flush
+
+	// The peer's address as accept4 gave it (the descriptor cannot be
+	// asked once closed, and its number may then be reused).
+	raddr [16]byte
+	rzone uint32
+	rport uint16
+	rfam  uint8 // unix.AF_INET, unix.AF_INET6, unix.AF_UNIX or 0
 }
 
 type extra struct {
-	head []byte   // the opening handshake read so far
-	nc   net.Conn // adopted connections: closed instead of fd
+	head  []byte   // the opening handshake read so far
+	nc    net.Conn // adopted connections: closed instead of fd
+	laddr net.Addr // the local address, once asked for
+}
+
+func (c *conn) extra() *extra {
+	if c.x == nil {
+		c.x = &extra{}
+	}
+	return c.x
 }
 
 // onEvent runs on the poller goroutine. A full queue blocks it: that is
@@ -89,7 +108,7 @@ func (c *conn) process() {
 	if ev&inputEvents != 0 && c.closeReq.Load() == 0 {
 		c.readAvailable()
 	}
-	c.finishProcessing()
+	c.finishProcessing(true)
 }
 
 func (c *conn) isClosed() bool {
@@ -142,14 +161,25 @@ func (c *conn) readEnded(err error) {
 	c.ws.ReadEnded(err)
 }
 
+var headTerminator = []byte("\r\n\r\n")
+
 // handshakeBytes accumulates the opening handshake and answers it once the
-// head is complete.
+// head is complete. Each read is scanned only from where the last one
+// stopped (a client sending a byte at a time costs linear time), and the
+// head never grows past handshake.MaxHeadSize before it is refused.
 func (c *conn) handshakeBytes(p []byte) {
-	if c.x == nil {
-		c.x = &extra{}
+	x := c.extra()
+	from := max(len(x.head)-len(headTerminator)+1, 0)
+	cut := min(len(p), handshake.MaxHeadSize-len(x.head))
+	x.head = append(x.head, p[:cut]...)
+	if bytes.Index(x.head[from:], headTerminator) >= 0 {
+		// What follows the head is the start of the WebSocket stream.
+		x.head = append(x.head, p[cut:]...)
+	} else if len(x.head) < handshake.MaxHeadSize {
+		return
 	}
-	c.x.head = append(c.x.head, p...)
-	n, refuse := c.e.cfg.HeadEnd(c.x.head)
+	// Complete or too large: the server's HeadEnd decides, once.
+	n, refuse := c.e.cfg.HeadEnd(x.head)
 	if refuse != nil {
 		c.e.doneHandshake(c)
 		c.writeAll(refuse)
@@ -157,10 +187,11 @@ func (c *conn) handshakeBytes(p []byte) {
 		return
 	}
 	if n == 0 {
-		return
+		return // cannot happen with a HeadEnd that agrees on the terminator
 	}
 	c.e.doneHandshake(c)
-	read := c.x.head
+	read := x.head
+	x.head = nil
 	c.x = nil
 	d := c.e.cfg.Decide(read[:n])
 	switch {
@@ -192,10 +223,12 @@ func (c *conn) handOff(fallback func(net.Conn, []byte), read []byte) {
 	_ = c.e.ep.Del(c.fd)
 	c.closed = true
 	c.wmu.Unlock()
+	c.e.unregister(c)
 	_ = unix.SetNonblock(c.fd, false)
 	f := os.NewFile(uintptr(c.fd), "")
 	nc, err := net.FileConn(f) // dups the descriptor
 	f.Close()
+	c.e.finished()
 	if err != nil {
 		return
 	}
@@ -210,10 +243,11 @@ func (c *conn) writeAll(p []byte) bool {
 }
 
 // finishProcessing re-arms the descriptor, or closes it if asked, and
-// unlocks c.mu.
-func (c *conn) finishProcessing() {
-	if req := c.closeReq.Load(); req != 0 {
-		c.doClose(req == closeGraceful)
+// unlocks c.mu. Only a worker closes (and so runs Handler.Closed): off a
+// worker, a close is scheduled instead.
+func (c *conn) finishProcessing(onWorker bool) {
+	if c.closeReq.Load() != 0 && onWorker {
+		c.doClose()
 		c.mu.Unlock()
 		return
 	}
@@ -229,35 +263,43 @@ func (c *conn) finishProcessing() {
 	}
 	c.wmu.Unlock()
 	c.mu.Unlock()
-	c.tryClose()
+	// A request made while c.mu was held is ours to carry out.
+	if c.closeReq.Load() != 0 && c.mu.TryLock() {
+		if onWorker {
+			c.doClose()
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.e.schedule(c)
+	}
 }
 
-// requestClose asks for the descriptor to be closed by whoever holds c.mu,
-// or now if nobody does.
+// requestClose asks for the descriptor to be closed by a worker: the one
+// processing c now (it checks on its way out), or one it is handed to. It
+// never closes on the caller's goroutine, which may hold locks that the
+// handler's Closed takes.
 func (c *conn) requestClose(graceful bool) {
 	req := uint32(closeHard)
 	if graceful {
 		req = closeGraceful
 	}
 	c.closeReq.CompareAndSwap(0, req)
-	c.tryClose()
-}
-
-// tryClose closes the connection if that was requested and c.mu is free;
-// every holder of c.mu calls it after unlocking, so a request is never lost.
-func (c *conn) tryClose() {
-	if c.closeReq.Load() == 0 || !c.mu.TryLock() {
-		return
+	if c.mu.TryLock() {
+		if c.isClosed() {
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.e.schedule(c)
 	}
-	c.doClose(c.closeReq.Load() == closeGraceful)
-	c.mu.Unlock()
 }
 
 // doClose closes the descriptor and finishes the connection. c.mu is held.
 // Graceful: the FIN follows what was written, and what the peer already
 // sent is discarded first, so the kernel does not answer with a reset that
 // could destroy the close frame in flight.
-func (c *conn) doClose(graceful bool) {
+func (c *conn) doClose() {
 	c.wmu.Lock()
 	if c.closed {
 		c.wmu.Unlock()
@@ -265,7 +307,7 @@ func (c *conn) doClose(graceful bool) {
 	}
 	c.closed = true
 	_ = c.e.ep.Del(c.fd)
-	if graceful {
+	if c.closeReq.Load() == closeGraceful {
 		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
 		var buf [4096]byte
 		for i := 0; i < 256; i++ {
@@ -274,17 +316,17 @@ func (c *conn) doClose(graceful bool) {
 			}
 		}
 	}
+	c.e.unregister(c)
 	if c.x != nil && c.x.nc != nil {
 		c.x.nc.Close()
 	} else {
 		_ = unix.Close(c.fd)
 	}
 	c.wmu.Unlock()
-	if c.ws == nil {
-		c.e.doneHandshake(c)
-		return
+	if c.ws != nil {
+		c.ws.Finish()
 	}
-	c.ws.Finish()
+	c.e.finished()
 }
 
 // Write implements wsconn.Transport: a non-blocking writev that stops when
@@ -335,14 +377,19 @@ func (c *conn) Write(bufs [][]byte) (int, error) {
 func (c *conn) Blocking() bool { return false }
 
 // WaitWritable implements wsconn.Transport: the worker that sees EPOLLOUT
-// calls Flush.
+// calls Flush. If the descriptor cannot be re-armed, the connection is
+// closed: nobody would ever flush it.
 func (c *conn) WaitWritable() {
 	c.wmu.Lock()
+	failed := false
 	if !c.closed {
 		c.writeWait = true
-		_ = c.e.ep.Mod(c.fd, writeEvents)
+		failed = c.e.ep.Mod(c.fd, writeEvents) != nil
 	}
 	c.wmu.Unlock()
+	if failed {
+		c.requestClose(false)
+	}
 }
 
 // Shutdown implements wsconn.Transport.
@@ -351,28 +398,73 @@ func (c *conn) Shutdown() { c.requestClose(true) }
 // Close implements wsconn.Transport.
 func (c *conn) Close() { c.requestClose(false) }
 
-// LocalAddr implements wsconn.Transport.
+// setRemote keeps the peer's address from accept4.
+func (c *conn) setRemote(sa unix.Sockaddr) {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		c.rfam, c.rport = unix.AF_INET, uint16(sa.Port)
+		copy(c.raddr[:], sa.Addr[:])
+	case *unix.SockaddrInet6:
+		c.rfam, c.rport, c.rzone = unix.AF_INET6, uint16(sa.Port), sa.ZoneId
+		c.raddr = sa.Addr
+	case *unix.SockaddrUnix:
+		c.rfam = unix.AF_UNIX
+	}
+}
+
+// RemoteAddr implements wsconn.Transport. It is the address accept4
+// reported, so it stays right after the connection has closed.
+func (c *conn) RemoteAddr() net.Addr {
+	if c.ln == nil { // adopted: x.nc never changes
+		return c.x.nc.RemoteAddr()
+	}
+	switch c.rfam {
+	case unix.AF_INET:
+		return &net.TCPAddr{IP: net.IPv4(c.raddr[0], c.raddr[1], c.raddr[2], c.raddr[3]), Port: int(c.rport)}
+	case unix.AF_INET6:
+		a := &net.TCPAddr{IP: append(net.IP(nil), c.raddr[:]...), Port: int(c.rport)}
+		if c.rzone != 0 {
+			a.Zone = zoneName(c.rzone)
+		}
+		return a
+	case unix.AF_UNIX:
+		return &net.UnixAddr{Net: "unix"} // an unnamed client socket, as net reports it
+	}
+	return nil
+}
+
+func zoneName(i uint32) string {
+	if ifi, err := net.InterfaceByIndex(int(i)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(i), 10)
+}
+
+// LocalAddr implements wsconn.Transport: the listener's address, unless
+// the listener is on every address; then the socket's own, asked once
+// (while the descriptor is surely still this connection's).
 func (c *conn) LocalAddr() net.Addr {
-	if c.x != nil && c.x.nc != nil {
+	if c.ln == nil { // adopted: x.nc never changes
 		return c.x.nc.LocalAddr()
+	}
+	if !c.ln.wildcard {
+		return c.ln.addr
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.x != nil && c.x.laddr != nil {
+		return c.x.laddr
+	}
+	if c.closed {
+		return c.ln.addr
 	}
 	sa, err := unix.Getsockname(c.fd)
 	if err != nil {
-		return nil
+		return c.ln.addr
 	}
-	return sockaddr(sa)
-}
-
-// RemoteAddr implements wsconn.Transport.
-func (c *conn) RemoteAddr() net.Addr {
-	if c.x != nil && c.x.nc != nil {
-		return c.x.nc.RemoteAddr()
-	}
-	sa, err := unix.Getpeername(c.fd)
-	if err != nil {
-		return nil
-	}
-	return sockaddr(sa)
+	a := sockaddr(sa)
+	c.extra().laddr = a
+	return a
 }
 
 func sockaddr(sa unix.Sockaddr) net.Addr {

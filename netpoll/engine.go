@@ -31,9 +31,22 @@ type Engine struct {
 	lmu       sync.Mutex
 	listeners map[net.Listener]*listener
 
-	hsMu      sync.Mutex
+	// mu guards the descriptor table, the handshake deadlines and closed.
+	mu        sync.Mutex
+	conns     []*conn // open connections by descriptor
+	live      int     // connections not finished yet (Closed not returned)
+	gone      sync.Cond
+	closed    bool            // Close has begun: new descriptors are refused
 	handshake map[*conn]int64 // connections in their opening handshake → deadline
 	hsStop    chan struct{}   // stops the handshake sweeper; nil when none runs
+
+	// Connections whose close was asked for off a worker reach the
+	// workers through the poller: wakeFd (an eventfd in the epoll set)
+	// tells it to queue the pending ones.
+	wakeFd  int
+	pmu     sync.Mutex
+	pending []*conn
+	pdone   bool // wakeFd is closed
 
 	closeOnce sync.Once
 }
@@ -56,15 +69,27 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Logger = slog.Default()
 	}
 	e := &Engine{cfg: cfg, queue: make(chan *conn, cfg.Queue), handshake: map[*conn]int64{}}
+	e.gone.L = &e.mu
 	size := cfg.ReadBufferSize
 	e.bufs.New = func() any { b := make([]byte, size); return &b }
+	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	e.wakeFd = wfd
 	ep, err := netpoll.EpollCreate(&netpoll.EpollConfig{OnWaitError: func(err error) {
 		cfg.Logger.Error("ws4go netpoll: epoll_wait failed", "err", err)
 	}})
 	if err != nil {
+		unix.Close(wfd)
 		return nil, err
 	}
 	e.ep = ep
+	if err := ep.Add(wfd, netpoll.EPOLLIN, e.onWake); err != nil {
+		_ = ep.Close()
+		unix.Close(wfd)
+		return nil, err
+	}
 	for i := 0; i < cfg.Workers; i++ {
 		e.workers.Add(1)
 		go e.work()
@@ -79,19 +104,20 @@ func (e *Engine) Stats() (busy, queued int) {
 
 // DropHandshakes closes the connections still in their opening handshake.
 func (e *Engine) DropHandshakes() {
-	e.hsMu.Lock()
+	e.mu.Lock()
 	pending := make([]*conn, 0, len(e.handshake))
 	for c := range e.handshake {
 		pending = append(pending, c)
 	}
-	e.hsMu.Unlock()
+	e.mu.Unlock()
 	for _, c := range pending {
 		c.requestClose(false)
 	}
 }
 
-// Close drops the connections in their handshake and stops the poller and
-// the workers. Every WebSocket connection must be gone already.
+// Close stops the listeners, closes every connection still open (their
+// handlers' Closed runs on the workers, as always) and waits for them, then
+// stops the poller and the workers.
 func (e *Engine) Close() {
 	e.closeOnce.Do(func() {
 		e.lmu.Lock()
@@ -103,16 +129,32 @@ func (e *Engine) Close() {
 		for _, l := range ls {
 			e.StopListener(l)
 		}
-		e.DropHandshakes()
-		e.hsMu.Lock()
-		if e.hsStop != nil {
-			close(e.hsStop)
-			e.hsStop = nil
+		e.mu.Lock()
+		e.closed = true
+		var open []*conn
+		for _, c := range e.conns {
+			if c != nil {
+				open = append(open, c)
+			}
 		}
-		e.hsMu.Unlock()
+		e.mu.Unlock()
+		for _, c := range open {
+			c.requestClose(false)
+		}
+		e.mu.Lock()
+		for e.live > 0 {
+			e.gone.Wait()
+		}
+		// The last close stopped the handshake sweeper, and no
+		// descriptor can join any more.
+		e.mu.Unlock()
 		_ = e.ep.Close()
 		close(e.queue)
 		e.workers.Wait()
+		e.pmu.Lock()
+		e.pdone = true
+		_ = unix.Close(e.wakeFd)
+		e.pmu.Unlock()
 	})
 }
 
@@ -123,6 +165,82 @@ func (e *Engine) work() {
 		c.process()
 		e.busy.Add(-1)
 	}
+}
+
+// schedule hands c to a worker through the poller, for a caller that must
+// not process it itself (it may hold locks a handler callback takes).
+func (e *Engine) schedule(c *conn) {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	if e.pdone {
+		return // every connection has finished
+	}
+	e.pending = append(e.pending, c)
+	if len(e.pending) == 1 {
+		one := [8]byte{1}
+		_, _ = unix.Write(e.wakeFd, one[:])
+	}
+}
+
+// onWake runs on the poller: it queues the scheduled connections (waiting
+// for room in the queue, as for any event).
+func (e *Engine) onWake(ev netpoll.EpollEvent) {
+	if ev&epollClosed != 0 {
+		return
+	}
+	var buf [8]byte
+	_, _ = unix.Read(e.wakeFd, buf[:])
+	e.pmu.Lock()
+	pending := e.pending
+	e.pending = nil
+	e.pmu.Unlock()
+	for _, c := range pending {
+		e.queue <- c
+	}
+}
+
+// register adds a new descriptor's connection to the table; it fails once
+// Close has begun. handshake also gives it a handshake deadline.
+func (e *Engine) register(c *conn, handshake bool) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	if c.fd >= len(e.conns) {
+		e.conns = append(e.conns, make([]*conn, c.fd+1-len(e.conns))...)
+	}
+	e.conns[c.fd] = c
+	e.live++
+	if handshake {
+		e.handshake[c] = time.Now().Add(e.cfg.HandshakeTimeout).UnixNano()
+		if e.hsStop == nil {
+			e.hsStop = make(chan struct{})
+			go e.sweepHandshakes(e.hsStop)
+		}
+	}
+	return true
+}
+
+// unregister frees c's descriptor slot; call it before the descriptor is
+// closed (after that, the number may be reused).
+func (e *Engine) unregister(c *conn) {
+	e.mu.Lock()
+	if c.fd < len(e.conns) && e.conns[c.fd] == c {
+		e.conns[c.fd] = nil
+	}
+	e.doneHandshakeLocked(c)
+	e.mu.Unlock()
+}
+
+// finished counts c out once it is closed and its handler told.
+func (e *Engine) finished() {
+	e.mu.Lock()
+	e.live--
+	if e.live == 0 {
+		e.gone.Broadcast()
+	}
+	e.mu.Unlock()
 }
 
 type rawConner interface {
@@ -155,7 +273,10 @@ func (e *Engine) ServeListener(l net.Listener) error {
 	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return err
 	}
-	ln := &listener{fd: fd, stop: make(chan struct{})}
+	ln := &listener{fd: fd, stop: make(chan struct{}), addr: l.Addr()}
+	if ta, ok := ln.addr.(*net.TCPAddr); ok && (ta.IP == nil || ta.IP.IsUnspecified()) {
+		ln.wildcard = true
+	}
 	e.lmu.Lock()
 	if e.listeners == nil {
 		e.listeners = map[net.Listener]*listener{}
@@ -176,6 +297,8 @@ func (e *Engine) ServeListener(l net.Listener) error {
 
 type listener struct {
 	fd       int
+	addr     net.Addr
+	wildcard bool // a TCP listener on every address: ask each socket its own
 	stop     chan struct{}
 	stopOnce sync.Once
 	stopped  atomic.Bool
@@ -201,10 +324,10 @@ func (e *Engine) StopListener(l net.Listener) {
 // acceptAll accepts every pending connection; it runs on the poller.
 func (e *Engine) acceptAll(ln *listener) {
 	for !ln.stopped.Load() {
-		nfd, _, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		switch {
 		case err == nil:
-			e.accept(nfd)
+			e.accept(nfd, sa, ln)
 		case errors.Is(err, unix.EAGAIN):
 			return
 		case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EINTR):
@@ -223,8 +346,10 @@ func (e *Engine) acceptAll(ln *listener) {
 	}
 }
 
-// accept starts the opening handshake of a new descriptor.
-func (e *Engine) accept(fd int) {
+// accept starts the opening handshake of a new descriptor. It may run after
+// Close has begun (the poller can be inside accept4 meanwhile): then the
+// descriptor is closed at once.
+func (e *Engine) accept(fd int, sa unix.Sockaddr, ln *listener) {
 	if e.cfg.Accepted != nil {
 		e.cfg.Accepted()
 	}
@@ -232,28 +357,34 @@ func (e *Engine) accept(fd int) {
 	// short echo) must not wait for the peer's delayed ACK (Nagle).
 	// On a Unix socket this fails harmlessly.
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	c := &conn{e: e, fd: fd}
-	e.hsMu.Lock()
-	e.handshake[c] = time.Now().Add(e.cfg.HandshakeTimeout).UnixNano()
-	if e.hsStop == nil {
-		e.hsStop = make(chan struct{})
-		go e.sweepHandshakes(e.hsStop)
-	}
-	e.hsMu.Unlock()
-	if err := e.ep.Add(fd, readEvents, c.onEvent); err != nil {
-		e.doneHandshake(c)
+	c := &conn{e: e, fd: fd, ln: ln}
+	c.setRemote(sa)
+	if !e.register(c, true) {
 		_ = unix.Close(fd)
+		return
+	}
+	if err := e.ep.Add(fd, readEvents, c.onEvent); err != nil {
+		e.unregister(c)
+		_ = unix.Close(fd)
+		e.finished()
 	}
 }
 
 func (e *Engine) doneHandshake(c *conn) {
-	e.hsMu.Lock()
+	e.mu.Lock()
+	e.doneHandshakeLocked(c)
+	e.mu.Unlock()
+}
+
+func (e *Engine) doneHandshakeLocked(c *conn) {
+	if _, ok := e.handshake[c]; !ok {
+		return
+	}
 	delete(e.handshake, c)
 	if len(e.handshake) == 0 && e.hsStop != nil {
 		close(e.hsStop)
 		e.hsStop = nil
 	}
-	e.hsMu.Unlock()
 }
 
 // sweepHandshakes drops connections past their handshake deadline; it runs
@@ -267,13 +398,13 @@ func (e *Engine) sweepHandshakes(stop chan struct{}) {
 			return
 		case now := <-tk.C:
 			var late []*conn
-			e.hsMu.Lock()
+			e.mu.Lock()
 			for c, d := range e.handshake {
 				if now.UnixNano() > d {
 					late = append(late, c)
 				}
 			}
-			e.hsMu.Unlock()
+			e.mu.Unlock()
 			for _, c := range late {
 				if e.cfg.TimedOut != nil {
 					e.cfg.TimedOut()
@@ -301,12 +432,18 @@ func (e *Engine) Adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest
 		return err
 	}
 	c := &conn{e: e, fd: fd, x: &extra{nc: nc}}
+	if !e.register(c, false) {
+		return net.ErrClosed
+	}
 	c.mu.Lock()
 	if err := e.ep.Add(fd, readEvents, c.onEvent); err != nil {
 		c.mu.Unlock()
+		e.unregister(c)
+		e.finished()
 		return err
 	}
 	c.open(mk, rest)
-	c.finishProcessing()
+	// Not on a worker: a close asked for during Opened is left to one.
+	c.finishProcessing(false)
 	return nil
 }

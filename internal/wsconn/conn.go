@@ -56,8 +56,9 @@ type Transport interface {
 type Config struct {
 	MaxMessageSize int64
 	// MaxWriteQueue bounds the bytes queued for a peer that reads slower
-	// than it is sent to. Past it the connection is closed with
-	// WriteQueueCode.
+	// than it is sent to: a frame that would take the queue past it closes
+	// the connection with WriteQueueCode instead. One frame of up to
+	// MaxMessageSize may exceed it when nothing else is queued.
 	MaxWriteQueue  int
 	WriteQueueCode handler.CloseCode
 	IdleTimeout    time.Duration
@@ -98,19 +99,25 @@ type Conn struct {
 
 	msgMu sync.Mutex // held while a data message is being sent
 
-	mu        sync.Mutex
-	wq        [][]byte // queued frames; wq[0][woff:] is next on the wire
-	woff      int
-	wqBytes   int
-	flushing  bool // a goroutine is writing to the socket
-	closeSent bool
-	closeRecv bool
-	shutdown  bool // shut the socket down once the queue is flushed
-	gone      bool // socket closed
-	code      handler.CloseCode
-	reason    string
-	closeBy   observe.Side
-	finished  bool
+	mu       sync.Mutex
+	wq       [][]byte // queued frames; wq[0][woff:] is next on the wire
+	woff     int
+	wqBytes  int  // bytes of wq not written yet, and of deferred
+	started  bool // wq[0] is the rest of a frame partly on the wire
+	flushing bool // a goroutine is writing to the socket
+	// fragmented: a message streamed by NewWriter has sent its first
+	// fragment but not its last; shared (broadcast) frames wait in
+	// deferred meanwhile, since no data frame may come between fragments.
+	fragmented bool
+	deferred   [][]byte
+	closeSent  bool
+	closeRecv  bool
+	shutdown   bool // shut the socket down once the queue is flushed
+	gone       bool // socket closed
+	code       handler.CloseCode
+	reason     string
+	closeBy    observe.Side
+	finished   bool
 }
 
 // New makes the Conn of a completed handshake. head is the raw request head
@@ -522,14 +529,26 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 		c.mu.Unlock()
 		return handler.ErrClosed
 	}
+	var ends bool // this frame ends a fragmented message
+	if !op.IsControl() {
+		ends = fin && op == ws.OpContinuation
+		c.fragmented = !fin
+	}
 	if c.flushing {
 		// The writer of the moment will send it after what it has.
 		frame := make([]byte, 0, len(h)+len(p))
 		err := c.enqueueLocked(append(append(frame, h...), p...))
+		if ends && err == nil {
+			c.releaseDeferredLocked()
+		}
 		c.mu.Unlock()
 		return err
 	}
 	c.flushing = true
+	if ends {
+		// Written by this writer right after the frame.
+		c.releaseDeferredLocked()
+	}
 	c.mu.Unlock()
 
 	bufs := [2][]byte{h, p}
@@ -540,16 +559,24 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 	}
 	if total := len(h) + len(p); n < total {
 		// The socket is full: keep the rest, ahead of anything queued
-		// meanwhile, and finish when it is writable.
+		// meanwhile, and finish when it is writable; unless the rest
+		// alone passes the bound.
+		c.mu.Lock()
+		if c.overLocked(total - n) {
+			c.overflowPartialLocked()
+			c.mu.Unlock()
+			c.tr.Close()
+			return handler.ErrWriteQueueFull
+		}
 		rest := make([]byte, 0, total-n)
 		if n < len(h) {
 			rest = append(append(rest, h[n:]...), p...)
 		} else {
 			rest = append(rest, p[n-len(h):]...)
 		}
-		c.mu.Lock()
 		c.wq = append([][]byte{rest}, c.wq...)
 		c.wqBytes += len(rest)
+		c.started = n > 0
 		c.mu.Unlock()
 		c.tr.WaitWritable()
 		return nil
@@ -558,11 +585,13 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 	return nil
 }
 
-// enqueueLocked appends a frame to the queue. A queue already past its bound
-// means the peer does not read: the frames not yet started are dropped and
-// the connection is closed with the configured code.
+// enqueueLocked appends a frame to the queue. A frame that would take the
+// queue past its bound means the peer does not read: the frames not yet
+// started are dropped and the connection is closed with the configured
+// code. The close frame waits behind what the socket already holds, so the
+// peer sees it only if it resumes reading (CloseTimeout ends it otherwise).
 func (c *Conn) enqueueLocked(frame []byte) error {
-	if max := c.cfg.MaxWriteQueue; max > 0 && c.wqBytes > max && !c.closeSent {
+	if c.overLocked(len(frame)) {
 		c.overflowLocked()
 		return handler.ErrWriteQueueFull
 	}
@@ -571,19 +600,64 @@ func (c *Conn) enqueueLocked(frame []byte) error {
 	return nil
 }
 
+// overLocked reports whether n more bytes would pass the queue's bound. A
+// close frame always gets in, and so does a frame no larger than the largest
+// message the server accepts when nothing else is queued: echoing a message
+// of MaxMessageSize must work whatever MaxWriteQueue is.
+func (c *Conn) overLocked(n int) bool {
+	max := c.cfg.MaxWriteQueue
+	if max <= 0 || c.closeSent || c.wqBytes+n <= max {
+		return false
+	}
+	return c.wqBytes > 0 || int64(n) > c.cfg.MaxMessageSize+ws.MaxHeaderSize
+}
+
+// releaseDeferredLocked queues the frames that waited for the end of a
+// fragmented message (they are already counted in wqBytes).
+func (c *Conn) releaseDeferredLocked() {
+	c.wq = append(c.wq, c.deferred...)
+	clear(c.deferred)
+	c.deferred = nil
+}
+
+// overflowPartialLocked ends the connection when the rest of a frame already
+// partly on the wire would pass the queue's bound: no close frame can follow
+// half a frame, so the socket is closed at once; Closed still gets the
+// write-queue code.
+func (c *Conn) overflowPartialLocked() {
+	if o := c.cfg.Observer; o != nil {
+		o.WriteQueueOverflow()
+	}
+	c.gone, c.flushing = true, false
+	if !c.closeSent && !c.closeRecv {
+		c.closeBy = observe.Server
+		c.code, c.reason = c.writeQueueCode(), "write queue overflow"
+	}
+	c.dropQueueLocked()
+}
+
+func (c *Conn) writeQueueCode() handler.CloseCode {
+	if c.cfg.WriteQueueCode == 0 {
+		return handler.ClosePolicyViolation
+	}
+	return c.cfg.WriteQueueCode
+}
+
 func (c *Conn) overflowLocked() {
 	if o := c.cfg.Observer; o != nil {
 		o.WriteQueueOverflow()
 	}
 	// Keep the frame partly on the wire so the stream stays well formed.
 	keep := 0
-	if len(c.wq) > 0 && c.woff > 0 {
+	if len(c.wq) > 0 && (c.woff > 0 || c.started) {
 		keep = 1
 	}
 	for i := keep; i < len(c.wq); i++ {
 		c.wq[i] = nil
 	}
 	c.wq = c.wq[:keep]
+	clear(c.deferred)
+	c.deferred = nil
 	c.wqBytes = 0
 	if keep == 1 {
 		c.wqBytes = len(c.wq[0]) - c.woff
@@ -591,10 +665,7 @@ func (c *Conn) overflowLocked() {
 	c.closeSent, c.shutdown = true, true
 	c.closeBy = observe.Server
 	c.closingAt.Store(time.Now().UnixNano())
-	code := c.cfg.WriteQueueCode
-	if code == 0 {
-		code = handler.ClosePolicyViolation
-	}
+	code := c.writeQueueCode()
 	c.code, c.reason = code, "write queue overflow"
 	c.wq = append(c.wq, proto.AppendClose(nil, code, c.reason))
 	c.wqBytes += len(c.wq[len(c.wq)-1])
@@ -614,7 +685,8 @@ func (c *Conn) enqueueClose(code handler.CloseCode, reason string) {
 
 func (c *Conn) dropQueueLocked() {
 	clear(c.wq)
-	c.wq, c.woff, c.wqBytes = nil, 0, 0
+	clear(c.deferred)
+	c.wq, c.woff, c.wqBytes, c.started, c.deferred = nil, 0, 0, false, nil
 }
 
 // kick makes sure queued frames get written: it takes the right to write
@@ -697,7 +769,7 @@ func (c *Conn) consumeLocked(n int) {
 		n -= left
 		c.wq[0] = nil
 		c.wq = c.wq[1:]
-		c.woff = 0
+		c.woff, c.started = 0, false
 	}
 	if len(c.wq) == 0 {
 		c.wq = nil

@@ -241,14 +241,33 @@ func (c *Conn) timers(now int64) {
 }
 
 // sendShared queues an already encoded frame that other connections share
-// (it is never modified).
+// (it is never modified). It never waits for a message being sent: during a
+// fragmented one (NewWriter) the frame goes out right after its last
+// fragment.
 func (c *Conn) sendShared(frame []byte) error {
-	c.msgMu.Lock()
-	defer c.msgMu.Unlock()
 	c.mu.Lock()
 	if c.gone || c.closeSent {
 		c.mu.Unlock()
 		return handler.ErrClosed
+	}
+	if c.fragmented {
+		var err error
+		if c.overLocked(len(frame)) {
+			c.overflowLocked()
+			err = handler.ErrWriteQueueFull
+		} else {
+			c.deferred = append(c.deferred, frame)
+			c.wqBytes += len(frame)
+		}
+		start := err != nil && !c.flushing
+		if start {
+			c.flushing = true // to write the close frame
+		}
+		c.mu.Unlock()
+		if start {
+			c.startFlush()
+		}
+		return err
 	}
 	err := c.enqueueLocked(frame)
 	start := !c.flushing && err == nil
@@ -257,11 +276,17 @@ func (c *Conn) sendShared(frame []byte) error {
 	}
 	c.mu.Unlock()
 	if start {
-		if c.tr.Blocking() {
-			c.tr.WaitWritable()
-		} else {
-			c.Flush()
-		}
+		c.startFlush()
 	}
 	return err
+}
+
+// startFlush writes the queue for a caller that took the right to write
+// and must not block on a blocking transport.
+func (c *Conn) startFlush() {
+	if c.tr.Blocking() {
+		c.tr.WaitWritable()
+	} else {
+		c.Flush()
+	}
 }

@@ -1,0 +1,161 @@
+//go:build linux
+
+package netpoll
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/wsconn"
+)
+
+// newTestEngine starts an engine whose HeadEnd is handshake.HeadEnd and
+// whose Decide refuses everything with 404.
+func newTestEngine(t *testing.T, headEnd func([]byte) (int, []byte)) *Engine {
+	t.Helper()
+	if headEnd == nil {
+		headEnd = func(b []byte) (int, []byte) {
+			n, rej := handshake.HeadEnd(b)
+			if rej != nil {
+				return 0, handshake.AppendRejection(nil, rej)
+			}
+			return n, nil
+		}
+	}
+	e, err := New(Config{
+		Workers: 2, HeadEnd: headEnd,
+		Decide: func([]byte) Decision { return Decision{Response: []byte("HTTP/1.1 404 Not Found\r\n\r\n")} },
+		Table:  wsconn.NewTable(&wsconn.Config{}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// socketPair returns a connected pair: the engine's raw descriptor and the
+// peer as an *os.File.
+func socketPair(t *testing.T) (int, *os.File) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.SetNonblock(fds[1], false)
+	peer := os.NewFile(uintptr(fds[1]), "peer")
+	t.Cleanup(func() { peer.Close() })
+	return fds[0], peer
+}
+
+// expectEOF checks that the engine closed its end of the pair.
+func expectEOF(t *testing.T, peer *os.File) []byte {
+	t.Helper()
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(peer)
+	if err != nil {
+		t.Fatalf("want the engine to close its end: %v", err)
+	}
+	return got
+}
+
+// TestAcceptAfterClose: a descriptor accepted while Close runs (the poller
+// can be inside accept4) is closed at once, and no handshake sweeper is
+// started for it.
+func TestAcceptAfterClose(t *testing.T) {
+	e := newTestEngine(t, nil)
+	// Close's first step; the poller may still be accepting.
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	fd, peer := socketPair(t)
+	e.accept(fd, nil, nil)
+	expectEOF(t, peer)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hsStop != nil || len(e.handshake) != 0 || e.live != 0 {
+		t.Fatalf("after Close: sweeper %v, %d handshakes, %d live", e.hsStop != nil, len(e.handshake), e.live)
+	}
+}
+
+// accepted runs fd through accept and returns its connection.
+func accepted(t *testing.T, e *Engine, fd int) *conn {
+	t.Helper()
+	e.accept(fd, nil, nil)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.conns[fd]
+	if c == nil {
+		t.Fatal("the descriptor was not registered")
+	}
+	return c
+}
+
+// TestHandshakeScanLinear: a head sent a byte at a time is scanned once
+// per byte, not from the start on every read, and HeadEnd is consulted only
+// once the head is complete.
+func TestHandshakeScanLinear(t *testing.T) {
+	calls, scanned := 0, 0
+	e := newTestEngine(t, func(b []byte) (int, []byte) {
+		calls++
+		scanned += len(b)
+		n, _ := handshake.HeadEnd(b)
+		return n, nil
+	})
+	fd, peer := socketPair(t)
+	c := accepted(t, e, fd)
+	head := []byte("GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: " + string(bytes.Repeat([]byte("a"), 4000)) + "\r\n\r\n")
+	c.mu.Lock()
+	for i := range head {
+		c.handshakeBytes(head[i : i+1])
+	}
+	c.finishProcessing(true)
+	if calls != 1 || scanned != len(head) {
+		t.Fatalf("HeadEnd called %d times over %d bytes for a %d-byte head", calls, scanned, len(head))
+	}
+	if got := expectEOF(t, peer); !bytes.HasPrefix(got, []byte("HTTP/1.1 404")) {
+		t.Fatalf("response %q", got)
+	}
+}
+
+// TestHandshakeHeadBounded: a head without an end is refused as soon as it
+// reaches the limit, and never grows past it, however much one read brings.
+func TestHandshakeHeadBounded(t *testing.T) {
+	longest := 0
+	e := newTestEngine(t, func(b []byte) (int, []byte) {
+		longest = max(longest, len(b))
+		n, rej := handshake.HeadEnd(b)
+		if rej != nil {
+			return 0, handshake.AppendRejection(nil, rej)
+		}
+		return n, nil
+	})
+	fd, peer := socketPair(t)
+	c := accepted(t, e, fd)
+	c.mu.Lock()
+	c.handshakeBytes(bytes.Repeat([]byte("a"), 32<<10))
+	c.finishProcessing(true)
+	if longest > handshake.MaxHeadSize {
+		t.Fatalf("the head grew to %d bytes (limit %d)", longest, handshake.MaxHeadSize)
+	}
+	if got := expectEOF(t, peer); !bytes.HasPrefix(got, []byte("HTTP/1.1 431")) {
+		t.Fatalf("response %.40q, want 431", got)
+	}
+}
+
+// TestWaitWritableFailure: a connection whose descriptor cannot be armed
+// for writability is closed, not left waiting forever.
+func TestWaitWritableFailure(t *testing.T) {
+	e := newTestEngine(t, nil)
+	fd, peer := socketPair(t)
+	c := accepted(t, e, fd)
+	_ = e.ep.Del(fd) // arming will fail
+	c.WaitWritable()
+	expectEOF(t, peer)
+}
