@@ -15,10 +15,23 @@ import (
 )
 
 // DeflateResponse is the Sec-WebSocket-Extensions answer family 10 expects
-// to every acceptable permessage-deflate offer: the server asks both sides
-// to compress every message on its own, accepts (and does not echo) an
-// offered client_max_window_bits, and never limits its own window.
+// to an acceptable permessage-deflate offer without server_max_window_bits:
+// the server asks both sides to compress every message on its own, and
+// accepts (without echoing it) an offered client_max_window_bits (RFC 7692
+// section 7.1.2.2 lets a server leave it out). An offer with
+// server_max_window_bits=N, 8 to 15, must be accepted with exactly N echoed
+// (section 7.1.2.1), as [deflateAnswer] says, and the server must then keep
+// its back-references within 2^N bytes.
 const DeflateResponse = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+// deflateAnswer is the answer family 10 expects to an accepted offer whose
+// server_max_window_bits is bits (0: the offer had none, DeflateResponse).
+func deflateAnswer(bits int) string {
+	if bits == 0 {
+		return DeflateResponse
+	}
+	return fmt.Sprintf("%s; server_max_window_bits=%d", DeflateResponse, bits)
+}
 
 // CompressionCases returns family 10, permessage-deflate (RFC 7692), in ID
 // order. It is not part of [Cases]: it needs a server with compression
@@ -50,7 +63,8 @@ const DeflateResponse = "permessage-deflate; server_no_context_takeover; client_
 func CompressionCases() []Case {
 	var all []Case
 	for _, g := range [][]Case{pmdNegotiationCases(), pmdDeclinedCases(), pmdNotNegotiatedCases(),
-		pmdClientVariantCases(), pmdErrorCases(), pmdLimitCases(), pmdEchoGridCases(), pmdOfferGridCases()} {
+		pmdClientVariantCases(), pmdErrorCases(), pmdLimitCases(), pmdEchoGridCases(), pmdOfferGridCases(),
+		pmdRerunCases()} {
 		all = append(all, g...)
 	}
 	for i := range all {
@@ -382,21 +396,35 @@ func pmdEchoGridCases() []Case {
 	return cs
 }
 
-// gridOffers are the offers of Autobahn 13.x's shape, each accepted with
-// DeflateResponse; clientBits is the client_max_window_bits the offer
-// names, which the client then honours (0: none, or no value).
+// gridOffers are the offers of Autobahn 13.x's shape with the answer each
+// must get: serverBits is the server_max_window_bits of the offer accepted
+// (0: none), which the client then holds the server to; clientBits is the
+// client_max_window_bits it names, which the client keeps to (0: none, or
+// no value).
 var gridOffers = []struct {
-	offer      string
-	clientBits int
+	offer                  string
+	serverBits, clientBits int
 }{
-	{"permessage-deflate", 0},
-	{"permessage-deflate; client_no_context_takeover", 0},
-	{"permessage-deflate; server_no_context_takeover", 0},
-	{"permessage-deflate; client_no_context_takeover; server_no_context_takeover", 0},
-	{"permessage-deflate; client_max_window_bits", 0},
-	{"permessage-deflate; client_max_window_bits=9", 9},
-	{"permessage-deflate; server_max_window_bits=15", 0},
-	{"permessage-deflate; server_max_window_bits=9, permessage-deflate; client_max_window_bits=9", 9},
+	{"permessage-deflate", 0, 0},
+	{"permessage-deflate; client_no_context_takeover", 0, 0},
+	{"permessage-deflate; server_no_context_takeover", 0, 0},
+	{"permessage-deflate; client_no_context_takeover; server_no_context_takeover", 0, 0},
+	{"permessage-deflate; client_max_window_bits", 0, 0},
+	{"permessage-deflate; client_max_window_bits=9", 0, 9},
+	{"permessage-deflate; server_max_window_bits=15", 15, 0},
+	// The first offer is invalid (window 7): the second is accepted.
+	{"permessage-deflate; server_max_window_bits=7, permessage-deflate; client_max_window_bits=9", 0, 9},
+	// Autobahn 13.3 and 13.5: the smallest window the server may be
+	// held to, 256 bytes.
+	{"permessage-deflate; server_max_window_bits=8", 8, 0},
+	{"permessage-deflate; client_max_window_bits; server_max_window_bits=8; server_no_context_takeover", 8, 0},
+	// Autobahn 13.6, and windows in between.
+	{"permessage-deflate; client_max_window_bits; server_max_window_bits=15; server_no_context_takeover", 15, 0},
+	{"permessage-deflate; server_max_window_bits=9; client_max_window_bits=9", 9, 9},
+	{"permessage-deflate; server_max_window_bits=12; client_no_context_takeover", 12, 0},
+	// Autobahn 13.7: a list whose first offer is accepted.
+	{"permessage-deflate; client_max_window_bits; server_max_window_bits=10; server_no_context_takeover, " +
+		"permessage-deflate; client_max_window_bits; server_no_context_takeover, permessage-deflate; client_max_window_bits", 10, 0},
 }
 
 // pmdOfferGridCases is Autobahn 13.x's shape: for each offer, six mixed
@@ -423,7 +451,7 @@ func pmdOfferGridCases() []Case {
 			kinds := []payloadKind{kindJSON, kindRandom, kindRecords, kindJSON, kindUTF8, kindRecords}
 			desc := fmt.Sprintf("offer %q: 6 text and binary messages of %s, whole and in frames of 256 B and 1 KiB: %s",
 				o.offer, sizeName(n), describeEncodings(ms))
-			cs = append(cs, pmdCase(fmt.Sprintf("10.%d.%d", 11+g, i+1), desc, o.offer, DeflateResponse, func() pmdScript {
+			cs = append(cs, pmdCase(fmt.Sprintf("10.%d.%d", 11+g, i+1), desc, o.offer, deflateAnswer(o.serverBits), func() pmdScript {
 				for k := range ms {
 					ms[k].p = kinds[k].payload(k, n)
 				}
@@ -458,27 +486,34 @@ func acceptedScript(bits int) pmdScript {
 // pmdNegotiationCases is group 10.1: acceptable offers.
 func pmdNegotiationCases() []Case {
 	offers := []struct {
-		offer string
-		bits  int
+		offer      string
+		serverBits int // server_max_window_bits of the accepted offer
+		bits       int // client_max_window_bits the client keeps to
 	}{
-		{"permessage-deflate", 0},
-		{"permessage-deflate; client_no_context_takeover", 0},
-		{"permessage-deflate; server_no_context_takeover", 0},
-		{"permessage-deflate; client_no_context_takeover; server_no_context_takeover", 0},
-		{"permessage-deflate; server_no_context_takeover; client_no_context_takeover", 0},
-		{"permessage-deflate; client_max_window_bits", 0},
-		{"permessage-deflate; client_max_window_bits=9", 9},
-		{"permessage-deflate; client_max_window_bits=8", 8},
-		{"permessage-deflate; client_max_window_bits=15", 0},
-		{"permessage-deflate; server_max_window_bits=15", 0},
-		{"permessage-deflate; client_max_window_bits; server_max_window_bits=15; client_no_context_takeover; server_no_context_takeover", 0},
-		{`permessage-deflate; client_max_window_bits="10"`, 10},
-		{"permessage-deflate;client_no_context_takeover;client_max_window_bits=12", 12},
-		{"x-webkit-deflate-frame, permessage-deflate", 0},
-		{"permessage-deflate; server_max_window_bits=9, permessage-deflate", 0},
-		{"permessage-deflate; foo, permessage-deflate; client_max_window_bits", 0},
-		{"permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=14, permessage-deflate; server_max_window_bits=15", 0},
-		{"foo-extension; bar=1, permessage-deflate; client_no_context_takeover", 0},
+		{"permessage-deflate", 0, 0},
+		{"permessage-deflate; client_no_context_takeover", 0, 0},
+		{"permessage-deflate; server_no_context_takeover", 0, 0},
+		{"permessage-deflate; client_no_context_takeover; server_no_context_takeover", 0, 0},
+		{"permessage-deflate; server_no_context_takeover; client_no_context_takeover", 0, 0},
+		{"permessage-deflate; client_max_window_bits", 0, 0},
+		{"permessage-deflate; client_max_window_bits=9", 0, 9},
+		{"permessage-deflate; client_max_window_bits=8", 0, 8},
+		{"permessage-deflate; client_max_window_bits=15", 0, 0},
+		{"permessage-deflate; server_max_window_bits=15", 15, 0},
+		{"permessage-deflate; client_max_window_bits; server_max_window_bits=15; client_no_context_takeover; server_no_context_takeover", 15, 0},
+		{`permessage-deflate; client_max_window_bits="10"`, 0, 10},
+		{"permessage-deflate;client_no_context_takeover;client_max_window_bits=12", 0, 12},
+		{"x-webkit-deflate-frame, permessage-deflate", 0, 0},
+		{"permessage-deflate; server_max_window_bits=9, permessage-deflate", 9, 0},
+		{"permessage-deflate; foo, permessage-deflate; client_max_window_bits", 0, 0},
+		{"permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=14, permessage-deflate; server_max_window_bits=15", 8, 0},
+		{"foo-extension; bar=1, permessage-deflate; client_no_context_takeover", 0, 0},
+		{"permessage-deflate; server_max_window_bits=8", 8, 0},
+		{"permessage-deflate; server_max_window_bits=9", 9, 0},
+		{"permessage-deflate; server_max_window_bits=14", 14, 0},
+		{"permessage-deflate; server_max_window_bits=11; client_max_window_bits=8", 11, 8},
+		{`permessage-deflate; server_max_window_bits="13"`, 13, 0},
+		{"permessage-deflate; server_max_window_bits=7, permessage-deflate; server_max_window_bits=10", 10, 0},
 	}
 	var cs []Case
 	for i, o := range offers {
@@ -486,7 +521,10 @@ func pmdNegotiationCases() []Case {
 		if o.bits > 0 {
 			desc += fmt.Sprintf("; the client compresses with a %s window", sizeName(1<<o.bits))
 		}
-		cs = append(cs, pmdCase(fmt.Sprintf("10.1.%d", i+1), desc, o.offer, DeflateResponse,
+		if o.serverBits > 0 {
+			desc += fmt.Sprintf(" with server_max_window_bits=%d echoed", o.serverBits)
+		}
+		cs = append(cs, pmdCase(fmt.Sprintf("10.1.%d", i+1), desc, o.offer, deflateAnswer(o.serverBits),
 			func() pmdScript { return acceptedScript(o.bits) }))
 	}
 	return cs
@@ -497,9 +535,9 @@ func pmdNegotiationCases() []Case {
 // RSV1 on its messages.
 func pmdDeclinedCases() []Case {
 	offers := []string{
-		"permessage-deflate; server_max_window_bits=9",
-		"permessage-deflate; server_max_window_bits=8",
-		"permessage-deflate; server_max_window_bits=14",
+		"permessage-deflate; server_max_window_bits=7",
+		"permessage-deflate; server_max_window_bits=08",
+		"permessage-deflate; server_max_window_bits=+9",
 		"permessage-deflate; server_max_window_bits",
 		"permessage-deflate; server_max_window_bits=16",
 		"permessage-deflate; client_max_window_bits=16",
@@ -514,7 +552,9 @@ func pmdDeclinedCases() []Case {
 		"permessage-deflate; foo",
 		"permessage-deflate; foo=1",
 		"x-webkit-deflate-frame",
-		"permessage-deflate; server_max_window_bits=9, permessage-deflate; foo, permessage-deflate; client_max_window_bits=16",
+		"permessage-deflate; server_max_window_bits=7, permessage-deflate; foo, permessage-deflate; client_max_window_bits=16",
+		"permessage-deflate; client_max_window_bits; client_max_window_bits",
+		"permessage-deflate; client_max_window_bits; client_max_window_bits=9",
 	}
 	var cs []Case
 	for i, offer := range offers {
@@ -549,8 +589,8 @@ func pmdNotNegotiatedCases() []Case {
 			func() pmdScript { return failScript(1002, hello.frames()) }),
 		pmdCase("10.3.2", "no offer; an uncompressed text message of 300 bytes (echoed uncompressed), then a compressed binary message", "", "",
 			func() pmdScript { return failScript(1002, framesOf(plain, zbin), plain.event()) }),
-		pmdCase("10.3.3", `declined offer "permessage-deflate; server_max_window_bits=9"; a compressed text message`,
-			"permessage-deflate; server_max_window_bits=9", "",
+		pmdCase("10.3.3", `declined offer "permessage-deflate; server_max_window_bits=7"; a compressed text message`,
+			"permessage-deflate; server_max_window_bits=7", "",
 			func() pmdScript { return failScript(1002, hello.frames()) }),
 		pmdCase("10.3.4", `offer "x-webkit-deflate-frame" (not supported); a compressed text message`, "x-webkit-deflate-frame", "",
 			func() pmdScript { return failScript(1002, hello.frames()) }),
@@ -785,7 +825,38 @@ func pmdErrorCases() []Case {
 		c("10.5.21", "deflated binary cut in the middle of its Huffman block", func() pmdScript {
 			return failScript(1007, bad(truncatedDeflate()))
 		}),
+		// Fail fast (as 6.5 without compression): the invalid byte is
+		// in the middle of a DEFLATE block of which only a part is
+		// ever sent, so a server that inflates whole messages, or
+		// whole blocks, waits for ever.
+		c("10.5.22", "fail fast: deflated text of 64 KiB with a surrogate at byte 1000, one DEFLATE block; only the first half of the compressed data is sent (FIN=0), the rest never is", func() pmdScript {
+			z := deflateMessage(surrogateAt(1000, 64<<10), flate.DefaultCompression)
+			return failScript(1007, []fr{{rsv: RSV1, op: OpText, payload: z[:len(z)/2]}})
+		}),
+		c("10.5.23", "fail fast: deflated text of 64 KiB with a surrogate at byte 40000, in frames of 512 B of compressed data; the last 8 frames are never sent", func() pmdScript {
+			z := deflateMessage(surrogateAt(40000, 64<<10), flate.BestSpeed)
+			frs := deflatedFrames(OpText, chunks(z, 512))
+			return failScript(1007, frs[:len(frs)-8])
+		}),
+		c("10.5.24", "fail fast: deflated text, a valid first frame (FIN=0), then a continuation announcing 64 KiB of which only the compressed form of \"Hello\" C0 80 (a sync flush) is sent", func() pmdScript {
+			var b bytes.Buffer
+			w, _ := flate.NewWriter(&b, flate.DefaultCompression)
+			w.Write(kindJSON.payload(16, 2000))
+			w.Flush()
+			first := append([]byte(nil), b.Bytes()...)
+			b.Reset()
+			w.Write([]byte("Hello\xc0\x80"))
+			w.Flush()
+			return failScript(1007, []fr{{rsv: RSV1, op: OpText, payload: first}, {op: OpContinuation, payload: b.Bytes(), declLen: 64 << 10}})
+		}),
 	}
+}
+
+// surrogateAt returns n bytes of valid UTF-8 text with the surrogate
+// U+D800 (ED A0 80) at byte at.
+func surrogateAt(at, n int) []byte {
+	p := append(kindJSON.payload(14, at), 0xed, 0xa0, 0x80)
+	return append(p, kindJSON.payload(15, n-len(p))...)
 }
 
 // pmdLimitCases is group 10.6: the message limit applies to the inflated
@@ -816,6 +887,15 @@ func pmdLimitCases() []Case {
 		}),
 		c("10.6.6", "deflated binary inflating to 8 MiB of zeros (ratio 1000:1, under the limit)", func() pmdScript {
 			return echoScript(pmdMsg{op: OpBinary, p: make([]byte, 8<<20), enc: encRaw(deflateBomb(8))})
+		}),
+		// The limit applies as the bytes are produced: a message whose
+		// first frame alone inflates past it fails without its end.
+		c("10.6.7", "decompression bomb: the first frame (FIN=0) of a deflated binary message inflates to 33 MiB; nothing more is sent", func() pmdScript {
+			return failScript(1009, []fr{{rsv: RSV1, op: OpBinary, payload: deflateBomb(33)}})
+		}),
+		c("10.6.8", "decompression bomb: deflated text inflating to 1 GiB of NUL characters in frames of 1 KiB, of which only the first 100 KiB are sent (FIN=0)", func() pmdScript {
+			frs := deflatedFrames(OpText, chunks(deflateBomb(1<<10), 1<<10))
+			return failScript(1009, frs[:100])
 		}),
 	}
 }

@@ -43,12 +43,27 @@ func perfCase(id, desc string, heavy bool, build func() ([]action, []Event)) Cas
 // limitsCases is family 8 (Autobahn 9.x shape): large messages, whole,
 // fragmented and chopped, and many small round trips. It assumes the
 // server accepts messages of at least 16 MiB.
-func limitsCases() []Case {
+//
+// With small, the sizes are a sixteenth (at most 1 MiB) and the round trips
+// a tenth: the same shapes for the permessage-deflate re-runs of family 10,
+// where every byte is also compressed and inflated on both sides.
+func limitsCases(small bool) []Case {
+	scale := func(n int) int {
+		if small {
+			return n / 16
+		}
+		return n
+	}
+	trips := 1000
+	if small {
+		trips = 100
+	}
 	var cs []Case
 	for g, op := range []byte{OpText, OpBinary} {
 		for i, n := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20} {
+			n := scale(n)
 			cs = append(cs, perfCase(fmt.Sprintf("8.%d.%d", 1+g, i+1),
-				fmt.Sprintf("%s message of %s in one frame", opName(op), sizeName(n)), n >= 16<<20,
+				fmt.Sprintf("%s message of %s in one frame", opName(op), sizeName(n)), i == 4,
 				func() ([]action, []Event) {
 					p := bigPayload(op, n)
 					return acts(send(fr{fin: true, op: op, payload: p})), []Event{msgEv(op, p)}
@@ -57,20 +72,22 @@ func limitsCases() []Case {
 	}
 	for g, op := range []byte{OpText, OpBinary} {
 		for i, fs := range []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20} {
+			n := scale(4 << 20)
 			cs = append(cs, perfCase(fmt.Sprintf("8.%d.%d", 3+g, i+1),
-				fmt.Sprintf("%s message of 4 MiB in frames of %s", opName(op), sizeName(fs)), fs <= 64,
+				fmt.Sprintf("%s message of %s in frames of %s", opName(op), sizeName(n), sizeName(fs)), fs <= 64,
 				func() ([]action, []Event) {
-					p := bigPayload(op, 4<<20)
+					p := bigPayload(op, n)
 					return acts(send(fragments(op, chunks(p, fs))...)), []Event{msgEv(op, p)}
 				}))
 		}
 	}
 	for g, op := range []byte{OpText, OpBinary} {
 		for i, ws := range []int{64, 128, 256, 512, 1024, 2048} {
+			n := scale(1 << 20)
 			cs = append(cs, perfCase(fmt.Sprintf("8.%d.%d", 5+g, i+1),
-				fmt.Sprintf("%s message of 1 MiB in one frame, %d-byte writes", opName(op), ws), false,
+				fmt.Sprintf("%s message of %s in one frame, %d-byte writes", opName(op), sizeName(n), ws), false,
 				func() ([]action, []Event) {
-					p := bigPayload(op, 1<<20)
+					p := bigPayload(op, n)
 					return acts(chopped(ws, fr{fin: true, op: op, payload: p})), []Event{msgEv(op, p)}
 				}))
 		}
@@ -78,12 +95,12 @@ func limitsCases() []Case {
 	for g, op := range []byte{OpText, OpBinary} {
 		for i, n := range []int{0, 16, 64, 256, 1024, 4096} {
 			cs = append(cs, perfCase(fmt.Sprintf("8.%d.%d", 7+g, i+1),
-				fmt.Sprintf("1000 %s messages of %d bytes, each sent after the previous echo", opName(op), n), false,
+				fmt.Sprintf("%d %s messages of %d bytes, each sent after the previous echo", trips, opName(op), n), false,
 				func() ([]action, []Event) {
 					p := bigPayload(op, n)
 					var a []action
 					var evs []Event
-					for k := range 1000 {
+					for k := range trips {
 						a = append(a, send(fr{fin: true, op: op, payload: p}), waitN(k+1))
 						evs = append(evs, msgEv(op, p))
 					}
@@ -91,20 +108,21 @@ func limitsCases() []Case {
 				}))
 		}
 	}
+	n := scale(16 << 20)
 	heavy := []struct {
 		desc string
 		op   byte
 		fs   int // frame size, 0: one frame
 		ws   int // write size, 0: one write
 	}{
-		{"binary message of 16 MiB in frames of 64 B", OpBinary, 64, 0},
-		{"text message of 16 MiB in frames of 4 KiB", OpText, 4 << 10, 0},
-		{"binary message of 16 MiB in frames of 1 MiB, 65521-byte writes", OpBinary, 1 << 20, 65521},
-		{"text message of 16 MiB in one frame, 4093-byte writes", OpText, 0, 4093},
+		{"binary message of %s in frames of 64 B", OpBinary, 64, 0},
+		{"text message of %s in frames of 4 KiB", OpText, 4 << 10, 0},
+		{"binary message of %s in frames of 1 MiB, 65521-byte writes", OpBinary, 1 << 20, 65521},
+		{"text message of %s in one frame, 4093-byte writes", OpText, 0, 4093},
 	}
 	for i, h := range heavy {
-		cs = append(cs, perfCase(fmt.Sprintf("8.9.%d", i+1), h.desc, true, func() ([]action, []Event) {
-			p := bigPayload(h.op, 16<<20)
+		cs = append(cs, perfCase(fmt.Sprintf("8.9.%d", i+1), fmt.Sprintf(h.desc, sizeName(n)), true, func() ([]action, []Event) {
+			p := bigPayload(h.op, n)
 			frs := []fr{{fin: true, op: h.op, payload: p}}
 			if h.fs > 0 {
 				frs = fragments(h.op, chunks(p, h.fs))

@@ -44,6 +44,10 @@ type Target struct {
 	// (CompressionCases) ignores this field: each of its cases sends its own
 	// offer and configures the client from the answer (Client.UseDeflate).
 	Extensions string
+
+	// pmd, set by family 10's re-runs of families 1–9, makes a scenario
+	// negotiate permessage-deflate and compress the client's messages.
+	pmd *pmdRerun
 }
 
 // Client is one raw WebSocket client connection, after a successful opening

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -301,14 +302,23 @@ func TestCompressionCaseTable(t *testing.T) {
 			t.Errorf("cases out of order: %s before %s", all[i-1].ID, c.ID)
 		}
 		parts := strings.Split(c.ID, ".")
-		if len(parts) != 3 || parts[0] != "10" {
+		rerun := len(parts) > 1 && (parts[1] == fmt.Sprint(rerunGroup) || parts[1] == fmt.Sprint(rerunGroup+1))
+		if len(parts) < 3 || parts[0] != "10" || len(parts) != 3 && !rerun {
 			t.Errorf("case ID %s is not 10.group.case", c.ID)
 		}
 		groups[parts[1]]++
 	}
-	for g := 1; g <= 18; g++ {
+	if 11+len(gridOffers) > rerunGroup {
+		t.Errorf("the offer grid (10.11 to 10.%d) runs into the re-runs (10.%d)", 10+len(gridOffers), rerunGroup)
+	}
+	for g := 1; g < 11+len(gridOffers); g++ {
 		if groups[fmt.Sprint(g)] < 5 {
 			t.Errorf("group 10.%d has %d cases", g, groups[fmt.Sprint(g)])
+		}
+	}
+	for g := rerunGroup; g <= rerunGroup+1; g++ {
+		if n := groups[fmt.Sprint(g)]; n != len(Quick()) {
+			t.Errorf("re-run group 10.%d has %d cases, families 1–9 have %d light ones", g, n, len(Quick()))
 		}
 	}
 	for _, c := range Cases() {
@@ -320,11 +330,12 @@ func TestCompressionCaseTable(t *testing.T) {
 
 // pmdServer is a fake permessage-deflate echo server with faults to inject.
 type pmdServer struct {
-	answer    string // the answer to a permessage-deflate offer
-	keepTail  bool   // do not remove 00 00 ff ff from compressed messages
-	context   bool   // compress with one window for the whole connection
-	always    bool   // compress even when compression was not negotiated
-	threshold int    // compress messages of at least this many bytes
+	answer       string // the answer to a permessage-deflate offer
+	keepTail     bool   // do not remove 00 00 ff ff from compressed messages
+	context      bool   // compress with one window for the whole connection
+	always       bool   // compress even when compression was not negotiated
+	threshold    int    // compress messages of at least this many bytes
+	ignoreWindow bool   // use a 32 KiB window whatever server_max_window_bits says
 }
 
 func (s pmdServer) serve(t *testing.T) Target {
@@ -353,11 +364,22 @@ func (s pmdServer) conn(conn net.Conn) {
 	if err != nil {
 		return
 	}
-	offer := req.Header.Get("Sec-WebSocket-Extensions")
-	on := strings.HasPrefix(offer, "permessage-deflate") && !strings.Contains(offer, "server_max_window_bits=9")
+	// A first offer with server_max_window_bits=N is accepted with N
+	// echoed, unless N is out of range; other parameters are not checked.
+	offer, _, _ := strings.Cut(req.Header.Get("Sec-WebSocket-Extensions"), ",")
+	on := strings.HasPrefix(offer, "permessage-deflate")
+	answer, level := s.answer, flate.BestSpeed
+	if _, v, ok := strings.Cut(offer, "server_max_window_bits="); ok {
+		bits, _ := strconv.Atoi(strings.TrimSpace(strings.Split(v, ";")[0]))
+		on = on && bits >= 8 && bits <= 15
+		answer += fmt.Sprintf("; server_max_window_bits=%d", bits)
+		if bits < 15 && !s.ignoreWindow {
+			level = flate.HuffmanOnly
+		}
+	}
 	ext := ""
 	if on {
-		ext = "Sec-WebSocket-Extensions: " + s.answer + "\r\n"
+		ext = "Sec-WebSocket-Extensions: " + answer + "\r\n"
 	}
 	fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
 		acceptKey(req.Header.Get("Sec-WebSocket-Key")), ext)
@@ -392,7 +414,7 @@ func (s pmdServer) conn(conn net.Conn) {
 		}
 		if (on || s.always) && len(msg) >= s.threshold {
 			if zw == nil || !s.context {
-				zw, _ = flate.NewWriter(&zb, flate.BestSpeed)
+				zw, _ = flate.NewWriter(&zb, level)
 			}
 			zb.Reset()
 			zw.Write(msg)
@@ -425,7 +447,7 @@ func TestCompressionAgainstFakeServers(t *testing.T) {
 		t.Skip("uses loopback servers")
 	}
 	ctx := context.Background()
-	echoes := pickCompression("10.1.1", "10.2.1", "10.4.1", "10.4.3", "10.4.17", "10.7.5", "10.9.15", "10.11.3", "10.13.4")
+	echoes := pickCompression("10.1.1", "10.1.10", "10.1.19", "10.2.1", "10.4.1", "10.4.3", "10.4.17", "10.7.5", "10.9.15", "10.11.3", "10.13.4", "10.19.4", "10.25.5.4.1", "10.25.1.2.6", "10.26.1.1.6")
 	good := pmdServer{answer: DeflateResponse, threshold: 128}
 	for _, r := range Run(ctx, good.serve(t), echoes) {
 		if !r.OK {
@@ -450,6 +472,7 @@ func TestCompressionAgainstFakeServers(t *testing.T) {
 		"not negotiated":    {pmdServer{answer: DeflateResponse, always: true, threshold: 128}, "10.2.1", "reserved bits 100"},
 		"bad answer":        {pmdServer{answer: "permessage-deflate; foo", threshold: 128}, "10.1.1", "unknown parameter"},
 		"accepted declined": {pmdServer{answer: DeflateResponse, threshold: 128}, "10.2.4", "ext(" + DeflateResponse + ")"},
+		"window ignored":    {pmdServer{answer: DeflateResponse, threshold: 128, ignoreWindow: true}, "10.19.4", "beyond the server's window of 256"},
 	} {
 		rs := Run(ctx, tc.s.serve(t), pickCompression(tc.id))
 		if rs[0].OK || !strings.Contains(rs[0].Got, tc.want) {

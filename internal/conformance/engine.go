@@ -185,6 +185,9 @@ func (r *recorder) finish() []Event {
 
 // run executes the scenario against t.
 func (sc scenario) run(ctx context.Context, t *Target) Outcome {
+	if t.pmd != nil {
+		sc, t = t.pmd.adapt(sc, t)
+	}
 	exp := summarize(sc.expect)
 	c, err := Dial(ctx, *t)
 	if err != nil {

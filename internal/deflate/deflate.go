@@ -1,6 +1,8 @@
 // Package deflate is the server side of permessage-deflate (RFC 7692):
-// negotiation of the extension's parameters, and per-message compression and
-// decompression with pooled state.
+// negotiation of the extension's parameters, compression of outgoing
+// messages within the window the client allowed, and decompression of
+// incoming messages as their frames arrive (see Inflater), with pooled
+// state.
 //
 // The server always answers with server_no_context_takeover and
 // client_no_context_takeover: each message is compressed on its own, so a
@@ -11,85 +13,146 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
-	"errors"
-	"io"
+	"strconv"
 	"sync"
 
 	"github.com/gobwas/httphead"
-	"github.com/gobwas/ws/wsflate"
 )
 
-// Response is the extension answer the server gives to an accepted offer.
+// Response is the extension answer to an accepted offer that does not limit
+// the server's window; an offer with server_max_window_bits=N gets
+// Response + "; server_max_window_bits=N".
 const Response = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
 
-// Negotiate answers a Sec-WebSocket-Extensions offer: Response for the first
-// acceptable permessage-deflate offer, "" if there is none. An offer with an
-// unknown, duplicate or invalid parameter is declined (RFC 7692 section 5),
-// and so is one that asks for server_max_window_bits below 15, a window Go's
-// compressor cannot keep to.
+// MaxWindowBits is the LZ77 window of DEFLATE, 2^15 = 32 KiB: what the
+// server uses when the client sets no server_max_window_bits.
+const MaxWindowBits = 15
+
+// Negotiate answers a Sec-WebSocket-Extensions offer: the answer to the
+// first acceptable permessage-deflate offer, "" if there is none. An offer
+// with an unknown, duplicate or invalid parameter is declined (RFC 7692
+// section 5) and the next one is tried. Every server_max_window_bits from 8
+// to 15 is accepted (section 7.1.2.1), and echoed.
 func Negotiate(offer string) (string, error) {
+	ans, _ := accept(offer)
+	return ans, nil
+}
+
+// WindowBits returns the server_max_window_bits of the offer Negotiate
+// accepts in offer: the base-2 logarithm of the largest LZ77 window the
+// server may use on that connection, MaxWindowBits if the client set no
+// limit or no offer is accepted. Pass it to Deflate.
+func WindowBits(offer string) int {
+	_, bits := accept(offer)
+	return bits
+}
+
+// accept returns the answer to the first acceptable offer and the server's
+// window bits for it.
+func accept(offer string) (string, int) {
 	opts, ok := httphead.ParseOptions([]byte(offer), nil)
 	if !ok {
-		return "", nil // a malformed header is treated as no offer
+		return "", MaxWindowBits // a malformed header is treated as no offer
 	}
 	for _, opt := range opts {
-		if !bytes.Equal(opt.Name, wsflate.ExtensionNameBytes) {
+		if string(opt.Name) != "permessage-deflate" {
 			continue
 		}
-		var p wsflate.Parameters
-		if err := p.Parse(opt); err != nil {
-			continue
+		if bits, ok := parseOffer(opt); ok {
+			if bits == 0 {
+				return answer(0), MaxWindowBits
+			}
+			return answer(bits), bits
 		}
-		if p.ServerMaxWindowBits.Defined() && p.ServerMaxWindowBits < 15 {
-			continue
-		}
-		return Response, nil
 	}
-	return "", nil
+	return "", MaxWindowBits
+}
+
+// parseOffer checks the parameters of one permessage-deflate offer (RFC 7692
+// section 7): each of the four may appear once; the two no_context_takeover
+// ones have no value; server_max_window_bits has a value from 8 to 15;
+// client_max_window_bits has such a value or none. It returns the
+// server_max_window_bits asked for (MaxWindowBits if none) and whether the
+// offer is valid. (gobwas/ws/wsflate's parser lets a valueless
+// client_max_window_bits repeat, which section 7 forbids.)
+func parseOffer(opt httphead.Option) (int, bool) {
+	var seen [4]bool
+	bits, ok := 0, true
+	opt.Parameters.ForEach(func(k, v []byte) bool {
+		var i int
+		switch string(k) {
+		case "server_no_context_takeover":
+			i, ok = 0, len(v) == 0
+		case "client_no_context_takeover":
+			i, ok = 1, len(v) == 0
+		case "server_max_window_bits":
+			i = 2
+			bits, ok = windowValue(v)
+		case "client_max_window_bits":
+			i = 3
+			if len(v) > 0 {
+				_, ok = windowValue(v)
+			}
+		default:
+			ok = false
+		}
+		if seen[i] {
+			ok = false
+		}
+		seen[i] = true
+		return ok
+	})
+	return bits, ok
+}
+
+// windowValue parses a window-bits value: "8" to "15", nothing else (RFC
+// 7692 sections 7.1.2.1 and 7.1.2.2: a decimal integer in that range,
+// without leading zeros).
+func windowValue(v []byte) (int, bool) {
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 8 || n > 15 || string(v) != strconv.Itoa(n) {
+		return 0, false
+	}
+	return n, true
+}
+
+// answer builds the response to an accepted offer (RFC 7692 section 7.1):
+//
+//   - server_no_context_takeover (7.1.1.1: the server may include it even if
+//     not offered) and client_no_context_takeover (7.1.1.2: likewise): every
+//     message is compressed on its own in both directions, so neither side
+//     keeps a window between messages.
+//   - server_max_window_bits=N when the offer had it (7.1.2.1: a server
+//     accepts the parameter "by including [it] in the extension negotiation
+//     response ... with the same or smaller value as the offer"). The same
+//     value is sent back, 15 included, and Deflate keeps to it.
+//   - no client_max_window_bits (7.1.2.2: the server may include it only if
+//     the offer did, and may always leave it out). It would only limit the
+//     client's window to save the server memory, and the server's inflater
+//     costs the same whatever the window: the message it builds is the
+//     window.
+//
+// bits is the offer's server_max_window_bits, 0 if it had none.
+func answer(bits int) string {
+	if bits == 0 {
+		return Response
+	}
+	return Response + "; server_max_window_bits=" + strconv.Itoa(bits)
 }
 
 // tail ends every compressed message; the sender strips it (RFC 7692 7.2.1).
 var tail = []byte{0x00, 0x00, 0xff, 0xff}
 
-// end is what the receiver appends: the tail, then an empty final block, so
-// that a complete message ends the deflate stream cleanly and a truncated
-// one does not.
-var end = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+// Pooled compressors: BestSpeed for the LZ77 pieces, HuffmanOnly for the
+// smallest window.
+var writers, huffWriters = newWriterPool(flate.BestSpeed), newWriterPool(flate.HuffmanOnly)
 
-// ErrTooBig is returned by Inflate when the message inflates past the limit.
-var ErrTooBig = errors.New("deflate: message too big once inflated")
-
-var readers = sync.Pool{New: func() any { return flate.NewReader(nil) }}
-
-// Inflate appends the decompressed message p to dst. It fails with ErrTooBig
-// as soon as the output passes limit bytes (limit <= 0: no limit), so a
-// decompression bomb costs at most limit bytes, and with an error if p is
-// not a complete deflate message.
-func Inflate(dst, p []byte, limit int64) ([]byte, error) {
-	fr := readers.Get().(io.ReadCloser)
-	defer readers.Put(fr)
-	if err := fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(p), bytes.NewReader(end)), nil); err != nil {
-		return dst, err
-	}
-	buf := bytes.NewBuffer(dst)
-	var r io.Reader = fr
-	if limit > 0 {
-		r = io.LimitReader(fr, limit+1)
-	}
-	n, err := buf.ReadFrom(r)
-	if err != nil {
-		return buf.Bytes(), err // corrupt or truncated (io.ErrUnexpectedEOF)
-	}
-	if limit > 0 && n > limit {
-		return buf.Bytes(), ErrTooBig
-	}
-	return buf.Bytes(), nil
+func newWriterPool(level int) *sync.Pool {
+	return &sync.Pool{New: func() any {
+		w, _ := flate.NewWriter(nil, level)
+		return w
+	}}
 }
-
-var writers = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return w
-}}
 
 type appender struct{ b []byte }
 
@@ -98,13 +161,44 @@ func (a *appender) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Deflate appends the compressed form of p to dst, without the tail.
-func Deflate(dst, p []byte) []byte {
-	fw := writers.Get().(*flate.Writer)
-	defer writers.Put(fw)
+// Deflate appends the compressed form of p to dst, without the tail, using
+// no LZ77 window larger than 2^windowBits bytes (8 <= windowBits <= 15, the
+// server_max_window_bits agreed; anything else means 15).
+//
+// Go's compressor always uses a 32 KiB window, so a smaller one is kept to
+// by compressing p in pieces of 2^windowBits bytes, each with a fresh
+// compressor (Reset) and ending with a sync flush: a piece refers back only
+// within itself, so no distance exceeds its length, and sync-flushed pieces
+// concatenate into one valid DEFLATE stream. For windowBits 8 (256-byte
+// pieces) a piece's block overhead costs more than its matches save, so it
+// is Huffman coding alone, with no back-reference at all. (zlib's refusal of
+// an 8-bit window concerns its zlib-wrapped streams, not this raw data.)
+func Deflate(dst, p []byte, windowBits int) []byte {
 	out := &appender{b: dst}
-	fw.Reset(out)
-	_, _ = fw.Write(p)
-	_ = fw.Flush()
+	switch {
+	case windowBits == 8:
+		fw := huffWriters.Get().(*flate.Writer)
+		fw.Reset(out)
+		_, _ = fw.Write(p)
+		_ = fw.Flush()
+		huffWriters.Put(fw)
+	case windowBits > 8 && windowBits < MaxWindowBits:
+		fw := writers.Get().(*flate.Writer)
+		piece := 1 << windowBits
+		for first := true; first || len(p) > 0; first = false {
+			k := min(piece, len(p))
+			fw.Reset(out)
+			_, _ = fw.Write(p[:k])
+			_ = fw.Flush()
+			p = p[k:]
+		}
+		writers.Put(fw)
+	default:
+		fw := writers.Get().(*flate.Writer)
+		fw.Reset(out)
+		_, _ = fw.Write(p)
+		_ = fw.Flush()
+		writers.Put(fw)
+	}
 	return bytes.TrimSuffix(out.b, tail)
 }

@@ -2,61 +2,423 @@ package deflate
 
 import (
 	"bytes"
-	"crypto/rand"
+	"compress/flate"
 	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestNegotiate(t *testing.T) {
-	for offer, want := range map[string]string{
-		"permessage-deflate":                                                         Response,
-		"permessage-deflate; client_max_window_bits":                                 Response,
-		"permessage-deflate; client_max_window_bits=10":                              Response,
-		"permessage-deflate; server_max_window_bits=15":                              Response,
-		"permessage-deflate; server_no_context_takeover":                             Response,
-		"permessage-deflate; client_no_context_takeover":                             Response,
-		"permessage-deflate; server_max_window_bits=10":                              "",
-		"permessage-deflate; server_max_window_bits=10, permessage-deflate":          Response,
-		"permessage-deflate; server_max_window_bits":                                 "",
-		"permessage-deflate; client_max_window_bits=16":                              "",
-		"permessage-deflate; foo=1":                                                  "",
-		"permessage-deflate; server_no_context_takeover=1":                           "",
-		"permessage-deflate; server_no_context_takeover; server_no_context_takeover": "",
-		"x-webkit-deflate-frame":                                                     "",
-		"x-webkit-deflate-frame, permessage-deflate; client_max_window_bits":         Response,
+	with := func(n int) string { return fmt.Sprintf("%s; server_max_window_bits=%d", Response, n) }
+	for _, tc := range []struct {
+		offer, want string
+		bits        int
+	}{
+		{"permessage-deflate", Response, 15},
+		{"permessage-deflate; client_max_window_bits", Response, 15},
+		{"permessage-deflate; client_max_window_bits=10", Response, 15},
+		{`permessage-deflate; client_max_window_bits="10"`, Response, 15},
+		{"permessage-deflate; server_max_window_bits=15", with(15), 15},
+		{"permessage-deflate; server_max_window_bits=14", with(14), 14},
+		{"permessage-deflate; server_max_window_bits=10", with(10), 10},
+		{"permessage-deflate; server_max_window_bits=8", with(8), 8},
+		{"permessage-deflate; server_max_window_bits=8; client_max_window_bits; client_no_context_takeover", with(8), 8},
+		{"permessage-deflate; server_no_context_takeover", Response, 15},
+		{"permessage-deflate; client_no_context_takeover", Response, 15},
+		{"permessage-deflate; foo, permessage-deflate; server_max_window_bits=9", with(9), 9},
+		{"permessage-deflate; server_max_window_bits=10, permessage-deflate", with(10), 10},
+		{"permessage-deflate; server_max_window_bits", "", 15},
+		{"permessage-deflate; server_max_window_bits=7", "", 15},
+		{"permessage-deflate; server_max_window_bits=16", "", 15},
+		{"permessage-deflate; server_max_window_bits=08", "", 15},
+		{"permessage-deflate; client_max_window_bits=16", "", 15},
+		{"permessage-deflate; client_max_window_bits; client_max_window_bits", "", 15},
+		{"permessage-deflate; client_max_window_bits; client_max_window_bits=9", "", 15},
+		{"permessage-deflate; server_max_window_bits=9; server_max_window_bits=9", "", 15},
+		{"permessage-deflate; foo=1", "", 15},
+		{"permessage-deflate; server_no_context_takeover=1", "", 15},
+		{"permessage-deflate; server_no_context_takeover; server_no_context_takeover", "", 15},
+		{"x-webkit-deflate-frame", "", 15},
+		{"x-webkit-deflate-frame, permessage-deflate; client_max_window_bits", Response, 15},
 	} {
-		got, err := Negotiate(offer)
-		if err != nil || got != want {
-			t.Errorf("Negotiate(%q) = %q, %v; want %q", offer, got, err, want)
+		got, err := Negotiate(tc.offer)
+		if err != nil || got != tc.want {
+			t.Errorf("Negotiate(%q) = %q, %v; want %q", tc.offer, got, err, tc.want)
+		}
+		if b := WindowBits(tc.offer); b != tc.bits {
+			t.Errorf("WindowBits(%q) = %d, want %d", tc.offer, b, tc.bits)
 		}
 	}
 }
 
-func TestRoundTrip(t *testing.T) {
+// corpus returns messages of several kinds and sizes.
+func corpus() map[string][]byte {
+	r := rand.New(rand.NewPCG(1, 2))
 	random := make([]byte, 100000)
-	_, _ = rand.Read(random)
-	for _, p := range [][]byte{nil, []byte("hello"), bytes.Repeat([]byte("abc"), 100000), random} {
-		z := Deflate(nil, p)
-		if bytes.HasSuffix(z, tail) {
-			t.Errorf("compressed message keeps its tail")
+	for i := range random {
+		random[i] = byte(r.Uint32())
+	}
+	var js strings.Builder
+	for i := 0; js.Len() < 200000; i++ {
+		fmt.Fprintf(&js, `{"id":%d,"name":"user %d κόσμε","score":%d,"tags":["a","b%d"]},`, i, r.IntN(1000), r.IntN(1e6), i%7)
+	}
+	return map[string][]byte{
+		"empty":  {},
+		"hello":  []byte("hello"),
+		"abc":    bytes.Repeat([]byte("abc"), 100000),
+		"zeros":  make([]byte, 70000),
+		"random": random,
+		"json":   []byte(js.String()),
+		// 32 KiB of random data twice: a match exactly 32768 bytes back.
+		"far": append(append([]byte(nil), random[:1<<15]...), random[:1<<15]...),
+	}
+}
+
+// flateMessage compresses p with compress/flate, sync-flushed, tail removed.
+func flateMessage(t testing.TB, p []byte, level int) []byte {
+	var b bytes.Buffer
+	w, err := flate.NewWriter(&b, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(p)
+	w.Flush()
+	return bytes.TrimSuffix(b.Bytes(), tail)
+}
+
+// stdInflate is the reference: compress/flate over the message and the
+// receiver's ending, which must reach the end of the stream.
+func stdInflate(z []byte) ([]byte, error) {
+	r := flate.NewReader(bytes.NewReader(append(append([]byte(nil), z...), end...)))
+	return io.ReadAll(r)
+}
+
+// inflateChunks feeds z to an Inflater in pieces of the given sizes (cycled).
+func inflateChunks(z []byte, sizes []int, limit int64, text bool) ([]byte, error) {
+	f := NewInflater(limit, text)
+	defer f.Release()
+	for i := 0; len(z) > 0; i++ {
+		k := min(sizes[i%len(sizes)], len(z))
+		if err := f.Write(z[:k]); err != nil {
+			return nil, err
 		}
-		got, err := Inflate(nil, z, 0)
-		if err != nil || !bytes.Equal(got, p) {
-			t.Fatalf("round trip of %d bytes: %d bytes, %v", len(p), len(got), err)
+		z = z[k:]
+	}
+	out, err := f.Close()
+	return bytes.Clone(out), err
+}
+
+func TestInflateMatchesCompressFlate(t *testing.T) {
+	levels := []int{flate.NoCompression, flate.BestSpeed, 2, 5, flate.DefaultCompression, flate.BestCompression, flate.HuffmanOnly}
+	chunkings := [][]int{{1 << 30}, {1}, {2}, {3, 5, 7}, {1000}, {4096, 1, 17}}
+	for name, p := range corpus() {
+		for _, level := range levels {
+			z := flateMessage(t, p, level)
+			for _, sizes := range chunkings {
+				if sizes[0] == 1 && len(z) > 50000 {
+					continue // byte by byte on big inputs is slow under -race
+				}
+				got, err := inflateChunks(z, sizes, 0, false)
+				if err != nil || !bytes.Equal(got, p) {
+					t.Fatalf("%s, level %d, chunks %v: %d bytes, %v; want %d bytes", name, level, sizes, len(got), err, len(p))
+				}
+			}
+		}
+	}
+}
+
+func TestDeflateWindows(t *testing.T) {
+	for name, p := range corpus() {
+		for bits := 8; bits <= 15; bits++ {
+			z := Deflate(nil, p, bits)
+			if bytes.HasSuffix(z, tail) && len(p) > 0 {
+				t.Errorf("%s, window %d: compressed message keeps its tail", name, bits)
+			}
+			f := NewInflater(0, false)
+			if err := f.Write(z); err != nil {
+				t.Fatalf("%s, window %d: %v", name, bits, err)
+			}
+			got, err := f.Close()
+			if err != nil || !bytes.Equal(got, p) {
+				t.Fatalf("%s, window %d: round trip gives %d bytes, %v; want %d", name, bits, len(got), err, len(p))
+			}
+			if f.d.maxDist > 1<<bits {
+				t.Errorf("%s, window %d: a back-reference %d bytes back", name, bits, f.d.maxDist)
+			}
+			if std, err := stdInflate(z); err != nil || !bytes.Equal(std, p) {
+				t.Fatalf("%s, window %d: compress/flate inflates %d bytes, %v", name, bits, len(std), err)
+			}
+			f.Release()
 		}
 	}
 }
 
 func TestInflateLimit(t *testing.T) {
-	bomb := Deflate(nil, make([]byte, 10<<20)) // 10 MiB of zeros, ~10 KB compressed
+	bomb := Deflate(nil, make([]byte, 10<<20), 15) // 10 MiB of zeros, ~10 KB compressed
 	if _, err := Inflate(nil, bomb, 1<<20); !errors.Is(err, ErrTooBig) {
 		t.Fatalf("bomb: %v, want ErrTooBig", err)
 	}
-	if _, err := Inflate(nil, []byte{0xff, 0xff, 0xff}, 0); err == nil {
-		t.Fatal("corrupt input inflated without error")
+	// The limit is exact.
+	p := bytes.Repeat([]byte("0123456789"), 1000)
+	z := Deflate(nil, p, 15)
+	if got, err := Inflate(nil, z, int64(len(p))); err != nil || !bytes.Equal(got, p) {
+		t.Fatalf("message of exactly the limit: %d bytes, %v", len(got), err)
 	}
-	z := Deflate(nil, bytes.Repeat([]byte("truncate me "), 1000))
-	if _, err := Inflate(nil, z[:len(z)/2], 0); err == nil {
-		t.Fatal("truncated input inflated without error")
+	if _, err := Inflate(nil, z, int64(len(p)-1)); !errors.Is(err, ErrTooBig) {
+		t.Fatalf("message one byte over the limit: %v, want ErrTooBig", err)
 	}
+	// The bomb fails while it is being fed, not at the end.
+	f := NewInflater(1<<20, false)
+	defer f.Release()
+	fed := 0
+	var err error
+	for ; fed < len(bomb) && err == nil; fed += 100 {
+		err = f.Write(bomb[fed:min(fed+100, len(bomb))])
+	}
+	if !errors.Is(err, ErrTooBig) || fed > len(bomb)/5 {
+		t.Fatalf("bomb fed 100 bytes at a time: %v after %d of %d bytes", err, fed, len(bomb))
+	}
+	if len(f.out) > 1<<20+checkEvery+65536 {
+		t.Fatalf("bomb: %d bytes inflated for a limit of 1 MiB", len(f.out))
+	}
+	// Compressed data that inflates to nothing cannot go on for ever.
+	g := NewInflater(1000, false)
+	defer g.Release()
+	empty := []byte{0x00, 0x00, 0x00, 0xff, 0xff} // an empty stored block
+	err = nil
+	for i := 0; i < 2000 && err == nil; i++ {
+		err = g.Write(empty)
+	}
+	if !errors.Is(err, ErrTooBig) {
+		t.Fatalf("endless empty blocks: %v, want ErrTooBig", err)
+	}
+}
+
+// bitWriter writes DEFLATE's bit stream, to build invalid streams.
+type bitWriter struct {
+	out []byte
+	acc uint64
+	n   uint
+}
+
+func (w *bitWriter) bits(v uint64, n uint) *bitWriter {
+	w.acc |= v << w.n
+	for w.n += n; w.n >= 8; w.n -= 8 {
+		w.out = append(w.out, byte(w.acc))
+		w.acc >>= 8
+	}
+	return w
+}
+
+// code writes a Huffman code, most significant bit first.
+func (w *bitWriter) code(c uint64, n uint) *bitWriter {
+	for i := int(n) - 1; i >= 0; i-- {
+		w.bits(c>>i&1, 1)
+	}
+	return w
+}
+
+func (w *bitWriter) bytes() []byte {
+	if w.n > 0 {
+		return append(w.out, byte(w.acc))
+	}
+	return w.out
+}
+
+func TestInflateCorrupt(t *testing.T) {
+	truncated := flateMessage(t, bytes.Repeat([]byte("truncate me "), 1000), flate.DefaultCompression)
+	fixed := func() *bitWriter { return new(bitWriter).bits(0, 1).bits(1, 2) }
+	for name, z := range map[string][]byte{
+		"reserved block type":    {0xff, 0xff, 0xff},
+		"LEN and NLEN disagree":  {0x00, 0x05, 0x00, 0xfb, 0xff, 'H', 'e', 'l', 'l', 'o', 0x00},
+		"stored block cut short": {0x00, 0x05, 0x00, 0xfa, 0xff, 'H', 'e', 'l'},
+		"truncated in a block":   truncated[:len(truncated)/2],
+		// Length 3 (symbol 257), distance 1, with nothing before.
+		"distance before the start": fixed().code(1, 7).code(0, 5).code(0, 7).bytes(),
+		// 'a', then length 3 with the unused distance code 30.
+		"fixed distance code 30": fixed().code(0x30+'a', 8).code(1, 7).code(30, 5).code(0, 7).bytes(),
+		// The unused literal/length symbol 286.
+		"fixed symbol 286": fixed().code(0xC0+286-280, 8).code(0, 7).bytes(),
+		// Dynamic block whose code length code has four 1-bit codes.
+		"over-subscribed code": new(bitWriter).bits(0, 1).bits(2, 2).bits(0, 5).bits(0, 5).bits(0, 4).
+			bits(1, 3).bits(1, 3).bits(1, 3).bits(1, 3).bits(0, 16).bytes(),
+		// Dynamic block: code 16 (repeat the previous length) first.
+		"repeat with nothing before": new(bitWriter).bits(0, 1).bits(2, 2).bits(0, 5).bits(0, 5).bits(0, 4).
+			bits(1, 3).bits(1, 3).bits(0, 3).bits(0, 3). // lengths of 16 and 17: 1 bit each
+			code(0, 1).bits(0, 2).bytes(),
+		// HLIT of 287 and 288 codes: more than 286.
+		"too many literal codes": new(bitWriter).bits(0, 1).bits(2, 2).bits(30, 5).bits(0, 5).bits(0, 4).bits(0, 32).bytes(),
+	} {
+		if _, err := Inflate(nil, z, 0); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", name, err)
+		}
+		if _, err := stdInflate(z); err == nil {
+			t.Errorf("%s: compress/flate accepts it: the test vector is wrong", name)
+		}
+	}
+	// RFC 7692 section 7.2.3.5: a message may end with a final block; what
+	// follows it is ignored, as compress/flate and zlib do.
+	final := []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}
+	if got, err := Inflate(nil, final, 0); err != nil || string(got) != "Hello" {
+		t.Errorf("final block: %q, %v", got, err)
+	}
+}
+
+// TestInflateMutations compares Inflate with compress/flate on damaged
+// streams: both must accept (with the same output) or both refuse.
+func TestInflateMutations(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	p := []byte(strings.Repeat("The quick brown fox jumps over the lazy dog. κόσμε 0123456789\n", 40))
+	for _, level := range []int{flate.NoCompression, flate.BestSpeed, flate.DefaultCompression, flate.HuffmanOnly} {
+		z := flateMessage(t, p, level)
+		for range 3000 {
+			m := append([]byte(nil), z...)
+			for range 1 + r.IntN(3) {
+				switch r.IntN(3) {
+				case 0:
+					m[r.IntN(len(m))] ^= 1 << r.IntN(8)
+				case 1:
+					m[r.IntN(len(m))] = byte(r.Uint32())
+				case 2:
+					m = m[:r.IntN(len(m))]
+				}
+				if len(m) == 0 {
+					break
+				}
+			}
+			compareWithStd(t, m)
+		}
+	}
+}
+
+func compareWithStd(t *testing.T, z []byte) {
+	t.Helper()
+	want, stdErr := stdInflate(z)
+	got, err := Inflate(nil, z, 1<<20)
+	if len(want) > 1<<20 {
+		return // the limit makes the difference
+	}
+	if (err == nil) != (stdErr == nil) || err == nil && !bytes.Equal(got, want) {
+		t.Fatalf("% x: Inflate %d bytes, %v; compress/flate %d bytes, %v", z, len(got), err, len(want), stdErr)
+	}
+	// In small pieces too.
+	got2, err2 := inflateChunks(z, []int{1, 3, 2}, 1<<20, false)
+	if (err2 == nil) != (err == nil) || err == nil && !bytes.Equal(got2, got) {
+		t.Fatalf("% x: in pieces %d bytes, %v; whole %d bytes, %v", z, len(got2), err2, len(got), err)
+	}
+}
+
+func FuzzInflate(f *testing.F) {
+	f.Add([]byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00})
+	f.Add([]byte{0x00, 0x05, 0x00, 0xfa, 0xff, 'H', 'e', 'l', 'l', 'o', 0x00})
+	f.Add(flateMessage(f, []byte(strings.Repeat("fuzz me, fuzz me ", 50)), flate.DefaultCompression))
+	f.Fuzz(func(t *testing.T, z []byte) { compareWithStd(t, z) })
+}
+
+func TestInflateUTF8FailsFast(t *testing.T) {
+	var b strings.Builder
+	for b.Len() < 200000 {
+		fmt.Fprintf(&b, "line %d: κόσμε, 日本語, emoji 😀 and ASCII. ", b.Len())
+	}
+	valid := b.String()
+	bad := valid[:1000] + "\xed\xa0\x80" + valid[1000:] // a surrogate at byte 1000
+	z := flateMessage(t, []byte(bad), flate.DefaultCompression)
+	f := NewInflater(0, true)
+	defer f.Release()
+	at := -1
+	for i := range z {
+		if err := f.Write(z[i : i+1]); err != nil {
+			if !errors.Is(err, ErrInvalidUTF8) {
+				t.Fatalf("byte %d: %v, want ErrInvalidUTF8", i, err)
+			}
+			at = i
+			break
+		}
+	}
+	// The surrogate is among the first 1003 of 200000 bytes: it must be
+	// found long before the compressed message ends.
+	if at < 0 || at > len(z)/10 {
+		t.Fatalf("invalid UTF-8 found after %d of %d compressed bytes", at, len(z))
+	}
+	if len(f.out) > 1003+checkEvery {
+		t.Fatalf("%d bytes inflated before the surrogate at 1000 was reported", len(f.out))
+	}
+
+	// Valid text, and text cut inside a character.
+	if got, err := inflateChunks(flateMessage(t, []byte(valid), flate.BestSpeed), []int{7}, 0, true); err != nil || string(got) != valid {
+		t.Fatalf("valid text: %d bytes, %v", len(got), err)
+	}
+	if _, err := inflateChunks(flateMessage(t, []byte("κόσμε\xce"), flate.BestSpeed), []int{100}, 0, true); !errors.Is(err, ErrInvalidUTF8) {
+		t.Fatalf("text ending inside a character: %v, want ErrInvalidUTF8", err)
+	}
+	if got, err := inflateChunks(flateMessage(t, []byte("\xff binary"), flate.BestSpeed), []int{100}, 0, false); err != nil || string(got) != "\xff binary" {
+		t.Fatalf("binary: %q, %v", got, err)
+	}
+}
+
+func TestInflaterReuse(t *testing.T) {
+	// One Inflater, message after message, as a connection uses them.
+	f := NewInflater(0, true)
+	defer f.Release()
+	for i, p := range []string{"first message, first message", "second", strings.Repeat("third ", 1000), ""} {
+		f.Reset(1<<20, true)
+		if err := f.Write(Deflate(nil, []byte(p), 15)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.Close()
+		if err != nil || string(got) != p {
+			t.Fatalf("message %d: %q, %v", i, got, err)
+		}
+	}
+	// A message may not refer to the one before it.
+	f.Reset(0, false)
+	f.Write([]byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00})
+	f.Close()
+	f.Reset(0, false)
+	if err := f.Write([]byte{0xf2, 0x00, 0x11, 0x00, 0x00}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("reference into the previous message: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestInflateAppends(t *testing.T) {
+	z := Deflate(nil, []byte("world"), 15)
+	got, err := Inflate([]byte("hello "), z, 5)
+	if err != nil || string(got) != "hello world" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	if !utf8.Valid(got) {
+		t.Fatal("invalid")
+	}
+}
+
+func BenchmarkInflate(b *testing.B) {
+	p := corpus()["json"]
+	z := flateMessage(b, p, flate.DefaultCompression)
+	b.Run("ws4go", func(b *testing.B) {
+		b.SetBytes(int64(len(p)))
+		for b.Loop() {
+			f := NewInflater(0, true)
+			f.Write(z)
+			if _, err := f.Close(); err != nil {
+				b.Fatal(err)
+			}
+			f.Release()
+		}
+	})
+	b.Run("compress-flate", func(b *testing.B) {
+		b.SetBytes(int64(len(p)))
+		r := flate.NewReader(nil)
+		var out bytes.Buffer
+		for b.Loop() {
+			r.(flate.Resetter).Reset(bytes.NewReader(append(z, end...)), nil)
+			out.Reset()
+			if _, err := out.ReadFrom(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -27,6 +27,10 @@ const (
 	Ping
 	Pong
 	Close
+	// Deflated is a piece of a compressed message's payload, as it
+	// arrived (only with Reader.StreamCompressed): Data is still
+	// compressed, Type is the message's, and Fin marks the last piece.
+	Deflated
 )
 
 // Event is what the Reader found in the bytes fed to it.
@@ -38,6 +42,8 @@ type Event struct {
 	// (permessage-deflate): Data is still deflated and has not been
 	// validated as UTF-8.
 	Compressed bool
+	// Fin reports that a Deflated piece ends its message.
+	Fin bool
 	// Data is the message or control payload. It is only valid until the
 	// next call to Next.
 	Data []byte
@@ -72,6 +78,12 @@ type Reader struct {
 	// Client parses the server-to-client stream instead: frames must be
 	// unmasked.
 	Client bool
+	// StreamCompressed hands out the payload of compressed messages as
+	// it arrives, in Deflated events, instead of buffering whole
+	// messages: the permessage-deflate receiver inflates them as they
+	// come, so that invalid data or an oversized message fails at once,
+	// and the limit applies to the inflated size.
+	StreamCompressed bool
 
 	hdr     [ws.MaxHeaderSize]byte
 	hn      int // bytes of hdr filled
@@ -144,6 +156,8 @@ func (r *Reader) Next(p []byte) (int, Event, *Error) {
 				return n, ev, err
 			}
 			r.ctl = append(r.ctl, chunk...)
+		} else if r.StreamCompressed && r.msgCompressed {
+			return n, r.deflatedPart(chunk), nil
 		} else {
 			if r.msgType == handler.Text && !r.msgCompressed && !r.utf.Write(chunk) {
 				return n, Event{}, fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message")
@@ -247,6 +261,9 @@ func (r *Reader) endFrame() (ev Event, err *Error, done bool) {
 	if !r.h.Fin {
 		return Event{}, nil, false
 	}
+	if r.StreamCompressed && r.msgCompressed {
+		return r.deflatedPart(nil), nil, true // an empty final frame
+	}
 	return r.finishMessage(r.msg)
 }
 
@@ -260,6 +277,21 @@ func (r *Reader) control(p []byte) (Event, *Error) {
 		return Event{Kind: Pong, Data: p}, nil
 	}
 	return ParseClose(p)
+}
+
+// deflatedPart reports chunk, payload of a compressed message that just
+// arrived, as a Deflated event; the frame and, after its final frame, the
+// message end when the chunk ends them.
+func (r *Reader) deflatedPart(chunk []byte) Event {
+	ev := Event{Kind: Deflated, Type: r.msgType, Compressed: true, Data: chunk}
+	if r.left == 0 {
+		r.inFrame = false
+		if r.h.Fin {
+			ev.Fin = true
+			r.msgType, r.msgCompressed = 0, false
+		}
+	}
+	return ev
 }
 
 func (r *Reader) finishMessage(data []byte) (Event, *Error, bool) {

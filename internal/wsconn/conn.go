@@ -7,6 +7,7 @@
 package wsconn
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,7 +91,11 @@ type Conn struct {
 	// Read side: touched only by the goroutine feeding the Conn.
 	rd       proto.Reader
 	panicked bool
-	compress bool // permessage-deflate was negotiated
+	compress bool  // permessage-deflate was negotiated
+	window   uint8 // with it, server_max_window_bits: the server's LZ77 window
+	// infl inflates the compressed message in progress; nil between
+	// messages, so an idle connection holds no inflater.
+	infl *deflate.Inflater
 
 	// Timer state, read by the table's sweeper.
 	lastRead    atomic.Int64 // unix nanos of the last frame received
@@ -133,10 +139,36 @@ func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head 
 }
 
 // EnableCompression turns on permessage-deflate, as negotiated in the
-// handshake. Call it before Start.
+// handshake. Call it before Start: the window the client allowed the server
+// (server_max_window_bits) is taken from the offer in the upgrade request,
+// which is still at hand then.
 func (c *Conn) EnableCompression() {
 	c.compress = true
 	c.rd.Compression = true
+	c.rd.StreamCompressed = true // inflated as it arrives: see inflated
+	c.window = uint8(deflate.WindowBits(c.extensionOffer()))
+}
+
+// extensionOffer returns the upgrade request's Sec-WebSocket-Extensions
+// offer, its header lines joined as the handshake joined them for
+// deflate.Negotiate, which answers the same offer the same way every time:
+// so deflate.WindowBits finds the window of the offer the handshake
+// accepted without the engines having to carry the answer here.
+func (c *Conn) extensionOffer() string {
+	if c.req != nil {
+		return strings.Join(c.req.Header.Values("Sec-Websocket-Extensions"), ", ")
+	}
+	var offer []string
+	_, rest, _ := bytes.Cut(c.head, []byte("\r\n")) // after the request line
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("Sec-WebSocket-Extensions")) {
+			offer = append(offer, string(bytes.TrimSpace(v)))
+		}
+	}
+	return strings.Join(offer, ", ")
 }
 
 // compressMin is the smallest message worth compressing.
@@ -194,6 +226,9 @@ func (c *Conn) Idle() bool { return !c.rd.Buffered() }
 
 // dispatch handles one event; false means stop reading.
 func (c *Conn) dispatch(ev proto.Event) bool {
+	if ev.Kind == proto.Deflated {
+		return c.inflated(ev) // dispatched again once whole
+	}
 	if o := c.cfg.Observer; o != nil {
 		o.Received(eventKind(ev), len(ev.Data))
 	}
@@ -218,29 +253,49 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 	return true
 }
 
-// inflated delivers a compressed message. The size limit applies to the
-// inflated size, so a decompression bomb fails with 1009 after at most the
-// limit.
+// inflated takes a compressed message as it arrives, piece by piece
+// (Deflated events; a whole compressed Message is one last piece):
+// each piece is inflated at once, into a pooled Inflater held only while
+// the message is in progress. So the size limit applies to the inflated
+// size as it is produced (a decompression bomb fails with 1009 after at
+// most about the limit), and a text message fails with 1007 at the piece
+// that inflates to its first invalid UTF-8 byte, not when it ends. The
+// whole message is then dispatched as a plain one.
 func (c *Conn) inflated(ev proto.Event) bool {
-	bp := inflateBufs.Get().(*[]byte)
-	defer inflateBufs.Put(bp)
-	data, err := deflate.Inflate((*bp)[:0], ev.Data, c.cfg.MaxMessageSize)
-	if cap(data) <= 1<<20 {
-		*bp = data[:0] // keep moderate buffers for the next message
+	if c.infl == nil {
+		c.infl = deflate.NewInflater(c.cfg.MaxMessageSize, ev.Type == handler.Text)
+	}
+	err := c.infl.Write(ev.Data)
+	var data []byte
+	last := ev.Kind == proto.Message || ev.Fin
+	if err == nil && last {
+		data, err = c.infl.Close()
 	}
 	switch {
 	case errors.Is(err, deflate.ErrTooBig):
 		c.fail(handler.CloseMessageTooBig, "message too big")
 		return false
+	case errors.Is(err, deflate.ErrInvalidUTF8):
+		c.fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message")
+		return false
 	case err != nil:
 		c.fail(handler.CloseInvalidPayload, "invalid compressed data")
 		return false
-	case ev.Type == handler.Text && !utf8.Valid(data):
-		c.fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message")
-		return false
+	case !last:
+		return true
 	}
-	c.call(func() { c.h.ReceivedMessage(c, handler.Message{Type: ev.Type, Data: data}) })
-	return true
+	ok := c.dispatch(proto.Event{Kind: proto.Message, Type: ev.Type, Data: data})
+	c.releaseInflater()
+	return ok
+}
+
+// releaseInflater returns the inflater of a message in progress (or just
+// delivered) to the pool.
+func (c *Conn) releaseInflater() {
+	if c.infl != nil {
+		c.infl.Release()
+		c.infl = nil
+	}
 }
 
 func eventKind(ev proto.Event) observe.Kind {
@@ -396,6 +451,8 @@ func (c *Conn) Finish() {
 		c.table.remove(c)
 	}
 	c.rd.Release()
+	// The inflater of a compressed message the connection's end cut short.
+	c.releaseInflater()
 	c.panicked = false // Closed is always delivered
 	if o := c.cfg.Observer; o != nil {
 		o.Closed(code, by)
@@ -423,7 +480,7 @@ func (c *Conn) Send(t handler.MessageType, p []byte) error {
 	var err error
 	if c.compress && len(p) >= compressMin {
 		bp := inflateBufs.Get().(*[]byte)
-		z := deflate.Deflate((*bp)[:0], p)
+		z := deflate.Deflate((*bp)[:0], p, int(c.window))
 		err = c.sendFrameRSV(true, 4, ws.OpCode(t), z)
 		if cap(z) <= 1<<20 {
 			*bp = z[:0]
