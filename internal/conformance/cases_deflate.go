@@ -36,30 +36,40 @@ func deflateAnswer(bits int) string {
 // CompressionCases returns family 10, permessage-deflate (RFC 7692), in ID
 // order. It is not part of [Cases]: it needs a server with compression
 // enabled, whose policy is the one [DeflateResponse] describes, that fails a
-// message inflating past its limit (below 33 MiB) with 1009. Every case
-// sends its own Sec-WebSocket-Extensions offer (Target.Extensions is not
-// used), checks the answer exactly, and inflates the server's RSV1 messages
-// strictly (see [Client.UseDeflate]); the server may compress any message
-// or not. Outcomes start with the answer, as ext(...) or ext(none).
+// message inflating past its limit (below 33 MiB) with 1009 and accepts
+// messages of 16 MiB. Every case sends its own Sec-WebSocket-Extensions
+// offer (Target.Extensions is not used), checks the answer exactly, and
+// inflates the server's RSV1 messages strictly (see [Client.UseDeflate]),
+// holding the server to the window it announced; the server may compress
+// any message or not. Outcomes of groups 10.1–10.24 start with the answer,
+// as ext(...) or ext(none); the re-runs fail with an error if it is wrong.
 //
-// Groups (Autobahn's 12.x and 13.x become 10.7–10.18):
+// Groups (Autobahn's 12.x and 13.x become 10.7–10.24):
 //
-//	10.1  acceptable offers: the exact answer, then compressed and plain echoes
+//	10.1  acceptable offers, server_max_window_bits 8 to 15 included: the
+//	      exact answer, then compressed and plain echoes
 //	10.2  offers to decline: no extension, plain echoes that must stay plain
 //	10.3  RSV1 when the extension is not in use: 1002
 //	10.4  client compression variants: the RFC 7692 §7.2.3 examples, every
 //	      compress/flate level, a fixed-Huffman encoder with small windows,
 //	      sync flushes inside a message, a final block, odd fragmentation
 //	10.5  protocol errors: RSV bits (1002), invalid UTF-8 once inflated and
-//	      invalid DEFLATE data (1007)
-//	10.6  limits: decompression bombs (1009), a large ratio under the limit
+//	      invalid DEFLATE data (1007), also failing fast, in the middle of a
+//	      DEFLATE block whose end never comes
+//	10.6  limits: decompression bombs (1009), also in a first frame whose
+//	      message never ends, and a large ratio under the limit
 //	10.7–10.10   Autobahn 12.x shape, offer "permessage-deflate": JSON text,
 //	      repetitive UTF-8 text, random and compressible binary; messages of
 //	      16 B to 128 KiB, one frame each (cases 1–10) and fragmented
 //	      (cases 11–20)
-//	10.11–10.18  Autobahn 13.x shape: one group per offer (the parameter
-//	      combinations, and a list whose first offer is declined), mixed
-//	      messages of 16 B to 128 KiB
+//	10.11–10.24  Autobahn 13.x shape: one group per offer (the parameter
+//	      combinations, windows of 8 to 15 bits, lists whose first offer is
+//	      declined or accepted), mixed messages of 16 B to 128 KiB
+//	10.25, 10.26 families 1–9 (without their heavy cases; family 3 with
+//	      RSV1 meaning compressed, family 8 at a sixteenth of the sizes)
+//	      re-run over permessage-deflate, the offers above in turn: the
+//	      client compresses its messages frame by frame (10.25) or sends
+//	      them uncompressed (10.26); "10.25.6.5.3" is 6.5.3 re-run
 func CompressionCases() []Case {
 	var all []Case
 	for _, g := range [][]Case{pmdNegotiationCases(), pmdDeclinedCases(), pmdNotNegotiatedCases(),

@@ -38,18 +38,23 @@
 //
 // Family 10 is separate, [CompressionCases]: it is for a server with
 // permessage-deflate enabled, and takes the place of Autobahn's 12.x and
-// 13.x (as groups 10.7–10.18) with negotiation, client-side compression
-// variants, protocol errors and decompression bombs added. Each of its cases
-// makes its own offer and requires the exact answer [DeflateResponse] (or no
-// extension, for an offer the server must decline); outcomes start with that
-// answer, for example
+// 13.x (as groups 10.7–10.24) with negotiation, client-side compression
+// variants, protocol errors, fail-fast cases and decompression bombs added,
+// and re-runs families 1–9 over the extension (10.25 with the client's
+// messages compressed frame by frame, 10.26 with them uncompressed). Each of
+// its cases makes its own offer and requires the exact answer:
+// [DeflateResponse], with server_max_window_bits=N appended when the
+// accepted offer asked for a window of N bits (or no extension, for an
+// offer the server must decline); outcomes start with that answer, for
+// example
 //
 //	ext(permessage-deflate; server_no_context_takeover; client_no_context_takeover), text(300 crc=…), close(1000), tcp-closed
 //
 // The client inflates the server's compressed messages strictly (a message
 // cut inside a DEFLATE block, or with its 00 00 ff ff tail left on, is a
-// violation) and compresses its own without context takeover, with
-// compress/flate at every level and with a fixed-Huffman encoder of its own.
-// A server with compression enabled still passes families 1–9: they make no
-// offer.
+// violation, and so is a back-reference beyond the window the server
+// announced, found by a small decoder of the suite's own) and compresses
+// its own without context takeover, with compress/flate at every level and
+// with a fixed-Huffman encoder of its own. A server with compression
+// enabled still passes families 1–9: they make no offer.
 package conformance
