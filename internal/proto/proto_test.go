@@ -224,3 +224,46 @@ func TestAppendClose(t *testing.T) {
 		t.Errorf("close 1000 %x", got)
 	}
 }
+
+// TestHeaders: headers encode as gobwas/ws encodes them and decode as it
+// decodes them, at every length boundary.
+func TestHeaders(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 127, 0xffff, 0x10000, 1 << 40} {
+		for _, op := range []ws.OpCode{ws.OpText, ws.OpContinuation, ws.OpPing} {
+			h := ws.Header{Fin: n%2 == 0, Rsv: 4, OpCode: op, Length: int64(n)}
+			var want bytes.Buffer
+			_ = ws.WriteHeader(&want, h)
+			if got := AppendHeader(nil, h.Fin, h.Rsv, op, n); !bytes.Equal(got, want.Bytes()) {
+				t.Errorf("%+v: encoded %x, want %x", h, got, want.Bytes())
+			}
+			h.Masked, h.Mask = true, [4]byte{1, 2, 3, 4}
+			want.Reset()
+			_ = ws.WriteHeader(&want, h)
+			got, err := parseHeader(want.Bytes())
+			if err != nil || got != h {
+				t.Errorf("%x: decoded %+v %v, want %+v", want.Bytes(), got, err, h)
+			}
+		}
+	}
+	if _, err := parseHeader([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}); err != ws.ErrHeaderLengthMSB {
+		t.Errorf("64-bit length with its top bit set: %v", err)
+	}
+}
+
+// TestNoAllocs: parsing a frame whole in the input and encoding a header
+// allocate nothing.
+func TestNoAllocs(t *testing.T) {
+	frame := mask(ws.OpBinary, true, make([]byte, 64))
+	buf := make([]byte, len(frame))
+	var r Reader
+	if n := testing.AllocsPerRun(100, func() {
+		copy(buf, frame)
+		if _, ev, err := r.Next(buf); err != nil || ev.Kind != Message {
+			t.Fatal(ev, err)
+		}
+		var h [ws.MaxHeaderSize]byte
+		_ = PutHeader(&h, true, 0, ws.OpBinary, 64)
+	}); n != 0 {
+		t.Errorf("%v allocations per frame", n)
+	}
+}

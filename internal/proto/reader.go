@@ -10,6 +10,7 @@
 package proto
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -85,22 +86,26 @@ type Reader struct {
 	// and the limit applies to the inflated size.
 	StreamCompressed bool
 
-	hdr     [ws.MaxHeaderSize]byte
-	hn      int // bytes of hdr filled
-	h       ws.Header
-	inFrame bool
-	left    int64 // payload bytes of the current frame still to come
-	mpos    int   // mask offset within the current frame
-
+	// The reader is part of every connection's idle state: small fields
+	// first, and the buffers of messages and control frames that span
+	// reads behind a pointer that is nil between messages.
+	hn            uint8 // bytes of hdr filled
+	inFrame       bool
 	msgType       handler.MessageType // 0: no message open
 	msgCompressed bool
-	msg           []byte // payload of the open message (when not zero-copy)
+	mpos          uint8 // mask offset within the current frame, mod 4
 	utf           UTF8
+	hdr           [ws.MaxHeaderSize]byte
+	h             ws.Header
+	left          int64 // payload bytes of the current frame still to come
+	part          *partial
+}
 
-	// ctl is the payload of a control frame that arrived in pieces; one
-	// that arrives whole is handed out from the input, so an idle reader
-	// holds no buffer for it.
-	ctl []byte
+// partial holds what arrived of a message or control frame split across
+// reads; one that arrives whole is handed out from the input.
+type partial struct {
+	msg []byte // payload of the open message
+	ctl []byte // payload of the current control frame
 }
 
 // Buffered reports whether the reader holds part of a frame or message, that
@@ -110,7 +115,25 @@ func (r *Reader) Buffered() bool { return r.hn > 0 || r.inFrame || r.msgType != 
 // Release drops the buffer of the last message so an idle connection holds
 // no memory; the next message allocates afresh. Call it after the message
 // event has been handled.
-func (r *Reader) Release() { r.msg = nil }
+func (r *Reader) Release() {
+	if r.part != nil && r.part.ctl == nil && (r.msgType == 0 || len(r.part.msg) == 0) {
+		r.part = nil
+	}
+}
+
+func (r *Reader) msg() []byte {
+	if r.part == nil {
+		return nil
+	}
+	return r.part.msg
+}
+
+func (r *Reader) parts() *partial {
+	if r.part == nil {
+		r.part = &partial{}
+	}
+	return r.part
+}
 
 // Next consumes bytes from p until it completes one event or runs out of
 // input. It returns how many bytes it consumed and the event (Kind None if p
@@ -144,18 +167,19 @@ func (r *Reader) Next(p []byte) (int, Event, *Error) {
 			chunk = chunk[:r.left]
 		}
 		if r.h.Masked {
-			ws.Cipher(chunk, r.h.Mask, r.mpos)
+			ws.Cipher(chunk, r.h.Mask, int(r.mpos))
 		}
-		r.mpos += len(chunk)
+		r.mpos = uint8((int(r.mpos) + len(chunk)) & 3)
 		r.left -= int64(len(chunk))
 		n += len(chunk)
 
 		if r.h.OpCode.IsControl() {
-			if r.left == 0 && r.ctl == nil {
+			if r.left == 0 && (r.part == nil || r.part.ctl == nil) {
 				ev, err := r.control(chunk)
 				return n, ev, err
 			}
-			r.ctl = append(r.ctl, chunk...)
+			pt := r.parts()
+			pt.ctl = append(pt.ctl, chunk...)
 		} else if r.StreamCompressed && r.msgCompressed {
 			return n, r.deflatedPart(chunk), nil
 		} else {
@@ -164,12 +188,13 @@ func (r *Reader) Next(p []byte) (int, Event, *Error) {
 			}
 			// A whole single-frame message in this buffer is handed
 			// out without copying.
-			if r.left == 0 && r.h.Fin && len(r.msg) == 0 && int64(len(chunk)) == r.h.Length {
+			if r.left == 0 && r.h.Fin && len(r.msg()) == 0 && int64(len(chunk)) == r.h.Length {
 				r.inFrame = false
 				ev, err, _ := r.finishMessage(chunk)
 				return n, ev, err
 			}
-			r.msg = append(r.msg, chunk...)
+			pt := r.parts()
+			pt.msg = append(pt.msg, chunk...)
 		}
 		if r.left > 0 {
 			return n, Event{}, nil
@@ -183,34 +208,30 @@ func (r *Reader) Next(p []byte) (int, Event, *Error) {
 // readHeader accumulates and checks a frame header. ok is false when more
 // bytes are needed.
 func (r *Reader) readHeader(p []byte) (n int, ok bool, err *Error) {
-	if r.hn < 2 {
-		k := copy(r.hdr[r.hn:2], p)
-		r.hn += k
-		n += k
+	var b []byte // the whole header
+	if r.hn == 0 && len(p) >= 2 && len(p) >= headerSize(p[1]) {
+		b = p[:headerSize(p[1])] // whole in the input: no copy
+		n = len(b)
+	} else {
 		if r.hn < 2 {
+			k := copy(r.hdr[r.hn:2], p)
+			r.hn += uint8(k)
+			n += k
+			if r.hn < 2 {
+				return n, false, nil
+			}
+		}
+		size := headerSize(r.hdr[1])
+		k := copy(r.hdr[r.hn:size], p[n:])
+		r.hn += uint8(k)
+		n += k
+		if int(r.hn) < size {
 			return n, false, nil
 		}
+		r.hn = 0
+		b = r.hdr[:size]
 	}
-	size := 2
-	if r.hdr[1]&0x80 != 0 {
-		size += 4
-	}
-	switch r.hdr[1] & 0x7f {
-	case 126:
-		size += 2
-	case 127:
-		size += 8
-	}
-	k := copy(r.hdr[r.hn:size], p[n:])
-	r.hn += k
-	n += k
-	if r.hn < size {
-		return n, false, nil
-	}
-	r.hn = 0
-	var scratch [ws.MaxHeaderSize - 2]byte
-	br := byteReader(r.hdr[:size])
-	h, e := ws.ReadHeaderBuffer(&br, scratch[:])
+	h, e := parseHeader(b)
 	if e != nil {
 		return n, false, fail(handler.CloseProtocolError, e.Error())
 	}
@@ -241,19 +262,68 @@ func (r *Reader) readHeader(p []byte) (n int, ok bool, err *Error) {
 			// of incompressible data is a little larger (stored blocks).
 			limit += limit/1024 + 1024
 		}
-		if r.MaxMessage > 0 && int64(len(r.msg))+h.Length > limit {
+		if r.MaxMessage > 0 && int64(len(r.msg()))+h.Length > limit {
 			return n, false, fail(handler.CloseMessageTooBig, "message too big")
 		}
 	}
-	r.h, r.inFrame, r.left, r.mpos, r.ctl = h, true, h.Length, 0, nil
+	r.h, r.inFrame, r.left, r.mpos = h, true, h.Length, 0
+	if r.part != nil {
+		r.part.ctl = nil
+	}
 	return n, true, nil
+}
+
+// headerSize is the size of a frame header given its second byte.
+func headerSize(b1 byte) int {
+	size := 2
+	if b1&0x80 != 0 {
+		size += 4
+	}
+	switch b1 & 0x7f {
+	case 126:
+		size += 2
+	case 127:
+		size += 8
+	}
+	return size
+}
+
+// parseHeader decodes a whole frame header (as ws.ReadHeader does, without
+// an io.Reader, so nothing escapes to the heap).
+func parseHeader(b []byte) (ws.Header, error) {
+	h := ws.Header{
+		Fin:    b[0]&0x80 != 0,
+		Rsv:    (b[0] & 0x70) >> 4,
+		OpCode: ws.OpCode(b[0] & 0x0f),
+		Masked: b[1]&0x80 != 0,
+	}
+	rest := b[2:]
+	switch l := b[1] & 0x7f; l {
+	case 126:
+		h.Length = int64(binary.BigEndian.Uint16(rest))
+		rest = rest[2:]
+	case 127:
+		if rest[0]&0x80 != 0 {
+			return h, ws.ErrHeaderLengthMSB
+		}
+		h.Length = int64(binary.BigEndian.Uint64(rest))
+		rest = rest[8:]
+	default:
+		h.Length = int64(l)
+	}
+	if h.Masked {
+		copy(h.Mask[:], rest)
+	}
+	return h, nil
 }
 
 // endFrame completes the current frame; done reports an event to return.
 func (r *Reader) endFrame() (ev Event, err *Error, done bool) {
 	if r.h.OpCode.IsControl() {
-		p := r.ctl
-		r.ctl = nil
+		var p []byte
+		if r.part != nil {
+			p, r.part.ctl = r.part.ctl, nil
+		}
 		ev, err := r.control(p)
 		return ev, err, true
 	}
@@ -264,7 +334,7 @@ func (r *Reader) endFrame() (ev Event, err *Error, done bool) {
 	if r.StreamCompressed && r.msgCompressed {
 		return r.deflatedPart(nil), nil, true // an empty final frame
 	}
-	return r.finishMessage(r.msg)
+	return r.finishMessage(r.msg())
 }
 
 // control completes a control frame with payload p.
@@ -297,7 +367,9 @@ func (r *Reader) deflatedPart(chunk []byte) Event {
 func (r *Reader) finishMessage(data []byte) (Event, *Error, bool) {
 	typ, compressed := r.msgType, r.msgCompressed
 	r.msgType, r.msgCompressed = 0, false
-	r.msg = r.msg[:0]
+	if r.part != nil {
+		r.part.msg = r.part.msg[:0]
+	}
 	if typ == handler.Text && !compressed && !r.utf.Complete() {
 		return Event{}, fail(handler.CloseInvalidPayload, "invalid UTF-8 in text message"), true
 	}
@@ -320,13 +392,4 @@ func ParseClose(p []byte) (Event, *Error) {
 		return Event{}, fail(handler.CloseInvalidPayload, "invalid UTF-8 in close reason")
 	}
 	return Event{Kind: Close, Code: code, Reason: string(p[2:])}, nil
-}
-
-// byteReader is an io.Reader over a slice that does not escape.
-type byteReader []byte
-
-func (b *byteReader) Read(p []byte) (int, error) {
-	n := copy(p, *b)
-	*b = (*b)[n:]
-	return n, nil
 }

@@ -31,6 +31,13 @@ import (
 )
 
 // Transport is an engine's socket.
+//
+// A Transport may also have the method
+//
+//	WriteFrame(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, error)
+//
+// which writes hdr[:hn] then p as Write would: the Conn then sends frames
+// without allocating (a [][]byte passed to Write escapes to the heap).
 type Transport interface {
 	// Write writes bufs in order and returns how many bytes it wrote. A
 	// blocking transport writes everything or fails; a non-blocking one
@@ -54,6 +61,11 @@ type Transport interface {
 	RemoteAddr() net.Addr
 }
 
+// frameWriter is the optional Transport method described on Transport.
+type frameWriter interface {
+	WriteFrame(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, error)
+}
+
 // Config is what a Conn needs from the server's settings.
 type Config struct {
 	MaxMessageSize int64
@@ -75,18 +87,31 @@ type Config struct {
 	Observer observe.Observer
 }
 
+// Conn state bits. They change under Conn.mu; being atomic, the hot paths
+// can read them without it.
+const (
+	stCloseSent  uint32 = 1 << iota // our close frame is queued or sent
+	stCloseRecv                     // the peer's close frame arrived
+	stShutdown                      // shut the socket down once the queue is flushed
+	stGone                          // the socket is closed (or closing)
+	stFinished                      // Finish has run
+	stFlushing                      // a goroutine holds the right to write to the socket
+	stFragmented                    // a NewWriter message has sent its first fragment, not its last
+)
+
 // Conn is a server-side WebSocket connection. It implements handler.Conn.
+//
+// Every idle connection holds one, so it is kept small (about 200 bytes):
+// the write queue and what only some connections need (the request, the
+// subprotocol, user data, the close code and reason) live behind pointers
+// that are nil while unused.
 type Conn struct {
 	cfg   *Config
 	tr    Transport
 	h     handler.Handler
 	table *Table
 	slot  int32 // index in table, -1 when not in one
-
-	subprotocol string
-	head        []byte        // raw request head (standalone path); guarded by mu
-	req         *http.Request // parsed lazily from head, or given (http path); guarded by mu
-	data        any           // user data; guarded by mu
+	state atomic.Uint32
 
 	// Read side: touched only by the goroutine feeding the Conn.
 	rd       proto.Reader
@@ -97,44 +122,83 @@ type Conn struct {
 	// messages, so an idle connection holds no inflater.
 	infl *deflate.Inflater
 
-	// Timer state, read by the table's sweeper.
-	lastRead    atomic.Int64 // unix nanos of the last frame received
-	lastMessage atomic.Int64 // unix nanos of the last data message
-	pingSent    atomic.Int64 // unix nanos of an unanswered heartbeat ping, 0 if none
-	closingAt   atomic.Int64 // unix nanos when the closing handshake started
+	// Timer state, read by the table's sweeper: unix nanos from the
+	// table's coarse clock.
+	lastRead    atomic.Int64 // the last bytes received
+	lastMessage atomic.Int64 // the last data message
+	pingSent    atomic.Int64 // an unanswered heartbeat ping, 0 if none
+	closingAt   atomic.Int64 // the closing handshake started
 
 	msgMu sync.Mutex // held while a data message is being sent
 
-	mu       sync.Mutex
-	wq       [][]byte // queued frames; wq[0][woff:] is next on the wire
-	woff     int
-	wqBytes  int  // bytes of wq not written yet, and of deferred
-	started  bool // wq[0] is the rest of a frame partly on the wire
-	flushing bool // a goroutine is writing to the socket
-	// fragmented: a message streamed by NewWriter has sent its first
-	// fragment but not its last; shared (broadcast) frames wait in
-	// deferred meanwhile, since no data frame may come between fragments.
-	fragmented bool
-	deferred   [][]byte
-	closeSent  bool
-	closeRecv  bool
-	shutdown   bool // shut the socket down once the queue is flushed
-	gone       bool // socket closed
-	code       handler.CloseCode
-	reason     string
-	closeBy    observe.Side
-	finished   bool
+	mu sync.Mutex
+	q  *queue // frames waiting for the socket; nil when none (mu)
+	x  *rare  // nil until needed (mu)
 }
+
+// queue holds the frames the socket did not take at once.
+type queue struct {
+	frames  [][]byte // frames[0][off:] is next on the wire
+	off     int
+	bytes   int  // bytes of frames not written yet, and of deferred
+	started bool // frames[0] is the rest of a frame partly on the wire
+	// deferred holds shared (broadcast) frames that arrived during a
+	// fragmented message: no data frame may come between its fragments.
+	deferred [][]byte
+}
+
+// rare is the part of a Conn that only some connections need.
+type rare struct {
+	subprotocol string
+	head        []byte        // raw request head (standalone path)
+	req         *http.Request // parsed lazily from head, or given (http path)
+	data        any           // user data
+	code        handler.CloseCode
+	closeBy     observe.Side
+	reason      string
+}
+
+func (x *rare) empty() bool {
+	return x.subprotocol == "" && x.head == nil && x.req == nil && x.data == nil &&
+		x.code == handler.CloseAbnormal && x.closeBy == 0 && x.reason == ""
+}
+
+// rareLocked returns c.x, allocating it; c.mu is held (or c is not shared
+// yet).
+func (c *Conn) rareLocked() *rare {
+	if c.x == nil {
+		c.x = &rare{code: handler.CloseAbnormal}
+	}
+	return c.x
+}
+
+// setCloseLocked records the close code, reason and initiator.
+func (c *Conn) setCloseLocked(code handler.CloseCode, reason string, by observe.Side) {
+	x := c.rareLocked()
+	x.code, x.reason = code, reason
+	if by != 0 {
+		x.closeBy = by
+	}
+}
+
+func (c *Conn) has(bits uint32) bool { return c.state.Load()&bits != 0 }
+
+// set and clear change state bits; c.mu is held.
+func (c *Conn) set(bits uint32)   { c.state.Or(bits) }
+func (c *Conn) clear(bits uint32) { c.state.And(^bits) }
 
 // New makes the Conn of a completed handshake. head is the raw request head
 // (kept to build Request on demand) or nil when req is given.
 func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head []byte, req *http.Request) *Conn {
-	c := &Conn{cfg: cfg, tr: tr, h: h, subprotocol: subprotocol, head: head, req: req, slot: -1}
+	c := &Conn{cfg: cfg, tr: tr, h: h, slot: -1}
+	if subprotocol != "" || head != nil || req != nil {
+		x := c.rareLocked()
+		x.subprotocol, x.head, x.req = subprotocol, head, req
+	}
 	c.rd.MaxMessage = cfg.MaxMessageSize
 	now := time.Now().UnixNano()
 	c.lastRead.Store(now)
 	c.lastMessage.Store(now)
-	c.code = handler.CloseAbnormal
 	return c
 }
 
@@ -155,11 +219,15 @@ func (c *Conn) EnableCompression() {
 // so deflate.WindowBits finds the window of the offer the handshake
 // accepted without the engines having to carry the answer here.
 func (c *Conn) extensionOffer() string {
-	if c.req != nil {
-		return strings.Join(c.req.Header.Values("Sec-Websocket-Extensions"), ", ")
+	x := c.x
+	switch {
+	case x == nil:
+		return ""
+	case x.req != nil:
+		return strings.Join(x.req.Header.Values("Sec-Websocket-Extensions"), ", ")
 	}
 	var offer []string
-	_, rest, _ := bytes.Cut(c.head, []byte("\r\n")) // after the request line
+	_, rest, _ := bytes.Cut(x.head, []byte("\r\n")) // after the request line
 	for len(rest) > 0 {
 		var line []byte
 		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
@@ -194,17 +262,36 @@ func (c *Conn) Start(t *Table) {
 		// Idle connections stay small: a request nobody asked for
 		// during Opened is not kept.
 		c.mu.Lock()
-		c.head = nil
+		if c.x != nil {
+			c.x.head = nil
+			if c.x.empty() {
+				c.x = nil
+			}
+		}
 		c.mu.Unlock()
 	}
+}
+
+// now is the time for the timer state: the table's coarse clock (updated by
+// its sweeper, so a message costs no clock reading), or 0 when no timer
+// needs it.
+func (c *Conn) now() int64 {
+	if t := c.table; t != nil {
+		return t.now.Load()
+	}
+	return time.Now().UnixNano()
 }
 
 // Feed processes bytes read from the socket. It returns false when the Conn
 // wants no more input (its closing handshake is done or it failed).
 func (c *Conn) Feed(p []byte) bool {
 	if len(p) > 0 {
-		c.lastRead.Store(time.Now().UnixNano())
-		c.pingSent.Store(0)
+		if now := c.now(); now != 0 {
+			c.lastRead.Store(now)
+		}
+		if c.pingSent.Load() != 0 {
+			c.pingSent.Store(0)
+		}
 	}
 	for len(p) > 0 {
 		n, ev, perr := c.rd.Next(p)
@@ -234,7 +321,9 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 	}
 	switch ev.Kind {
 	case proto.Message:
-		c.lastMessage.Store(time.Now().UnixNano())
+		if now := c.now(); now != 0 {
+			c.lastMessage.Store(now)
+		}
 		if c.closing() {
 			return true // data after our close frame is discarded
 		}
@@ -243,7 +332,7 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 		}
 		c.call(func() { c.h.ReceivedMessage(c, handler.Message{Type: ev.Type, Data: ev.Data}) })
 	case proto.Ping:
-		c.control(ws.OpPong, ev.Data)
+		_ = c.control(ws.OpPong, ev.Data)
 	case proto.Pong:
 		c.call(func() { c.h.Ponged(c, ev.Data) })
 	case proto.Close:
@@ -311,11 +400,7 @@ func eventKind(ev proto.Event) observe.Kind {
 }
 
 // closing reports whether the close frame has been sent.
-func (c *Conn) closing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeSent || c.gone
-}
+func (c *Conn) closing() bool { return c.has(stCloseSent | stGone) }
 
 // call runs a handler callback; a panic closes this connection with 1011
 // and silences the handler.
@@ -349,21 +434,22 @@ func (c *Conn) logger() *slog.Logger {
 // the answer is on the wire.
 func (c *Conn) closeReceived(code handler.CloseCode, reason string) {
 	c.mu.Lock()
-	if c.closeRecv || c.gone {
+	if c.has(stCloseRecv | stGone) {
 		c.mu.Unlock()
 		return
 	}
-	c.closeRecv = true
-	c.code, c.reason = code, reason
-	if !c.closeSent {
-		c.closeBy = observe.Peer
-		c.closeSent = true
+	c.set(stCloseRecv)
+	if !c.has(stCloseSent) {
+		c.setCloseLocked(code, reason, observe.Peer)
+		c.set(stCloseSent)
 		c.closingAt.Store(time.Now().UnixNano())
 		// Echo the peer's code (an empty close is answered with an
 		// empty close).
 		c.enqueueClose(code, reason)
+	} else {
+		c.setCloseLocked(code, reason, 0)
 	}
-	c.shutdown = true
+	c.set(stShutdown)
 	c.mu.Unlock()
 	c.kick()
 }
@@ -372,20 +458,21 @@ func (c *Conn) closeReceived(code handler.CloseCode, reason string) {
 // is on the wire, without waiting for the peer's answer (RFC 6455 7.1.7).
 func (c *Conn) fail(code handler.CloseCode, reason string) {
 	c.mu.Lock()
-	if c.gone {
+	if c.has(stGone) {
 		c.mu.Unlock()
 		return
 	}
-	if !c.closeSent {
-		c.closeSent = true
-		c.closeBy = observe.Server
+	if !c.has(stCloseSent) {
+		c.set(stCloseSent)
 		c.closingAt.Store(time.Now().UnixNano())
-		if !c.closeRecv {
-			c.code, c.reason = code, reason
+		if !c.has(stCloseRecv) {
+			c.setCloseLocked(code, reason, observe.Server)
+		} else {
+			c.rareLocked().closeBy = observe.Server
 		}
 		c.enqueueClose(code, reason)
 	}
-	c.shutdown = true
+	c.set(stShutdown)
 	c.mu.Unlock()
 	c.kick()
 }
@@ -399,14 +486,13 @@ func (c *Conn) Close(code handler.CloseCode, reason string) error {
 		return errors.New("ws4go: a close reason is at most 123 bytes of UTF-8")
 	}
 	c.mu.Lock()
-	if c.closeSent || c.gone {
+	if c.has(stCloseSent | stGone) {
 		c.mu.Unlock()
 		return nil
 	}
-	c.closeSent = true
-	c.closeBy = observe.Server
+	c.set(stCloseSent)
 	c.closingAt.Store(time.Now().UnixNano())
-	c.code, c.reason = code, reason
+	c.setCloseLocked(code, reason, observe.Server)
 	c.enqueueClose(code, reason)
 	c.mu.Unlock()
 	c.kick()
@@ -419,13 +505,13 @@ func (c *Conn) Terminate() { c.terminate("terminated") }
 // terminate closes the socket without a closing handshake.
 func (c *Conn) terminate(reason string) {
 	c.mu.Lock()
-	if c.gone {
+	if c.has(stGone) {
 		c.mu.Unlock()
 		return
 	}
-	c.gone = true
-	if !c.closeRecv && !c.closeSent {
-		c.code, c.reason = handler.CloseAbnormal, reason
+	c.set(stGone)
+	if !c.has(stCloseRecv | stCloseSent) {
+		c.setCloseLocked(handler.CloseAbnormal, reason, 0)
 	}
 	c.dropQueueLocked()
 	c.mu.Unlock()
@@ -436,12 +522,15 @@ func (c *Conn) terminate(reason string) {
 // Handler.Closed and releases everything the connection held.
 func (c *Conn) Finish() {
 	c.mu.Lock()
-	if c.finished {
+	if c.has(stFinished) {
 		c.mu.Unlock()
 		return
 	}
-	c.finished, c.gone = true, true
-	code, reason, by := c.code, c.reason, c.closeBy
+	c.set(stFinished | stGone)
+	code, reason, by := handler.CloseAbnormal, "", observe.Side(0)
+	if x := c.x; x != nil {
+		code, reason, by = x.code, x.reason, x.closeBy
+	}
 	if code == handler.CloseAbnormal && reason == "" {
 		reason = "connection closed without a close frame"
 	}
@@ -580,41 +669,44 @@ func (c *Conn) sendFrame(fin bool, op ws.OpCode, p []byte) error {
 // message).
 func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 	var hdr [ws.MaxHeaderSize]byte
-	h := proto.AppendHeader(hdr[:0], fin, rsv, op, len(p))
+	hn := proto.PutHeader(&hdr, fin, rsv, op, len(p))
 	c.mu.Lock()
-	if c.gone || c.closeSent {
+	if c.has(stGone | stCloseSent) {
 		c.mu.Unlock()
 		return handler.ErrClosed
 	}
 	var ends bool // this frame ends a fragmented message
 	if !op.IsControl() {
 		ends = fin && op == ws.OpContinuation
-		c.fragmented = !fin
+		if fin {
+			c.clear(stFragmented)
+		} else {
+			c.set(stFragmented)
+		}
 	}
-	if c.flushing {
+	if c.has(stFlushing) {
 		// The writer of the moment will send it after what it has.
-		frame := make([]byte, 0, len(h)+len(p))
-		err := c.enqueueLocked(append(append(frame, h...), p...))
+		frame := make([]byte, 0, hn+len(p))
+		err := c.enqueueLocked(append(append(frame, hdr[:hn]...), p...))
 		if ends && err == nil {
 			c.releaseDeferredLocked()
 		}
 		c.mu.Unlock()
 		return err
 	}
-	c.flushing = true
+	c.set(stFlushing)
 	if ends {
 		// Written by this writer right after the frame.
 		c.releaseDeferredLocked()
 	}
 	c.mu.Unlock()
 
-	bufs := [2][]byte{h, p}
-	n, err := c.tr.Write(bufs[:])
+	n, err := c.write(hdr, hn, p)
 	if err != nil {
 		c.terminate("write: " + err.Error())
 		return err
 	}
-	if total := len(h) + len(p); n < total {
+	if total := hn + len(p); n < total {
 		// The socket is full: keep the rest, ahead of anything queued
 		// meanwhile, and finish when it is writable; unless the rest
 		// alone passes the bound.
@@ -626,20 +718,60 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 			return handler.ErrWriteQueueFull
 		}
 		rest := make([]byte, 0, total-n)
-		if n < len(h) {
-			rest = append(append(rest, h[n:]...), p...)
+		if n < hn {
+			rest = append(append(rest, hdr[n:hn]...), p...)
 		} else {
-			rest = append(rest, p[n-len(h):]...)
+			rest = append(rest, p[n-hn:]...)
 		}
-		c.wq = append([][]byte{rest}, c.wq...)
-		c.wqBytes += len(rest)
-		c.started = n > 0
+		c.pushFrontLocked(rest, n > 0)
 		c.mu.Unlock()
 		c.tr.WaitWritable()
 		return nil
 	}
 	c.Flush()
 	return nil
+}
+
+// write writes a frame's header and payload, without allocating when the
+// transport can.
+func (c *Conn) write(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, error) {
+	if fw, ok := c.tr.(frameWriter); ok {
+		return fw.WriteFrame(hdr, hn, p)
+	}
+	return c.writeBufs(hdr, hn, p)
+}
+
+func (c *Conn) writeBufs(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, error) {
+	if hn == 0 {
+		return c.tr.Write([][]byte{p})
+	}
+	return c.tr.Write([][]byte{hdr[:hn], p})
+}
+
+// pushFrontLocked queues the rest of a frame partly written (started: some
+// of it is on the wire) ahead of what was queued meanwhile.
+func (c *Conn) pushFrontLocked(rest []byte, started bool) {
+	q := c.queueLocked()
+	q.frames = append(q.frames, nil)
+	copy(q.frames[1:], q.frames)
+	q.frames[0] = rest
+	q.off, q.started = 0, started
+	q.bytes += len(rest)
+}
+
+func (c *Conn) queueLocked() *queue {
+	if c.q == nil {
+		c.q = &queue{}
+	}
+	return c.q
+}
+
+// queued is how many bytes wait in the queue (deferred frames included).
+func (c *Conn) queuedLocked() int {
+	if c.q == nil {
+		return 0
+	}
+	return c.q.bytes
 }
 
 // enqueueLocked appends a frame to the queue. A frame that would take the
@@ -652,8 +784,9 @@ func (c *Conn) enqueueLocked(frame []byte) error {
 		c.overflowLocked()
 		return handler.ErrWriteQueueFull
 	}
-	c.wq = append(c.wq, frame)
-	c.wqBytes += len(frame)
+	q := c.queueLocked()
+	q.frames = append(q.frames, frame)
+	q.bytes += len(frame)
 	return nil
 }
 
@@ -663,18 +796,21 @@ func (c *Conn) enqueueLocked(frame []byte) error {
 // of MaxMessageSize must work whatever MaxWriteQueue is.
 func (c *Conn) overLocked(n int) bool {
 	max := c.cfg.MaxWriteQueue
-	if max <= 0 || c.closeSent || c.wqBytes+n <= max {
+	queued := c.queuedLocked()
+	if max <= 0 || c.has(stCloseSent) || queued+n <= max {
 		return false
 	}
-	return c.wqBytes > 0 || int64(n) > c.cfg.MaxMessageSize+ws.MaxHeaderSize
+	return queued > 0 || int64(n) > c.cfg.MaxMessageSize+ws.MaxHeaderSize
 }
 
 // releaseDeferredLocked queues the frames that waited for the end of a
-// fragmented message (they are already counted in wqBytes).
+// fragmented message (they are already counted in the queue's bytes).
 func (c *Conn) releaseDeferredLocked() {
-	c.wq = append(c.wq, c.deferred...)
-	clear(c.deferred)
-	c.deferred = nil
+	if q := c.q; q != nil && len(q.deferred) > 0 {
+		q.frames = append(q.frames, q.deferred...)
+		clear(q.deferred)
+		q.deferred = nil
+	}
 }
 
 // overflowPartialLocked ends the connection when the rest of a frame already
@@ -685,10 +821,10 @@ func (c *Conn) overflowPartialLocked() {
 	if o := c.cfg.Observer; o != nil {
 		o.WriteQueueOverflow()
 	}
-	c.gone, c.flushing = true, false
-	if !c.closeSent && !c.closeRecv {
-		c.closeBy = observe.Server
-		c.code, c.reason = c.writeQueueCode(), "write queue overflow"
+	c.set(stGone)
+	c.clear(stFlushing)
+	if !c.has(stCloseSent | stCloseRecv) {
+		c.setCloseLocked(c.writeQueueCode(), "write queue overflow", observe.Server)
 	}
 	c.dropQueueLocked()
 }
@@ -704,30 +840,29 @@ func (c *Conn) overflowLocked() {
 	if o := c.cfg.Observer; o != nil {
 		o.WriteQueueOverflow()
 	}
+	q := c.queueLocked()
 	// Keep the frame partly on the wire so the stream stays well formed.
 	keep := 0
-	if len(c.wq) > 0 && (c.woff > 0 || c.started) {
+	if len(q.frames) > 0 && (q.off > 0 || q.started) {
 		keep = 1
 	}
-	for i := keep; i < len(c.wq); i++ {
-		c.wq[i] = nil
-	}
-	c.wq = c.wq[:keep]
-	clear(c.deferred)
-	c.deferred = nil
-	c.wqBytes = 0
+	clear(q.frames[keep:])
+	q.frames = q.frames[:keep]
+	clear(q.deferred)
+	q.deferred = nil
+	q.bytes = 0
 	if keep == 1 {
-		c.wqBytes = len(c.wq[0]) - c.woff
+		q.bytes = len(q.frames[0]) - q.off
 	}
-	c.closeSent, c.shutdown = true, true
-	c.closeBy = observe.Server
+	c.set(stCloseSent | stShutdown)
 	c.closingAt.Store(time.Now().UnixNano())
 	code := c.writeQueueCode()
-	c.code, c.reason = code, "write queue overflow"
-	c.wq = append(c.wq, proto.AppendClose(nil, code, c.reason))
-	c.wqBytes += len(c.wq[len(c.wq)-1])
+	c.setCloseLocked(code, "write queue overflow", observe.Server)
+	frame := proto.AppendClose(nil, code, "write queue overflow")
+	q.frames = append(q.frames, frame)
+	q.bytes += len(frame)
 	if o := c.cfg.Observer; o != nil {
-		o.Sent(observe.Close, 2+len(c.reason))
+		o.Sent(observe.Close, len(frame)-2)
 	}
 }
 
@@ -741,20 +876,22 @@ func (c *Conn) enqueueClose(code handler.CloseCode, reason string) {
 }
 
 func (c *Conn) dropQueueLocked() {
-	clear(c.wq)
-	clear(c.deferred)
-	c.wq, c.woff, c.wqBytes, c.started, c.deferred = nil, 0, 0, false, nil
+	if c.q != nil {
+		clear(c.q.frames)
+		clear(c.q.deferred)
+		c.q = nil
+	}
 }
 
 // kick makes sure queued frames get written: it takes the right to write
 // if nobody holds it (whoever holds it will see the new frames).
 func (c *Conn) kick() {
 	c.mu.Lock()
-	if c.flushing {
+	if c.has(stFlushing) {
 		c.mu.Unlock()
 		return
 	}
-	c.flushing = true
+	c.set(stFlushing)
 	c.mu.Unlock()
 	c.Flush()
 }
@@ -766,16 +903,20 @@ func (c *Conn) kick() {
 func (c *Conn) Flush() {
 	for {
 		c.mu.Lock()
-		if c.gone {
-			c.flushing = false
+		if c.has(stGone) {
+			c.clear(stFlushing)
 			c.mu.Unlock()
 			return
 		}
-		if len(c.wq) == 0 {
-			c.flushing = false
-			done := c.shutdown
+		q := c.q
+		if q == nil || len(q.frames) == 0 {
+			if q != nil && len(q.deferred) == 0 {
+				c.q = nil
+			}
+			c.clear(stFlushing)
+			done := c.has(stShutdown)
 			if done {
-				c.gone = true
+				c.set(stGone)
 			}
 			c.mu.Unlock()
 			if done {
@@ -783,22 +924,22 @@ func (c *Conn) Flush() {
 			}
 			return
 		}
-		bufs := make([][]byte, len(c.wq))
-		copy(bufs, c.wq)
-		bufs[0] = bufs[0][c.woff:]
+		bufs := make([][]byte, len(q.frames))
+		copy(bufs, q.frames)
+		bufs[0] = bufs[0][q.off:]
 		c.mu.Unlock()
 
 		n, err := c.tr.Write(bufs)
 		if err != nil {
 			c.mu.Lock()
-			c.flushing = false
+			c.clear(stFlushing)
 			c.mu.Unlock()
 			c.terminate("write: " + err.Error())
 			return
 		}
 		c.mu.Lock()
 		c.consumeLocked(n)
-		full := len(c.wq) > 0 && n < sizeOf(bufs)
+		full := c.q != nil && len(c.q.frames) > 0 && n < sizeOf(bufs)
 		c.mu.Unlock()
 		if full {
 			c.tr.WaitWritable()
@@ -816,20 +957,24 @@ func sizeOf(bufs [][]byte) (n int) {
 
 // consumeLocked drops n written bytes from the head of the queue.
 func (c *Conn) consumeLocked(n int) {
-	c.wqBytes -= n
-	for n > 0 && len(c.wq) > 0 {
-		left := len(c.wq[0]) - c.woff
+	q := c.q
+	if q == nil {
+		return
+	}
+	q.bytes -= n
+	for n > 0 && len(q.frames) > 0 {
+		left := len(q.frames[0]) - q.off
 		if n < left {
-			c.woff += n
+			q.off += n
 			return
 		}
 		n -= left
-		c.wq[0] = nil
-		c.wq = c.wq[1:]
-		c.woff, c.started = 0, false
+		q.frames[0] = nil
+		q.frames = q.frames[1:]
+		q.off, q.started = 0, false
 	}
-	if len(c.wq) == 0 {
-		c.wq = nil
+	if len(q.frames) == 0 {
+		q.frames = nil
 	}
 }
 
@@ -840,7 +985,14 @@ func (c *Conn) LocalAddr() net.Addr { return c.tr.LocalAddr() }
 func (c *Conn) RemoteAddr() net.Addr { return c.tr.RemoteAddr() }
 
 // Subprotocol implements handler.Conn.
-func (c *Conn) Subprotocol() string { return c.subprotocol }
+func (c *Conn) Subprotocol() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.x == nil {
+		return ""
+	}
+	return c.x.subprotocol
+}
 
 // Request implements handler.Conn. On the standalone path it is parsed from
 // the raw head on first use, so connections whose handler never asks do not
@@ -848,24 +1000,31 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 func (c *Conn) Request() *http.Request {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.req == nil && c.head != nil {
-		c.req, _ = handshake.ParseRequest(c.head)
-		c.head = nil
+	x := c.x
+	if x == nil {
+		return nil
 	}
-	return c.req
+	if x.req == nil && x.head != nil {
+		x.req, _ = handshake.ParseRequest(x.head)
+		x.head = nil
+	}
+	return x.req
 }
 
 // Data implements handler.Conn.
 func (c *Conn) Data() any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.data
+	if c.x == nil {
+		return nil
+	}
+	return c.x.data
 }
 
 // SetData implements handler.Conn.
 func (c *Conn) SetData(v any) {
 	c.mu.Lock()
-	c.data = v
+	c.rareLocked().data = v
 	c.mu.Unlock()
 }
 

@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -25,6 +26,9 @@ type Table struct {
 	empty *sync.Cond // signalled when n drops to 0
 
 	stop chan struct{} // closes the sweeper; nil while there is none
+	// now is a coarse clock for the connections' timer state, updated
+	// by the sweeper on each tick; 0 when no timer is configured.
+	now atomic.Int64
 
 	// drainCode, once set by Drain, closes every connection that joins.
 	drainCode   handler.CloseCode
@@ -55,6 +59,7 @@ func (t *Table) add(c *Conn) (handler.CloseCode, string) {
 	c.table = t
 	t.n++
 	if t.n == 1 && t.stop == nil && t.needSweep() {
+		t.now.Store(time.Now().UnixNano())
 		t.stop = make(chan struct{})
 		go t.sweep(t.stop)
 	}
@@ -205,6 +210,7 @@ func (t *Table) sweep(stop chan struct{}) {
 		case <-stop:
 			return
 		case now := <-tk.C:
+			t.now.Store(now.UnixNano())
 			for _, c := range t.snapshot() {
 				c.timers(now.UnixNano())
 			}
@@ -240,53 +246,66 @@ func (c *Conn) timers(now int64) {
 	}
 }
 
-// sendShared queues an already encoded frame that other connections share
-// (it is never modified). It never waits for a message being sent: during a
-// fragmented one (NewWriter) the frame goes out right after its last
-// fragment.
+// sendShared sends an already encoded frame that other connections share
+// (it is never modified, so what the socket does not take is queued without
+// a copy). It never waits for a message being sent: during a fragmented one
+// (NewWriter) the frame goes out right after its last fragment.
 func (c *Conn) sendShared(frame []byte) error {
 	c.mu.Lock()
-	if c.gone || c.closeSent {
+	if c.has(stGone | stCloseSent) {
 		c.mu.Unlock()
 		return handler.ErrClosed
 	}
-	if c.fragmented {
+	if c.has(stFragmented) || c.has(stFlushing) || c.tr.Blocking() {
 		var err error
 		if c.overLocked(len(frame)) {
 			c.overflowLocked()
 			err = handler.ErrWriteQueueFull
+		} else if q := c.queueLocked(); c.has(stFragmented) {
+			q.deferred = append(q.deferred, frame)
+			q.bytes += len(frame)
 		} else {
-			c.deferred = append(c.deferred, frame)
-			c.wqBytes += len(frame)
+			q.frames = append(q.frames, frame)
+			q.bytes += len(frame)
 		}
-		start := err != nil && !c.flushing
+		// Start writing if nobody does (a blocking transport writes
+		// from a goroutine of its own; an overflow has a close frame
+		// to write).
+		start := !c.has(stFlushing) && (err != nil || !c.has(stFragmented))
 		if start {
-			c.flushing = true // to write the close frame
+			c.set(stFlushing)
 		}
 		c.mu.Unlock()
 		if start {
-			c.startFlush()
+			if c.tr.Blocking() {
+				c.tr.WaitWritable()
+			} else {
+				c.Flush()
+			}
 		}
 		return err
 	}
-	err := c.enqueueLocked(frame)
-	start := !c.flushing && err == nil
-	if start {
-		c.flushing = true
-	}
+	c.set(stFlushing)
 	c.mu.Unlock()
-	if start {
-		c.startFlush()
+	var none [ws.MaxHeaderSize]byte
+	n, err := c.write(none, 0, frame)
+	if err != nil {
+		c.terminate("write: " + err.Error())
+		return err
 	}
-	return err
-}
-
-// startFlush writes the queue for a caller that took the right to write
-// and must not block on a blocking transport.
-func (c *Conn) startFlush() {
-	if c.tr.Blocking() {
+	if n < len(frame) {
+		c.mu.Lock()
+		if c.overLocked(len(frame) - n) {
+			c.overflowPartialLocked()
+			c.mu.Unlock()
+			c.tr.Close()
+			return handler.ErrWriteQueueFull
+		}
+		c.pushFrontLocked(frame[n:], n > 0)
+		c.mu.Unlock()
 		c.tr.WaitWritable()
-	} else {
-		c.Flush()
+		return nil
 	}
+	c.Flush()
+	return nil
 }
