@@ -11,26 +11,16 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/mailru/easygo/netpoll"
+	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
 )
 
-// epollClosed is easygo's unexported _EPOLLCLOSED: the callback is told
-// that the epoll set was closed.
-const epollClosed = 0x20
-
-const (
-	readEvents  netpoll.EpollEvent = netpoll.EPOLLIN | netpoll.EPOLLRDHUP | netpoll.EPOLLONESHOT
-	writeEvents netpoll.EpollEvent = readEvents | netpoll.EPOLLOUT
-	inputEvents netpoll.EpollEvent = netpoll.EPOLLIN | netpoll.EPOLLRDHUP | netpoll.EPOLLHUP | netpoll.EPOLLERR
-)
-
-// readsPerTurn bounds the reads of one activation, so a busy connection
-// cannot keep a worker from the others; the level-triggered re-arm brings it
-// back at once if more is waiting.
+// readsPerTurn bounds the reads of one turn, so a connection that keeps
+// sending cannot keep its worker from the others: past it, the connection
+// yields its turn (it goes to the back of the pending list).
 const readsPerTurn = 8
 
 // Close requests.
@@ -40,22 +30,30 @@ const (
 )
 
 // conn is one descriptor on the engine. It implements wsconn.Transport.
+//
+// Its events are processed by one worker at a time, in order, without
+// re-arming the descriptor: whoever raises pend from 0 runs the connection
+// (conn.run) until pend drops back to 0, and events or requests that arrive
+// meanwhile only raise pend, so the runner goes round again.
 type conn struct {
 	e  *Engine
-	fd int
-	ln *listener // nil for adopted connections
+	ws *wsconn.Conn
 	x  *extra    // what only some connections need, so idle ones stay small
+	ln *listener // nil for adopted connections
 
+	fd  int32
+	gen int32 // registration generation, in the epoll event's Pad
+
+	pend     atomic.Int32  // turns asked for and not yet run
 	ev       atomic.Uint32 // epoll events not processed yet
 	closeReq atomic.Uint32 // closeHard or closeGraceful
 
-	mu      sync.Mutex // held while processing
-	ws      *wsconn.Conn
-	reading bool // the Conn still wants input
+	// writeWait: the right to write waits for EPOLLOUT (see WaitWritable).
+	writeWait atomic.Bool
+	closed    atomic.Bool // the descriptor is closed; set under wmu
+	reading   bool        // the Conn still wants input (the runner's)
 
-	wmu       sync.Mutex // guards fd against close while writing or re-arming
-	closed    bool
-	writeWait bool // waiting for EPOLLOUT to flush
+	wmu sync.Mutex // guards fd against close while writing
 
 	// The peer's address as accept4 gave it (the descriptor cannot be
 	// asked once closed, and its number may then be reused).
@@ -68,7 +66,7 @@ type conn struct {
 type extra struct {
 	head  []byte   // the opening handshake read so far
 	nc    net.Conn // adopted connections: closed instead of fd
-	laddr net.Addr // the local address, once asked for
+	laddr net.Addr // the local address, once asked for (wmu)
 }
 
 func (c *conn) extra() *extra {
@@ -78,54 +76,80 @@ func (c *conn) extra() *extra {
 	return c.x
 }
 
-// onEvent runs on the poller goroutine. A full queue blocks it: that is
-// the engine's backpressure.
-func (c *conn) onEvent(ev netpoll.EpollEvent) {
-	if ev&epollClosed != 0 {
-		return
+// event records epoll events and runs c unless a worker already does.
+func (c *conn) event(ev uint32, buf []byte) {
+	c.ev.Or(ev)
+	if c.pend.Add(1) == 1 {
+		c.run(buf)
 	}
-	c.ev.Or(uint32(ev))
-	c.e.queue <- c
 }
 
-// process runs on a worker.
-func (c *conn) process() {
-	c.mu.Lock()
-	ev := netpoll.EpollEvent(c.ev.Swap(0))
-	if c.isClosed() {
-		c.mu.Unlock()
-		return
+// schedule asks for a turn of c on a worker, for a caller that must not
+// run it itself: it may hold locks a handler callback takes.
+func (c *conn) schedule() {
+	if c.pend.Add(1) == 1 {
+		c.e.push(c)
 	}
-	if ev&netpoll.EPOLLOUT != 0 {
-		c.wmu.Lock()
-		flush := c.writeWait
-		c.writeWait = false
-		c.wmu.Unlock()
-		if flush && c.ws != nil {
-			c.ws.Flush()
+}
+
+// run processes c until no more turns are asked for. The caller has
+// raised pend from 0 (or was handed c with pend > 0).
+func (c *conn) run(buf []byte) {
+	for {
+		n := c.pend.Load()
+		if c.process(buf) {
+			// Yield: keep the turn (pend stays above 0) but go to
+			// the back of the pending list.
+			c.pend.Add(1 - n)
+			c.e.push(c)
+			return
+		}
+		if c.pend.Add(-n) == 0 {
+			return
 		}
 	}
-	if ev&inputEvents != 0 && c.closeReq.Load() == 0 {
-		c.readAvailable()
+}
+
+// process is one turn on a worker. It reports whether c should yield (it
+// still has input after readsPerTurn reads).
+func (c *conn) process(buf []byte) bool {
+	ev := c.ev.Swap(0)
+	if c.closed.Load() {
+		return false
 	}
-	c.finishProcessing(true)
+	if ev&unix.EPOLLOUT != 0 && c.writeWait.Load() && c.writeWait.Swap(false) && c.ws != nil {
+		c.ws.Flush()
+	}
+	more := false
+	if ev&inputEvents != 0 && c.closeReq.Load() == 0 {
+		more = c.readAvailable(buf, ev&hangupEvents != 0)
+	}
+	if c.closeReq.Load() != 0 {
+		c.doClose()
+		return false
+	}
+	if more {
+		c.ev.Or(unix.EPOLLIN)
+	}
+	return more
 }
 
-func (c *conn) isClosed() bool {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.closed
-}
-
-// readAvailable reads what the socket holds (up to readsPerTurn buffers)
-// into a pooled buffer that goes back to the pool before returning: partial
-// frames live in the parser's state, not in the buffer.
-func (c *conn) readAvailable() {
-	bp := c.e.bufs.Get().(*[]byte)
-	buf := *bp
-	defer c.e.bufs.Put(bp)
-	for i := 0; i < readsPerTurn && c.closeReq.Load() == 0; i++ {
-		n, err := unix.Read(c.fd, buf)
+// readAvailable reads what the socket holds into the worker's buffer, which
+// is free again on return: partial frames live in the parser's state. The
+// descriptor is edge-triggered, so it reads until the socket is drained (a
+// short read says so, unless the peer hung up) or readsPerTurn reads; true
+// means more may be waiting.
+func (c *conn) readAvailable(buf []byte, hangup bool) bool {
+	defer func() {
+		if c.ws != nil {
+			c.ws.ReleaseIdle()
+		}
+	}()
+	for i := 0; i < readsPerTurn; i++ {
+		if c.closeReq.Load() != 0 {
+			return false
+		}
+		n, err := unix.Read(int(c.fd), buf)
 		switch {
 		case n > 0:
 			if c.ws == nil {
@@ -133,24 +157,22 @@ func (c *conn) readAvailable() {
 			} else if c.reading {
 				c.reading = c.ws.Feed(buf[:n])
 			}
-			if n < len(buf) {
-				// Most likely drained: let epoll say when there is more.
-				i = readsPerTurn
+			if n < len(buf) && !hangup {
+				return false
 			}
 		case err == nil: // EOF
 			c.readEnded(nil)
-			return
-		case errors.Is(err, unix.EAGAIN):
-			i = readsPerTurn
-		case errors.Is(err, unix.EINTR):
+			return false
+		case err == unix.EAGAIN:
+			return false
+		case err == unix.EINTR:
+			i--
 		default:
 			c.readEnded(err)
-			return
+			return false
 		}
 	}
-	if c.ws != nil {
-		c.ws.ReleaseIdle()
-	}
+	return true
 }
 
 func (c *conn) readEnded(err error) {
@@ -206,7 +228,7 @@ func (c *conn) handshakeBytes(p []byte) {
 	}
 }
 
-// open makes the WebSocket connection. c.mu is held.
+// open makes the WebSocket connection; the caller has the turn.
 func (c *conn) open(mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
 	c.ws = mk(c)
 	c.reading = true
@@ -220,11 +242,11 @@ func (c *conn) open(mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
 // net.Conn of its own.
 func (c *conn) handOff(fallback func(net.Conn, []byte), read []byte) {
 	c.wmu.Lock()
-	_ = c.e.ep.Del(c.fd)
-	c.closed = true
+	_ = epollDel(c.e.epfd, int(c.fd))
+	c.closed.Store(true)
 	c.wmu.Unlock()
 	c.e.unregister(c)
-	_ = unix.SetNonblock(c.fd, false)
+	_ = unix.SetNonblock(int(c.fd), false)
 	f := os.NewFile(uintptr(c.fd), "")
 	nc, err := net.FileConn(f) // dups the descriptor
 	f.Close()
@@ -238,45 +260,12 @@ func (c *conn) handOff(fallback func(net.Conn, []byte), read []byte) {
 // writeAll writes p whole; it reports false if the socket would not take it
 // at once (a handshake response always fits an empty socket buffer).
 func (c *conn) writeAll(p []byte) bool {
-	n, err := c.Write([][]byte{p})
+	n, err := writeSome(int(c.fd), p)
 	return err == nil && n == len(p)
 }
 
-// finishProcessing re-arms the descriptor, or closes it if asked, and
-// unlocks c.mu. Only a worker closes (and so runs Handler.Closed): off a
-// worker, a close is scheduled instead.
-func (c *conn) finishProcessing(onWorker bool) {
-	if c.closeReq.Load() != 0 && onWorker {
-		c.doClose()
-		c.mu.Unlock()
-		return
-	}
-	c.wmu.Lock()
-	if !c.closed {
-		ev := readEvents
-		if c.writeWait {
-			ev = writeEvents
-		}
-		if err := c.e.ep.Mod(c.fd, ev); err != nil {
-			c.closeReq.CompareAndSwap(0, closeHard)
-		}
-	}
-	c.wmu.Unlock()
-	c.mu.Unlock()
-	// A request made while c.mu was held is ours to carry out.
-	if c.closeReq.Load() != 0 && c.mu.TryLock() {
-		if onWorker {
-			c.doClose()
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-		c.e.schedule(c)
-	}
-}
-
 // requestClose asks for the descriptor to be closed by a worker: the one
-// processing c now (it checks on its way out), or one it is handed to. It
+// running c now (it checks before its turn ends), or one c is handed to. It
 // never closes on the caller's goroutine, which may hold locks that the
 // handler's Closed takes.
 func (c *conn) requestClose(graceful bool) {
@@ -284,34 +273,29 @@ func (c *conn) requestClose(graceful bool) {
 	if graceful {
 		req = closeGraceful
 	}
-	c.closeReq.CompareAndSwap(0, req)
-	if c.mu.TryLock() {
-		if c.isClosed() {
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
-		c.e.schedule(c)
+	if c.closeReq.CompareAndSwap(0, req) && !c.closed.Load() {
+		c.schedule()
 	}
 }
 
-// doClose closes the descriptor and finishes the connection. c.mu is held.
-// Graceful: the FIN follows what was written, and what the peer already
-// sent is discarded first, so the kernel does not answer with a reset that
-// could destroy the close frame in flight.
+// doClose closes the descriptor and finishes the connection; the caller
+// has the turn. Graceful: the FIN follows what was written, and what the
+// peer already sent is discarded first, so the kernel does not answer with a
+// reset that could destroy the close frame in flight.
 func (c *conn) doClose() {
 	c.wmu.Lock()
-	if c.closed {
+	if c.closed.Load() {
 		c.wmu.Unlock()
 		return
 	}
-	c.closed = true
-	_ = c.e.ep.Del(c.fd)
+	c.closed.Store(true)
+	fd := int(c.fd)
+	_ = epollDel(c.e.epfd, fd)
 	if c.closeReq.Load() == closeGraceful {
-		_ = unix.Shutdown(c.fd, unix.SHUT_WR)
+		_ = unix.Shutdown(fd, unix.SHUT_WR)
 		var buf [4096]byte
 		for i := 0; i < 256; i++ {
-			if n, err := unix.Read(c.fd, buf[:]); n <= 0 || err != nil {
+			if n, err := unix.Read(fd, buf[:]); n <= 0 || err != nil {
 				break
 			}
 		}
@@ -320,7 +304,7 @@ func (c *conn) doClose() {
 	if c.x != nil && c.x.nc != nil {
 		c.x.nc.Close()
 	} else {
-		_ = unix.Close(c.fd)
+		_ = unix.Close(fd)
 	}
 	c.wmu.Unlock()
 	if c.ws != nil {
@@ -334,7 +318,7 @@ func (c *conn) doClose() {
 func (c *conn) Write(bufs [][]byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closed {
+	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
 	total := 0
@@ -343,7 +327,7 @@ func (c *conn) Write(bufs [][]byte) (int, error) {
 		if len(iov) > 1024 { // IOV_MAX
 			iov = iov[:1024]
 		}
-		n, err := unix.Writev(c.fd, iov)
+		n, err := unix.Writev(int(c.fd), iov)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -373,22 +357,34 @@ func (c *conn) Write(bufs [][]byte) (int, error) {
 	return total, nil
 }
 
+// WriteFrame implements wsconn's frame writer: a small frame goes out with
+// one write(2) of a copy on the stack, a large one with writev; nothing is
+// allocated.
+func (c *conn) WriteFrame(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	return writeFrame(int(c.fd), &hdr, hn, p)
+}
+
 // Blocking implements wsconn.Transport.
 func (c *conn) Blocking() bool { return false }
 
-// WaitWritable implements wsconn.Transport: the worker that sees EPOLLOUT
-// calls Flush. If the descriptor cannot be re-armed, the connection is
-// closed: nobody would ever flush it.
+// WaitWritable implements wsconn.Transport: the right to write waits in
+// writeWait for the worker that sees EPOLLOUT, which calls Flush. An
+// EPOLLOUT that came between the write that filled the socket and this call
+// found nobody waiting and is gone (edge-triggered), so if the socket has
+// room already, a turn is asked for at once.
 func (c *conn) WaitWritable() {
+	c.writeWait.Store(true)
 	c.wmu.Lock()
-	failed := false
-	if !c.closed {
-		c.writeWait = true
-		failed = c.e.ep.Mod(c.fd, writeEvents) != nil
-	}
+	ready := !c.closed.Load() && writable(int(c.fd))
 	c.wmu.Unlock()
-	if failed {
-		c.requestClose(false)
+	if ready && c.writeWait.Load() {
+		c.ev.Or(unix.EPOLLOUT)
+		c.schedule()
 	}
 }
 
@@ -455,10 +451,10 @@ func (c *conn) LocalAddr() net.Addr {
 	if c.x != nil && c.x.laddr != nil {
 		return c.x.laddr
 	}
-	if c.closed {
+	if c.closed.Load() {
 		return c.ln.addr
 	}
-	sa, err := unix.Getsockname(c.fd)
+	sa, err := unix.Getsockname(int(c.fd))
 	if err != nil {
 		return c.ln.addr
 	}

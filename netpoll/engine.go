@@ -12,52 +12,89 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mailru/easygo/netpoll"
 	"golang.org/x/sys/unix"
 
 	"github.com/ws4go/ws4go/internal/wsconn"
 )
 
-// Engine runs connections on epoll and a worker pool.
+// eventsPerWait is the most events a worker takes from epoll at once. A
+// handler that blocks holds up the rest of its worker's batch until the
+// monitor hands them to other workers (stallAfter).
+const eventsPerWait = 32
+
+// stallAfter is how long a worker may go without moving on from one event
+// before the monitor hands the rest of its batch to the other workers and,
+// within Config.Workers, starts a worker in its place.
+const stallAfter = 10 * time.Millisecond
+
+// Engine runs connections on one epoll set shared by a pool of workers.
 type Engine struct {
-	cfg   Config
-	ep    *netpoll.Epoll
-	queue chan *conn
-	bufs  sync.Pool
+	cfg     Config
+	epfd    int
+	wakeFd  int // eventfd, readable while pending holds connections
+	pollers int // workers polling when none is stalled
 
-	busy    atomic.Int64
-	workers sync.WaitGroup
+	tab atomic.Pointer[fdTable] // open connections by descriptor
 
-	lmu       sync.Mutex
+	busy     atomic.Int32 // workers not waiting in epoll_wait
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+
+	// The monitor watches for stalled workers; it sleeps while no worker
+	// is busy.
+	wmu       sync.Mutex
+	active    []*worker // workers not replaced (wmu)
+	nworkers  int       // worker goroutines, replaced ones included (wmu)
+	monParked atomic.Bool
+	monWake   chan struct{}
+
+	// Connections handed to the workers off the epoll set: closes asked
+	// for elsewhere, flushes, busy connections yielding their turn, and
+	// the batches of stalled workers.
+	pmu     sync.Mutex
+	pending []*conn
+	pdone   bool // wakeFd is closed
+
+	lmu       sync.RWMutex
 	listeners map[net.Listener]*listener
+	lfds      map[int32]*listener
 
-	// mu guards the descriptor table, the handshake deadlines and closed.
+	// mu guards the table's writes, the handshake deadlines and closed.
 	mu        sync.Mutex
-	conns     []*conn // open connections by descriptor
-	live      int     // connections not finished yet (Closed not returned)
+	gen       int32 // the last registration's generation
+	live      int   // connections not finished yet (Closed not returned)
 	gone      sync.Cond
 	closed    bool            // Close has begun: new descriptors are refused
 	handshake map[*conn]int64 // connections in their opening handshake → deadline
 	hsStop    chan struct{}   // stops the handshake sweeper; nil when none runs
 
-	// Connections whose close was asked for off a worker reach the
-	// workers through the poller: wakeFd (an eventfd in the epoll set)
-	// tells it to queue the pending ones.
-	wakeFd  int
-	pmu     sync.Mutex
-	pending []*conn
-	pdone   bool // wakeFd is closed
-
 	closeOnce sync.Once
 }
 
-// New starts an engine: its epoll set, its poller goroutine and its workers.
+// fdTable maps descriptors to connections; it is replaced (copied) to grow,
+// so workers read it without a lock.
+type fdTable struct{ slots []atomic.Pointer[conn] }
+
+// worker is one goroutine taking events from the epoll set and processing
+// them. Its batch is guarded by mu, so the monitor can take what the worker
+// has not started when it stalls.
+type worker struct {
+	events []unix.EpollEvent
+	buf    []byte // read buffer, reused for every connection
+
+	mu       sync.Mutex
+	n, next  int    // the batch is events[next:n]
+	batch    uint32 // batches taken so far
+	busy     atomic.Bool
+	replaced atomic.Bool // another worker took its place: leave when free
+
+	lastPos uint64 // the monitor's last view of (batch, next)
+}
+
+// New starts an engine: its epoll set, its workers and their monitor.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4 * runtime.GOMAXPROCS(0)
-	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = 16 * cfg.Workers
 	}
 	if cfg.ReadBufferSize <= 0 {
 		cfg.ReadBufferSize = 32 << 10
@@ -68,38 +105,261 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	e := &Engine{cfg: cfg, queue: make(chan *conn, cfg.Queue), handshake: map[*conn]int64{}}
-	e.gone.L = &e.mu
-	size := cfg.ReadBufferSize
-	e.bufs.New = func() any { b := make([]byte, size); return &b }
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
 	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
+		unix.Close(epfd)
 		return nil, err
 	}
-	e.wakeFd = wfd
-	ep, err := netpoll.EpollCreate(&netpoll.EpollConfig{OnWaitError: func(err error) {
-		cfg.Logger.Error("ws4go netpoll: epoll_wait failed", "err", err)
-	}})
-	if err != nil {
+	// Level-triggered: every waiting worker sees it while it is set, so
+	// pending connections are shared out and Close reaches everyone.
+	if err := epollAdd(epfd, wfd, unix.EPOLLIN, tagWake); err != nil {
+		unix.Close(epfd)
 		unix.Close(wfd)
 		return nil, err
 	}
-	e.ep = ep
-	if err := ep.Add(wfd, netpoll.EPOLLIN, e.onWake); err != nil {
-		_ = ep.Close()
-		unix.Close(wfd)
-		return nil, err
+	e := &Engine{
+		cfg: cfg, epfd: epfd, wakeFd: wfd,
+		pollers:   min(runtime.GOMAXPROCS(0), cfg.Workers),
+		monWake:   make(chan struct{}, 1),
+		handshake: map[*conn]int64{},
+		listeners: map[net.Listener]*listener{},
+		lfds:      map[int32]*listener{},
 	}
-	for i := 0; i < cfg.Workers; i++ {
-		e.workers.Add(1)
-		go e.work()
+	e.gone.L = &e.mu
+	e.tab.Store(&fdTable{})
+	e.wmu.Lock()
+	for range e.pollers {
+		e.startWorkerLocked()
 	}
+	e.wmu.Unlock()
+	e.wg.Add(1)
+	go e.monitor()
 	return e, nil
 }
 
-// Stats reports the workers busy now and the connections waiting for one.
+// Stats reports the workers busy now (not waiting for events) and the
+// ready connections taken from the epoll set that wait for a worker.
 func (e *Engine) Stats() (busy, queued int) {
-	return int(e.busy.Load()), len(e.queue)
+	e.wmu.Lock()
+	for _, w := range e.active {
+		w.mu.Lock()
+		queued += w.n - w.next
+		w.mu.Unlock()
+	}
+	e.wmu.Unlock()
+	e.pmu.Lock()
+	queued += len(e.pending)
+	e.pmu.Unlock()
+	return int(e.busy.Load()), queued
+}
+
+func (e *Engine) startWorkerLocked() {
+	w := &worker{events: make([]unix.EpollEvent, eventsPerWait), buf: make([]byte, e.cfg.ReadBufferSize)}
+	w.busy.Store(true)
+	e.busy.Add(1)
+	e.active = append(e.active, w)
+	e.nworkers++
+	e.wg.Add(1)
+	go e.work(w)
+}
+
+// work is a worker's loop: take a batch of events, process them one by one
+// (a connection's events run on one worker at a time, in order: see
+// conn.pend), repeat. It waits in epoll_wait only when nothing is ready.
+func (e *Engine) work(w *worker) {
+	defer e.workerDone(w)
+	for !w.replaced.Load() {
+		n := epollPoll(e.epfd, w.events)
+		if n == 0 {
+			w.busy.Store(false)
+			e.busy.Add(-1)
+			var err error
+			n, err = epollWait(e.epfd, w.events)
+			w.busy.Store(true)
+			if e.busy.Add(1) == 1 && e.monParked.Load() {
+				select {
+				case e.monWake <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil {
+				if !e.stopping.Load() {
+					e.cfg.Logger.Error("ws4go netpoll: epoll_wait failed", "err", err)
+				}
+				return
+			}
+		}
+		w.mu.Lock()
+		w.n, w.next = n, 0
+		w.batch++
+		w.mu.Unlock()
+		for {
+			w.mu.Lock()
+			if w.next >= w.n {
+				w.mu.Unlock()
+				break
+			}
+			ev := w.events[w.next]
+			w.next++
+			w.mu.Unlock()
+			if !e.dispatch(w, &ev) {
+				return
+			}
+		}
+	}
+}
+
+func (e *Engine) workerDone(w *worker) {
+	e.busy.Add(-1)
+	e.wmu.Lock()
+	e.nworkers--
+	for i, a := range e.active {
+		if a == w {
+			e.active = append(e.active[:i], e.active[i+1:]...)
+			break
+		}
+	}
+	e.wmu.Unlock()
+	e.wg.Done()
+}
+
+// dispatch processes one event; false means the engine is stopping.
+func (e *Engine) dispatch(w *worker, ev *unix.EpollEvent) bool {
+	switch ev.Pad {
+	case tagWake:
+		if e.stopping.Load() {
+			return false
+		}
+		if c := e.popPending(); c != nil {
+			c.run(w.buf)
+		}
+	case tagListen:
+		e.lmu.RLock()
+		ln := e.lfds[ev.Fd]
+		e.lmu.RUnlock()
+		if ln != nil {
+			e.acceptAll(ln)
+		}
+	default:
+		if c := e.lookup(ev.Fd); c != nil && c.gen == ev.Pad {
+			c.event(ev.Events, w.buf)
+		}
+	}
+	return true
+}
+
+func (e *Engine) lookup(fd int32) *conn {
+	t := e.tab.Load()
+	if fd < 0 || int(fd) >= len(t.slots) {
+		return nil
+	}
+	return t.slots[fd].Load()
+}
+
+// push hands c, which the caller owns (c.pend > 0), to the workers.
+func (e *Engine) push(c *conn) {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	if e.pdone {
+		return // every connection has finished
+	}
+	e.pending = append(e.pending, c)
+	if len(e.pending) == 1 {
+		one := [8]byte{1}
+		_, _ = unix.Write(e.wakeFd, one[:])
+	}
+}
+
+// popPending takes one pending connection; the eventfd stays set while
+// more wait, so other workers take them meanwhile.
+func (e *Engine) popPending() *conn {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	if len(e.pending) == 0 {
+		return nil
+	}
+	c := e.pending[0]
+	e.pending[0] = nil
+	e.pending = e.pending[1:]
+	if len(e.pending) == 0 {
+		e.pending = nil
+		var buf [8]byte
+		_, _ = unix.Read(e.wakeFd, buf[:])
+	}
+	return c
+}
+
+// monitor finds workers stalled on one event (a handler that blocks): it
+// hands the rest of their batch to the pending list, and starts a worker in
+// the place of each (up to Config.Workers goroutines in all), so a handler
+// that blocks holds up its own connection and not the others. It sleeps
+// while no worker is busy.
+func (e *Engine) monitor() {
+	defer e.wg.Done()
+	tm := time.NewTimer(stallAfter)
+	defer tm.Stop()
+	for !e.stopping.Load() {
+		if e.busy.Load() == 0 {
+			e.monParked.Store(true)
+			if e.busy.Load() == 0 {
+				<-e.monWake
+			}
+			e.monParked.Store(false)
+			continue
+		}
+		tm.Reset(stallAfter)
+		<-tm.C
+		e.checkStalls()
+	}
+}
+
+func (e *Engine) checkStalls() {
+	var stolen []unix.EpollEvent
+	e.wmu.Lock()
+	for _, w := range e.active {
+		if !w.busy.Load() || !w.mu.TryLock() {
+			w.lastPos = 0
+			continue
+		}
+		pos := uint64(w.batch)<<32 | uint64(w.next)
+		stalled := pos == w.lastPos
+		w.lastPos = pos
+		if stalled && w.next < w.n {
+			stolen = append(stolen, w.events[w.next:w.n]...)
+			w.next = w.n
+		}
+		w.mu.Unlock()
+		if stalled && !w.replaced.Load() && e.nworkers < e.cfg.Workers && !e.stopping.Load() {
+			w.replaced.Store(true)
+			e.startWorkerLocked()
+		}
+	}
+	e.wmu.Unlock()
+	for i := range stolen {
+		ev := &stolen[i]
+		switch ev.Pad {
+		case tagWake:
+			// Still set while connections are pending.
+		case tagListen:
+			// Edge-triggered: nobody else will be told. Accepting
+			// runs no handler, so the monitor may do it.
+			e.lmu.RLock()
+			ln := e.lfds[ev.Fd]
+			e.lmu.RUnlock()
+			if ln != nil {
+				e.acceptAll(ln)
+			}
+		default:
+			if c := e.lookup(ev.Fd); c != nil && c.gen == ev.Pad {
+				c.ev.Or(ev.Events)
+				c.schedule()
+			}
+		}
+	}
 }
 
 // DropHandshakes closes the connections still in their opening handshake.
@@ -117,23 +377,24 @@ func (e *Engine) DropHandshakes() {
 
 // Close stops the listeners, closes every connection still open (their
 // handlers' Closed runs on the workers, as always) and waits for them, then
-// stops the poller and the workers.
+// stops the workers.
 func (e *Engine) Close() {
 	e.closeOnce.Do(func() {
-		e.lmu.Lock()
+		e.lmu.RLock()
 		var ls []net.Listener
 		for l := range e.listeners {
 			ls = append(ls, l)
 		}
-		e.lmu.Unlock()
+		e.lmu.RUnlock()
 		for _, l := range ls {
 			e.StopListener(l)
 		}
 		e.mu.Lock()
 		e.closed = true
 		var open []*conn
-		for _, c := range e.conns {
-			if c != nil {
+		t := e.tab.Load()
+		for i := range t.slots {
+			if c := t.slots[i].Load(); c != nil {
 				open = append(open, c)
 			}
 		}
@@ -148,69 +409,46 @@ func (e *Engine) Close() {
 		// The last close stopped the handshake sweeper, and no
 		// descriptor can join any more.
 		e.mu.Unlock()
-		_ = e.ep.Close()
-		close(e.queue)
-		e.workers.Wait()
+		e.stopping.Store(true)
+		one := [8]byte{1}
+		_, _ = unix.Write(e.wakeFd, one[:]) // level-triggered: reaches every worker
+		select {
+		case e.monWake <- struct{}{}:
+		default:
+		}
+		e.wg.Wait()
 		e.pmu.Lock()
 		e.pdone = true
 		_ = unix.Close(e.wakeFd)
 		e.pmu.Unlock()
+		_ = unix.Close(e.epfd)
 	})
 }
 
-func (e *Engine) work() {
-	defer e.workers.Done()
-	for c := range e.queue {
-		e.busy.Add(1)
-		c.process()
-		e.busy.Add(-1)
-	}
-}
-
-// schedule hands c to a worker through the poller, for a caller that must
-// not process it itself (it may hold locks a handler callback takes).
-func (e *Engine) schedule(c *conn) {
-	e.pmu.Lock()
-	defer e.pmu.Unlock()
-	if e.pdone {
-		return // every connection has finished
-	}
-	e.pending = append(e.pending, c)
-	if len(e.pending) == 1 {
-		one := [8]byte{1}
-		_, _ = unix.Write(e.wakeFd, one[:])
-	}
-}
-
-// onWake runs on the poller: it queues the scheduled connections (waiting
-// for room in the queue, as for any event).
-func (e *Engine) onWake(ev netpoll.EpollEvent) {
-	if ev&epollClosed != 0 {
-		return
-	}
-	var buf [8]byte
-	_, _ = unix.Read(e.wakeFd, buf[:])
-	e.pmu.Lock()
-	pending := e.pending
-	e.pending = nil
-	e.pmu.Unlock()
-	for _, c := range pending {
-		e.queue <- c
-	}
-}
-
-// register adds a new descriptor's connection to the table; it fails once
-// Close has begun. handshake also gives it a handshake deadline.
+// register adds a new descriptor's connection to the table and gives it
+// its generation; it fails once Close has begun. handshake also gives it a
+// handshake deadline.
 func (e *Engine) register(c *conn, handshake bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return false
 	}
-	if c.fd >= len(e.conns) {
-		e.conns = append(e.conns, make([]*conn, c.fd+1-len(e.conns))...)
+	t := e.tab.Load()
+	if int(c.fd) >= len(t.slots) {
+		nt := &fdTable{slots: make([]atomic.Pointer[conn], max(2*len(t.slots), int(c.fd)+1, 1024))}
+		for i := range t.slots {
+			nt.slots[i].Store(t.slots[i].Load())
+		}
+		e.tab.Store(nt)
+		t = nt
 	}
-	e.conns[c.fd] = c
+	e.gen++
+	if e.gen <= 0 {
+		e.gen = 1
+	}
+	c.gen = e.gen
+	t.slots[c.fd].Store(c)
 	e.live++
 	if handshake {
 		e.handshake[c] = time.Now().Add(e.cfg.HandshakeTimeout).UnixNano()
@@ -226,8 +464,9 @@ func (e *Engine) register(c *conn, handshake bool) bool {
 // closed (after that, the number may be reused).
 func (e *Engine) unregister(c *conn) {
 	e.mu.Lock()
-	if c.fd < len(e.conns) && e.conns[c.fd] == c {
-		e.conns[c.fd] = nil
+	t := e.tab.Load()
+	if int(c.fd) < len(t.slots) {
+		t.slots[c.fd].CompareAndSwap(c, nil)
 	}
 	e.doneHandshakeLocked(c)
 	e.mu.Unlock()
@@ -259,8 +498,8 @@ func CanServe(l net.Listener) bool {
 
 // ServeListener accepts raw descriptors from l and runs them (opening
 // handshake included) on the engine, until StopListener(l) or Close. The
-// listening descriptor is watched by the engine's epoll set and accepted from
-// on the poller goroutine (accept4 until EAGAIN).
+// listening descriptor is in the engine's epoll set; the worker that sees
+// it ready accepts (accept4 until EAGAIN).
 func (e *Engine) ServeListener(l net.Listener) error {
 	if !CanServe(l) {
 		return errors.New("ws4go netpoll: the listener is neither TCP nor Unix")
@@ -278,16 +517,10 @@ func (e *Engine) ServeListener(l net.Listener) error {
 		ln.wildcard = true
 	}
 	e.lmu.Lock()
-	if e.listeners == nil {
-		e.listeners = map[net.Listener]*listener{}
-	}
 	e.listeners[l] = ln
+	e.lfds[int32(fd)] = ln
 	e.lmu.Unlock()
-	if err := e.ep.Add(fd, netpoll.EPOLLIN, func(ev netpoll.EpollEvent) {
-		if ev&epollClosed == 0 {
-			e.acceptAll(ln)
-		}
-	}); err != nil {
+	if err := epollAdd(e.epfd, fd, unix.EPOLLIN|unix.EPOLLET, tagListen); err != nil {
 		e.StopListener(l)
 		return err
 	}
@@ -310,18 +543,22 @@ func (e *Engine) StopListener(l net.Listener) {
 	e.lmu.Lock()
 	ln := e.listeners[l]
 	delete(e.listeners, l)
+	if ln != nil {
+		delete(e.lfds, int32(ln.fd))
+	}
 	e.lmu.Unlock()
 	if ln == nil {
 		return
 	}
 	ln.stopOnce.Do(func() {
 		ln.stopped.Store(true)
-		_ = e.ep.Del(ln.fd)
+		_ = epollDel(e.epfd, ln.fd)
 		close(ln.stop)
 	})
 }
 
-// acceptAll accepts every pending connection; it runs on the poller.
+// acceptAll accepts every pending connection (the listener is
+// edge-triggered: until EAGAIN).
 func (e *Engine) acceptAll(ln *listener) {
 	for !ln.stopped.Load() {
 		nfd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
@@ -332,22 +569,17 @@ func (e *Engine) acceptAll(ln *listener) {
 			return
 		case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EINTR):
 		default:
-			// Out of descriptors or memory: stop watching for a
-			// moment instead of spinning on a level-triggered event.
+			// Out of descriptors or memory: try again in a moment
+			// (no new edge may come for what is waiting).
 			e.cfg.Logger.Warn("ws4go netpoll: accept failed; pausing", "err", err)
-			_ = e.ep.Mod(ln.fd, 0)
-			time.AfterFunc(50*time.Millisecond, func() {
-				if !ln.stopped.Load() {
-					_ = e.ep.Mod(ln.fd, netpoll.EPOLLIN)
-				}
-			})
+			time.AfterFunc(50*time.Millisecond, func() { e.acceptAll(ln) })
 			return
 		}
 	}
 }
 
 // accept starts the opening handshake of a new descriptor. It may run after
-// Close has begun (the poller can be inside accept4 meanwhile): then the
+// Close has begun (a worker can be inside accept4 meanwhile): then the
 // descriptor is closed at once.
 func (e *Engine) accept(fd int, sa unix.Sockaddr, ln *listener) {
 	if e.cfg.Accepted != nil {
@@ -357,13 +589,13 @@ func (e *Engine) accept(fd int, sa unix.Sockaddr, ln *listener) {
 	// short echo) must not wait for the peer's delayed ACK (Nagle).
 	// On a Unix socket this fails harmlessly.
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	c := &conn{e: e, fd: fd, ln: ln}
+	c := &conn{e: e, fd: int32(fd), ln: ln}
 	c.setRemote(sa)
 	if !e.register(c, true) {
 		_ = unix.Close(fd)
 		return
 	}
-	if err := e.ep.Add(fd, readEvents, c.onEvent); err != nil {
+	if err := epollAdd(e.epfd, fd, connEvents, c.gen); err != nil {
 		e.unregister(c)
 		_ = unix.Close(fd)
 		e.finished()
@@ -417,7 +649,8 @@ func (e *Engine) sweepHandshakes(stop chan struct{}) {
 
 // Adopt runs a connection whose handshake was done elsewhere (a hijacked
 // net/http connection): nc is kept for its descriptor and closed with it;
-// rest are bytes already read after the handshake.
+// rest are bytes already read after the handshake. Opened runs on the
+// caller's goroutine; everything after it on the workers.
 func (e *Engine) Adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) error {
 	rc, ok := nc.(rawConner)
 	if !ok {
@@ -431,19 +664,19 @@ func (e *Engine) Adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest
 	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return err
 	}
-	c := &conn{e: e, fd: fd, x: &extra{nc: nc}}
+	c := &conn{e: e, fd: int32(fd), x: &extra{nc: nc}}
+	c.pend.Store(1) // ours until Opened has run
 	if !e.register(c, false) {
 		return net.ErrClosed
 	}
-	c.mu.Lock()
-	if err := e.ep.Add(fd, readEvents, c.onEvent); err != nil {
-		c.mu.Unlock()
+	if err := epollAdd(e.epfd, fd, connEvents, c.gen); err != nil {
 		e.unregister(c)
 		e.finished()
 		return err
 	}
 	c.open(mk, rest)
-	// Not on a worker: a close asked for during Opened is left to one.
-	c.finishProcessing(false)
+	if c.pend.Add(-1) > 0 {
+		e.push(c) // what happened meanwhile is for a worker
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -84,15 +85,17 @@ func TestAcceptAfterClose(t *testing.T) {
 	}
 }
 
-// accepted runs fd through accept and returns its connection.
-func accepted(t *testing.T, e *Engine, fd int) *conn {
+// registered makes a connection of fd in its handshake, in the table but
+// not in the epoll set (so no worker runs it unless it is scheduled), and
+// gives the test its turn.
+func registered(t *testing.T, e *Engine, fd int) *conn {
 	t.Helper()
-	e.accept(fd, nil, nil)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c := e.conns[fd]
-	if c == nil {
-		t.Fatal("the descriptor was not registered")
+	c := &conn{e: e, fd: int32(fd)}
+	if !e.register(c, true) {
+		t.Fatal("the engine refused the descriptor")
+	}
+	if c.pend.Add(1) != 1 {
+		t.Fatal("no turn")
 	}
 	return c
 }
@@ -109,13 +112,12 @@ func TestHandshakeScanLinear(t *testing.T) {
 		return n, nil
 	})
 	fd, peer := socketPair(t)
-	c := accepted(t, e, fd)
+	c := registered(t, e, fd)
 	head := []byte("GET /ws HTTP/1.1\r\nHost: x\r\nX-Pad: " + string(bytes.Repeat([]byte("a"), 4000)) + "\r\n\r\n")
-	c.mu.Lock()
 	for i := range head {
 		c.handshakeBytes(head[i : i+1])
 	}
-	c.finishProcessing(true)
+	c.run(nil) // the rest of the turn: the close the 404 asked for
 	if calls != 1 || scanned != len(head) {
 		t.Fatalf("HeadEnd called %d times over %d bytes for a %d-byte head", calls, scanned, len(head))
 	}
@@ -137,10 +139,9 @@ func TestHandshakeHeadBounded(t *testing.T) {
 		return n, nil
 	})
 	fd, peer := socketPair(t)
-	c := accepted(t, e, fd)
-	c.mu.Lock()
+	c := registered(t, e, fd)
 	c.handshakeBytes(bytes.Repeat([]byte("a"), 32<<10))
-	c.finishProcessing(true)
+	c.run(nil)
 	if longest > handshake.MaxHeadSize {
 		t.Fatalf("the head grew to %d bytes (limit %d)", longest, handshake.MaxHeadSize)
 	}
@@ -149,13 +150,22 @@ func TestHandshakeHeadBounded(t *testing.T) {
 	}
 }
 
-// TestWaitWritableFailure: a connection whose descriptor cannot be armed
-// for writability is closed, not left waiting forever.
-func TestWaitWritableFailure(t *testing.T) {
+// TestWaitWritableNoLostEdge: the descriptors are edge-triggered, so an
+// EPOLLOUT that came before WaitWritable is not repeated; WaitWritable on a
+// socket that has room already must get a worker to take the right to
+// write at once. (This connection is not even in the epoll set: no event
+// will ever come for it.)
+func TestWaitWritableNoLostEdge(t *testing.T) {
 	e := newTestEngine(t, nil)
-	fd, peer := socketPair(t)
-	c := accepted(t, e, fd)
-	_ = e.ep.Del(fd) // arming will fail
+	fd, _ := socketPair(t)
+	c := registered(t, e, fd)
+	c.run(nil) // end the test's turn
 	c.WaitWritable()
-	expectEOF(t, peer)
+	for deadline := time.Now().Add(5 * time.Second); c.writeWait.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the right to write is still waiting for an EPOLLOUT that will never come")
+		}
+		runtime.Gosched()
+	}
+	c.requestClose(false)
 }

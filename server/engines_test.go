@@ -226,6 +226,9 @@ func TestBackpressure(t *testing.T) {
 	b := &blocker{blocked: make(chan struct{}), release: make(chan struct{})}
 	s := &server.Server{Workers: 1, WorkerQueue: 1, PingInterval: -1, Handler: func() handler.Handler { return b }}
 	addr := start(t, server.EngineNetpoll, s)
+	var once sync.Once
+	release := func() { once.Do(func() { close(b.release) }) }
+	t.Cleanup(release) // before the server shuts down, even on failure
 	var clients []*client
 	for i := 0; i < others; i++ {
 		c := dial(t, addr, "/")
@@ -249,7 +252,7 @@ func TestBackpressure(t *testing.T) {
 	if g := runtime.NumGoroutine() - before; g > 2 {
 		t.Errorf("%d more goroutines while %d connections wait", g, others)
 	}
-	close(b.release)
+	release()
 	blocking.expect(ws.OpText, []byte("block"))
 	for i, c := range clients {
 		c.expect(ws.OpText, []byte(fmt.Sprint("m", i)))
@@ -304,4 +307,61 @@ func TestOneDescriptorPerConnection(t *testing.T) {
 	if got := openFiles(t); got != base {
 		t.Errorf("%d descriptors open after the connections closed, %d before", got, base)
 	}
+}
+
+// holder blocks on "hold" until release is closed.
+type holder struct {
+	handler.EchoHandler
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (h *holder) ReceivedMessage(c handler.Conn, m handler.Message) {
+	if string(m.Data) == "hold" {
+		h.held <- struct{}{}
+		<-h.release
+	}
+	h.EchoHandler.ReceivedMessage(c, m)
+}
+
+// TestBlockingHandler: handlers that block hold their own connection, not
+// the others: on netpoll, as long as fewer than Workers are held, the
+// events a held worker had taken go to the others and a worker takes its
+// place.
+func TestBlockingHandler(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		const blocked, others = 3, 30
+		h := &holder{held: make(chan struct{}, blocked), release: make(chan struct{})}
+		addr := start(t, e, &server.Server{Workers: blocked + 1, PingInterval: -1, Handler: func() handler.Handler { return h }})
+		var once sync.Once
+		release := func() { once.Do(func() { close(h.release) }) }
+		t.Cleanup(release) // before the server shuts down, even on failure
+		var clients []*client
+		for i := 0; i < others; i++ {
+			c := dial(t, addr, "/")
+			c.echoes("hi")
+			clients = append(clients, c)
+		}
+		var holders []*client
+		for i := 0; i < blocked; i++ {
+			c := dial(t, addr, "/")
+			c.send(ws.OpText, []byte("hold"))
+			within(t, h.held, 5*time.Second, "a handler blocking")
+			holders = append(holders, c)
+		}
+		// Everyone else is served meanwhile, round after round (all
+		// sent first, so they come in batches).
+		for round := 0; round < 20; round++ {
+			for i, c := range clients {
+				c.send(ws.OpText, []byte(fmt.Sprint(round, "/", i)))
+			}
+			for i, c := range clients {
+				c.expect(ws.OpText, []byte(fmt.Sprint(round, "/", i)))
+			}
+		}
+		release()
+		for _, c := range holders {
+			c.expect(ws.OpText, []byte("hold"))
+		}
+	})
 }
