@@ -4,12 +4,15 @@ package netpoll
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"os"
 	"runtime"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/ws4go/ws4go/internal/handshake"
@@ -168,4 +171,54 @@ func TestWaitWritableNoLostEdge(t *testing.T) {
 		runtime.Gosched()
 	}
 	c.requestClose(false)
+}
+
+// TestCloseLeavesNothing: Close ends every connection (one mid-handshake
+// here, so the handshake sweeper runs) and every goroutine of the engine:
+// workers, monitor, sweeper and the listener's ServeListener.
+func TestCloseLeavesNothing(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	e, err := New(Config{
+		HeadEnd: func(b []byte) (int, []byte) { n, _ := handshake.HeadEnd(b); return n, nil },
+		Decide:  func([]byte) Decision { return Decision{Response: []byte("HTTP/1.1 404 Not Found\r\n\r\n")} },
+		Table:   wsconn.NewTable(&wsconn.Config{}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	served := make(chan error, 1)
+	go func() { served <- e.ServeListener(l) }()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("GET / HTTP/1.1\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; runtime.Gosched() {
+		e.mu.Lock()
+		n := len(e.handshake)
+		e.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection never reached the engine")
+		}
+	}
+	e.Close()
+	if err := <-served; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ServeListener: %v", err)
+	}
+	// Dropped: EOF, or a reset if the engine had not read the request.
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := io.Copy(io.Discard, nc); n != 0 || (err != nil && !errors.Is(err, unix.ECONNRESET)) {
+		t.Fatalf("client: %d bytes, %v; want the connection closed", n, err)
+	}
 }
