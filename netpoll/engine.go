@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -29,10 +30,15 @@ const stallAfter = 10 * time.Millisecond
 
 // Engine runs connections on one epoll set shared by a pool of workers.
 type Engine struct {
-	cfg     Config
-	epfd    int
-	wakeFd  int // eventfd, readable while pending holds connections
-	pollers int // workers polling when none is stalled
+	cfg    Config
+	epfd   int
+	wakeFd int // eventfd, readable while pending holds connections
+	// epf is epfd in the Go runtime's poller: a worker with nothing to
+	// do waits there as a parked goroutine, not as a thread blocked in
+	// epoll_wait holding its P (which would keep every other goroutine
+	// of the process waiting for the scheduler to take the P back).
+	epf *os.File
+	erc syscall.RawConn
 
 	tab atomic.Pointer[fdTable] // open connections by descriptor
 
@@ -116,14 +122,27 @@ func New(cfg Config) (*Engine, error) {
 	}
 	// Level-triggered: every waiting worker sees it while it is set, so
 	// pending connections are shared out and Close reaches everyone.
-	if err := epollAdd(epfd, wfd, unix.EPOLLIN, tagWake); err != nil {
-		unix.Close(epfd)
+	err = epollAdd(epfd, wfd, unix.EPOLLIN, tagWake)
+	if err == nil {
+		err = unix.SetNonblock(epfd, true)
+	}
+	var epf *os.File
+	var erc syscall.RawConn
+	if err == nil {
+		epf = os.NewFile(uintptr(epfd), "ws4go-epoll") // owns epfd from here
+		erc, err = epf.SyscallConn()
+	}
+	if err != nil {
+		if epf != nil {
+			epf.Close()
+		} else {
+			unix.Close(epfd)
+		}
 		unix.Close(wfd)
 		return nil, err
 	}
 	e := &Engine{
-		cfg: cfg, epfd: epfd, wakeFd: wfd,
-		pollers:   min(runtime.GOMAXPROCS(0), cfg.Workers),
+		cfg: cfg, epfd: epfd, wakeFd: wfd, epf: epf, erc: erc,
 		monWake:   make(chan struct{}, 1),
 		handshake: map[*conn]int64{},
 		listeners: map[net.Listener]*listener{},
@@ -132,7 +151,7 @@ func New(cfg Config) (*Engine, error) {
 	e.gone.L = &e.mu
 	e.tab.Store(&fdTable{})
 	e.wmu.Lock()
-	for range e.pollers {
+	for range min(runtime.GOMAXPROCS(0), cfg.Workers) {
 		e.startWorkerLocked()
 	}
 	e.wmu.Unlock()
@@ -169,7 +188,8 @@ func (e *Engine) startWorkerLocked() {
 
 // work is a worker's loop: take a batch of events, process them one by one
 // (a connection's events run on one worker at a time, in order: see
-// conn.pend), repeat. It waits in epoll_wait only when nothing is ready.
+// conn.pend), repeat. When nothing is ready it waits in the Go runtime's
+// poller for the epoll set to become readable.
 func (e *Engine) work(w *worker) {
 	defer e.workerDone(w)
 	for !w.replaced.Load() {
@@ -177,8 +197,10 @@ func (e *Engine) work(w *worker) {
 		if n == 0 {
 			w.busy.Store(false)
 			e.busy.Add(-1)
-			var err error
-			n, err = epollWait(e.epfd, w.events)
+			err := e.erc.Read(func(uintptr) bool {
+				n = epollPoll(e.epfd, w.events)
+				return n > 0
+			})
 			w.busy.Store(true)
 			if e.busy.Add(1) == 1 && e.monParked.Load() {
 				select {
@@ -188,7 +210,7 @@ func (e *Engine) work(w *worker) {
 			}
 			if err != nil {
 				if !e.stopping.Load() {
-					e.cfg.Logger.Error("ws4go netpoll: epoll_wait failed", "err", err)
+					e.cfg.Logger.Error("ws4go netpoll: waiting for events failed", "err", err)
 				}
 				return
 			}
@@ -421,7 +443,7 @@ func (e *Engine) Close() {
 		e.pdone = true
 		_ = unix.Close(e.wakeFd)
 		e.pmu.Unlock()
-		_ = unix.Close(e.epfd)
+		_ = e.epf.Close()
 	})
 }
 

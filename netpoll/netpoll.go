@@ -12,20 +12,24 @@
 // processed by one worker at a time, in order, however many workers saw its
 // events.
 //
-// Workers call epoll_wait themselves (non-blocking while there is work, and
-// waiting only when there is none), so an event costs no hand-off between
-// goroutines; as many poll as GOMAXPROCS. A handler that blocks holds its
-// worker: a monitor notices a worker stalled on one event (after about
-// 10 ms), hands the rest of its batch to the other workers and starts a
-// worker in its place, up to Config.Workers goroutines in all. When that
-// many are held, nobody polls: ready connections wait in the kernel (the
-// engine's backpressure) and no goroutine is added.
+// Workers take events from the epoll set themselves (epoll_wait without
+// waiting), so an event costs no hand-off between goroutines; as many poll
+// as GOMAXPROCS. A worker with nothing to do parks in the Go runtime's own
+// poller until the epoll set is readable, never in a blocking epoll_wait,
+// which would hold its P from the rest of the process (other goroutines
+// would wait for the scheduler to take it back).
+//
+// A handler that blocks holds its worker: a monitor notices a worker stalled
+// on one event (after about 10 ms), hands the rest of its batch to the other
+// workers and starts a worker in its place, up to Config.Workers goroutines
+// in all. When that many are held, nobody polls: ready connections wait in
+// the kernel (the engine's backpressure) and no goroutine is added.
 //
 // The engine started on github.com/mailru/easygo/netpoll; it now drives
 // epoll itself, since easygo's single wait loop needs a hand-off to a worker
 // for every event and a re-arm (EPOLL_CTL_MOD) per turn, and keeps a map
-// entry and a closure per descriptor: measured, owning the loop made echo
-// cheaper per message and idle connections smaller (see the README).
+// entry and a closure per descriptor: owning the loop made echo cheaper per
+// message and idle connections smaller.
 package netpoll
 
 import (
