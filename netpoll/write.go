@@ -1,0 +1,67 @@
+//go:build linux
+
+package netpoll
+
+import (
+	"unsafe"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
+)
+
+// smallFrame is the largest frame written with one write(2) from a copy on
+// the stack rather than with writev (the copy buffer is zeroed on every
+// call, so it is kept small).
+const smallFrame = 512
+
+// writeFrame writes hdr[:hn] then p to the non-blocking fd, and returns how
+// much it wrote before the socket was full. Nothing escapes to the heap.
+func writeFrame(fd int, hdr *[ws.MaxHeaderSize]byte, hn int, p []byte) (int, error) {
+	if total := hn + len(p); total <= smallFrame {
+		var b [smallFrame]byte
+		copy(b[copy(b[:], hdr[:hn]):], p)
+		return writeSome(fd, b[:total])
+	}
+	if hn == 0 {
+		return writeSome(fd, p)
+	}
+	written := 0
+	for written < hn {
+		var iov [2]unix.Iovec
+		iov[0].Base = &hdr[written]
+		iov[0].SetLen(hn - written)
+		iov[1].Base = &p[0]
+		iov[1].SetLen(len(p))
+		r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+		switch errno {
+		case 0:
+			written += int(r)
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return written, nil
+		default:
+			return written, errno
+		}
+	}
+	n, err := writeSome(fd, p[written-hn:])
+	return written + n, err
+}
+
+// writeSome writes p, stopping without an error when the socket is full.
+func writeSome(fd int, p []byte) (int, error) {
+	total := 0
+	for total < len(p) {
+		n, err := unix.Write(fd, p[total:])
+		switch err {
+		case nil:
+			total += n
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return total, nil
+		default:
+			return total, err
+		}
+	}
+	return total, nil
+}
