@@ -24,9 +24,9 @@ import (
 const eventsPerWait = 32
 
 // stallAfter is how long a worker may go without moving on from one event
-// before the monitor hands the rest of its batch to the other workers and,
-// within Config.Workers, starts a worker in its place.
-const stallAfter = 10 * time.Millisecond
+// before the monitor hands the rest of its batch to the other workers and
+// gets another worker polling (a spare, or within Config.Workers a new one).
+const stallAfter = 2 * time.Millisecond
 
 // Engine runs connections on one epoll set shared by a pool of workers.
 type Engine struct {
@@ -42,9 +42,17 @@ type Engine struct {
 
 	tab atomic.Pointer[fdTable] // open connections by descriptor
 
-	busy     atomic.Int32 // workers not waiting in epoll_wait
+	busy     atomic.Int32 // workers not waiting for events
 	stopping atomic.Bool
 	wg       sync.WaitGroup
+
+	// One worker at a time waits for events in the runtime's poller
+	// (waiter); the others with nothing to do sleep as spares until the
+	// waiter finds more than one event ready or the monitor needs them,
+	// so a light load is served by one worker without waking the others.
+	waiter atomic.Pointer[worker]
+	smu    sync.Mutex
+	spares []*worker
 
 	// The monitor watches for stalled workers; it sleeps while no worker
 	// is busy.
@@ -93,8 +101,10 @@ type worker struct {
 	batch    uint32 // batches taken so far
 	busy     atomic.Bool
 	replaced atomic.Bool // another worker took its place: leave when free
+	wake     chan struct{}
 
 	lastPos uint64 // the monitor's last view of (batch, next)
+	helped  bool   // the monitor acted on the stall at lastPos
 }
 
 // New starts an engine: its epoll set, its workers and their monitor.
@@ -177,7 +187,7 @@ func (e *Engine) Stats() (busy, queued int) {
 }
 
 func (e *Engine) startWorkerLocked() {
-	w := &worker{events: make([]unix.EpollEvent, eventsPerWait), buf: make([]byte, e.cfg.ReadBufferSize)}
+	w := &worker{events: make([]unix.EpollEvent, eventsPerWait), buf: make([]byte, e.cfg.ReadBufferSize), wake: make(chan struct{}, 1)}
 	w.busy.Store(true)
 	e.busy.Add(1)
 	e.active = append(e.active, w)
@@ -192,15 +202,20 @@ func (e *Engine) startWorkerLocked() {
 // poller for the epoll set to become readable.
 func (e *Engine) work(w *worker) {
 	defer e.workerDone(w)
+	n := 0
 	for !w.replaced.Load() {
-		n := epollPoll(e.epfd, w.events)
+		// After a batch of one event or none, most likely nothing is
+		// ready: skip straight to waiting (which polls first anyway).
+		if n > 1 {
+			n = epollPoll(e.epfd, w.events)
+		} else {
+			n = 0
+		}
 		if n == 0 {
 			w.busy.Store(false)
 			e.busy.Add(-1)
-			err := e.erc.Read(func(uintptr) bool {
-				n = epollPoll(e.epfd, w.events)
-				return n > 0
-			})
+			var err error
+			n, err = e.wait(w)
 			w.busy.Store(true)
 			if e.busy.Add(1) == 1 && e.monParked.Load() {
 				select {
@@ -213,6 +228,9 @@ func (e *Engine) work(w *worker) {
 					e.cfg.Logger.Error("ws4go netpoll: waiting for events failed", "err", err)
 				}
 				return
+			}
+			if n == 0 {
+				continue // woken as a spare
 			}
 		}
 		w.mu.Lock()
@@ -233,6 +251,55 @@ func (e *Engine) work(w *worker) {
 			}
 		}
 	}
+}
+
+// errStopping ends a worker's wait when the engine stops.
+var errStopping = errors.New("ws4go netpoll: stopping")
+
+// wait waits for events: in the runtime's poller if no other worker does,
+// else as a spare until woken (then it returns no events).
+func (e *Engine) wait(w *worker) (int, error) {
+	if e.stopping.Load() {
+		return 0, errStopping
+	}
+	if !e.waiter.CompareAndSwap(nil, w) {
+		e.smu.Lock()
+		if e.stopping.Load() {
+			e.smu.Unlock()
+			return 0, errStopping
+		}
+		e.spares = append(e.spares, w)
+		e.smu.Unlock()
+		<-w.wake
+		return 0, nil
+	}
+	n := 0
+	err := e.erc.Read(func(uintptr) bool {
+		n = epollPoll(e.epfd, w.events)
+		return n > 0
+	})
+	e.waiter.Store(nil)
+	if n > 1 {
+		// More may come while these are processed: get a peer polling.
+		e.wakeSpare()
+	}
+	return n, err
+}
+
+// wakeSpare wakes a spare worker, if there is one.
+func (e *Engine) wakeSpare() bool {
+	e.smu.Lock()
+	k := len(e.spares)
+	if k == 0 {
+		e.smu.Unlock()
+		return false
+	}
+	w := e.spares[k-1]
+	e.spares[k-1] = nil
+	e.spares = e.spares[:k-1]
+	e.smu.Unlock()
+	w.wake <- struct{}{}
+	return true
 }
 
 func (e *Engine) workerDone(w *worker) {
@@ -316,10 +383,10 @@ func (e *Engine) popPending() *conn {
 }
 
 // monitor finds workers stalled on one event (a handler that blocks): it
-// hands the rest of their batch to the pending list, and starts a worker in
-// the place of each (up to Config.Workers goroutines in all), so a handler
-// that blocks holds up its own connection and not the others. It sleeps
-// while no worker is busy.
+// hands the rest of their batch to the pending list and gets another worker
+// polling in the place of each (a spare, or a new worker, up to
+// Config.Workers goroutines in all), so a handler that blocks holds up its
+// own connection and not the others. It sleeps while no worker is busy.
 func (e *Engine) monitor() {
 	defer e.wg.Done()
 	tm := time.NewTimer(stallAfter)
@@ -344,18 +411,20 @@ func (e *Engine) checkStalls() {
 	e.wmu.Lock()
 	for _, w := range e.active {
 		if !w.busy.Load() || !w.mu.TryLock() {
-			w.lastPos = 0
+			w.lastPos, w.helped = 0, false
 			continue
 		}
 		pos := uint64(w.batch)<<32 | uint64(w.next)
-		stalled := pos == w.lastPos
+		same := pos == w.lastPos
+		stalled := same && !w.helped // acted on once per stall
+		w.helped = same
 		w.lastPos = pos
 		if stalled && w.next < w.n {
 			stolen = append(stolen, w.events[w.next:w.n]...)
 			w.next = w.n
 		}
 		w.mu.Unlock()
-		if stalled && !w.replaced.Load() && e.nworkers < e.cfg.Workers && !e.stopping.Load() {
+		if stalled && !w.replaced.Load() && !e.stopping.Load() && !e.wakeSpare() && e.nworkers < e.cfg.Workers {
 			w.replaced.Store(true)
 			e.startWorkerLocked()
 		}
@@ -434,6 +503,8 @@ func (e *Engine) Close() {
 		e.stopping.Store(true)
 		one := [8]byte{1}
 		_, _ = unix.Write(e.wakeFd, one[:]) // level-triggered: reaches every worker
+		for e.wakeSpare() {
+		}
 		select {
 		case e.monWake <- struct{}{}:
 		default:

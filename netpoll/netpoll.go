@@ -13,17 +13,19 @@
 // events.
 //
 // Workers take events from the epoll set themselves (epoll_wait without
-// waiting), so an event costs no hand-off between goroutines; as many poll
-// as GOMAXPROCS. A worker with nothing to do parks in the Go runtime's own
-// poller until the epoll set is readable, never in a blocking epoll_wait,
-// which would hold its P from the rest of the process (other goroutines
-// would wait for the scheduler to take it back).
+// waiting), so an event costs no hand-off between goroutines; GOMAXPROCS of
+// them are started. When nothing is ready, one worker waits in the Go
+// runtime's own poller for the epoll set to become readable (never in a
+// blocking epoll_wait, which would hold its P from the rest of the
+// process), and the others sleep until it finds more than one event ready:
+// a light load is served by one worker without waking the others.
 //
 // A handler that blocks holds its worker: a monitor notices a worker stalled
-// on one event (after about 10 ms), hands the rest of its batch to the other
-// workers and starts a worker in its place, up to Config.Workers goroutines
-// in all. When that many are held, nobody polls: ready connections wait in
-// the kernel (the engine's backpressure) and no goroutine is added.
+// on one event (after a few milliseconds), hands the rest of its batch to the
+// other workers and gets another worker polling (a sleeping one, or a new
+// one up to Config.Workers goroutines in all). When that many are held,
+// nobody polls: ready connections wait in the kernel (the engine's
+// backpressure) and no goroutine is added.
 //
 // The engine started on github.com/mailru/easygo/netpoll; it now drives
 // epoll itself, since easygo's single wait loop needs a hand-off to a worker
