@@ -462,9 +462,9 @@ func TestScriptedSession(t *testing.T) {
 				`ws4go_received_bytes_total{type="binary"}`:    3,
 				`ws4go_received_messages_total{type="ping"}`:   1,
 				`ws4go_received_bytes_total{type="ping"}`:      2,
-				// A, D, E, F. (The core reports received close
-				// frames with 0 payload bytes.)
+				// A, D, E, F: their close frames' payloads.
 				`ws4go_received_messages_total{type="close"}`: 4,
+				`ws4go_received_bytes_total{type="close"}`:    float64(2+len("bye")) + float64(2+len("x")) + 2 + 2,
 
 				// A's two echoes and the broadcast to B and C.
 				`ws4go_sent_messages_total{type="text"}`:   4,

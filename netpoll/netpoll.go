@@ -59,9 +59,6 @@ type Config struct {
 	// by a handler that blocks included (default 4×GOMAXPROCS); at most
 	// GOMAXPROCS of them poll at once.
 	Workers int
-	// Queue is no longer used: ready connections wait in the kernel's
-	// epoll ready list, which bounds itself (one entry per connection).
-	Queue int
 	// ReadBufferSize is the size of each worker's read buffer (default
 	// 32 KiB).
 	ReadBufferSize int

@@ -13,7 +13,6 @@ func (s *Server) newEngine() engine {
 	if s.Engine == EngineNetpoll || s.Engine == "" {
 		cfg := netpoll.Config{
 			Workers:          s.Workers,
-			Queue:            s.WorkerQueue,
 			HandshakeTimeout: s.handshakeTimeout(),
 			HeadEnd:          s.headEnd,
 			Decide:           s.decideNetpoll,

@@ -224,7 +224,7 @@ func (b *blocker) ReceivedMessage(c handler.Conn, m handler.Message) {
 func TestBackpressure(t *testing.T) {
 	const others = 20
 	b := &blocker{blocked: make(chan struct{}), release: make(chan struct{})}
-	s := &server.Server{Workers: 1, WorkerQueue: 1, PingInterval: -1, Handler: func() handler.Handler { return b }}
+	s := &server.Server{Workers: 1, PingInterval: -1, Handler: func() handler.Handler { return b }}
 	addr := start(t, server.EngineNetpoll, s)
 	var once sync.Once
 	release := func() { once.Do(func() { close(b.release) }) }

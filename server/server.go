@@ -132,10 +132,12 @@ type Server struct {
 	// connection.
 	KeepRequest bool
 
-	// Workers and WorkerQueue size the netpoll engine's worker pool
-	// (defaults: 4×GOMAXPROCS workers, a queue of 16× that).
-	Workers     int
-	WorkerQueue int
+	// Workers is the most goroutines the netpoll engine runs connections
+	// on, those held by a handler that blocks included (default
+	// 4×GOMAXPROCS); GOMAXPROCS of them poll at once. When every one is
+	// held, ready connections wait in the kernel: the engine's
+	// backpressure.
+	Workers int
 
 	// Logger receives the server's logs (default slog.Default()).
 	Logger *slog.Logger
@@ -335,8 +337,9 @@ func (s *Server) Len() int {
 type Stats struct {
 	// Connections is the number of open WebSocket connections.
 	Connections int
-	// WorkersBusy and WorkerQueue are the netpoll engine's busy workers and
-	// ready connections waiting for one (zero on the goroutine engine).
+	// WorkersBusy and WorkerQueue are the netpoll engine's workers
+	// running a connection now and the ready connections already taken
+	// from epoll that wait for a worker (zero on the goroutine engine).
 	WorkersBusy, WorkerQueue int
 }
 

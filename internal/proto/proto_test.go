@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"unicode/utf8"
 
@@ -189,10 +190,8 @@ func TestReaderChunking(t *testing.T) {
 		if err != nil {
 			t.Fatalf("chunks of %d: %v", n, err)
 		}
-		for i := range want {
-			if i >= len(got) || got[i] != want[i] {
-				t.Fatalf("chunks of %d: event %d differs", n, i)
-			}
+		if !slices.Equal(got, want) {
+			t.Fatalf("chunks of %d: events %.60q, want %.60q", n, got, want)
 		}
 	}
 }

@@ -317,7 +317,11 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 		return c.inflated(ev) // dispatched again once whole
 	}
 	if o := c.cfg.Observer; o != nil {
-		o.Received(eventKind(ev), len(ev.Data))
+		n := len(ev.Data)
+		if ev.Kind == proto.Close && ev.Code != handler.CloseNoStatus {
+			n = 2 + len(ev.Reason) // a close event carries its payload parsed
+		}
+		o.Received(eventKind(ev), n)
 	}
 	switch ev.Kind {
 	case proto.Message:
