@@ -21,6 +21,7 @@ import (
 
 	"github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/conformance"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -378,7 +379,7 @@ func TestCompressionFramesSent(t *testing.T) {
 		}
 		return f
 	}
-	compressed := func(t *testing.T, frames chan sentFrame, op ws.OpCode) (sentFrame, deflateStats) {
+	compressed := func(t *testing.T, frames chan sentFrame, op ws.OpCode) (sentFrame, conformance.DeflateRefs) {
 		t.Helper()
 		f := next(t, frames)
 		if f.h.OpCode != op || !f.h.Fin || f.h.Rsv != 0x4 {
@@ -387,7 +388,7 @@ func TestCompressionFramesSent(t *testing.T) {
 		if bytes.HasSuffix(f.p, []byte{0, 0, 0xff, 0xff}) {
 			t.Fatalf("the compressed message keeps its 00 00 ff ff tail")
 		}
-		st, err := inspectDeflate(f.p)
+		st, err := conformance.InspectDeflate(f.p)
 		if err != nil {
 			t.Fatalf("the client's message is not valid DEFLATE: %v", err)
 		}
@@ -401,14 +402,14 @@ func TestCompressionFramesSent(t *testing.T) {
 		for i := 0; i < 2; i++ {
 			_ = c.SendBinary(buster)
 			f, st := compressed(t, frames, ws.OpBinary)
-			if st.history || st.out != len(buster) {
+			if st.BeforeStart || st.Out != len(buster) {
 				t.Fatalf("message %d: %+v, want %d bytes and no reference to an earlier message", i, st, len(buster))
 			}
 			if !bytes.Equal(inflate(t, f.p, nil), buster) {
 				t.Fatal("message inflates to something else")
 			}
-			if st.maxDist < 8<<10 || len(f.p) > len(buster)/2 {
-				t.Fatalf("64 KiB of repeated 8 KiB blocks compressed to %d bytes, references up to %d bytes back", len(f.p), st.maxDist)
+			if st.Farthest < 8<<10 || len(f.p) > len(buster)/2 {
+				t.Fatalf("64 KiB of repeated 8 KiB blocks compressed to %d bytes, references up to %d bytes back", len(f.p), st.Farthest)
 			}
 		}
 		_ = c.SendText("tiny")
@@ -446,7 +447,7 @@ func TestCompressionFramesSent(t *testing.T) {
 		// An empty compressed message through NewWriter.
 		w, _ = c.NewWriter(handler.Binary)
 		_ = w.Close()
-		if f, st := compressed(t, frames, ws.OpBinary); st.out != 0 || len(inflate(t, f.p, nil)) != 0 {
+		if f, st := compressed(t, frames, ws.OpBinary); st.Out != 0 || len(inflate(t, f.p, nil)) != 0 {
 			t.Fatalf("empty message: %x", f.p)
 		}
 	})
@@ -459,10 +460,10 @@ func TestCompressionFramesSent(t *testing.T) {
 		for _, m := range [][]byte{short, long, short, jsonLines(5000)} {
 			_ = c.SendBinary(m)
 			f, st := compressed(t, frames, ws.OpBinary)
-			if st.maxDist > 512 || st.history || !bytes.Equal(inflate(t, f.p, nil), m) {
+			if st.Farthest > 512 || st.BeforeStart || !bytes.Equal(inflate(t, f.p, nil), m) {
 				t.Fatalf("%d bytes: %+v, want no reference beyond 512 bytes or to an earlier message", len(m), st)
 			}
-			if len(m) <= 512 && st.maxDist == 0 {
+			if len(m) <= 512 && st.Farthest == 0 {
 				t.Fatalf("a message that fits the window was not LZ77-compressed")
 			}
 		}
@@ -478,7 +479,7 @@ func TestCompressionFramesSent(t *testing.T) {
 				break
 			}
 		}
-		if st, err := inspectDeflate(stream); err != nil || st.maxDist > 512 {
+		if st, err := conformance.InspectDeflate(stream); err != nil || st.Farthest > 512 {
 			t.Fatalf("fragmented message: %+v %v", st, err)
 		}
 	})
@@ -502,8 +503,8 @@ func TestCompressionFramesSent(t *testing.T) {
 					t.Fatal("message inflates to something else")
 				}
 				dict = append(dict, m...)
-				if i > 0 && st.history != tc.takeover {
-					t.Fatalf("message %d refers to earlier ones: %v, want %v (%d bytes)", i, st.history, tc.takeover, len(f.p))
+				if i > 0 && st.BeforeStart != tc.takeover {
+					t.Fatalf("message %d refers to earlier ones: %v, want %v (%d bytes)", i, st.BeforeStart, tc.takeover, len(f.p))
 				}
 			}
 		})

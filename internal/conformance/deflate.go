@@ -359,12 +359,15 @@ func (f *inflater) transform(e *Event) error {
 	if f.maxWindow < maxWindow {
 		// compress/flate accepts any distance up to 32 KiB; the
 		// window the server announced is checked separately.
-		far, err := farthestReference(e.Payload)
+		refs, err := InspectDeflate(e.Payload)
+		if err == nil && refs.BeforeStart {
+			err = errors.New("distance too far back")
+		}
 		if err != nil {
 			return fmt.Errorf("RSV1 message does not inflate: %w", err)
 		}
-		if far > f.maxWindow {
-			return fmt.Errorf("RSV1 message refers %d bytes back, beyond the server's window of %d (server_max_window_bits)", far, f.maxWindow)
+		if refs.Farthest > f.maxWindow {
+			return fmt.Errorf("RSV1 message refers %d bytes back, beyond the server's window of %d (server_max_window_bits)", refs.Farthest, f.maxWindow)
 		}
 	}
 	if !f.noContext {
@@ -427,22 +430,34 @@ func deflatedFrames(op byte, parts [][]byte) []fr {
 	return frs
 }
 
-// farthestReference decodes a compressed message (tail appended, as the
-// receiver does) with a decoder of its own, after zlib's puff: slow and
-// simple, written from RFC 1951 alone. It returns the largest LZ77 distance
-// the message uses, which compress/flate does not report: the check that a
-// server keeps to the window it announced.
-func farthestReference(p []byte) (int, error) {
+// DeflateRefs describes the LZ77 back-references of a compressed message.
+type DeflateRefs struct {
+	// Out is how many bytes the message inflates to.
+	Out int
+	// Farthest is the largest distance a back-reference uses.
+	Farthest int
+	// BeforeStart: a back-reference reaches before the message's first
+	// byte, into earlier messages (allowed only with context takeover).
+	BeforeStart bool
+}
+
+// InspectDeflate decodes a permessage-deflate message as sent (without its
+// 00 00 ff ff tail, which it appends as the receiver does) with a decoder of
+// its own, after zlib's puff: slow and simple, written from RFC 1951 alone.
+// It reports what compress/flate does not: how far back the message refers,
+// the check that a sender keeps to the window and the context takeover it
+// negotiated. (The client package's tests use it too.)
+func InspectDeflate(p []byte) (DeflateRefs, error) {
 	in := make([]byte, 0, len(p)+len(deflateTail)+len(finalEmptyBlock))
 	s := &puff{in: append(append(append(in, p...), deflateTail...), finalEmptyBlock...)}
 	for {
 		final, err := s.bits(1)
 		if err != nil {
-			return 0, err
+			return DeflateRefs{}, err
 		}
 		typ, err := s.bits(2)
 		if err != nil {
-			return 0, err
+			return DeflateRefs{}, err
 		}
 		switch typ {
 		case 0:
@@ -458,21 +473,23 @@ func farthestReference(p []byte) (int, error) {
 			err = errors.New("reserved block type")
 		}
 		if err != nil {
-			return 0, err
+			return DeflateRefs{}, err
 		}
 		if final == 1 {
-			return s.far, nil
+			return DeflateRefs{Out: s.outLen, Farthest: s.far, BeforeStart: s.before}, nil
 		}
 	}
 }
 
-// puff is the state of farthestReference's decoder: input, bit buffer,
-// how many bytes were produced, the largest distance seen.
+// puff is the state of InspectDeflate's decoder: input, bit buffer, how
+// many bytes were produced, the largest distance seen, whether one reached
+// before the start.
 type puff struct {
 	in           []byte
 	pos          int
 	bitbuf, nbit uint
 	outLen, far  int
+	before       bool
 }
 
 var errPuffShort = errors.New("compressed data ends inside a DEFLATE block")
@@ -690,9 +707,7 @@ func (s *puff) codes(lit, dist *puffHuffman) error {
 			return err
 		}
 		d := distBase[ds] + e
-		if d > s.outLen {
-			return errors.New("distance too far back")
-		}
+		s.before = s.before || d > s.outLen
 		s.far = max(s.far, d)
 		s.outLen += length
 	}
