@@ -233,7 +233,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) Accepted() { m.accepted.Inc() }
 
 // Rejected implements observe.Observer.
-func (m *Metrics) Rejected(r observe.Reason) { m.rejected[min(r, observe.NumReasons-1)].Inc() }
+func (m *Metrics) Rejected(r observe.Reason) {
+	if r < observe.NumReasons {
+		m.rejected[r].Inc()
+	}
+}
 
 // Opened implements observe.Observer.
 func (m *Metrics) Opened() {

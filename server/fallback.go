@@ -3,7 +3,6 @@ package server
 import (
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 )
@@ -63,29 +62,13 @@ const fallbackIdleTimeout = time.Minute
 // a first request.
 func (s *Server) fallbackHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, named := s.Routes[r.URL.Path]
-		if !named {
-			f = s.Handler
-		}
-		if f != nil && (named || headerHasToken(r.Header, "Upgrade", "websocket")) {
-			s.upgradeHTTP(w, r, f, false)
+		if s.plainHTTP(r.URL.Path, r.Header.Values("Upgrade")) {
+			s.HTTP.ServeHTTP(w, r)
 			return
 		}
-		s.HTTP.ServeHTTP(w, r)
+		f, _ := s.route(r.URL.Path)
+		s.upgradeHTTP(w, r, f, false)
 	})
-}
-
-// headerHasToken reports whether a comma-separated header holds token
-// (case-insensitive).
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Accept implements net.Listener for the fallback server.

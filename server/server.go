@@ -319,12 +319,13 @@ func (s *Server) trackHandshake(nc net.Conn, add bool) bool {
 	return true
 }
 
-// route returns the factory for a request path, or nil.
-func (s *Server) route(path string) handler.Factory {
+// route returns the factory for a request path (nil: none) and whether the
+// Routes name the path.
+func (s *Server) route(path string) (f handler.Factory, named bool) {
 	if f, ok := s.Routes[path]; ok {
-		return f
+		return f, true
 	}
-	return s.Handler
+	return s.Handler, false
 }
 
 // Len returns the number of open WebSocket connections.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 
 	"github.com/gobwas/httphead"
 
@@ -36,16 +37,10 @@ func (s *Server) decide(head []byte) decision {
 		return decision{response: handshake.AppendRejection(nil, rej)}
 	}
 	path := requestPath(head)
-	f, named := s.Routes[path]
-	if !named {
-		f = s.Handler
-	}
-	// A path the Routes name is a WebSocket endpoint: anything else there
-	// is a bad handshake. Other requests that do not ask for a WebSocket
-	// belong to the plain HTTP handler, if there is one.
-	if s.HTTP != nil && (f == nil || !named && !wantsWebSocket(head)) {
+	if s.HTTP != nil && s.plainHTTP(path, headerValues(head, "Upgrade")) {
 		return decision{fallback: true}
 	}
+	f, _ := s.route(path)
 	if f == nil {
 		return refuse(handshake.Reject(observe.RejectNotFound, "no WebSocket handler for this path"))
 	}
@@ -74,22 +69,44 @@ func requestPath(head []byte) string {
 	return u.Path
 }
 
-// wantsWebSocket reports whether a head asks for a WebSocket upgrade at all,
-// to tell plain HTTP requests (served by s.HTTP) from bad handshakes.
-func wantsWebSocket(head []byte) bool {
-	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
-		k, v, ok := httphead.ParseHeaderLine(line)
-		if ok && bytes.EqualFold(k, []byte("Upgrade")) && bytes.Contains(bytes.ToLower(v), []byte("websocket")) {
-			return true
+// plainHTTP reports whether a request for path, with these Upgrade header
+// values, belongs to the plain HTTP handler s.HTTP: one no WebSocket handler
+// takes, or, at a path the Routes do not name, one that does not ask for a
+// WebSocket at all. (At a path the Routes name, anything else is a bad
+// handshake.)
+func (s *Server) plainHTTP(path string, upgrade []string) bool {
+	f, named := s.route(path)
+	if f == nil {
+		return true
+	}
+	if named {
+		return false
+	}
+	for _, v := range upgrade {
+		if strings.Contains(strings.ToLower(v), "websocket") {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// headerValues returns the values of a raw request head's header field name.
+func headerValues(head []byte, name string) []string {
+	var vs []string
+	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
+		k, v, ok := httphead.ParseHeaderLine(line)
+		if ok && bytes.EqualFold(k, []byte(name)) {
+			vs = append(vs, string(v))
+		}
+	}
+	return vs
 }
 
 // ServeHTTP upgrades r to a WebSocket connection run by the handler that
 // Routes or Handler give for r's path, so a Server can be mounted on any mux.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.upgradeHTTP(w, r, s.route(r.URL.Path), true)
+	f, _ := s.route(r.URL.Path)
+	s.upgradeHTTP(w, r, f, true)
 }
 
 // HTTPHandler returns an http.Handler that upgrades every request to a
@@ -112,7 +129,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(rej.Status)
+		w.WriteHeader(rej.Status())
 		_, _ = w.Write([]byte(rej.Reason + "\n"))
 	}
 	if o := s.Observer; o != nil && count {

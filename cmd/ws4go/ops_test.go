@@ -83,40 +83,8 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 // WebSocket and operations addresses.
 func startOps(t *testing.T, args ...string) (addr, ops string, stop func() int) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, append([]string{"serve", "-metrics-addr", "127.0.0.1:0"}, args...), pw, io.Discard)
-		pw.Close()
-	}()
-	br := bufio.NewReader(pr)
-	for _, want := range []string{"listening on ", "metrics on "} {
-		line, err := br.ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, want) {
-			cancel()
-			t.Fatalf("ws4go serve printed %q, %v (exit %d)", line, err, <-code)
-		}
-		v := strings.TrimSpace(strings.TrimPrefix(line, want))
-		if addr == "" {
-			addr = v
-		} else {
-			ops = v
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, br) }()
-	stop = func() int {
-		cancel()
-		select {
-		case c := <-code:
-			return c
-		case <-time.After(15 * time.Second):
-			t.Fatal("ws4go serve did not stop")
-			return -1
-		}
-	}
-	t.Cleanup(func() { cancel() })
-	return addr, ops, stop
+	v, stop := startRun(t, append([]string{"serve", "-metrics-addr", "127.0.0.1:0"}, args...), "listening on ", "metrics on ")
+	return v[0], v[1], stop
 }
 
 func parseExposition(t *testing.T, text string) map[string]*dto.MetricFamily {

@@ -26,31 +26,45 @@ import (
 // and a function that stops it (as SIGTERM would) and returns the exit code.
 func startServe(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
+	v, stop := startRun(t, append([]string{"serve"}, args...), "listening on ")
+	return v[0], stop
+}
+
+// startRun runs the program with args in-process, reads one line of its
+// output for each prefix and returns what follows each prefix, and a
+// function that stops it (as SIGTERM would) and returns the exit code.
+func startRun(t *testing.T, args []string, prefixes ...string) ([]string, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	pr, pw := io.Pipe()
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, append([]string{"serve"}, args...), pw, io.Discard)
+		code <- run(ctx, args, pw, io.Discard)
 		pw.Close()
 	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		cancel()
-		t.Fatalf("ws4go serve printed no address: %v (exit %d)", err, <-code)
+	br := bufio.NewReader(pr)
+	var values []string
+	for _, want := range prefixes {
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, want) {
+			cancel()
+			t.Fatalf("ws4go %s printed %q, %v (exit %d)", args[0], line, err, <-code)
+		}
+		values = append(values, strings.TrimSpace(strings.TrimPrefix(line, want)))
 	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+	go func() { _, _ = io.Copy(io.Discard, br) }()
 	stop := func() int {
 		cancel()
 		select {
 		case c := <-code:
 			return c
 		case <-time.After(15 * time.Second):
-			t.Fatal("ws4go serve did not stop")
+			t.Fatalf("ws4go %s did not stop", args[0])
 			return -1
 		}
 	}
-	return addr, stop
+	return values, stop
 }
 
 // TestDemoPage loads the page at / in headless Chromium; the page connects

@@ -45,25 +45,26 @@ type Config struct {
 	Negotiate func(offer string) (string, error)
 }
 
-// Rejection is a refused handshake: the HTTP status, a short reason for the
-// body and any header lines the status calls for.
+// Rejection is a refused handshake: why (which gives the HTTP status), a
+// short reason for the body and any header lines the status calls for.
 type Rejection struct {
-	// Why is the reason as a value, for metrics.
+	// Why is the reason as a value, for metrics; Status derives from it.
 	Why observe.Reason
-	// Status is the HTTP status: Why.Status().
-	Status int
 	// Reason is the text of the response body.
 	Reason string
 	// Header holds extra response header fields.
 	Header http.Header
 }
 
-func (r *Rejection) Error() string { return strconv.Itoa(r.Status) + " " + r.Reason }
+// Status is the HTTP status of the refusal.
+func (r *Rejection) Status() int { return r.Why.Status() }
+
+func (r *Rejection) Error() string { return strconv.Itoa(r.Status()) + " " + r.Reason }
 
 // Reject returns the rejection of a handshake for why, with a text saying
 // more.
 func Reject(why observe.Reason, text string) *Rejection {
-	return &Rejection{Why: why, Status: why.Status(), Reason: text}
+	return &Rejection{Why: why, Reason: text}
 }
 
 // Result is an accepted handshake.
@@ -268,9 +269,9 @@ func AppendResponse(dst []byte, res *Result) []byte {
 func AppendRejection(dst []byte, rej *Rejection) []byte {
 	body := rej.Reason + "\n"
 	dst = append(dst, "HTTP/1.1 "...)
-	dst = strconv.AppendInt(dst, int64(rej.Status), 10)
+	dst = strconv.AppendInt(dst, int64(rej.Status()), 10)
 	dst = append(dst, ' ')
-	dst = append(dst, http.StatusText(rej.Status)...)
+	dst = append(dst, http.StatusText(rej.Status())...)
 	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, "\r\n"...)
