@@ -102,5 +102,3 @@ func (p *progress) printf(format string, a ...any) {
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, format, a...)
 }
-
-func (p *progress) done() {}

@@ -283,7 +283,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	rep.Finished = time.Now().UTC()
-	r.prog.done()
 	return rep, ctx.Err()
 }
 
@@ -454,7 +453,6 @@ type bout struct {
 	procs  int // client processes
 	res    *ServerResult
 	label  string
-	rest   float64 // CPU % of everything else on the machine in the last measure
 }
 
 // connect opens n connections, with the progress bar counting.
@@ -481,14 +479,21 @@ func (b *bout) counter(total int) func() (int64, int64) {
 	return func() (int64, int64) { return g.Opened(), int64(total) }
 }
 
+// cpuUse is the CPU a measured phase used, in % of one core.
+type cpuUse struct {
+	server float64
+	client float64 // over the warmup and the measured time
+	rest   float64 // everything else on the machine (NaN: unknown)
+}
+
 // measure runs spec while reading the server's CPU time around it. It
 // also notes how busy the rest of the machine was: on a shared machine,
 // other processes take CPU from both server and client, and a phase where
 // they took more than busyThreshold is flagged.
-func (b *bout) measure(what string, spec RunSpec) (RunResult, float64, error) {
+func (b *bout) measure(what string, spec RunSpec) (RunResult, cpuUse, error) {
 	s0, err := b.proc.stats()
 	if err != nil {
-		return RunResult{}, 0, err
+		return RunResult{}, cpuUse{}, err
 	}
 	m0, merr := machineBusy()
 	t0 := time.Now()
@@ -501,13 +506,12 @@ func (b *bout) measure(what string, spec RunSpec) (RunResult, float64, error) {
 		err = err2
 	}
 	m1, merr2 := machineBusy()
+	cpu := cpuUse{server: pct(s1.CPU-s0.CPU, wall), client: pct(r.CPU, spec.Warmup+spec.Duration), rest: math.NaN()}
 	if merr == nil && merr2 == nil && err == nil {
-		b.rest = max(0, pct(m1-m0-(s1.CPU-s0.CPU)-r.CPU, wall))
-		if b.rest > busyThreshold {
-			b.res.warn("%s: the rest of the machine was busy (%.0f%% of a core): other work competed with server and client", what, b.rest)
+		cpu.rest = max(0, pct(m1-m0-(s1.CPU-s0.CPU)-r.CPU, wall))
+		if cpu.rest > busyThreshold {
+			b.res.warn("%s: the rest of the machine was busy (%.0f%% of a core): other work competed with server and client", what, cpu.rest)
 		}
-	} else {
-		b.rest = math.NaN()
 	}
 	if r.Errors > 0 {
 		b.res.warn("%s: %d connections lost or cycles failed: %s", what, r.Errors, r.FirstError)
@@ -515,7 +519,22 @@ func (b *bout) measure(what string, spec RunSpec) (RunResult, float64, error) {
 	if r.Incomplete > 0 {
 		b.res.warn("%s: %d broadcasts did not reach every connection in %v", what, r.Incomplete, broadcastTimeout)
 	}
-	return r, pct(s1.CPU-s0.CPU, wall), err
+	return r, cpu, err
+}
+
+// addCPU adds cpu's three figures, their names ending in suffix;
+// serverBetter ranks the servers' CPU ("" where their load differs).
+func (b *bout) addCPU(suffix, serverBetter string, cpu cpuUse) {
+	b.res.add("server CPU"+suffix, "%", serverBetter, cpu.server)
+	b.res.add("client CPU"+suffix, "%", "", cpu.client)
+	b.res.add("rest of machine CPU"+suffix, "%", "", cpu.rest)
+}
+
+// addRSS adds the server's RSS now.
+func (b *bout) addRSS() {
+	if st, err := b.proc.stats(); err == nil {
+		b.res.add("server RSS", "MiB", "lower", float64(st.RSS)/(1<<20))
+	}
 }
 
 func pct(cpu, wall time.Duration) float64 {
@@ -534,7 +553,7 @@ func perCore(rate, cpuPct float64) float64 {
 	return rate / (cpuPct / 100)
 }
 
-func quantiles(s *hdrhistogram.Snapshot) (p50, p99, p999, maxv float64) {
+func quantiles(s *hdrhistogram.Snapshot) (p50, p99, p999 float64) {
 	if s == nil {
 		return
 	}
@@ -542,7 +561,7 @@ func quantiles(s *hdrhistogram.Snapshot) (p50, p99, p999, maxv float64) {
 	if h.TotalCount() == 0 {
 		return
 	}
-	return float64(h.ValueAtQuantile(50)), float64(h.ValueAtQuantile(99)), float64(h.ValueAtQuantile(99.9)), float64(h.Max())
+	return float64(h.ValueAtQuantile(50)), float64(h.ValueAtQuantile(99)), float64(h.ValueAtQuantile(99.9))
 }
 
 // settle lets the server finish what the last phase left it (handshakes
@@ -588,7 +607,7 @@ func (b *bout) idle() error {
 	if err != nil {
 		return err
 	}
-	r, srvCPU, err := b.measure("holding", RunSpec{Scenario: Idle, Duration: b.cfg.Hold})
+	r, cpu, err := b.measure("holding", RunSpec{Scenario: Idle, Duration: b.cfg.Hold})
 	if err != nil {
 		return err
 	}
@@ -598,7 +617,7 @@ func (b *bout) idle() error {
 	if cr.Elapsed > 0 {
 		res.add("handshakes/s", "1/s", "higher", float64(cr.Opened)/cr.Elapsed.Seconds())
 	}
-	_, p99, _, _ := quantiles(cr.Handshake)
+	_, p99, _ := quantiles(cr.Handshake)
 	res.add("handshake p99", "ms", "lower", p99/1000)
 	if g, ok := b.proc.goroutines(b.ctx); ok {
 		res.add("server goroutines", "", "lower", g)
@@ -625,10 +644,10 @@ func (b *bout) idle() error {
 	res.add("server RSS before collection", "MiB", "", float64(st.RSS)/(1<<20))
 	res.add("server peak RSS", "MiB", "", float64(st.HWM)/(1<<20))
 	res.add("server threads", "", "", float64(st.Threads))
-	res.add("server CPU while idle", "%", "lower", srvCPU)
+	res.add("server CPU while idle", "%", "lower", cpu.server)
 	res.add("client CPU while connecting", "%", "", pct(cr.CPU, cr.Elapsed))
-	res.add("client CPU while idle", "%", "", pct(r.CPU, b.cfg.Hold))
-	res.add("rest of machine CPU while idle", "%", "", b.rest)
+	res.add("client CPU while idle", "%", "", cpu.client)
+	res.add("rest of machine CPU while idle", "%", "", cpu.rest)
 	return nil
 }
 
@@ -638,7 +657,7 @@ func (b *bout) echoClosed() error {
 		return err
 	}
 	spec := RunSpec{Scenario: Echo, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size}
-	r, srvCPU, err := b.measure("closed loop", spec)
+	r, cpu, err := b.measure("closed loop", spec)
 	if err != nil {
 		return err
 	}
@@ -648,17 +667,13 @@ func (b *bout) echoClosed() error {
 		return errors.New("closed loop delivered nothing")
 	}
 	res.add("msgs/s", "1/s", "higher", peak)
-	res.add("msgs/s per server core", "1/s", "higher", perCore(peak, srvCPU))
-	p50, p99, p999, _ := quantiles(r.Latency)
+	res.add("msgs/s per server core", "1/s", "higher", perCore(peak, cpu.server))
+	p50, p99, p999 := quantiles(r.Latency)
 	res.add("p50", "µs", "lower", p50)
 	res.add("p99", "µs", "lower", p99)
 	res.add("p99.9", "µs", "lower", p999)
-	res.add("server CPU", "%", "", srvCPU)
-	res.add("client CPU", "%", "", pct(r.CPU, spec.Warmup+spec.Duration))
-	res.add("rest of machine CPU", "%", "", b.rest)
-	if st, err := b.proc.stats(); err == nil {
-		res.add("server RSS", "MiB", "lower", float64(st.RSS)/(1<<20))
-	}
+	b.addCPU("", "", cpu)
+	b.addRSS()
 	return nil
 }
 
@@ -669,7 +684,7 @@ func (b *bout) echoFixed(rate float64) error {
 		return err
 	}
 	spec := RunSpec{Scenario: Echo, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size, Rate: rate}
-	r, srvCPU, err := b.measure(fmt.Sprintf("fixed rate %s msgs/s", FormatValue(rate)), spec)
+	r, cpu, err := b.measure(fmt.Sprintf("fixed rate %s msgs/s", FormatValue(rate)), spec)
 	if err != nil {
 		return err
 	}
@@ -679,13 +694,11 @@ func (b *bout) echoFixed(rate float64) error {
 	if got < 0.95*rate {
 		res.warn("fixed rate: %.0f msgs/s delivered of %.0f offered", got, rate)
 	}
-	p50, p99, p999, _ := quantiles(r.Latency)
+	p50, p99, p999 := quantiles(r.Latency)
 	res.add("p50 at fixed rate", "µs", "lower", p50)
 	res.add("p99 at fixed rate", "µs", "lower", p99)
 	res.add("p99.9 at fixed rate", "µs", "lower", p999)
-	res.add("server CPU at fixed rate", "%", "lower", srvCPU)
-	res.add("client CPU at fixed rate", "%", "", pct(r.CPU, spec.Warmup+spec.Duration))
-	res.add("rest of machine CPU at fixed rate", "%", "", b.rest)
+	b.addCPU(" at fixed rate", "lower", cpu)
 	return nil
 }
 
@@ -698,7 +711,7 @@ func (b *bout) broadcast() error {
 	}
 	spec := RunSpec{Scenario: Broadcast, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size,
 		Rate: b.cfg.BroadcastRate, Publisher: true, Window: b.cfg.Window}
-	r, srvCPU, err := b.measure("broadcasting", spec)
+	r, cpu, err := b.measure("broadcasting", spec)
 	if err != nil {
 		return err
 	}
@@ -710,42 +723,34 @@ func (b *bout) broadcast() error {
 	res.add("connections", "", "", float64(r.Open))
 	res.add("broadcasts/s", "1/s", "higher", float64(r.Completed)/secs)
 	res.add("deliveries/s", "1/s", "higher", float64(r.Received)/secs)
-	res.add("deliveries/s per server core", "1/s", "higher", perCore(float64(r.Received)/secs, srvCPU))
-	p50, p99, _, _ := quantiles(r.Completion)
+	res.add("deliveries/s per server core", "1/s", "higher", perCore(float64(r.Received)/secs, cpu.server))
+	p50, p99, _ := quantiles(r.Completion)
 	res.add("fan-out p50", "ms", "lower", p50/1000)
 	res.add("fan-out p99", "ms", "lower", p99/1000)
-	d50, d99, d999, _ := quantiles(r.Latency)
+	d50, d99, d999 := quantiles(r.Latency)
 	res.add("delivery p50", "ms", "lower", d50/1000)
 	res.add("delivery p99", "ms", "lower", d99/1000)
 	res.add("delivery p99.9", "ms", "lower", d999/1000)
-	res.add("server CPU", "%", "", srvCPU)
-	res.add("client CPU", "%", "", pct(r.CPU, spec.Warmup+spec.Duration))
-	res.add("rest of machine CPU", "%", "", b.rest)
-	if st, err := b.proc.stats(); err == nil {
-		res.add("server RSS", "MiB", "lower", float64(st.RSS)/(1<<20))
-	}
+	b.addCPU("", "", cpu)
+	b.addRSS()
 	return nil
 }
 
 func (b *bout) churn() error {
 	spec := RunSpec{Scenario: Churn, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size, Concurrency: b.cfg.ChurnConc}
-	r, srvCPU, err := b.measure("churning", spec)
+	r, cpu, err := b.measure("churning", spec)
 	if err != nil {
 		return err
 	}
 	res := b.res
 	cps := float64(r.Completed) / b.cfg.Duration.Seconds()
 	res.add("connections/s", "1/s", "higher", cps)
-	res.add("connections/s per server core", "1/s", "higher", perCore(cps, srvCPU))
-	p50, p99, _, _ := quantiles(r.Latency)
+	res.add("connections/s per server core", "1/s", "higher", perCore(cps, cpu.server))
+	p50, p99, _ := quantiles(r.Latency)
 	res.add("cycle p50", "ms", "lower", p50/1000)
 	res.add("cycle p99", "ms", "lower", p99/1000)
 	res.add("failed cycles", "", "lower", float64(r.Errors))
-	res.add("server CPU", "%", "", srvCPU)
-	res.add("client CPU", "%", "", pct(r.CPU, spec.Warmup+spec.Duration))
-	res.add("rest of machine CPU", "%", "", b.rest)
-	if st, err := b.proc.stats(); err == nil {
-		res.add("server RSS", "MiB", "lower", float64(st.RSS)/(1<<20))
-	}
+	b.addCPU("", "", cpu)
+	b.addRSS()
 	return nil
 }
