@@ -90,15 +90,11 @@ func (g *Generator) Connect(ctx context.Context, spec ConnectSpec) (ConnectResul
 	}
 	cpu0 := selfCPU()
 	start := time.Now().UnixNano()
-	done := make(chan loopConnect, len(g.loops))
+	done := make(chan ConnectResult, len(g.loops))
 	nl := len(g.loops)
 	for i, l := range g.loops {
-		n := spec.Conns / nl
-		if i < spec.Conns%nl {
-			n++
-		}
 		cp := &connectPhase{
-			n:          n,
+			n:          share(spec.Conns, i, nl),
 			rate:       spec.Rate / float64(nl),
 			maxPending: max(1, (spec.MaxPending+nl-1)/nl),
 			timeout:    int64(spec.Timeout),
@@ -109,35 +105,18 @@ func (g *Generator) Connect(ctx context.Context, spec ConnectSpec) (ConnectResul
 		}
 		l.do(func() { l.startConnect(cp) })
 	}
-	var out ConnectResult
-	var last int64
-	for range g.loops {
-		var r loopConnect
+	rs := make([]ConnectResult, len(g.loops))
+	for i := range rs {
 		select {
-		case r = <-done:
+		case rs[i] = <-done:
 		case <-ctx.Done():
 			for _, l := range g.loops {
 				l.do(func() { l.abortConnect() })
 			}
-			r = <-done
-		}
-		out.Opened += r.opened
-		out.Failed += r.failed
-		if out.FirstError == "" {
-			out.FirstError = r.firstErr
-		}
-		last = max(last, r.last)
-		if out.Handshake == nil {
-			out.Handshake = r.hist.Export()
-		} else {
-			h := hdrhistogram.Import(out.Handshake)
-			h.Merge(r.hist)
-			out.Handshake = h.Export()
+			rs[i] = <-done
 		}
 	}
-	if last > start {
-		out.Elapsed = time.Duration(last - start)
-	}
+	out := mergeConnect(rs)
 	out.CPU = selfCPU() - cpu0
 	return out, ctx.Err()
 }
@@ -199,10 +178,7 @@ func (g *Generator) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 			rp.rate = spec.Rate / float64(nl)
 		}
 		if spec.Scenario == Churn {
-			rp.slots = spec.Concurrency / nl
-			if i < spec.Concurrency%nl {
-				rp.slots++
-			}
+			rp.slots = share(spec.Concurrency, i, nl)
 		}
 		if bc != nil && bc.pub == l {
 			rp.publisher = true
@@ -227,8 +203,8 @@ func (g *Generator) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	for i, l := range g.loops {
 		l.do(func() { l.startRun(rps[i]) })
 	}
-	var out RunResult
 	var aborted bool
+	var rs []RunResult
 	var tracks []map[uint64]*msgTrack
 	for range g.loops {
 		var r loopRun
@@ -243,21 +219,12 @@ func (g *Generator) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 			}
 			r = <-done
 		}
-		out.Sent += r.sent
-		out.Received += r.recv
-		out.Completed += r.completed
-		out.Incomplete += r.incomplete
-		out.Errors += r.errors
-		out.Open += r.open
-		if out.FirstError == "" {
-			out.FirstError = r.firstErr
-		}
-		mergeSnap(&out.Latency, r.hist.Export())
-		mergeSnap(&out.Completion, r.comp.Export())
+		rs = append(rs, r.RunResult)
 		if r.track != nil {
 			tracks = append(tracks, r.track)
 		}
 	}
+	out := mergeRun(rs)
 	if bc != nil && spec.PerMessage {
 		out.Messages = completeMessages(tracks, bc.expected)
 	}
@@ -346,14 +313,7 @@ type connectPhase struct {
 	pending                    map[*conn]struct{}
 	firstErr                   string
 	lastScan                   int64
-	done                       chan<- loopConnect
-}
-
-type loopConnect struct {
-	opened, failed int
-	last           int64
-	firstErr       string
-	hist           *hdrhistogram.Histogram
+	done                       chan<- ConnectResult
 }
 
 // bcastSlots is the size of the ring that counts broadcast deliveries.
@@ -421,12 +381,11 @@ type msgTrack struct {
 // maxTracked bounds the messages a loop tracks in a run (memory).
 const maxTracked = 1 << 20
 
+// loopRun is a loop's result of a run phase: its counts and histograms,
+// and the broadcast messages it tracked.
 type loopRun struct {
-	sent, recv, completed, incomplete, errors int64
-	open                                      int
-	firstErr                                  string
-	hist, comp                                *hdrhistogram.Histogram
-	track                                     map[uint64]*msgTrack
+	RunResult
+	track map[uint64]*msgTrack
 }
 
 // loop is one event loop: an epoll instance, the connections registered
@@ -679,7 +638,6 @@ func (l *loop) dial(role uint8, now int64) (*conn, error) {
 }
 
 func (l *loop) onEvent(c *conn, ev uint32) {
-	now := time.Now().UnixNano()
 	if c.state == stConnecting {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
@@ -694,7 +652,7 @@ func (l *loop) onEvent(c *conn, ev uint32) {
 		}
 		switch {
 		case l.g.cfg.Raw && !l.g.cfg.RawHandshake:
-			l.opened(c, now)
+			l.opened(c, time.Now().UnixNano())
 		case l.g.cfg.Raw:
 			c.state = stHandshake
 			l.write(c, l.g.hsReq[:StampSize])
@@ -1034,7 +992,11 @@ func (l *loop) connectDone() {
 		return
 	}
 	l.cp = nil
-	cp.done <- loopConnect{opened: cp.opened, failed: cp.failed, last: cp.last, firstErr: cp.firstErr, hist: cp.hist}
+	r := ConnectResult{Opened: cp.opened, Failed: cp.failed, FirstError: cp.firstErr, Handshake: cp.hist.Export()}
+	if cp.last > cp.start {
+		r.Elapsed = time.Duration(cp.last - cp.start)
+	}
+	cp.done <- r
 }
 
 func (l *loop) abortConnect() {
@@ -1152,11 +1114,11 @@ func (l *loop) finishRun(now int64) {
 	for c := range rp.churn {
 		l.closeConn(c, true)
 	}
-	rp.done <- loopRun{
-		sent: rp.sent, recv: rp.recv, completed: rp.completed, incomplete: rp.incomplete,
-		errors: rp.errors, open: len(l.open), firstErr: rp.firstErr, hist: rp.hist, comp: rp.comp,
-		track: rp.track,
-	}
+	rp.done <- loopRun{RunResult: RunResult{
+		Sent: rp.sent, Received: rp.recv, Completed: rp.completed, Incomplete: rp.incomplete,
+		Errors: rp.errors, Open: len(l.open), FirstError: rp.firstErr,
+		Latency: rp.hist.Export(), Completion: rp.comp.Export(),
+	}, track: rp.track}
 }
 
 // onMessage handles a complete message from the server.
