@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/gobwas/ws"
 )
 
 // The load generator speaks just enough WebSocket to drive a server: the
@@ -98,21 +100,8 @@ func appendClientFrame(dst []byte, op byte, p []byte, key [4]byte) []byte {
 	dst = append(dst, key[:]...)
 	start := len(dst)
 	dst = append(dst, p...)
-	maskBytes(key, dst[start:])
+	ws.Cipher(dst[start:], key, 0)
 	return dst
-}
-
-// maskBytes XORs b with the repeated mask key, in place.
-func maskBytes(key [4]byte, b []byte) {
-	k32 := binary.LittleEndian.Uint32(key[:])
-	k64 := uint64(k32) | uint64(k32)<<32
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		binary.LittleEndian.PutUint64(b[i:], binary.LittleEndian.Uint64(b[i:])^k64)
-	}
-	for ; i < len(b); i++ {
-		b[i] ^= key[i&3]
-	}
 }
 
 // frameHandler receives what a frameReader parses.
@@ -156,27 +145,12 @@ func (r *frameReader) feed(b []byte, h frameHandler) error {
 		}
 		if r.inHdr {
 			// Collect the two fixed header bytes, then the extended length.
-			need := 2
-			if r.hn >= 2 {
-				switch r.hdr[1] & 0x7f {
-				case 126:
-					need = 4
-				case 127:
-					need = 10
-				}
-			}
+			need := r.headerLen()
 			for int(r.hn) < need && len(b) > 0 {
 				r.hdr[r.hn] = b[0]
 				r.hn++
 				b = b[1:]
-				if r.hn == 2 {
-					switch r.hdr[1] & 0x7f {
-					case 126:
-						need = 4
-					case 127:
-						need = 10
-					}
-				}
+				need = r.headerLen()
 			}
 			if int(r.hn) < need {
 				return nil
@@ -204,6 +178,22 @@ func (r *frameReader) feed(b []byte, h frameHandler) error {
 		}
 	}
 	return nil
+}
+
+// headerLen is the length of the current frame's header (without a mask
+// key, which a server frame must not have) as far as it is known: 2 until
+// the second byte has come, then 4 or 10 with an extended length.
+func (r *frameReader) headerLen() int {
+	if r.hn < 2 {
+		return 2
+	}
+	switch r.hdr[1] & 0x7f {
+	case 126:
+		return 4
+	case 127:
+		return 10
+	}
+	return 2
 }
 
 func (r *frameReader) startFrame(hlen int, h frameHandler) error {
