@@ -34,9 +34,9 @@ type workerRequest struct {
 }
 
 type workerReply struct {
-	Connect *ConnectResult `json:"connect,omitempty"`
-	Run     *RunResult     `json:"run,omitempty"`
-	Err     string         `json:"err,omitempty"`
+	Connect ConnectResult `json:"connect,omitzero"`
+	Run     RunResult     `json:"run,omitzero"`
+	Err     string        `json:"err,omitempty"`
 }
 
 // ServeWorker runs a worker: it reads requests from r and writes replies to
@@ -70,24 +70,20 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 			return fmt.Errorf("bench worker: %w", err)
 		}
 		var rep workerReply
+		var err error
 		switch {
 		case req.Op == "connect" && req.Connect != nil:
-			res, err := g.Connect(ctx, *req.Connect)
-			rep.Connect = &res
-			if err != nil {
-				rep.Err = err.Error()
-			}
+			rep.Connect, err = g.Connect(ctx, *req.Connect)
 		case req.Op == "run" && req.Run != nil:
-			res, err := g.Run(ctx, *req.Run)
-			rep.Run = &res
-			if err != nil {
-				rep.Err = err.Error()
-			}
+			rep.Run, err = g.Run(ctx, *req.Run)
 		case req.Op == "close":
 			g.Close()
 			return enc.Encode(rep)
 		default:
-			rep.Err = fmt.Sprintf("unknown request %q", req.Op)
+			err = fmt.Errorf("unknown request %q", req.Op)
+		}
+		if err != nil {
+			rep.Err = err.Error()
 		}
 		if err := enc.Encode(rep); err != nil {
 			return err
@@ -153,19 +149,13 @@ func (rc *remoteClient) call(req workerRequest, rep *workerReply) error {
 func (rc *remoteClient) Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error) {
 	var rep workerReply
 	err := rc.call(workerRequest{Op: "connect", Connect: &spec}, &rep)
-	if rep.Connect == nil {
-		return ConnectResult{}, err
-	}
-	return *rep.Connect, err
+	return rep.Connect, err
 }
 
 func (rc *remoteClient) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	var rep workerReply
 	err := rc.call(workerRequest{Op: "run", Run: &spec}, &rep)
-	if rep.Run == nil {
-		return RunResult{}, err
-	}
-	return *rep.Run, err
+	return rep.Run, err
 }
 
 func (rc *remoteClient) Close() error {
