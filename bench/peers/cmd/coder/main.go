@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"log"
-	"net"
 	"net/http"
 	"sync"
 
@@ -109,13 +107,5 @@ func main() {
 	f := peer.Parse()
 	peer.ServeMetrics(f.Metrics)
 	ch := &chat{subs: map[*subscriber]struct{}{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/ws", echo)
-	mux.HandleFunc("/broadcast", ch.serve)
-	l, err := net.Listen("tcp", f.Addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	go func() { log.Fatal(http.Serve(l, mux)) }()
-	peer.Wait()
+	peer.ServeHTTP(f.Addr, peer.Routes(echo, ch.serve))
 }

@@ -68,9 +68,10 @@ func main() {
 		}
 	})
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { _, _ = echo.Upgrade(w, r, nil) })
-	mux.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) { _, _ = bcast.Upgrade(w, r, nil) })
+	mux := peer.Routes(
+		func(w http.ResponseWriter, r *http.Request) { _, _ = echo.Upgrade(w, r, nil) },
+		func(w http.ResponseWriter, r *http.Request) { _, _ = bcast.Upgrade(w, r, nil) },
+	)
 
 	engine := nbhttp.NewEngine(nbhttp.Config{
 		Network:                 "tcp",

@@ -82,6 +82,25 @@ func Mux() *http.ServeMux {
 	return mux
 }
 
+// Routes routes the benchmark's two WebSocket endpoints: echo at /ws,
+// broadcast at /broadcast.
+func Routes(echo, broadcast http.HandlerFunc) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", echo)
+	mux.HandleFunc("/broadcast", broadcast)
+	return mux
+}
+
+// ServeHTTP serves h on addr with net/http until SIGINT or SIGTERM.
+func ServeHTTP(addr string, h http.Handler) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { log.Fatal(http.Serve(l, h)) }()
+	Wait()
+}
+
 // Wait blocks until SIGINT or SIGTERM.
 func Wait() {
 	c := make(chan os.Signal, 1)
