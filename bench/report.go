@@ -338,18 +338,18 @@ func writeScenarioTables(w io.Writer, sr *ScenarioReport) {
 		}
 	}
 	fmt.Fprintln(w)
+	var peers []ServerResult
+	for _, r := range sr.Results {
+		if s, _ := LookupServer(r.Server); !s.WS4Go && r.Error == "" {
+			peers = append(peers, r)
+		}
+	}
+	if len(peers) == 0 {
+		return
+	}
 	for _, ws := range sr.Results {
 		spec, _ := LookupServer(ws.Server)
 		if !spec.WS4Go || ws.Error != "" {
-			continue
-		}
-		var peers []ServerResult
-		for _, r := range sr.Results {
-			if s, _ := LookupServer(r.Server); !s.WS4Go && r.Error == "" {
-				peers = append(peers, r)
-			}
-		}
-		if len(peers) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s ÷ each peer (✓: %s is better):\n\n", ws.Server, ws.Server)

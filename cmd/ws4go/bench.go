@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,11 +122,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	for _, s := range splitList(*scenarios) {
 		sc := bench.Scenario(s)
-		found := false
-		for _, k := range bench.Scenarios {
-			found = found || k == sc
-		}
-		if !found {
+		if !slices.Contains(bench.Scenarios, sc) {
 			fmt.Fprintf(stderr, "ws4go bench: unknown scenario %q\n", s)
 			return 2
 		}
