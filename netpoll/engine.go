@@ -316,10 +316,18 @@ func (e *Engine) workerDone(w *worker) {
 	e.wg.Done()
 }
 
-// dispatch processes one event; false means the engine is stopping.
+// dispatch processes one event; false means the engine is stopping. w is
+// nil when the monitor hands on a stalled worker's batch: it runs no
+// handler, so a connection is scheduled on the workers instead of run, and
+// the eventfd is left to them (it stays set while connections are pending).
+// A listener is accepted from either way: it is edge-triggered, so nobody
+// else will be told, and accepting runs no handler.
 func (e *Engine) dispatch(w *worker, ev *unix.EpollEvent) bool {
 	switch ev.Pad {
 	case tagWake:
+		if w == nil {
+			break
+		}
 		if e.stopping.Load() {
 			return false
 		}
@@ -334,19 +342,30 @@ func (e *Engine) dispatch(w *worker, ev *unix.EpollEvent) bool {
 			e.acceptAll(ln)
 		}
 	default:
-		if c := e.lookup(ev.Fd); c != nil && c.gen == ev.Pad {
+		c := e.lookup(ev)
+		switch {
+		case c == nil:
+		case w == nil:
+			c.ev.Or(ev.Events)
+			c.schedule()
+		default:
 			c.event(ev.Events, w.buf)
 		}
 	}
 	return true
 }
 
-func (e *Engine) lookup(fd int32) *conn {
+// lookup returns the connection ev is for: the one registered on its
+// descriptor with its generation, nil if that one is gone.
+func (e *Engine) lookup(ev *unix.EpollEvent) *conn {
 	t := e.tab.Load()
-	if fd < 0 || int(fd) >= len(t.slots) {
+	if ev.Fd < 0 || int(ev.Fd) >= len(t.slots) {
 		return nil
 	}
-	return t.slots[fd].Load()
+	if c := t.slots[ev.Fd].Load(); c != nil && c.gen == ev.Pad {
+		return c
+	}
+	return nil
 }
 
 // push hands c, which the caller owns (c.pend > 0), to the workers.
@@ -431,25 +450,7 @@ func (e *Engine) checkStalls() {
 	}
 	e.wmu.Unlock()
 	for i := range stolen {
-		ev := &stolen[i]
-		switch ev.Pad {
-		case tagWake:
-			// Still set while connections are pending.
-		case tagListen:
-			// Edge-triggered: nobody else will be told. Accepting
-			// runs no handler, so the monitor may do it.
-			e.lmu.RLock()
-			ln := e.lfds[ev.Fd]
-			e.lmu.RUnlock()
-			if ln != nil {
-				e.acceptAll(ln)
-			}
-		default:
-			if c := e.lookup(ev.Fd); c != nil && c.gen == ev.Pad {
-				c.ev.Or(ev.Events)
-				c.schedule()
-			}
-		}
+		e.dispatch(nil, &stolen[i])
 	}
 }
 
