@@ -19,18 +19,22 @@ import (
 	"github.com/ws4go/ws4go/internal/wsconn"
 )
 
-// newTestEngine starts an engine whose HeadEnd is handshake.HeadEnd and
-// whose Decide refuses everything with 404.
+// refusingHeadEnd is handshake.HeadEnd as a Config.HeadEnd: a head that
+// can never be complete is refused with its rejection.
+func refusingHeadEnd(b []byte) (int, []byte) {
+	n, rej := handshake.HeadEnd(b)
+	if rej != nil {
+		return 0, handshake.AppendRejection(nil, rej)
+	}
+	return n, nil
+}
+
+// newTestEngine starts an engine whose HeadEnd is headEnd (refusingHeadEnd
+// if nil) and whose Decide refuses everything with 404.
 func newTestEngine(t *testing.T, headEnd func([]byte) (int, []byte)) *Engine {
 	t.Helper()
 	if headEnd == nil {
-		headEnd = func(b []byte) (int, []byte) {
-			n, rej := handshake.HeadEnd(b)
-			if rej != nil {
-				return 0, handshake.AppendRejection(nil, rej)
-			}
-			return n, nil
-		}
+		headEnd = refusingHeadEnd
 	}
 	e, err := New(Config{
 		Workers: 2, HeadEnd: headEnd,
@@ -69,12 +73,12 @@ func expectEOF(t *testing.T, peer *os.File) []byte {
 	return got
 }
 
-// TestAcceptAfterClose: a descriptor accepted while Close runs (the poller
+// TestAcceptAfterClose: a descriptor accepted while Close runs (a worker
 // can be inside accept4) is closed at once, and no handshake sweeper is
 // started for it.
 func TestAcceptAfterClose(t *testing.T) {
 	e := newTestEngine(t, nil)
-	// Close's first step; the poller may still be accepting.
+	// Close's first step; a worker may still be accepting.
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
@@ -135,11 +139,7 @@ func TestHandshakeHeadBounded(t *testing.T) {
 	longest := 0
 	e := newTestEngine(t, func(b []byte) (int, []byte) {
 		longest = max(longest, len(b))
-		n, rej := handshake.HeadEnd(b)
-		if rej != nil {
-			return 0, handshake.AppendRejection(nil, rej)
-		}
-		return n, nil
+		return refusingHeadEnd(b)
 	})
 	fd, peer := socketPair(t)
 	c := registered(t, e, fd)
