@@ -691,7 +691,7 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 	if c.has(stFlushing) {
 		// The writer of the moment will send it after what it has.
 		frame := make([]byte, 0, hn+len(p))
-		err := c.enqueueLocked(append(append(frame, hdr[:hn]...), p...))
+		err := c.enqueueLocked(append(append(frame, hdr[:hn]...), p...), false)
 		if ends && err == nil {
 			c.releaseDeferredLocked()
 		}
@@ -704,35 +704,45 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 		c.releaseDeferredLocked()
 	}
 	c.mu.Unlock()
+	return c.writeHeld(hdr, hn, p, false)
+}
 
+// writeHeld writes a frame (hdr[:hn], then p) for the holder of the right
+// to write, then what was queued meanwhile. If the socket is full, the rest
+// is kept ahead of anything queued meanwhile and finished when it is
+// writable, unless the rest alone passes the queue's bound. The rest is a
+// copy, unless shared: p is then a whole frame that other connections share
+// and nobody modifies (hn is 0), queued as it is.
+func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bool) error {
 	n, err := c.write(hdr, hn, p)
 	if err != nil {
 		c.terminate("write: " + err.Error())
 		return err
 	}
-	if total := hn + len(p); n < total {
-		// The socket is full: keep the rest, ahead of anything queued
-		// meanwhile, and finish when it is writable; unless the rest
-		// alone passes the bound.
-		c.mu.Lock()
-		if c.overLocked(total - n) {
-			c.overflowPartialLocked()
-			c.mu.Unlock()
-			c.tr.Close()
-			return handler.ErrWriteQueueFull
-		}
-		rest := make([]byte, 0, total-n)
-		if n < hn {
-			rest = append(append(rest, hdr[n:hn]...), p...)
-		} else {
-			rest = append(rest, p[n-hn:]...)
-		}
-		c.pushFrontLocked(rest, n > 0)
-		c.mu.Unlock()
-		c.tr.WaitWritable()
+	total := hn + len(p)
+	if n == total {
+		c.Flush()
 		return nil
 	}
-	c.Flush()
+	c.mu.Lock()
+	if c.overLocked(total - n) {
+		c.overflowPartialLocked()
+		c.mu.Unlock()
+		c.tr.Close()
+		return handler.ErrWriteQueueFull
+	}
+	var rest []byte
+	switch {
+	case shared:
+		rest = p[n:]
+	case n < hn:
+		rest = append(append(make([]byte, 0, total-n), hdr[n:hn]...), p...)
+	default:
+		rest = append(make([]byte, 0, total-n), p[n-hn:]...)
+	}
+	c.pushFrontLocked(rest, n > 0)
+	c.mu.Unlock()
+	c.tr.WaitWritable()
 	return nil
 }
 
@@ -778,18 +788,24 @@ func (c *Conn) queuedLocked() int {
 	return c.q.bytes
 }
 
-// enqueueLocked appends a frame to the queue. A frame that would take the
-// queue past its bound means the peer does not read: the frames not yet
-// started are dropped and the connection is closed with the configured
-// code. The close frame waits behind what the socket already holds, so the
-// peer sees it only if it resumes reading (CloseTimeout ends it otherwise).
-func (c *Conn) enqueueLocked(frame []byte) error {
+// enqueueLocked appends a frame to the queue, or if deferred to the frames
+// that wait for the end of the fragmented message being sent. A frame that
+// would take the queue past its bound means the peer does not read: the
+// frames not yet started are dropped and the connection is closed with the
+// configured code. The close frame waits behind what the socket already
+// holds, so the peer sees it only if it resumes reading (CloseTimeout ends
+// it otherwise).
+func (c *Conn) enqueueLocked(frame []byte, deferred bool) error {
 	if c.overLocked(len(frame)) {
 		c.overflowLocked()
 		return handler.ErrWriteQueueFull
 	}
 	q := c.queueLocked()
-	q.frames = append(q.frames, frame)
+	if deferred {
+		q.deferred = append(q.deferred, frame)
+	} else {
+		q.frames = append(q.frames, frame)
+	}
 	q.bytes += len(frame)
 	return nil
 }
@@ -872,7 +888,7 @@ func (c *Conn) overflowLocked() {
 
 // enqueueClose queues a close frame; c.mu is held.
 func (c *Conn) enqueueClose(code handler.CloseCode, reason string) {
-	if c.enqueueLocked(proto.AppendClose(nil, code, reason)) == nil {
+	if c.enqueueLocked(proto.AppendClose(nil, code, reason), false) == nil {
 		if o := c.cfg.Observer; o != nil {
 			o.Sent(observe.Close, 2+len(reason))
 		}

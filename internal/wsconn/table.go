@@ -256,18 +256,8 @@ func (c *Conn) sendShared(frame []byte) error {
 		c.mu.Unlock()
 		return handler.ErrClosed
 	}
-	if c.has(stFragmented) || c.has(stFlushing) || c.tr.Blocking() {
-		var err error
-		if c.overLocked(len(frame)) {
-			c.overflowLocked()
-			err = handler.ErrWriteQueueFull
-		} else if q := c.queueLocked(); c.has(stFragmented) {
-			q.deferred = append(q.deferred, frame)
-			q.bytes += len(frame)
-		} else {
-			q.frames = append(q.frames, frame)
-			q.bytes += len(frame)
-		}
+	if c.has(stFragmented|stFlushing) || c.tr.Blocking() {
+		err := c.enqueueLocked(frame, c.has(stFragmented))
 		// Start writing if nobody does (a blocking transport writes
 		// from a goroutine of its own; an overflow has a close frame
 		// to write).
@@ -288,24 +278,5 @@ func (c *Conn) sendShared(frame []byte) error {
 	c.set(stFlushing)
 	c.mu.Unlock()
 	var none [ws.MaxHeaderSize]byte
-	n, err := c.write(none, 0, frame)
-	if err != nil {
-		c.terminate("write: " + err.Error())
-		return err
-	}
-	if n < len(frame) {
-		c.mu.Lock()
-		if c.overLocked(len(frame) - n) {
-			c.overflowPartialLocked()
-			c.mu.Unlock()
-			c.tr.Close()
-			return handler.ErrWriteQueueFull
-		}
-		c.pushFrontLocked(frame[n:], n > 0)
-		c.mu.Unlock()
-		c.tr.WaitWritable()
-		return nil
-	}
-	c.Flush()
-	return nil
+	return c.writeHeld(none, 0, frame, true)
 }
