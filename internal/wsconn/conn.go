@@ -242,7 +242,8 @@ func (c *Conn) extensionOffer() string {
 // compressMin is the smallest message worth compressing.
 const compressMin = 128
 
-var inflateBufs = sync.Pool{New: func() any { return new([]byte) }}
+// deflateBufs holds the buffers compressed messages are sent from.
+var deflateBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // Start adds c to t and calls Opened. Call it before feeding any bytes.
 func (c *Conn) Start(t *Table) {
@@ -331,9 +332,6 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 		if c.closing() {
 			return true // data after our close frame is discarded
 		}
-		if ev.Compressed {
-			return c.inflated(ev)
-		}
 		c.call(func() { c.h.ReceivedMessage(c, handler.Message{Type: ev.Type, Data: ev.Data}) })
 	case proto.Ping:
 		_ = c.control(ws.OpPong, ev.Data)
@@ -347,21 +345,21 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 }
 
 // inflated takes a compressed message as it arrives, piece by piece
-// (Deflated events; a whole compressed Message is one last piece):
-// each piece is inflated at once, into a pooled Inflater held only while
-// the message is in progress. So the size limit applies to the inflated
-// size as it is produced (a decompression bomb fails with 1009 after at
-// most about the limit), and a text message fails with 1007 at the piece
-// that inflates to its first invalid UTF-8 byte, not when it ends. The
-// whole message is then dispatched as a plain one.
+// (Deflated events: with Reader.StreamCompressed, set with Compression, a
+// compressed message never arrives as one Message event): each piece is
+// inflated at once, into a pooled Inflater held only while the message is
+// in progress. So the size limit applies to the inflated size as it is
+// produced (a decompression bomb fails with 1009 after at most about the
+// limit), and a text message fails with 1007 at the piece that inflates to
+// its first invalid UTF-8 byte, not when it ends. The whole message is then
+// dispatched as a plain one.
 func (c *Conn) inflated(ev proto.Event) bool {
 	if c.infl == nil {
 		c.infl = deflate.NewInflater(c.cfg.MaxMessageSize, ev.Type == handler.Text)
 	}
 	err := c.infl.Write(ev.Data)
 	var data []byte
-	last := ev.Kind == proto.Message || ev.Fin
-	if err == nil && last {
+	if err == nil && ev.Fin {
 		data, err = c.infl.Close()
 	}
 	switch {
@@ -374,7 +372,7 @@ func (c *Conn) inflated(ev proto.Event) bool {
 	case err != nil:
 		c.fail(handler.CloseInvalidPayload, "invalid compressed data")
 		return false
-	case !last:
+	case !ev.Fin:
 		return true
 	}
 	ok := c.dispatch(proto.Event{Kind: proto.Message, Type: ev.Type, Data: data})
@@ -572,13 +570,13 @@ func (c *Conn) Send(t handler.MessageType, p []byte) error {
 	defer c.msgMu.Unlock()
 	var err error
 	if c.compress && len(p) >= compressMin {
-		bp := inflateBufs.Get().(*[]byte)
+		bp := deflateBufs.Get().(*[]byte)
 		z := deflate.Deflate((*bp)[:0], p, int(c.window))
 		err = c.sendFrameRSV(true, 4, ws.OpCode(t), z)
 		if cap(z) <= 1<<20 {
 			*bp = z[:0]
 		}
-		inflateBufs.Put(bp)
+		deflateBufs.Put(bp)
 	} else {
 		err = c.sendFrame(true, ws.OpCode(t), p)
 	}
