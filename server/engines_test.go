@@ -203,19 +203,41 @@ func TestWriteQueueBound(t *testing.T) {
 	})
 }
 
-// blocker holds its worker on "block" until release is closed.
-type blocker struct {
+// holder holds its worker on "hold", reporting it on held, until free.
+type holder struct {
 	handler.EchoHandler
-	blocked chan struct{}
+	held    chan struct{}
 	release chan struct{}
+	once    sync.Once
 }
 
-func (b *blocker) ReceivedMessage(c handler.Conn, m handler.Message) {
-	if string(m.Data) == "block" {
-		close(b.blocked)
-		<-b.release
+// newHolder makes a holder for up to n holds at once.
+func newHolder(n int) *holder {
+	return &holder{held: make(chan struct{}, n), release: make(chan struct{})}
+}
+
+func (h *holder) ReceivedMessage(c handler.Conn, m handler.Message) {
+	if string(m.Data) == "hold" {
+		h.held <- struct{}{}
+		<-h.release
 	}
-	b.EchoHandler.ReceivedMessage(c, m)
+	h.EchoHandler.ReceivedMessage(c, m)
+}
+
+// free ends the holds; a test also has it run before the server shuts
+// down (a cleanup registered after start), even on failure.
+func (h *holder) free() { h.once.Do(func() { close(h.release) }) }
+
+// dialEchoing dials n clients, each seen to echo.
+func dialEchoing(t *testing.T, addr string, n int) []*client {
+	t.Helper()
+	var clients []*client
+	for i := 0; i < n; i++ {
+		c := dial(t, addr, "/")
+		c.echoes("hi")
+		clients = append(clients, c)
+	}
+	return clients
 }
 
 // TestBackpressure: with one worker held by a handler that blocks, the
@@ -223,22 +245,15 @@ func (b *blocker) ReceivedMessage(c handler.Conn, m handler.Message) {
 // connection is served once the handler returns.
 func TestBackpressure(t *testing.T) {
 	const others = 20
-	b := &blocker{blocked: make(chan struct{}), release: make(chan struct{})}
-	s := &server.Server{Workers: 1, PingInterval: -1, Handler: func() handler.Handler { return b }}
+	h := newHolder(1)
+	s := &server.Server{Workers: 1, PingInterval: -1, Handler: func() handler.Handler { return h }}
 	addr := start(t, server.EngineNetpoll, s)
-	var once sync.Once
-	release := func() { once.Do(func() { close(b.release) }) }
-	t.Cleanup(release) // before the server shuts down, even on failure
-	var clients []*client
-	for i := 0; i < others; i++ {
-		c := dial(t, addr, "/")
-		c.echoes("hi")
-		clients = append(clients, c)
-	}
+	t.Cleanup(h.free)
+	clients := dialEchoing(t, addr, others)
 	blocking := dial(t, addr, "/")
 	before := runtime.NumGoroutine()
-	blocking.send(ws.OpText, []byte("block"))
-	within(t, b.blocked, 5*time.Second, "the handler blocking")
+	blocking.send(ws.OpText, []byte("hold"))
+	within(t, h.held, 5*time.Second, "the handler blocking")
 	for i, c := range clients {
 		c.send(ws.OpText, []byte(fmt.Sprint("m", i)))
 	}
@@ -252,8 +267,8 @@ func TestBackpressure(t *testing.T) {
 	if g := runtime.NumGoroutine() - before; g > 2 {
 		t.Errorf("%d more goroutines while %d connections wait", g, others)
 	}
-	release()
-	blocking.expect(ws.OpText, []byte("block"))
+	h.free()
+	blocking.expect(ws.OpText, []byte("hold"))
 	for i, c := range clients {
 		c.expect(ws.OpText, []byte(fmt.Sprint("m", i)))
 	}
@@ -290,12 +305,7 @@ func TestOneDescriptorPerConnection(t *testing.T) {
 	warm.nc.Close()
 	waitEmpty()
 	base := openFiles(t)
-	var clients []*client
-	for i := 0; i < n; i++ {
-		c := dial(t, addr, "/")
-		c.echoes("x")
-		clients = append(clients, c)
-	}
+	clients := dialEchoing(t, addr, n)
 	if got := openFiles(t) - base; got != 2*n {
 		t.Errorf("%d descriptors for %d connections (client ends included), want %d", got, n, 2*n)
 	}
@@ -309,21 +319,6 @@ func TestOneDescriptorPerConnection(t *testing.T) {
 	}
 }
 
-// holder blocks on "hold" until release is closed.
-type holder struct {
-	handler.EchoHandler
-	held    chan struct{}
-	release chan struct{}
-}
-
-func (h *holder) ReceivedMessage(c handler.Conn, m handler.Message) {
-	if string(m.Data) == "hold" {
-		h.held <- struct{}{}
-		<-h.release
-	}
-	h.EchoHandler.ReceivedMessage(c, m)
-}
-
 // TestBlockingHandler: handlers that block hold their own connection, not
 // the others: on netpoll, as long as fewer than Workers are held, the
 // events a held worker had taken go to the others and a worker takes its
@@ -331,17 +326,10 @@ func (h *holder) ReceivedMessage(c handler.Conn, m handler.Message) {
 func TestBlockingHandler(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		const blocked, others = 3, 30
-		h := &holder{held: make(chan struct{}, blocked), release: make(chan struct{})}
+		h := newHolder(blocked)
 		addr := start(t, e, &server.Server{Workers: blocked + 1, PingInterval: -1, Handler: func() handler.Handler { return h }})
-		var once sync.Once
-		release := func() { once.Do(func() { close(h.release) }) }
-		t.Cleanup(release) // before the server shuts down, even on failure
-		var clients []*client
-		for i := 0; i < others; i++ {
-			c := dial(t, addr, "/")
-			c.echoes("hi")
-			clients = append(clients, c)
-		}
+		t.Cleanup(h.free)
+		clients := dialEchoing(t, addr, others)
 		var holders []*client
 		for i := 0; i < blocked; i++ {
 			c := dial(t, addr, "/")
@@ -359,7 +347,7 @@ func TestBlockingHandler(t *testing.T) {
 				c.expect(ws.OpText, []byte(fmt.Sprint(round, "/", i)))
 			}
 		}
-		release()
+		h.free()
 		for _, c := range holders {
 			c.expect(ws.OpText, []byte("hold"))
 		}
