@@ -143,14 +143,22 @@ func answer(bits int) string {
 // tail ends every compressed message; the sender strips it (RFC 7692 7.2.1).
 var tail = []byte{0x00, 0x00, 0xff, 0xff}
 
+// compressor is a pooled compressor with the appender it writes to, so that
+// a message costs no allocation.
+type compressor struct {
+	fw  *flate.Writer
+	out appender
+}
+
 // Pooled compressors: BestSpeed for the LZ77 pieces, HuffmanOnly for the
 // smallest window.
-var writers, huffWriters = newWriterPool(flate.BestSpeed), newWriterPool(flate.HuffmanOnly)
+var compressors, huffCompressors = newCompressorPool(flate.BestSpeed), newCompressorPool(flate.HuffmanOnly)
 
-func newWriterPool(level int) *sync.Pool {
+func newCompressorPool(level int) *sync.Pool {
 	return &sync.Pool{New: func() any {
-		w, _ := flate.NewWriter(nil, level)
-		return w
+		c := new(compressor)
+		c.fw, _ = flate.NewWriter(&c.out, level)
+		return c
 	}}
 }
 
@@ -174,31 +182,24 @@ func (a *appender) Write(p []byte) (int, error) {
 // is Huffman coding alone, with no back-reference at all. (zlib's refusal of
 // an 8-bit window concerns its zlib-wrapped streams, not this raw data.)
 func Deflate(dst, p []byte, windowBits int) []byte {
-	out := &appender{b: dst}
+	pool, piece := compressors, len(p) // 15 bits: the whole message at once
 	switch {
 	case windowBits == 8:
-		fw := huffWriters.Get().(*flate.Writer)
-		fw.Reset(out)
-		_, _ = fw.Write(p)
-		_ = fw.Flush()
-		huffWriters.Put(fw)
+		pool = huffCompressors
 	case windowBits > 8 && windowBits < MaxWindowBits:
-		fw := writers.Get().(*flate.Writer)
-		piece := 1 << windowBits
-		for first := true; first || len(p) > 0; first = false {
-			k := min(piece, len(p))
-			fw.Reset(out)
-			_, _ = fw.Write(p[:k])
-			_ = fw.Flush()
-			p = p[k:]
-		}
-		writers.Put(fw)
-	default:
-		fw := writers.Get().(*flate.Writer)
-		fw.Reset(out)
-		_, _ = fw.Write(p)
-		_ = fw.Flush()
-		writers.Put(fw)
+		piece = 1 << windowBits
 	}
-	return bytes.TrimSuffix(out.b, tail)
+	c := pool.Get().(*compressor)
+	c.out.b = dst
+	for first := true; first || len(p) > 0; first = false {
+		k := min(piece, len(p))
+		c.fw.Reset(&c.out)
+		_, _ = c.fw.Write(p[:k])
+		_ = c.fw.Flush()
+		p = p[k:]
+	}
+	out := c.out.b
+	c.out.b = nil // the pool keeps no hold on the caller's buffer
+	pool.Put(c)
+	return bytes.TrimSuffix(out, tail)
 }
