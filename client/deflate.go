@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/ws4go/ws4go/internal/deflate"
 )
 
 // The client side of permessage-deflate (RFC 7692): the offer, the strict
@@ -165,8 +166,8 @@ func checkExtensions(vs []string, o *Compression) (*deflateParams, *HandshakeErr
 			}
 			// In an answer the value is required (7.1.2); the server
 			// may limit its own window unasked (7.1.2.1).
-			bits := windowBits(prm.value)
-			if !prm.hasValue || bits == 0 {
+			bits, ok := deflate.ParseWindowBits(prm.value)
+			if !prm.hasValue || !ok {
 				return bad("%s must be 8 to 15, got %q", name, prm.value)
 			}
 			if name == "server_max_window_bits" {
@@ -183,16 +184,6 @@ func checkExtensions(vs []string, o *Compression) (*deflateParams, *HandshakeErr
 		return fail(ErrBadExtensionParam, "server_no_context_takeover was offered but not confirmed (Sec-WebSocket-Extensions: %q)", vs)
 	}
 	return p, nil
-}
-
-// windowBits parses a window size, "8" to "15" exactly (no sign, no
-// leading zero); 0 if invalid.
-func windowBits(s string) int {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 8 || n > 15 || strconv.Itoa(n) != s {
-		return 0
-	}
-	return n
 }
 
 // extension is one element of a Sec-WebSocket-Extensions list.

@@ -87,11 +87,11 @@ func parseOffer(opt httphead.Option) (int, bool) {
 			i, ok = 1, len(v) == 0
 		case "server_max_window_bits":
 			i = 2
-			bits, ok = windowValue(v)
+			bits, ok = ParseWindowBits(string(v))
 		case "client_max_window_bits":
 			i = 3
 			if len(v) > 0 {
-				_, ok = windowValue(v)
+				_, ok = ParseWindowBits(string(v))
 			}
 		default:
 			ok = false
@@ -105,12 +105,13 @@ func parseOffer(opt httphead.Option) (int, bool) {
 	return bits, ok
 }
 
-// windowValue parses a window-bits value: "8" to "15", nothing else (RFC
-// 7692 sections 7.1.2.1 and 7.1.2.2: a decimal integer in that range,
-// without leading zeros).
-func windowValue(v []byte) (int, bool) {
-	n, err := strconv.Atoi(string(v))
-	if err != nil || n < 8 || n > 15 || string(v) != strconv.Itoa(n) {
+// ParseWindowBits parses the value of server_max_window_bits or
+// client_max_window_bits, in an offer or an answer: "8" to "15", nothing
+// else (RFC 7692 sections 7.1.2.1 and 7.1.2.2: a decimal integer in that
+// range, without sign or leading zeros).
+func ParseWindowBits(v string) (int, bool) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 8 || n > 15 || v != strconv.Itoa(n) {
 		return 0, false
 	}
 	return n, true
