@@ -172,6 +172,20 @@ func (r *Redialer) run() {
 	log := r.opts.logger()
 	failures := 0
 	var wait time.Duration
+	// failed counts a failed attempt (what says why it is retried): it
+	// reports whether Redial gives up, after MaxAttempts of them, and
+	// otherwise sets the delay before the next attempt.
+	failed := func(err error, what string) bool {
+		failures++
+		if r.b.MaxAttempts > 0 && failures >= r.b.MaxAttempts {
+			log.Warn("ws4go client: giving up redialling", "url", r.url, "attempts", failures, "err", err)
+			r.finish(err)
+			return true
+		}
+		wait = r.b.Delay(failures, rand.Float64())
+		log.Warn(what, "url", r.url, "attempt", failures, "in", wait, "err", err)
+		return false
+	}
 	for {
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -190,14 +204,9 @@ func (r *Redialer) run() {
 				r.finish(context.Cause(r.ctx))
 				return
 			}
-			failures++
-			if r.b.MaxAttempts > 0 && failures >= r.b.MaxAttempts {
-				log.Warn("ws4go client: giving up redialling", "url", r.url, "attempts", failures, "err", err)
-				r.finish(err)
+			if failed(err, "ws4go client: dial failed; retrying") {
 				return
 			}
-			wait = r.b.Delay(failures, rand.Float64())
-			log.Warn("ws4go client: dial failed; retrying", "url", r.url, "attempt", failures, "in", wait, "err", err)
 			continue
 		}
 		r.mu.Lock()
@@ -226,17 +235,12 @@ func (r *Redialer) run() {
 		// A server that accepts and then closes at once (overloaded,
 		// rejecting this client after the handshake, crashing) must
 		// not be hammered: such a connection is a failed attempt.
-		failures++
 		c.mu.Lock()
 		code, reason := c.code, c.reason
 		c.mu.Unlock()
 		err = fmt.Errorf("%w: open for %v, closed with %d %q", ErrUnstable, up.Round(time.Millisecond), code, reason)
-		if r.b.MaxAttempts > 0 && failures >= r.b.MaxAttempts {
-			log.Warn("ws4go client: giving up redialling", "url", r.url, "attempts", failures, "err", err)
-			r.finish(err)
+		if failed(err, "ws4go client: connection closed early; retrying") {
 			return
 		}
-		wait = r.b.Delay(failures, rand.Float64())
-		log.Warn("ws4go client: connection closed early; retrying", "url", r.url, "attempt", failures, "in", wait, "err", err)
 	}
 }
