@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -31,16 +30,8 @@ import (
 // client has an echo, the bytes of both the message and the echo are in.
 func countingRelay(t *testing.T, upstream string) (addr string, up, down *atomic.Int64) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	up, down = new(atomic.Int64), new(atomic.Int64)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
 	pipe := func(dst, src net.Conn, n *atomic.Int64) {
-		defer wg.Done()
 		buf := make([]byte, 32<<10)
 		for {
 			k, err := src.Read(buf)
@@ -56,37 +47,22 @@ func countingRelay(t *testing.T, upstream string) (addr string, up, down *atomic
 		}
 		_ = dst.(*net.TCPConn).CloseWrite()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			uc, err := net.Dial("tcp", upstream)
-			if err != nil {
-				nc.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, nc, uc)
-			mu.Unlock()
-			wg.Add(2)
-			go pipe(uc, nc, up)
-			go pipe(nc, uc, down)
+	addr = tcpServer(t, func(nc net.Conn, track func(net.Conn)) {
+		uc, err := net.Dial("tcp", upstream)
+		if err != nil {
+			nc.Close()
+			return
 		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+		track(uc)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pipe(uc, nc, up)
+		}()
+		pipe(nc, uc, down)
+		<-done
 	})
-	return l.Addr().String(), up, down
+	return addr, up, down
 }
 
 // jsonLines is n bytes of chat-like JSON lines: what compression is for.
@@ -308,17 +284,22 @@ type sentFrame struct {
 	p []byte
 }
 
+// extensionsHeader is the Sec-WebSocket-Extensions line of an answer, for
+// accept101: none if ans is empty.
+func extensionsHeader(ans string) string {
+	if ans == "" {
+		return ""
+	}
+	return "Sec-WebSocket-Extensions: " + ans + "\r\n"
+}
+
 // pmdServer accepts one connection with the extension answer ans (none if
 // empty) and reports the offer and every frame the client sends.
 func pmdServer(t *testing.T, ans string) (addr string, offers chan string, frames chan sentFrame) {
 	offers, frames = make(chan string, 1), make(chan sentFrame, 64)
 	addr = rawServer(t, func(nc net.Conn, br *bufio.Reader, req *http.Request) {
 		offers <- req.Header.Get("Sec-WebSocket-Extensions")
-		extra := ""
-		if ans != "" {
-			extra = "Sec-WebSocket-Extensions: " + ans + "\r\n"
-		}
-		io.WriteString(nc, accept101(req, extra))
+		io.WriteString(nc, accept101(req, extensionsHeader(ans)))
 		for {
 			h, p, err := readFrame(br)
 			if err != nil {
@@ -531,7 +512,7 @@ func TestCompressionReceived(t *testing.T) {
 		m := randomBytes(3000)
 		secondSize := make(chan int, 1)
 		addr := rawServer(t, func(nc net.Conn, br *bufio.Reader, req *http.Request) {
-			io.WriteString(nc, accept101(req, "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=15\r\n"))
+			io.WriteString(nc, accept101(req, extensionsHeader("permessage-deflate; server_max_window_bits=15")))
 			// One compressor for the whole connection: later
 			// messages refer back to earlier ones.
 			var b bytes.Buffer
@@ -606,11 +587,7 @@ func TestCompressionReceived(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan []byte, 1)
 			addr := rawServer(t, func(nc net.Conn, br *bufio.Reader, req *http.Request) {
-				extra := ""
-				if tc.ans != "" {
-					extra = "Sec-WebSocket-Extensions: " + tc.ans + "\r\n"
-				}
-				io.WriteString(nc, accept101(req, extra))
+				io.WriteString(nc, accept101(req, extensionsHeader(tc.ans)))
 				tc.frames(nc)
 				for {
 					h, p, err := readFrame(br)
@@ -671,11 +648,7 @@ func TestCompressionAnswerValidation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := rawServer(t, func(nc net.Conn, br *bufio.Reader, req *http.Request) {
-				extra := ""
-				if tc.ans != "" {
-					extra = "Sec-WebSocket-Extensions: " + tc.ans + "\r\n"
-				}
-				io.WriteString(nc, accept101(req, extra))
+				io.WriteString(nc, accept101(req, extensionsHeader(tc.ans)))
 				_, _ = io.Copy(io.Discard, br)
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
