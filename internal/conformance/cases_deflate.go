@@ -849,15 +849,11 @@ func pmdErrorCases() []Case {
 			return failScript(1007, frs[:len(frs)-8])
 		}),
 		c("10.5.24", "fail fast: deflated text, a valid first frame (FIN=0), then a continuation announcing 64 KiB of which only the compressed form of \"Hello\" C0 80 (a sync flush) is sent", func() pmdScript {
-			var b bytes.Buffer
-			w, _ := flate.NewWriter(&b, flate.DefaultCompression)
-			w.Write(kindJSON.payload(16, 2000))
-			w.Flush()
-			first := append([]byte(nil), b.Bytes()...)
-			b.Reset()
-			w.Write([]byte("Hello\xc0\x80"))
-			w.Flush()
-			return failScript(1007, []fr{{rsv: RSV1, op: OpText, payload: first}, {op: OpContinuation, payload: b.Bytes(), declLen: 64 << 10}})
+			d := newMsgDeflater(flate.DefaultCompression)
+			first := d.frame(fr{op: OpText, payload: kindJSON.payload(16, 2000)})
+			rest := d.frame(fr{op: OpContinuation, payload: []byte("Hello\xc0\x80")})
+			rest.declLen = 64 << 10 // set after: the frame announces 64 KiB, whatever it carries
+			return failScript(1007, []fr{first, rest})
 		}),
 	}
 }
