@@ -50,7 +50,8 @@ func Cases() []Case { return cases(false) }
 
 // cases returns families 1–9; with pmd, adapted to a connection that
 // negotiated permessage-deflate (family 10's re-runs): family 3 with RSV1
-// marking compressed messages, family 8 at a quarter of the sizes.
+// marking compressed messages, family 8 at a sixteenth of the sizes (see
+// limitsCases).
 func cases(pmd bool) []Case {
 	var all []Case
 	add := func(family string, cs []Case) {
