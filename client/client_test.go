@@ -75,14 +75,7 @@ func echoChecks(t *testing.T, url string, opts *client.Options) {
 	if err := c.Ping([]byte("p1")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case p := <-r.pongs:
-		if p != "p1" {
-			t.Fatalf("pong %q, want p1", p)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("no pong")
-	}
+	r.expectPong(t, "p1")
 
 	if err := c.Close(4001, "bye now"); err != nil {
 		t.Fatal(err)

@@ -190,14 +190,7 @@ func compressionChecks(t *testing.T, addr string, opts *client.Options, want pmd
 	if err := c.Ping([]byte("p")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case p := <-r.pongs:
-		if p != "p" {
-			t.Fatalf("pong %q", p)
-		}
-	case ev := <-r.closed:
-		t.Fatalf("closed: %d %q", ev.code, ev.reason)
-	}
+	r.expectPong(t, "p")
 	_ = c.Close(handler.CloseNormal, "")
 	r.expectClosed(t, handler.CloseNormal, "")
 }

@@ -108,6 +108,20 @@ func (r *recorder) expect(t *testing.T, typ handler.MessageType, data []byte) {
 	}
 }
 
+func (r *recorder) expectPong(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case p := <-r.pongs:
+		if p != want {
+			t.Fatalf("pong %q, want %q", p, want)
+		}
+	case ev := <-r.closed:
+		t.Fatalf("closed (%d %q) while waiting for a pong", ev.code, ev.reason)
+	case <-time.After(waitTimeout):
+		t.Fatal("no pong")
+	}
+}
+
 func (r *recorder) waitClosed(t *testing.T) closeEvent {
 	t.Helper()
 	select {
