@@ -34,6 +34,13 @@ const maxWindow = 1 << 15
 // errInflateLimit reports a message that inflates past the client's limit.
 var errInflateLimit = errors.New("permessage-deflate: message inflates past the client's limit")
 
+// receivedStream is the DEFLATE stream a receiver decodes for the message
+// p: a copy of p, the tail, then finalEmptyBlock.
+func receivedStream(p []byte) []byte {
+	in := make([]byte, 0, len(p)+len(deflateTail)+len(finalEmptyBlock))
+	return append(append(append(in, p...), deflateTail...), finalEmptyBlock...)
+}
+
 // inflateMessage decompresses the payload of a message whose first frame had
 // RSV1 set (RFC 7692 §7.2.2): it appends the tail and decompresses, with dict
 // as the preceding LZ77 window (nil without context takeover). Stricter than
@@ -42,9 +49,7 @@ var errInflateLimit = errors.New("permessage-deflate: message inflates past the 
 // appended tail) or with a final block; truncated or corrupt data is an
 // error. The output is limited to limit bytes.
 func inflateMessage(p, dict []byte, limit int) ([]byte, error) {
-	in := make([]byte, 0, len(p)+len(deflateTail)+len(finalEmptyBlock))
-	in = append(append(append(in, p...), deflateTail...), finalEmptyBlock...)
-	src := bytes.NewReader(in) // an io.ByteReader: flate reads no further than it needs
+	src := bytes.NewReader(receivedStream(p)) // an io.ByteReader: flate reads no further than it needs
 	r := flate.NewReaderDict(src, dict)
 	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	switch {
@@ -448,8 +453,7 @@ type DeflateRefs struct {
 // the check that a sender keeps to the window and the context takeover it
 // negotiated. (The client package's tests use it too.)
 func InspectDeflate(p []byte) (DeflateRefs, error) {
-	in := make([]byte, 0, len(p)+len(deflateTail)+len(finalEmptyBlock))
-	s := &puff{in: append(append(append(in, p...), deflateTail...), finalEmptyBlock...)}
+	s := &puff{in: receivedStream(p)}
 	for {
 		final, err := s.bits(1)
 		if err != nil {
