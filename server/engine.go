@@ -53,7 +53,7 @@ func (s *Server) decideNetpoll(head []byte) netpoll.Decision {
 	}
 	headCopy := append([]byte(nil), head...)
 	return netpoll.Decision{Response: d.response, Accept: func(tr wsconn.Transport) *wsconn.Conn {
-		return d.newConn(s, tr, headCopy)
+		return s.newConn(tr, d.factory, d.res, headCopy, nil)
 	}}
 }
 

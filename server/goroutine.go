@@ -120,7 +120,7 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 	rest := append([]byte(nil), buf[headLen:]...)
 	release()
 	e.run(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return d.newConn(s, tr, headCopy)
+		return s.newConn(tr, d.factory, d.res, headCopy, nil)
 	}, rest)
 }
 

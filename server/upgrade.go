@@ -12,6 +12,7 @@ import (
 	"github.com/gobwas/httphead"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/wsconn"
 	"github.com/ws4go/ws4go/observe"
@@ -21,10 +22,9 @@ import (
 type decision struct {
 	// response is written to the client: 101 or a refusal.
 	response []byte
-	// factory is set when the handshake is accepted.
-	factory     handler.Factory
-	subprotocol string
-	compress    bool // permessage-deflate negotiated
+	// factory and res are set when the handshake is accepted.
+	factory handler.Factory
+	res     *handshake.Result
 	// fallback: not a WebSocket request; hand the connection to s.HTTP.
 	fallback bool
 }
@@ -51,7 +51,7 @@ func (s *Server) decide(head []byte) decision {
 	if rej != nil {
 		return refuse(rej)
 	}
-	return decision{response: handshake.AppendResponse(nil, res), factory: f, subprotocol: res.Subprotocol, compress: res.Extensions != ""}
+	return decision{response: handshake.AppendResponse(nil, res), factory: f, res: res}
 }
 
 // requestPath is the path of the request line's target ("" if malformed;
@@ -175,11 +175,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	// that outlives it for Conn.Request.
 	req := r.Clone(contextWithoutCancel(r))
 	s.engine.adopt(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		c := wsconn.New(&s.wcfg, tr, s.newHandler(f), res.Subprotocol, nil, req)
-		if res.Extensions != "" {
-			c.EnableCompression()
-		}
-		return c
+		return s.newConn(tr, f, res, nil, req)
 	}, rest)
 }
 
@@ -204,11 +200,12 @@ func (s *Server) rejected(why observe.Reason) {
 	}
 }
 
-// newConn makes the connection of an accepted raw handshake.
-func (d decision) newConn(s *Server, tr wsconn.Transport, head []byte) *wsconn.Conn {
-	c := wsconn.New(&s.wcfg, tr, s.newHandler(d.factory), d.subprotocol, head, nil)
-	if d.compress {
-		c.EnableCompression()
+// newConn makes the connection of an accepted handshake (head: the raw
+// request head, or req: the *http.Request).
+func (s *Server) newConn(tr wsconn.Transport, f handler.Factory, res *handshake.Result, head []byte, req *http.Request) *wsconn.Conn {
+	c := wsconn.New(&s.wcfg, tr, s.newHandler(f), res.Subprotocol, head, req)
+	if res.Extensions != "" {
+		c.EnableCompression(deflate.AnswerWindowBits(res.Extensions))
 	}
 	return c
 }

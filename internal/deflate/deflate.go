@@ -34,45 +34,43 @@ const MaxWindowBits = 15
 // section 5) and the next one is tried. Every server_max_window_bits from 8
 // to 15 is accepted (section 7.1.2.1), and echoed.
 func Negotiate(offer string) (string, error) {
-	ans, _ := accept(offer)
-	return ans, nil
-}
-
-// WindowBits returns the server_max_window_bits of the offer Negotiate
-// accepts in offer: the base-2 logarithm of the largest LZ77 window the
-// server may use on that connection, MaxWindowBits if the client set no
-// limit or no offer is accepted. Pass it to Deflate.
-func WindowBits(offer string) int {
-	_, bits := accept(offer)
-	return bits
-}
-
-// accept returns the answer to the first acceptable offer and the server's
-// window bits for it.
-func accept(offer string) (string, int) {
 	opts, ok := httphead.ParseOptions([]byte(offer), nil)
 	if !ok {
-		return "", MaxWindowBits // a malformed header is treated as no offer
+		return "", nil // a malformed header is treated as no offer
 	}
 	for _, opt := range opts {
 		if string(opt.Name) != "permessage-deflate" {
 			continue
 		}
 		if bits, ok := parseOffer(opt); ok {
-			if bits == 0 {
-				return answer(0), MaxWindowBits
-			}
-			return answer(bits), bits
+			return answer(bits), nil
 		}
 	}
-	return "", MaxWindowBits
+	return "", nil
+}
+
+// AnswerWindowBits returns the server_max_window_bits of an answer Negotiate
+// gave: the base-2 logarithm of the largest LZ77 window the server may use
+// on that connection, MaxWindowBits if the answer sets no limit. Pass it to
+// Deflate.
+func AnswerWindowBits(answer string) int {
+	opts, ok := httphead.ParseOptions([]byte(answer), nil)
+	if !ok || len(opts) == 0 {
+		return MaxWindowBits
+	}
+	if v, ok := opts[0].Parameters.Get("server_max_window_bits"); ok {
+		if bits, ok := ParseWindowBits(string(v)); ok {
+			return bits
+		}
+	}
+	return MaxWindowBits
 }
 
 // parseOffer checks the parameters of one permessage-deflate offer (RFC 7692
 // section 7): each of the four may appear once; the two no_context_takeover
 // ones have no value; server_max_window_bits has a value from 8 to 15;
 // client_max_window_bits has such a value or none. It returns the
-// server_max_window_bits asked for (MaxWindowBits if none) and whether the
+// server_max_window_bits asked for (0 if none) and whether the
 // offer is valid. (gobwas/ws/wsflate's parser lets a valueless
 // client_max_window_bits repeat, which section 7 forbids.)
 func parseOffer(opt httphead.Option) (int, bool) {

@@ -49,8 +49,8 @@ func TestNegotiate(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("Negotiate(%q) = %q, %v; want %q", tc.offer, got, err, tc.want)
 		}
-		if b := WindowBits(tc.offer); b != tc.bits {
-			t.Errorf("WindowBits(%q) = %d, want %d", tc.offer, b, tc.bits)
+		if b := AnswerWindowBits(got); b != tc.bits {
+			t.Errorf("AnswerWindowBits(%q) for offer %q = %d, want %d", got, tc.offer, b, tc.bits)
 		}
 	}
 }

@@ -7,7 +7,6 @@
 package wsconn
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,41 +200,14 @@ func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head 
 	return c
 }
 
-// EnableCompression turns on permessage-deflate, as negotiated in the
-// handshake. Call it before Start: the window the client allowed the server
-// (server_max_window_bits) is taken from the offer in the upgrade request,
-// which is still at hand then.
-func (c *Conn) EnableCompression() {
+// EnableCompression turns on permessage-deflate, as the handshake's answer
+// negotiated it: window is the answer's server_max_window_bits (see
+// deflate.AnswerWindowBits). Call it before Start.
+func (c *Conn) EnableCompression(window int) {
 	c.compress = true
 	c.rd.Compression = true
 	c.rd.StreamCompressed = true // inflated as it arrives: see inflated
-	c.window = uint8(deflate.WindowBits(c.extensionOffer()))
-}
-
-// extensionOffer returns the upgrade request's Sec-WebSocket-Extensions
-// offer, its header lines joined as the handshake joined them for
-// deflate.Negotiate, which answers the same offer the same way every time:
-// so deflate.WindowBits finds the window of the offer the handshake
-// accepted without the engines having to carry the answer here.
-func (c *Conn) extensionOffer() string {
-	x := c.x
-	switch {
-	case x == nil:
-		return ""
-	case x.req != nil:
-		return strings.Join(x.req.Header.Values("Sec-Websocket-Extensions"), ", ")
-	}
-	var offer []string
-	_, rest, _ := bytes.Cut(x.head, []byte("\r\n")) // after the request line
-	for len(rest) > 0 {
-		var line []byte
-		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("Sec-WebSocket-Extensions")) {
-			offer = append(offer, string(bytes.TrimSpace(v)))
-		}
-	}
-	return strings.Join(offer, ", ")
+	c.window = uint8(window)
 }
 
 // compressMin is the smallest message worth compressing.
