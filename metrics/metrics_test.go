@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/metrics"
 	"github.com/ws4go/ws4go/server"
 )
@@ -309,26 +309,6 @@ func (c *client) expectEOF() {
 	c.nc.Close()
 }
 
-// status sends a raw request head and returns the response status.
-func status(t *testing.T, addr, head string) int {
-	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(nc, head); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func upgrade(addr, path string, extra ...string) string {
 	h := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	for _, e := range extra {
@@ -371,7 +351,7 @@ func TestScriptedSession(t *testing.T) {
 				{upgrade(addr, "/ws", key, "Sec-WebSocket-Version: 13", "Origin: http://evil.example"), 403},
 				{upgrade(addr, "/ws", "Sec-WebSocket-Version: 13"), 400},
 			} {
-				if got := status(t, addr, c.head); got != c.want {
+				if got := testutil.RawHTTP(t, addr, c.head).StatusCode; got != c.want {
 					t.Fatalf("status %d, want %d", got, c.want)
 				}
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/ws4go/ws4go/chat"
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/realclients"
+	"github.com/ws4go/ws4go/internal/testutil"
 )
 
 // startServe runs `ws4go serve args...` in-process and returns its address
@@ -299,7 +300,7 @@ func TestCompressionFlag(t *testing.T) {
 		}
 		addr, stop := startServe(t, args...)
 		req := "GET /ws HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-		resp := rawHTTP(t, addr, req)
+		resp := testutil.RawHTTP(t, addr, req)
 		ext := resp.Header.Get("Sec-WebSocket-Extensions")
 		if resp.StatusCode != 101 || strings.HasPrefix(ext, "permessage-deflate") != on {
 			t.Errorf("-compression=%v: %s, Sec-WebSocket-Extensions %q", on, resp.Status, ext)
