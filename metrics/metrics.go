@@ -94,6 +94,8 @@ type Metrics struct {
 
 	heartbeat prometheus.Counter
 	overflow  prometheus.Counter
+	panics    [observe.NumSites]prometheus.Counter
+	limits    [observe.NumLimits]prometheus.Counter
 	handler   prometheus.Histogram
 	fanout    prometheus.Histogram
 
@@ -164,6 +166,17 @@ func (o Options) New(reg prometheus.Registerer) (*Metrics, error) {
 		"code", "initiator")
 	m.heartbeat = counter("ws4go_heartbeat_timeouts_total", "Connections dropped for not answering the heartbeat ping.")
 	m.overflow = counter("ws4go_write_queue_overflows_total", "Connections closed because their peer did not read what was queued for it.")
+	panics := counterVec("ws4go_panics_total", "Panics recovered in user code, by where they happened (callback, factory, origin, accept).", "site")
+	for k := range observe.NumSites {
+		m.panics[k] = panics.WithLabelValues(k.String())
+	}
+	limits := counterVec("ws4go_limit_closes_total", "Connections ended for passing a limit: message_timeout (a message did not arrive whole in time), write_timeout (queued frames made no progress), budget (the server-wide bound on buffered bytes).", "limit")
+	for k := range observe.NumLimits {
+		m.limits[k] = limits.WithLabelValues(k.String())
+	}
+	gaugeFunc("ws4go_buffered_bytes", "Bytes held now for partial messages, inflater output and write queues across all connections (the bound is Server.MaxBufferedBytes).", func() float64 {
+		return float64(m.stats().Buffered)
+	})
 	m.handler = histogram("ws4go_handler_duration_seconds", "Time spent in each handler callback.", o.HandlerBuckets, DefHandlerBuckets)
 	m.fanout = histogram("ws4go_broadcast_recipients", "Connections each broadcast was queued for.", o.BroadcastBuckets, DefBroadcastBuckets)
 	gaugeFunc("ws4go_netpoll_workers_busy", "Netpoll engine workers running a connection now.", func() float64 {
@@ -211,6 +224,7 @@ func (m *Metrics) stats() server.Stats {
 		sum.Connections += st.Connections
 		sum.WorkersBusy += st.WorkersBusy
 		sum.WorkerQueue += st.WorkerQueue
+		sum.Buffered += st.Buffered
 	}
 	return sum
 }
@@ -282,6 +296,20 @@ func (m *Metrics) WriteQueueOverflow() { m.overflow.Inc() }
 
 // Broadcast implements observe.Observer.
 func (m *Metrics) Broadcast(n int) { m.fanout.Observe(float64(n)) }
+
+// Panicked implements observe.Observer.
+func (m *Metrics) Panicked(s observe.Site) {
+	if s < observe.NumSites {
+		m.panics[s].Inc()
+	}
+}
+
+// Limited implements observe.Observer.
+func (m *Metrics) Limited(l observe.Limit) {
+	if l < observe.NumLimits {
+		m.limits[l].Inc()
+	}
+}
 
 // lazyCounter is a label child resolved on first use, then kept: close codes
 // are many combinations, most never seen, so they are not exposed until

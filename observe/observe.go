@@ -63,21 +63,23 @@ type Reason uint8
 
 // Reasons, with the HTTP status each gets.
 const (
-	RejectMalformed    Reason = iota // 400: malformed request line or header
-	RejectMethod                     // 400: not GET
-	RejectHTTPVersion                // 400: older than HTTP/1.1
-	RejectHost                       // 400: Host missing or repeated
-	RejectNotUpgrade                 // 400: Upgrade or Connection do not ask for a WebSocket
-	RejectKey                        // 400: Sec-WebSocket-Key is not the base64 of 16 bytes
-	RejectNoVersion                  // 400: no Sec-WebSocket-Version
-	RejectVersion                    // 426: a Sec-WebSocket-Version other than 13
-	RejectExtension                  // 400: malformed Sec-WebSocket-Extensions
-	RejectOrigin                     // 403: a browser Origin that is not allowed
-	RejectNotFound                   // 404: no WebSocket handler for the path
-	RejectTimeout                    // 408: the request head did not arrive in time
-	RejectTooLarge                   // 431: the request head is too large
-	RejectInternal                   // 500: the connection could not be taken over
-	RejectShuttingDown               // 503: the server is shutting down
+	RejectMalformed      Reason = iota // 400: malformed request line or header
+	RejectMethod                       // 400: not GET
+	RejectHTTPVersion                  // 400: older than HTTP/1.1
+	RejectHost                         // 400: Host missing or repeated
+	RejectNotUpgrade                   // 400: Upgrade or Connection do not ask for a WebSocket
+	RejectKey                          // 400: Sec-WebSocket-Key is not the base64 of 16 bytes
+	RejectNoVersion                    // 400: no Sec-WebSocket-Version
+	RejectVersion                      // 426: a Sec-WebSocket-Version other than 13
+	RejectExtension                    // 400: malformed Sec-WebSocket-Extensions
+	RejectOrigin                       // 403: a browser Origin that is not allowed
+	RejectNotFound                     // 404: no WebSocket handler for the path
+	RejectTimeout                      // 408: the request head did not arrive in time
+	RejectTooLarge                     // 431: the request head is too large
+	RejectInternal                     // 500: the connection could not be taken over
+	RejectShuttingDown                 // 503: the server is shutting down
+	RejectHostNotAllowed               // 403: a Host the server does not serve (DNS rebinding)
+	RejectPanic                        // 500: a user hook (origin check, accept hook) panicked
 	NumReasons
 )
 
@@ -89,6 +91,7 @@ var reasons = [NumReasons]struct {
 	{"not_upgrade", 400}, {"key", 400}, {"no_version", 400}, {"version", 426},
 	{"extension", 400}, {"origin", 403}, {"not_found", 404}, {"timeout", 408},
 	{"too_large", 431}, {"internal", 500}, {"shutting_down", 503},
+	{"host_not_allowed", 403}, {"panic", 500},
 }
 
 // String returns the reason's name, as used in metric labels.
@@ -105,6 +108,45 @@ func (r Reason) Status() int {
 		return 400
 	}
 	return reasons[r].status
+}
+
+// Site is the kind of user code that panicked.
+type Site uint8
+
+// Sites.
+const (
+	SiteCallback Site = iota // a Handler callback (the connection gets 1011)
+	SiteFactory              // a handler Factory (1011)
+	SiteOrigin               // an origin check (CheckOrigin): the handshake gets 500
+	SiteAccept               // an accept hook: the handshake gets 500
+	NumSites
+)
+
+// String returns the site's name, as used in metric labels.
+func (s Site) String() string {
+	return [...]string{"callback", "factory", "origin", "accept", "other"}[min(s, NumSites)]
+}
+
+// Limit is a bound past which a connection was ended.
+type Limit uint8
+
+// Limits.
+const (
+	// LimitMessageTimeout: a message or frame that had begun did not
+	// arrive whole within the message timeout.
+	LimitMessageTimeout Limit = iota
+	// LimitWriteTimeout: queued frames made no progress for the write
+	// timeout (the peer stopped reading).
+	LimitWriteTimeout
+	// LimitBudget: the connection would have taken the bytes buffered
+	// across all connections past the server-wide bound.
+	LimitBudget
+	NumLimits
+)
+
+// String returns the limit's name, as used in metric labels.
+func (l Limit) String() string {
+	return [...]string{"message_timeout", "write_timeout", "budget", "other"}[min(l, NumLimits)]
 }
 
 // Observer receives the events of a server.
@@ -133,4 +175,9 @@ type Observer interface {
 	WriteQueueOverflow()
 	// Broadcast: a broadcast was queued for n connections.
 	Broadcast(n int)
+	// Panicked: user code at site panicked; the panic was recovered and
+	// cost only its connection or handshake.
+	Panicked(s Site)
+	// Limited: a connection was ended for passing limit l.
+	Limited(l Limit)
 }

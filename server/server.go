@@ -342,6 +342,9 @@ type Stats struct {
 	// running a connection now and the ready connections already taken
 	// from epoll that wait for a worker (zero on the goroutine engine).
 	WorkersBusy, WorkerQueue int
+	// Buffered is the bytes held now for partial messages, inflater
+	// output and write queues across all connections.
+	Buffered int64
 }
 
 // Stats returns a snapshot of the server's load.

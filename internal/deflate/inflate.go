@@ -103,6 +103,10 @@ func (f *Inflater) Reset(limit int64, text bool) {
 	f.utf.Reset()
 }
 
+// Held is the memory f holds for the message in progress: the capacity of
+// its output (which is also the LZ77 window), not the bytes in it.
+func (f *Inflater) Held() int { return cap(f.out) }
+
 // Release returns f to the pool. The message Close returned must no longer
 // be used.
 func (f *Inflater) Release() {

@@ -112,6 +112,15 @@ type partial struct {
 // is whether it needs more bytes before it can report anything.
 func (r *Reader) Buffered() bool { return r.hn > 0 || r.inFrame || r.msgType != 0 }
 
+// Held is the memory the reader holds for partial messages and control
+// frames: the capacity of its buffers, not the bytes in them.
+func (r *Reader) Held() int {
+	if r.part == nil {
+		return 0
+	}
+	return cap(r.part.msg) + cap(r.part.ctl)
+}
+
 // Release drops the buffer of the last message so an idle connection holds
 // no memory; the next message allocates afresh. Call it after the message
 // event has been handled.
