@@ -55,6 +55,10 @@ var end = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 // limit, the decoder runs before it stops.
 const checkEvery = 16 << 10
 
+// maxMatch is the longest LZ77 match: how far one step of the decoder may
+// write past where it was asked to stop.
+const maxMatch = 258
+
 // keepBuffer is the largest output buffer an Inflater keeps for its next
 // message when it goes back to the pool.
 const keepBuffer = 64 << 10
@@ -135,6 +139,15 @@ func (f *Inflater) write(p []byte) error {
 		if f.limit > 0 {
 			stop = min(stop, f.base+int(min(f.limit, 1<<62))+1)
 		}
+		// Room for the output up to stop, and the one match that may
+		// pass it, so that run's appends never reallocate: the buffer
+		// grows by doubling up to the limit (see proto.Grow), and a
+		// bomb costs about the limit, not append's pile of copies.
+		bound := int64(0)
+		if f.limit > 0 {
+			bound = int64(f.base) + f.limit + 1 + maxMatch
+		}
+		f.out = proto.Grow(f.out, stop-len(f.out)+maxMatch, bound)
 		var n int
 		var more bool
 		var err error

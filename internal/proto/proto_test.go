@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"slices"
 	"testing"
 	"unicode/utf8"
@@ -136,8 +137,11 @@ func collect(t *testing.T, stream []byte, n int) ([]string, *Error) {
 	return out, err
 }
 
+// collectMax is the message limit of collect's reader.
+const collectMax = 1 << 20
+
 func collectRest(stream []byte, n int) ([]string, bool, *Error) {
-	r := Reader{MaxMessage: 1 << 20}
+	r := Reader{MaxMessage: collectMax}
 	var out []string
 	buf := append([]byte(nil), stream...)
 	for len(buf) > 0 {
@@ -148,6 +152,11 @@ func collectRest(stream []byte, n int) ([]string, bool, *Error) {
 			chunk = chunk[k:]
 			if err != nil {
 				return out, r.Buffered(), err
+			}
+			// The limit bounds both what is delivered and what is
+			// held (capacity, not length) on the way.
+			if len(ev.Data) > collectMax || r.Held() > collectMax+125 {
+				panic(fmt.Sprintf("limit %d passed: message of %d bytes, %d held", collectMax, len(ev.Data), r.Held()))
 			}
 			switch ev.Kind {
 			case Message:
@@ -203,6 +212,9 @@ func FuzzReader(f *testing.F) {
 	f.Add(append(mask(ws.OpBinary, false, []byte("a")), mask(ws.OpContinuation, true, []byte("b"))...), 3)
 	f.Add(mask(ws.OpClose, true, []byte{3, 232}), 2)
 	f.Add([]byte{0x81, 0xff, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4}, 5)
+	// A 1-byte fragment, then a continuation of 2^63-1 bytes: the length
+	// overflow that once removed the limit.
+	f.Add(append(mask(ws.OpBinary, false, []byte("a")), 0x80, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1, 2, 3), 4)
 	f.Fuzz(func(t *testing.T, stream []byte, n int) {
 		if n <= 0 || n > len(stream) {
 			n = 1

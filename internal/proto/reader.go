@@ -203,7 +203,7 @@ func (r *Reader) Next(p []byte) (int, Event, *Error) {
 				return n, ev, err
 			}
 			pt := r.parts()
-			pt.msg = append(pt.msg, chunk...)
+			pt.msg = append(Grow(pt.msg, len(chunk), r.limit()), chunk...)
 		}
 		if r.left > 0 {
 			return n, Event{}, nil
@@ -265,13 +265,10 @@ func (r *Reader) readHeader(p []byte) (n int, ok bool, err *Error) {
 			r.msgCompressed = rsv != 0
 			r.utf.Reset()
 		}
-		limit := r.MaxMessage
-		if r.msgCompressed {
-			// The real limit applies once inflated; the deflated form
-			// of incompressible data is a little larger (stored blocks).
-			limit += limit/1024 + 1024
-		}
-		if r.MaxMessage > 0 && int64(len(r.msg()))+h.Length > limit {
+		limit := r.limit()
+		// h.Length is up to 2^63-1: compare it with what is left of the
+		// limit, never add it to something (the sum could wrap).
+		if r.MaxMessage > 0 && h.Length > limit-int64(len(r.msg())) {
 			return n, false, fail(handler.CloseMessageTooBig, "message too big")
 		}
 	}
@@ -280,6 +277,16 @@ func (r *Reader) readHeader(p []byte) (n int, ok bool, err *Error) {
 		r.part.ctl = nil
 	}
 	return n, true, nil
+}
+
+// limit is the most payload the open message may have (0: no limit).
+func (r *Reader) limit() int64 {
+	if r.msgCompressed && r.MaxMessage > 0 {
+		// The real limit applies once inflated; the deflated form of
+		// incompressible data is a little larger (stored blocks).
+		return r.MaxMessage + r.MaxMessage/1024 + 1024
+	}
+	return r.MaxMessage
 }
 
 // headerSize is the size of a frame header given its second byte.
