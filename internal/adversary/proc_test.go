@@ -39,7 +39,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// advBuild builds the binary, or takes $ADVERSARY_BIN (a ws4go built
+// elsewhere, to attack another version).
 func advBuild(dir string) int {
+	if bin := os.Getenv("ADVERSARY_BIN"); bin != "" {
+		advBin = bin
+		out, _ := exec.Command(advBin, "serve", "-h").CombinedOutput()
+		advHelp = string(out)
+		return 0
+	}
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
@@ -312,4 +320,23 @@ func (s *advBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// waitMetric polls /metrics until the sum of a metric's series (with the
+// given labels) reaches want or within passes.
+func (p *advProc) waitMetric(t *testing.T, within time.Duration, name string, want float64, labels ...string) (advMetrics, bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		m := p.scrape(t)
+		if m.sum(name, labels...) >= want {
+			return m, true
+		}
+		if time.Now().After(deadline) {
+			return m, false
+		}
+		<-tk.C
+	}
 }
