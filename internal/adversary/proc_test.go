@@ -66,7 +66,8 @@ func advBuild(dir string) int {
 
 // advHasFlag reports whether ws4go serve has the flag -name.
 func advHasFlag(name string) bool {
-	return strings.Contains(advHelp, "\n  -"+name+" ")
+	// flag prints "  -name type" or, for a bool, "  -name" alone.
+	return strings.Contains(advHelp, "\n  -"+name+" ") || strings.Contains(advHelp, "\n  -"+name+"\n")
 }
 
 // advEngines are the engines every scenario runs on.
@@ -152,6 +153,9 @@ type advStatus struct {
 	RSS, HWM int64 // bytes
 	Threads  int
 	FDs      int
+	// Rchar is the bytes the process has read by read(2) and its kind,
+	// from sockets included (/proc/PID/io).
+	Rchar int64
 }
 
 func (s advStatus) String() string {
@@ -193,6 +197,13 @@ func (p *advProc) status(t *testing.T) advStatus {
 		t.Fatal(err)
 	}
 	s.FDs = len(fds)
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		for _, line := range strings.Split(string(io), "\n") {
+			if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+				s.Rchar, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+	}
 	return s
 }
 
