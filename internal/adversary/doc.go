@@ -8,5 +8,5 @@
 //	adversary: <scenario> <engine>: key=value ...
 //
 // with its figures (go test -v ./internal/adversary | grep 'adversary:').
-// The package has no code outside its tests.
+// The package has no code outside its tests, which run on Linux only.
 package adversary

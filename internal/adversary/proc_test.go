@@ -1,3 +1,5 @@
+//go:build linux
+
 package adversary
 
 import (
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -97,6 +100,9 @@ func advStart(t *testing.T, engine string, args ...string) *advProc {
 	all := append([]string{"serve", "-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0",
 		"-engine", engine, "-log-level", "warn"}, args...)
 	cmd := exec.Command(advBin, all...)
+	// Should the test process die without its cleanups, the server dies
+	// with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// No WS4GO_ variable of the caller's environment changes the figures.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "WS4GO_") {
