@@ -3,6 +3,9 @@
 package adversary
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -77,8 +80,10 @@ func TestAdvIdleBaseline(t *testing.T) {
 
 // TestAdvAbruptCuts opens 3,000 connections (a tenth of them in the middle
 // of a message), resets half of them (SO_LINGER 0), closes a quarter
-// without a closing handshake and ends the last quarter properly: every
-// descriptor, goroutine, table slot and buffered byte must come back.
+// without a closing handshake and ends the last quarter properly, while
+// plain HTTP requests hit the same port: every request gets its own
+// answer, every survivor nothing but its close frame, and every
+// descriptor, goroutine, table slot and buffered byte comes back.
 func TestAdvAbruptCuts(t *testing.T) {
 	const n = 3000
 	advEachEngine(t, func(t *testing.T, engine string) {
@@ -97,6 +102,27 @@ func TestAdvAbruptCuts(t *testing.T) {
 		if !ok {
 			t.Fatalf("open=%v, want %d", loaded.Open, n)
 		}
+		// Plain HTTP on the same port throughout the cuts (netpoll hands
+		// those to net/http): each must get its own answer, whatever
+		// descriptors are being closed and reused meanwhile.
+		httpDone := make(chan error, 1)
+		go func() {
+			hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			for k := range 300 {
+				resp, err := hc.Get("http://" + p.addr + "/healthz")
+				if err != nil {
+					httpDone <- fmt.Errorf("GET /healthz %d: %w", k, err)
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || string(body) != "ok\n" {
+					httpDone <- fmt.Errorf("GET /healthz %d: %d %q %v", k, resp.StatusCode, body, err)
+					return
+				}
+			}
+			httpDone <- nil
+		}()
 		var resets, fins, clean int
 		var keep []*advConn
 		for i, c := range conns {
@@ -123,10 +149,13 @@ func TestAdvAbruptCuts(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if err := <-httpDone; err != nil {
+			t.Error(err)
+		}
 		for _, c := range keep {
-			code, _, _, err := c.readClose(5 * time.Second)
-			if err != nil || code != 1000 {
-				t.Fatalf("closing handshake: code %d, %v", code, err)
+			code, data, pongs, err := c.readClose(5 * time.Second)
+			if err != nil || code != 1000 || data != 0 || pongs != 0 {
+				t.Fatalf("closing handshake: code %d after %d data frames and %d pongs, %v", code, data, pongs, err)
 			}
 			c.Close()
 			clean++
@@ -134,7 +163,7 @@ func TestAdvAbruptCuts(t *testing.T) {
 		start := time.Now()
 		end := advBackToBaseline(t, p, base, 10*time.Second)
 		m := p.scrape(t)
-		t.Logf("adversary: cuts %s: conns=%d resets=%d fins=%d clean=%d loaded_fds=%d loaded_goroutines=%.0f loaded_buffered=%.0f loaded_rss=%.1fMiB settle=%v fds=%d/%d goroutines=%.0f/%.0f open=%.0f buffered=%.0f closed_1006=%.0f closed_1000=%.0f",
+		t.Logf("adversary: cuts %s: conns=%d http_gets=300 resets=%d fins=%d clean=%d loaded_fds=%d loaded_goroutines=%.0f loaded_buffered=%.0f loaded_rss=%.1fMiB settle=%v fds=%d/%d goroutines=%.0f/%.0f open=%.0f buffered=%.0f closed_1006=%.0f closed_1000=%.0f",
 			engine, n, resets, fins, clean, loaded.FDs, loaded.Goroutines, loaded.Buffered, advMiB(loaded.RSS),
 			time.Since(start).Round(time.Millisecond), end.FDs, base.FDs, end.Goroutines, base.Goroutines, end.Open, end.Buffered,
 			m.sum("ws4go_connections_closed_total", `code="1006"`), m.sum("ws4go_connections_closed_total", `code="1000"`))
