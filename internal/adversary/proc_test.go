@@ -128,8 +128,8 @@ func advStart(t *testing.T, engine string, args ...string) *advProc {
 			_ = cmd.Process.Kill()
 			<-p.exited
 		}
-		if t.Failed() {
-			t.Logf("ws4go stderr:\n%s", p.stderr)
+		if out := p.stderr.String(); t.Failed() && out != "" {
+			t.Logf("ws4go stderr:\n%s", out)
 		}
 	})
 	br := bufio.NewReader(stdout)
