@@ -74,3 +74,10 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# The adversarial load suite (internal/adversary): runs the ws4go binary on
+# both engines and attacks it; each scenario's figures are on a line that
+# starts with "adversary:".
+.PHONY: adversary
+adversary:
+	$(GO) test -count=1 -v -timeout 10m ./internal/adversary
