@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/observe"
 )
 
 // fallback serves the plain HTTP requests that reach the standalone
@@ -28,8 +31,13 @@ func (s *Server) serveFallback(nc net.Conn, read []byte) {
 	if fb == nil {
 		fb = &fallback{
 			srv: &http.Server{
-				Handler:           s.fallbackHandler(),
+				Handler: s.fallbackHandler(),
+				// The same bounds as the raw path's: a later
+				// request on a keep-alive connection may be an
+				// upgrade too.
+				MaxHeaderBytes:    handshake.MaxHeadSize,
 				ReadHeaderTimeout: s.handshakeTimeout(),
+				ReadTimeout:       fallbackReadTimeout,
 				// Keep-alive connections between requests are
 				// not WebSocket connections: do not hold them
 				// forever.
@@ -54,15 +62,23 @@ func (s *Server) serveFallback(nc net.Conn, read []byte) {
 }
 
 // fallbackIdleTimeout closes plain HTTP keep-alive connections that wait
-// this long for their next request.
-const fallbackIdleTimeout = time.Minute
+// this long for their next request; fallbackReadTimeout bounds the reading
+// of a whole plain HTTP request, body included.
+const (
+	fallbackIdleTimeout = time.Minute
+	fallbackReadTimeout = time.Minute
+)
 
 // fallbackHandler is s.HTTP, except that a later request on a keep-alive
 // connection may still be a WebSocket upgrade: it is routed as decide routes
 // a first request.
 func (s *Server) fallbackHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.plainHTTP(r.URL.Path, r.Header.Values("Upgrade")) {
+		if s.plainHTTP(r.URL.Path, handshake.WantsWebSocket(r)) {
+			if !handshake.HostAllowed(r.Host, s.AllowedHosts) {
+				s.refuseHTTP(w, handshake.Reject(observe.RejectHostNotAllowed, "host not allowed"))
+				return
+			}
 			s.HTTP.ServeHTTP(w, r)
 			return
 		}

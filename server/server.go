@@ -80,13 +80,31 @@ type Server struct {
 
 	// Subprotocols the server speaks, most preferred first.
 	Subprotocols []string
-	// OriginPatterns allow cross-origin browsers from these hosts
-	// (path.Match patterns on host[:port]). By default a request with an
-	// Origin header is accepted only if the Origin's host equals Host:
-	// the defence against cross-site WebSocket hijacking.
+	// OriginPatterns allow cross-origin browsers from these origins:
+	// path.Match patterns on the Origin's host[:port] ("*.example.com"),
+	// or on scheme://host[:port] if the pattern has a scheme
+	// ("https://*.example.com" allows https pages only). By default a
+	// request with an Origin header is accepted only if the Origin's host
+	// equals Host (and, on a TLS listener, its scheme is https): the
+	// defence against cross-site WebSocket hijacking.
 	OriginPatterns []string
-	// CheckOrigin, if set, decides instead of OriginPatterns.
+	// CheckOrigin, if set, decides instead of OriginPatterns. It runs
+	// before the 101; a panic in it costs only that handshake (500,
+	// logged, counted as Panicked(observe.SiteOrigin)).
 	CheckOrigin func(r *http.Request) bool
+	// AllowedHosts, if set, are the only Host headers served, on every
+	// path (WebSocket and plain HTTP, standalone and http.Handler); any
+	// other gets 403 (observe.RejectHostNotAllowed). It defends a server
+	// reached by name only from DNS rebinding, in which a hostile page
+	// rebinds its own name to the server's address: its requests still
+	// carry its name in Host (and pass the Origin check, since Origin
+	// and Host agree). An entry is "*" (any host), an address prefix
+	// ("127.0.0.0/8"), or a host name or IP address with an optional
+	// port ("example.com", "[::1]:9001"; a name may be a path.Match
+	// pattern such as "*.example.com"); an entry without a port matches
+	// any port. LoopbackHosts lists the loopback names. Empty:
+	// any Host.
+	AllowedHosts []string
 
 	// Compression enables permessage-deflate (RFC 7692) for clients that
 	// offer it. It is off by default: it costs CPU on every message, and
@@ -188,6 +206,7 @@ func (s *Server) init() {
 			Subprotocols:   s.Subprotocols,
 			OriginPatterns: s.OriginPatterns,
 			CheckOrigin:    s.CheckOrigin,
+			AllowedHosts:   s.AllowedHosts,
 		}
 		if s.Compression {
 			s.hcfg.Negotiate = deflate.Negotiate

@@ -2,14 +2,9 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime/debug"
-	"strings"
-
-	"github.com/gobwas/httphead"
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/deflate"
@@ -29,77 +24,57 @@ type decision struct {
 	fallback bool
 }
 
+// LoopbackHosts allows (as Server.AllowedHosts) the Host headers of a server
+// reached only from the same machine: localhost, 127.0.0.0/8 and ::1, on
+// any port.
+var LoopbackHosts = handshake.LoopbackHosts
+
 // decide answers a complete raw request head (the standalone path of both
-// engines).
-func (s *Server) decide(head []byte) decision {
+// engines) that came over plain TCP.
+func (s *Server) decide(head []byte) decision { return s.decideHead(head, false) }
+
+// decideHead answers a complete raw request head; tls tells whether it came
+// over TLS. A head net/http would refuse is refused with 400 before any user
+// code runs; a panic in the user's CheckOrigin costs only this handshake.
+func (s *Server) decideHead(raw []byte, tls bool) decision {
 	refuse := func(rej *handshake.Rejection) decision {
-		s.rejected(rej.Why)
+		s.refused(rej)
 		return decision{response: handshake.AppendRejection(nil, rej)}
 	}
-	path := requestPath(head)
-	if s.HTTP != nil && s.plainHTTP(path, headerValues(head, "Upgrade")) {
+	h := handshake.Head{TLS: tls}
+	if rej := h.Parse(raw); rej != nil {
+		return refuse(rej)
+	}
+	if s.HTTP != nil && s.plainHTTP(h.Path(), h.WantsWebSocket()) {
+		if !handshake.HostAllowed(h.Host(), s.AllowedHosts) {
+			return refuse(handshake.Reject(observe.RejectHostNotAllowed, "host not allowed"))
+		}
 		return decision{fallback: true}
 	}
-	f, _ := s.route(path)
+	f, _ := s.route(h.Path())
 	if f == nil {
 		return refuse(handshake.Reject(observe.RejectNotFound, "no WebSocket handler for this path"))
 	}
 	if s.closing.Load() {
 		return refuse(handshake.Reject(observe.RejectShuttingDown, "server shutting down"))
 	}
-	res, rej := handshake.CheckHead(head, &s.hcfg)
+	res, rej := h.Check(&s.hcfg)
 	if rej != nil {
 		return refuse(rej)
 	}
 	return decision{response: handshake.AppendResponse(nil, res), factory: f, res: res}
 }
 
-// requestPath is the path of the request line's target ("" if malformed;
-// the handshake check then refuses it).
-func requestPath(head []byte) string {
-	line, _, _ := bytes.Cut(head, []byte("\r\n"))
-	rl, ok := httphead.ParseRequestLine(line)
-	if !ok {
-		return ""
-	}
-	u, err := url.ParseRequestURI(string(rl.URI))
-	if err != nil {
-		return ""
-	}
-	return u.Path
-}
-
-// plainHTTP reports whether a request for path, with these Upgrade header
-// values, belongs to the plain HTTP handler s.HTTP: one no WebSocket handler
-// takes, or, at a path the Routes do not name, one that does not ask for a
-// WebSocket at all. (At a path the Routes name, anything else is a bad
-// handshake.)
-func (s *Server) plainHTTP(path string, upgrade []string) bool {
+// plainHTTP reports whether a request for path belongs to the plain HTTP
+// handler s.HTTP: one no WebSocket handler takes, or, at a path the Routes
+// do not name, one that does not ask for a WebSocket (wantsWS) at all. (At a
+// path the Routes name, anything else is a bad handshake.)
+func (s *Server) plainHTTP(path string, wantsWS bool) bool {
 	f, named := s.route(path)
 	if f == nil {
 		return true
 	}
-	if named {
-		return false
-	}
-	for _, v := range upgrade {
-		if strings.Contains(strings.ToLower(v), "websocket") {
-			return false
-		}
-	}
-	return true
-}
-
-// headerValues returns the values of a raw request head's header field name.
-func headerValues(head []byte, name string) []string {
-	var vs []string
-	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
-		k, v, ok := httphead.ParseHeaderLine(line)
-		if ok && bytes.EqualFold(k, []byte(name)) {
-			vs = append(vs, string(v))
-		}
-	}
-	return vs
+	return !named && !wantsWS
 }
 
 // ServeHTTP upgrades r to a WebSocket connection run by the handler that
@@ -122,16 +97,7 @@ func (s *Server) HTTPHandler(f handler.Factory) http.Handler {
 // standalone listener's fallback server was counted when accepted).
 func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory, count bool) {
 	s.init()
-	refuse := func(rej *handshake.Rejection) {
-		s.rejected(rej.Why)
-		for k, vs := range rej.Header {
-			w.Header()[k] = vs
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(rej.Status())
-		_, _ = w.Write([]byte(rej.Reason + "\n"))
-	}
+	refuse := func(rej *handshake.Rejection) { s.refuseHTTP(w, rej) }
 	if o := s.Observer; o != nil && count {
 		o.Accepted()
 	}
@@ -171,9 +137,10 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		nc.Close()
 		return
 	}
-	// The request's context ends when ServeHTTP returns; keep a copy
-	// that outlives it for Conn.Request.
-	req := r.Clone(contextWithoutCancel(r))
+	// The request's context ends when ServeHTTP returns; keep a shallow
+	// copy that outlives it for Conn.Request (not a deep Clone: that would
+	// double the memory of a large header for the connection's start).
+	req := r.WithContext(contextWithoutCancel(r))
 	s.engine.adopt(nc, func(tr wsconn.Transport) *wsconn.Conn {
 		return s.newConn(tr, f, res, nil, req)
 	}, rest)
@@ -200,6 +167,31 @@ func (s *Server) rejected(why observe.Reason) {
 	}
 }
 
+// refused counts a refused handshake, and logs the panic of a user hook
+// that caused it.
+func (s *Server) refused(rej *handshake.Rejection) {
+	if rej.Panic != nil {
+		s.logger().Error("ws4go: CheckOrigin panicked; refusing the handshake with 500", "panic", rej.Panic, "stack", string(rej.Stack))
+		if o := s.Observer; o != nil {
+			o.Panicked(observe.SiteOrigin)
+		}
+	}
+	s.rejected(rej.Why)
+}
+
+// refuseHTTP answers a refused handshake on the http.Handler path, as
+// AppendRejection does on the raw path.
+func (s *Server) refuseHTTP(w http.ResponseWriter, rej *handshake.Rejection) {
+	s.refused(rej)
+	for k, vs := range rej.Header {
+		w.Header()[k] = vs
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(rej.Status())
+	_, _ = w.Write([]byte(rej.Reason + "\n"))
+}
+
 // newConn makes the connection of an accepted handshake (head: the raw
 // request head, or req: the *http.Request).
 func (s *Server) newConn(tr wsconn.Transport, f handler.Factory, res *handshake.Result, head []byte, req *http.Request) *wsconn.Conn {
@@ -217,6 +209,9 @@ func (s *Server) newHandler(f handler.Factory) (h handler.Handler) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.logger().Error("ws4go: handler factory panicked; closing the connection with 1011", "panic", v, "stack", string(debug.Stack()))
+			if o := s.Observer; o != nil {
+				o.Panicked(observe.SiteFactory)
+			}
 			h = failedHandler{}
 		}
 	}()

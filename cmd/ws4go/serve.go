@@ -72,6 +72,7 @@ var handlers = map[string]handlerDef{
 
 type serveFlags struct {
 	addr, handler, engine, path, origins, subprotocols, logLevel, logFormat string
+	allowedHosts                                                            string
 	maxMessage                                                              int64
 	maxWriteQueue                                                           int
 	pingInterval, pongTimeout, idleTimeout, closeTimeout, handshakeTimeout  time.Duration
@@ -87,6 +88,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.engine, "engine", string(server.EngineNetpoll), "connection engine: netpoll (epoll and a worker pool; Linux) or goroutine (one goroutine per connection); TLS connections always run on the goroutine engine")
 	fs.StringVar(&f.path, "path", "/ws", "path of the WebSocket endpoint")
 	fs.StringVar(&f.origins, "origins", "", "extra allowed browser origins, comma-separated host patterns (the request's own host is always allowed)")
+	fs.StringVar(&f.allowedHosts, "allowed-hosts", "", "Host headers served, comma-separated (host[:port], *.pattern, CIDR prefix; * for any); default: only loopback names (localhost, 127.0.0.0/8, [::1]) when -addr is a loopback address, against DNS rebinding, else any")
 	fs.StringVar(&f.subprotocols, "subprotocols", "", "subprotocols spoken, comma-separated, most preferred first")
 	fs.Int64Var(&f.maxMessage, "max-message-size", server.DefaultMaxMessageSize, "largest message accepted, in bytes, after decompression (larger: close 1009; 0: no limit)")
 	fs.BoolVar(&f.compression, "compression", false, "negotiate permessage-deflate (RFC 7692) with clients that offer it")
@@ -137,6 +139,29 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	return fs.Parse(args)
+}
+
+// allowedHosts is Server.AllowedHosts for -allowed-hosts: by default only
+// loopback names on a loopback address (as development servers do, so a
+// page rebound to 127.0.0.1 cannot reach the server), any elsewhere.
+func allowedHosts(flagValue, addr string) []string {
+	if list := splitList(flagValue); len(list) > 0 {
+		if slices.Contains(list, "*") {
+			return nil
+		}
+		return list
+	}
+	if strings.HasPrefix(addr, "unix:") {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		return server.LoopbackHosts
+	}
+	return nil
 }
 
 func splitList(s string) []string {
@@ -242,6 +267,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Engine:           engine,
 		Compression:      f.compression,
 		OriginPatterns:   splitList(f.origins),
+		AllowedHosts:     allowedHosts(f.allowedHosts, f.addr),
 		Subprotocols:     splitList(f.subprotocols),
 		MaxMessageSize:   disabledIfZero(f.maxMessage),
 		MaxWriteQueue:    int(disabledIfZero(int64(f.maxWriteQueue))),

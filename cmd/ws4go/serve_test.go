@@ -353,3 +353,53 @@ func TestChatBroker(t *testing.T) {
 		t.Fatalf("node B: exit %d", code)
 	}
 }
+
+// TestHsAllowedHosts: on a loopback address serve refuses a foreign Host
+// (DNS rebinding) on the page and the WebSocket endpoint, serves loopback
+// names, and -allowed-hosts widens the list.
+func TestHsAllowedHosts(t *testing.T) {
+	get := func(addr, host string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	upgrade := func(addr, host string) int {
+		t.Helper()
+		resp := testutil.RawHTTP(t, addr, "GET /ws HTTP/1.1\r\nHost: "+host+"\r\nOrigin: http://"+host+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		return resp.StatusCode
+	}
+	addr, stop := startServe(t, "-addr", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(addr)
+	if got := upgrade(addr, "rebound.example:"+port); got != 403 {
+		t.Errorf("WebSocket with a rebound Host: %d, want 403", got)
+	}
+	if got := upgrade(addr, addr); got != 101 {
+		t.Errorf("WebSocket with a loopback Host: %d, want 101", got)
+	}
+	for host, want := range map[string]int{"rebound.example:" + port: 403, "localhost:" + port: 200, addr: 200, "[::1]:" + port: 200} {
+		if got := get(addr, host); got != want {
+			t.Errorf("default, Host %s: %d, want %d", host, got, want)
+		}
+	}
+	stop()
+	t.Setenv("WS4GO_ALLOWED_HOSTS", "app.example")
+	addr, stop = startServe(t, "-addr", "127.0.0.1:0")
+	if got := get(addr, "app.example"); got != 200 {
+		t.Errorf("-allowed-hosts app.example: %d", got)
+	}
+	if got := get(addr, "localhost"); got != 403 {
+		t.Errorf("-allowed-hosts app.example, Host localhost: %d", got)
+	}
+	stop()
+	addr, stop = startServe(t, "-addr", "127.0.0.1:0", "-allowed-hosts", "*")
+	if got := get(addr, "rebound.example"); got != 200 {
+		t.Errorf("-allowed-hosts *: %d", got)
+	}
+	stop()
+}

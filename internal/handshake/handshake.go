@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -32,13 +33,18 @@ type Config struct {
 	// them that the client offers is chosen; none is chosen if the client
 	// offers none of them.
 	Subprotocols []string
-	// OriginPatterns are extra origin hosts allowed besides the request's
-	// own Host, as path.Match patterns against the Origin's host[:port]
-	// (e.g. "example.com", "*.example.com:8443").
+	// OriginPatterns are extra origins allowed besides the request's own
+	// host, as path.Match patterns against the Origin's host[:port]
+	// ("example.com", "*.example.com:8443"), or against scheme://host[:port]
+	// if the pattern has a scheme ("https://*.example.com": https only).
 	OriginPatterns []string
 	// CheckOrigin, if set, replaces the origin check: it decides from the
-	// whole request.
+	// whole request. A panic in it refuses the handshake with 500
+	// (Rejection.Panic holds what it panicked with).
 	CheckOrigin func(r *http.Request) bool
+	// AllowedHosts, if set, are the only Host headers served (see
+	// HostAllowed); others get 403, against DNS rebinding.
+	AllowedHosts []string
 	// Negotiate, if set, answers the client's Sec-WebSocket-Extensions
 	// offer (all header values joined by ", "): the response header value
 	// ("" to accept none). A non-nil error refuses the handshake with 400.
@@ -54,6 +60,10 @@ type Rejection struct {
 	Reason string
 	// Header holds extra response header fields.
 	Header http.Header
+	// Panic is what a user hook panicked with (Why is RejectPanic), and
+	// Stack where.
+	Panic any
+	Stack []byte
 }
 
 // Status is the HTTP status of the refusal.
@@ -90,8 +100,9 @@ type fields struct {
 	keyCount     int
 	origin       string
 	protocols    []string // offered, in the client's order
-	extensions   string
+	extensions   []byte   // the offers joined by ", "
 	badTokenList bool
+	tls          bool // the request came over TLS
 }
 
 func (f *fields) addUpgrade(v []byte) {
@@ -125,11 +136,13 @@ func (f *fields) addProtocols(v []byte) {
 	})
 }
 
+// addExtensions appends to the offer (in amortised linear time: the field
+// may repeat thousands of times).
 func (f *fields) addExtensions(v []byte) {
-	if f.extensions != "" {
-		f.extensions += ", "
+	if len(f.extensions) > 0 {
+		f.extensions = append(f.extensions, ", "...)
 	}
-	f.extensions += string(v)
+	f.extensions = append(f.extensions, v...)
 }
 
 // check applies RFC 6455 section 4.2.1 and the server's policy. r builds the
@@ -142,6 +155,8 @@ func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection
 		return nil, Reject(observe.RejectHTTPVersion, "HTTP/1.1 or later is required")
 	case !f.hostSeen || f.host == "":
 		return nil, Reject(observe.RejectHost, "missing Host header")
+	case !HostAllowed(f.host, cfg.AllowedHosts):
+		return nil, Reject(observe.RejectHostNotAllowed, "host not allowed")
 	case !f.upgradeSeen || !f.upgrade:
 		return nil, Reject(observe.RejectNotUpgrade, `the Upgrade header must include "websocket"`)
 	case !f.connSeen || !f.connection:
@@ -158,11 +173,20 @@ func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection
 		return nil, Reject(observe.RejectKey, "Sec-WebSocket-Key must be the base64 of 16 bytes")
 	}
 	if cfg.CheckOrigin != nil {
-		if !cfg.CheckOrigin(r()) {
-			return nil, Reject(observe.RejectOrigin, "origin not allowed")
+		req := r()
+		if req == nil {
+			return nil, Reject(observe.RejectMalformed, "malformed request")
 		}
-	} else if f.origin != "" && !originAllowed(f.origin, f.host, cfg.OriginPatterns) {
-		return nil, Reject(observe.RejectOrigin, "origin not allowed: "+f.origin)
+		if ok, rej := checkOrigin(cfg.CheckOrigin, req); rej != nil || !ok {
+			if rej == nil {
+				rej = Reject(observe.RejectOrigin, "origin not allowed")
+			}
+			return nil, rej
+		}
+	} else if f.origin != "" && !originAllowed(f.origin, f.host, f.tls, cfg.OriginPatterns) {
+		// The origin is quoted: the body must not carry attacker bytes
+		// as they came.
+		return nil, Reject(observe.RejectOrigin, "origin not allowed: "+strconv.Quote(f.origin))
 	}
 	res := &Result{Accept: AcceptKey(f.key)}
 	for _, want := range cfg.Subprotocols {
@@ -176,14 +200,26 @@ func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection
 			break
 		}
 	}
-	if cfg.Negotiate != nil && f.extensions != "" {
-		ext, err := cfg.Negotiate(f.extensions)
+	if cfg.Negotiate != nil && len(f.extensions) > 0 {
+		ext, err := cfg.Negotiate(string(f.extensions))
 		if err != nil {
-			return nil, Reject(observe.RejectExtension, err.Error())
+			return nil, Reject(observe.RejectExtension, strconv.Quote(err.Error()))
 		}
 		res.Extensions = ext
 	}
 	return res, nil
+}
+
+// checkOrigin runs the user's origin check; a panic in it is returned as
+// a RejectPanic rejection (500) instead of ending the process.
+func checkOrigin(check func(*http.Request) bool, r *http.Request) (ok bool, rej *Rejection) {
+	defer func() {
+		if v := recover(); v != nil {
+			rej = Reject(observe.RejectPanic, "internal error")
+			rej.Panic, rej.Stack = v, debug.Stack()
+		}
+	}()
+	return check(r), nil
 }
 
 func validKey(k string) bool {
@@ -195,18 +231,24 @@ func validKey(k string) bool {
 }
 
 // originAllowed implements the default defence against cross-site WebSocket
-// hijacking: a browser's Origin must name the host it connects to, or one of
-// the configured patterns.
-func originAllowed(origin, host string, patterns []string) bool {
+// hijacking: a browser's Origin must name the host it connects to (over
+// TLS, with a secure scheme: an http:// page of the same host is another
+// origin), or match one of the configured patterns.
+func originAllowed(origin, host string, tls bool, patterns []string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if sameHost(u, host) {
+	scheme := strings.ToLower(u.Scheme)
+	if sameHost(u, host) && (!tls || scheme == "https" || scheme == "wss") {
 		return true
 	}
 	for _, p := range patterns {
-		if ok, _ := pathMatchFold(p, u.Host); ok {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = scheme + "://" + u.Host
+		}
+		if ok, _ := pathMatchFold(p, target); ok {
 			return true
 		}
 	}
@@ -272,7 +314,7 @@ func AppendRejection(dst []byte, rej *Rejection) []byte {
 	dst = strconv.AppendInt(dst, int64(rej.Status()), 10)
 	dst = append(dst, ' ')
 	dst = append(dst, http.StatusText(rej.Status())...)
-	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, "\r\n"...)
 	for k, vs := range rej.Header {
@@ -302,67 +344,127 @@ func HeadEnd(buf []byte) (int, *Rejection) {
 	return 0, nil
 }
 
-// CheckHead checks a complete raw request head (as delimited by HeadEnd).
-// The head is not retained.
-func CheckHead(head []byte, cfg *Config) (*Result, *Rejection) {
-	var f fields
-	first, rest, _ := bytes.Cut(head[:len(head)-2], []byte("\r\n"))
-	rl, ok := httphead.ParseRequestLine(first)
-	if !ok {
-		return nil, Reject(observe.RejectMalformed, "malformed request line")
+// Head is a raw request head that Parse accepted: the raw path routes and
+// checks it without building an *http.Request.
+type Head struct {
+	raw  []byte
+	f    fields
+	path string
+	// TLS tells Check that the request came over TLS (wss://), so an
+	// http:// Origin of the same host is cross-origin.
+	TLS bool
+}
+
+// Parse parses a complete raw request head (as delimited by HeadEnd),
+// refusing what net/http would refuse (see parseHead). The head is kept
+// until Check returns, not after.
+func (h *Head) Parse(raw []byte) *Rejection {
+	*h = Head{raw: raw, TLS: h.TLS}
+	rl, rej := parseHead(raw, h.f.add)
+	if rej != nil {
+		return rej
 	}
-	f.method = string(rl.Method)
-	f.major, f.minor = rl.Version.Major, rl.Version.Minor
-	for len(rest) > 0 {
-		var line []byte
-		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		if len(line) == 0 {
-			break
-		}
-		k, v, ok := httphead.ParseHeaderLine(line)
-		if !ok {
-			return nil, Reject(observe.RejectMalformed, "malformed header line")
-		}
-		switch {
-		case bytes.EqualFold(k, []byte("Host")):
-			if f.hostSeen {
-				return nil, Reject(observe.RejectHost, "more than one Host header")
-			}
-			f.hostSeen, f.host = true, string(v)
-		case bytes.EqualFold(k, []byte("Upgrade")):
-			f.addUpgrade(v)
-		case bytes.EqualFold(k, []byte("Connection")):
-			f.addConnection(v)
-		case bytes.EqualFold(k, []byte("Sec-WebSocket-Version")):
-			if f.versionSeen && f.version != string(v) {
-				f.version = "" // conflicting versions
-			} else {
-				f.version = string(v)
-			}
-			f.versionSeen = true
-		case bytes.EqualFold(k, []byte("Sec-WebSocket-Key")):
-			f.keyCount++
-			f.key = string(v)
-		case bytes.EqualFold(k, []byte("Origin")):
-			f.origin = string(v)
-		case bytes.EqualFold(k, []byte("Sec-WebSocket-Protocol")):
-			f.addProtocols(v)
-		case bytes.EqualFold(k, []byte("Sec-WebSocket-Extensions")):
-			f.addExtensions(v)
-		}
+	h.f.method = string(rl.method)
+	h.f.major, h.f.minor = rl.major, rl.minor
+	if rl.url.Host != "" { // absolute-form: the target's host wins, as in net/http
+		h.f.host, h.f.hostSeen = rl.url.Host, true
 	}
-	return f.check(cfg, func() *http.Request {
-		r, _ := ParseRequest(head)
+	h.path = rl.url.Path
+	return nil
+}
+
+// Path is the path of the request target.
+func (h *Head) Path() string { return h.path }
+
+// Host is the host[:port] the request is for.
+func (h *Head) Host() string { return h.f.host }
+
+// WantsWebSocket reports whether the request asks for a WebSocket (Upgrade
+// names "websocket"): a request that does not may be plain HTTP.
+func (h *Head) WantsWebSocket() bool { return h.f.upgrade }
+
+// Check applies the handshake checks and the server's policy to a parsed
+// head. A CheckOrigin function gets the *http.Request that http.ReadRequest
+// makes of the head.
+func (h *Head) Check(cfg *Config) (*Result, *Rejection) {
+	h.f.tls = h.TLS
+	raw := h.raw
+	h.raw = nil
+	return h.f.check(cfg, func() *http.Request {
+		r, err := ParseRequest(raw)
+		if err != nil {
+			return nil // Parse accepted what net/http refuses: a bug, refused with 400
+		}
 		return r
 	})
 }
 
-// CheckRequest checks an *http.Request (the http.Handler path).
+// CheckHead parses and checks a complete raw request head (as delimited by
+// HeadEnd) of a plain-TCP request. The head is not retained.
+func CheckHead(head []byte, cfg *Config) (*Result, *Rejection) {
+	var h Head
+	if rej := h.Parse(head); rej != nil {
+		return nil, rej
+	}
+	return h.Check(cfg)
+}
+
+// add records a header field of a raw head.
+func (f *fields) add(k fieldKind, _, v []byte) {
+	switch k {
+	case fieldHost:
+		f.hostSeen, f.host = true, string(v)
+	case fieldUpgrade:
+		f.addUpgrade(v)
+	case fieldConnection:
+		f.addConnection(v)
+	case fieldVersion:
+		if f.versionSeen && f.version != string(v) {
+			f.version = "" // conflicting versions
+		} else {
+			f.version = string(v)
+		}
+		f.versionSeen = true
+	case fieldKey:
+		f.keyCount++
+		f.key = string(v)
+	case fieldOrigin:
+		f.origin = string(v)
+	case fieldProtocol:
+		f.addProtocols(v)
+	case fieldExtensions:
+		f.addExtensions(v)
+	}
+}
+
+// WantsWebSocket reports whether r asks for a WebSocket (Upgrade names
+// "websocket").
+func WantsWebSocket(r *http.Request) bool {
+	var f fields
+	for _, v := range r.Header.Values("Upgrade") {
+		f.addUpgrade([]byte(v))
+	}
+	return f.upgrade
+}
+
+// CheckRequest checks an *http.Request (the http.Handler path). The fields
+// the handshake reads may total at most MaxHeadSize, as on the raw path,
+// whatever header size the embedding server allows.
 func CheckRequest(r *http.Request, cfg *Config) (*Result, *Rejection) {
 	f := fields{
 		method: r.Method, major: r.ProtoMajor, minor: r.ProtoMinor,
 		host: r.Host, hostSeen: r.Host != "",
 		origin: r.Header.Get("Origin"),
+		tls:    r.TLS != nil,
+	}
+	size := 0
+	for _, k := range []string{"Upgrade", "Connection", "Sec-Websocket-Version", "Sec-Websocket-Key", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions"} {
+		for _, v := range r.Header[k] {
+			size += len(k) + len(v) + 4
+		}
+	}
+	if size > MaxHeadSize {
+		return nil, Reject(observe.RejectTooLarge, "WebSocket header fields too large")
 	}
 	for _, v := range r.Header.Values("Upgrade") {
 		f.addUpgrade([]byte(v))
