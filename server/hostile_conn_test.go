@@ -358,7 +358,7 @@ func TestHcWriteTimeout(t *testing.T) {
 		if n := obs.limited[observe.LimitWriteTimeout].Load(); n != 1 {
 			t.Errorf("Limited(LimitWriteTimeout) %d times", n)
 		}
-		dial(t, addr, "/").echoes("still serving")
+		hcEventually(t, 5*time.Second, "connection gone", func() bool { return s.Len() == 0 })
 	})
 }
 
