@@ -4,7 +4,6 @@ package netpoll
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"os"
 	"strconv"
@@ -50,8 +49,11 @@ type conn struct {
 
 	// writeWait: the right to write waits for EPOLLOUT (see WaitWritable).
 	writeWait atomic.Bool
-	closed    atomic.Bool // the descriptor is closed; set under wmu
+	closed    atomic.Bool // the descriptor is closed (or handed off); set under wmu
 	reading   bool        // the Conn still wants input (the runner's)
+	// held: input events not acted on while the Conn's reading is paused
+	// (the runner's); acted on once it resumes.
+	held uint32
 
 	wmu sync.Mutex // guards fd against close while writing
 
@@ -121,8 +123,11 @@ func (c *conn) process(buf []byte) bool {
 		c.ws.Flush()
 	}
 	more := false
-	if ev&inputEvents != 0 && c.closeReq.Load() == 0 {
-		more = c.readAvailable(buf, ev&hangupEvents != 0)
+	c.held |= ev & inputEvents
+	if c.held != 0 && c.closeReq.Load() == 0 && !c.closed.Load() && (c.ws == nil || !c.ws.ReadPaused()) {
+		in := c.held
+		c.held = 0
+		more = c.readAvailable(buf, in&hangupEvents != 0)
 	}
 	if c.closeReq.Load() != 0 {
 		c.doClose()
@@ -146,7 +151,15 @@ func (c *conn) readAvailable(buf []byte, hangup bool) bool {
 		}
 	}()
 	for i := 0; i < readsPerTurn; i++ {
-		if c.closeReq.Load() != 0 {
+		// Handed off or closed: the number may be another
+		// connection's by now. Paused: output waits for the peer.
+		if c.closeReq.Load() != 0 || c.closed.Load() || c.ws != nil && c.ws.ReadPaused() {
+			if c.ws != nil && c.ws.ReadPaused() {
+				c.held |= unix.EPOLLIN
+				if hangup {
+					c.held |= unix.EPOLLRDHUP
+				}
+			}
 			return false
 		}
 		n, err := unix.Read(int(c.fd), buf)
@@ -313,48 +326,15 @@ func (c *conn) doClose() {
 	c.e.finished()
 }
 
-// Write implements wsconn.Transport: a non-blocking writev that stops when
-// the socket is full.
+// Write implements wsconn.Transport: non-blocking writevs that stop when the
+// socket is full; nothing is allocated.
 func (c *conn) Write(bufs [][]byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
-	total := 0
-	for len(bufs) > 0 {
-		iov := bufs
-		if len(iov) > 1024 { // IOV_MAX
-			iov = iov[:1024]
-		}
-		n, err := unix.Writev(int(c.fd), iov)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if errors.Is(err, unix.EAGAIN) {
-				return total, nil
-			}
-			return total, err
-		}
-		total += n
-		// Skip what was written.
-		for n > 0 && len(bufs) > 0 {
-			if n >= len(bufs[0]) {
-				n -= len(bufs[0])
-				bufs = bufs[1:]
-				continue
-			}
-			rest := make([][]byte, len(bufs))
-			copy(rest, bufs)
-			rest[0] = rest[0][n:]
-			bufs, n = rest, 0
-		}
-		for len(bufs) > 0 && len(bufs[0]) == 0 {
-			bufs = bufs[1:]
-		}
-	}
-	return total, nil
+	return writeBufs(int(c.fd), bufs)
 }
 
 // WriteFrame implements wsconn's frame writer: a small frame goes out with
@@ -384,6 +364,14 @@ func (c *conn) WaitWritable() {
 	c.wmu.Unlock()
 	if ready && c.writeWait.Load() {
 		c.ev.Or(unix.EPOLLOUT)
+		c.schedule()
+	}
+}
+
+// ResumeRead is called by the Conn when its reading is no longer paused:
+// input that arrived meanwhile gets a turn.
+func (c *conn) ResumeRead() {
+	if !c.closed.Load() {
 		c.schedule()
 	}
 }

@@ -65,3 +65,53 @@ func writeSome(fd int, p []byte) (int, error) {
 	}
 	return total, nil
 }
+
+// maxIovecs is how many buffers one writev of writeBufs takes.
+const maxIovecs = 64
+
+// writeBufs writes bufs to the non-blocking fd with writev until they are
+// written or the socket is full, from an iovec array on the stack: nothing
+// is copied or allocated, however often the socket takes only part.
+func writeBufs(fd int, bufs [][]byte) (int, error) {
+	var iov [maxIovecs]unix.Iovec
+	total := 0
+	i, off := 0, 0 // bufs[i][off:] is next
+	for {
+		k := 0
+		for j := i; j < len(bufs) && k < len(iov); j++ {
+			b := bufs[j]
+			if j == i {
+				b = b[off:]
+			}
+			if len(b) > 0 {
+				iov[k].Base = &b[0]
+				iov[k].SetLen(len(b))
+				k++
+			}
+		}
+		if k == 0 {
+			return total, nil
+		}
+		r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		switch errno {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return total, nil
+		default:
+			return total, errno
+		}
+		n := int(r)
+		total += n
+		for n > 0 {
+			if left := len(bufs[i]) - off; n < left {
+				off += n
+				n = 0
+			} else {
+				n -= left
+				i, off = i+1, 0
+			}
+		}
+	}
+}

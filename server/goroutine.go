@@ -132,7 +132,7 @@ func (e goroutineEngine) adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Co
 
 // run is the reading loop of one connection.
 func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
-	tr := &blockingTransport{nc: nc, rc: rawConnOf(nc), s: e.s}
+	tr := &blockingTransport{nc: nc, rc: rawConnOf(nc), s: e.s, resume: make(chan struct{}, 1)}
 	c := mk(tr)
 	tr.c = c
 	c.Start(e.s.table)
@@ -141,6 +141,11 @@ func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn
 	buf := *bp
 	var err error
 	for {
+		// Input waits while output does (see wsconn.Conn.ReadPaused):
+		// a peer that does not read is held back by TCP.
+		for c.ReadPaused() {
+			<-tr.resume
+		}
 		var n int
 		n, err = nc.Read(buf)
 		if n > 0 && reading {
@@ -167,22 +172,24 @@ func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn
 
 // blockingTransport is the goroutine engine's socket. Sends try a
 // non-blocking write first (through the raw descriptor); what the socket does
-// not take is queued and written by a short-lived goroutine with blocking
-// writes bounded by WriteTimeout, so a peer that does not read never holds up
-// the sender. Sockets without a raw descriptor (TLS) are written with
-// blocking writes, bounded by WriteTimeout.
+// not take is queued and written by a short-lived goroutine that waits for
+// the socket to take each next byte, so a peer that does not read never holds
+// up the sender (the table's sweeper drops it after WriteTimeout without
+// progress). Sockets without a raw descriptor (TLS) are written with
+// blocking writes, each bounded by WriteTimeout.
 type blockingTransport struct {
 	nc      net.Conn
 	rc      syscall.RawConn // nil: blocking writes only
 	s       *Server
 	c       *wsconn.Conn
-	shut    atomic.Bool // Shutdown was called: drain and close
-	flusher atomic.Bool // the background flusher is writing
+	shut    atomic.Bool   // Shutdown was called: drain and close
+	flusher atomic.Bool   // the background flusher is writing
+	resume  chan struct{} // ResumeRead wakes the reading goroutine
 }
 
 func (t *blockingTransport) Write(bufs [][]byte) (int, error) {
-	if t.rc != nil && !t.flusher.Load() {
-		return tryWritev(t.rc, bufs)
+	if t.rc != nil {
+		return tryWritev(t.rc, bufs, t.flusher.Load())
 	}
 	_ = t.nc.SetWriteDeadline(deadline(t.s.writeTimeout()))
 	nb := net.Buffers(bufs)
@@ -217,6 +224,14 @@ func (t *blockingTransport) Shutdown() {
 		return
 	}
 	t.nc.Close()
+}
+
+// ResumeRead wakes the reading goroutine waiting for ReadPaused to end.
+func (t *blockingTransport) ResumeRead() {
+	select {
+	case t.resume <- struct{}{}:
+	default:
+	}
 }
 
 func (t *blockingTransport) Close()               { t.nc.Close() }

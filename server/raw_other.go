@@ -12,4 +12,4 @@ func drain(net.Conn) {}
 
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
-func tryWritev(syscall.RawConn, [][]byte) (int, error) { panic("unreachable") }
+func tryWritev(syscall.RawConn, [][]byte, bool) (int, error) { panic("unreachable") }

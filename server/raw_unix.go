@@ -44,15 +44,17 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
-// tryWritev writes what the socket takes now, without waiting.
-func tryWritev(rc syscall.RawConn, bufs [][]byte) (int, error) {
+// tryWritev writes what the socket takes now. If wait, it first waits (in
+// the runtime's poller, with no deadline) until the socket takes at least one
+// byte; else it does not wait.
+func tryWritev(rc syscall.RawConn, bufs [][]byte, wait bool) (int, error) {
 	var n int
 	var werr error
 	err := rc.Write(func(fd uintptr) bool {
 		for {
 			n, werr = unix.Writev(int(fd), bufs)
 			if !errors.Is(werr, unix.EINTR) {
-				return true
+				return !wait || !errors.Is(werr, unix.EAGAIN)
 			}
 		}
 	})

@@ -52,6 +52,8 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultPingInterval     = 30 * time.Second
 	DefaultPongTimeout      = 30 * time.Second
+	DefaultMessageTimeout   = 60 * time.Second
+	DefaultMaxBufferedBytes = 1 << 30
 )
 
 // A Server serves WebSocket connections. Like net/http.Server it is its own
@@ -131,8 +133,10 @@ type Server struct {
 	// sent the peer has this long to answer before the TCP connection is
 	// dropped (default 5 s).
 	CloseTimeout time.Duration
-	// WriteTimeout bounds one blocking write on the goroutine engine
-	// (default 10 s).
+	// WriteTimeout: a connection whose queued frames make no progress
+	// (the socket takes none of their bytes) for this long is dropped,
+	// on both engines; Closed gets 1006 "write timeout" (default 10 s;
+	// negative: never). It also bounds the write of a handshake response.
 	WriteTimeout time.Duration
 	// PingInterval: a connection that received nothing for this long is
 	// pinged (default 30 s; negative disables the heartbeat).
@@ -143,6 +147,19 @@ type Server struct {
 	// IdleTimeout closes (1001) a connection that received no data
 	// message for this long. Zero: never.
 	IdleTimeout time.Duration
+	// MessageTimeout: a message or control frame whose first byte has
+	// arrived must arrive whole within this long (its deadline is fixed
+	// at that byte: control frames inside a fragmented message and a
+	// trickle of bytes do not extend it); else the connection fails with
+	// 1008 "message timeout" (default 60 s; negative: never).
+	MessageTimeout time.Duration
+	// MaxBufferedBytes bounds the memory held across all connections for
+	// partial messages, inflater output and write queues (default 1 GiB;
+	// negative: no bound). The connection that would take the total past
+	// it is closed with 1013 (Try Again Later). Reads are counted after
+	// the fact, so the total may pass it by about one read per
+	// connection.
+	MaxBufferedBytes int64
 
 	// KeepRequest keeps every connection's upgrade request for its whole
 	// life. By default it is kept after Opened only if the handler asked
@@ -198,6 +215,9 @@ func (s *Server) init() {
 			PingInterval:   time.Duration(orDefault(int64(s.PingInterval), int64(DefaultPingInterval))),
 			PongTimeout:    time.Duration(orDefault(int64(s.PongTimeout), int64(DefaultPongTimeout))),
 			CloseTimeout:   time.Duration(orDefault(int64(s.CloseTimeout), int64(DefaultCloseTimeout))),
+			MessageTimeout: time.Duration(orDefault(int64(s.MessageTimeout), int64(DefaultMessageTimeout))),
+			WriteTimeout:   s.writeTimeout(),
+			Budget:         &wsconn.Budget{Max: orDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
 			KeepRequest:    s.KeepRequest,
 			Observer:       s.Observer,
 			Logger:         s.logger(),
@@ -369,7 +389,7 @@ type Stats struct {
 // Stats returns a snapshot of the server's load.
 func (s *Server) Stats() Stats {
 	s.init()
-	st := Stats{Connections: s.table.Len()}
+	st := Stats{Connections: s.table.Len(), Buffered: s.wcfg.Budget.Held()}
 	if n, ok := s.engine.(*netpollEngine); ok {
 		st.WorkersBusy, st.WorkerQueue = n.e.Stats()
 	}

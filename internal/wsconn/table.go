@@ -188,13 +188,14 @@ func (t *Table) Wait(done <-chan struct{}) bool {
 
 func (t *Table) needSweep() bool {
 	c := t.cfg
-	return c.IdleTimeout > 0 || c.PingInterval > 0 || c.CloseTimeout > 0
+	return c.IdleTimeout > 0 || c.PingInterval > 0 || c.CloseTimeout > 0 ||
+		c.MessageTimeout > 0 || c.WriteTimeout > 0
 }
 
 // tick is how often the sweeper runs: a fraction of the shortest timeout.
 func (t *Table) tick() time.Duration {
 	d := time.Second
-	for _, v := range []time.Duration{t.cfg.IdleTimeout, t.cfg.PingInterval, t.cfg.PongTimeout, t.cfg.CloseTimeout} {
+	for _, v := range []time.Duration{t.cfg.IdleTimeout, t.cfg.PingInterval, t.cfg.PongTimeout, t.cfg.CloseTimeout, t.cfg.MessageTimeout, t.cfg.WriteTimeout} {
 		if v > 0 && v/4 < d {
 			d = v / 4
 		}
@@ -221,6 +222,10 @@ func (t *Table) sweep(stop chan struct{}) {
 // timers applies the connection's deadlines at time now.
 func (c *Conn) timers(now int64) {
 	cfg := c.cfg
+	if cfg.WriteTimeout > 0 && c.has(stFlushing) && c.writeStalled(now) {
+		c.writeTimedOut()
+		return
+	}
 	if at := c.closingAt.Load(); at != 0 {
 		if cfg.CloseTimeout > 0 && now-at > int64(cfg.CloseTimeout) {
 			c.terminate("close timeout")
@@ -241,9 +246,23 @@ func (c *Conn) timers(now int64) {
 			_ = c.control(ws.OpPing, nil)
 		}
 	}
+	if at := c.msgStart.Load(); cfg.MessageTimeout > 0 && at != 0 && now-at > int64(cfg.MessageTimeout) {
+		c.messageTimedOut()
+		return
+	}
 	if cfg.IdleTimeout > 0 && now-c.lastMessage.Load() > int64(cfg.IdleTimeout) {
 		_ = c.Close(handler.CloseGoingAway, "idle timeout")
 	}
+}
+
+// writeStalled reports whether queued frames have waited for the socket
+// for WriteTimeout without progress. Only connections holding the right to
+// write (stFlushing) are asked, so the sweep locks no idle connection.
+func (c *Conn) writeStalled(now int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.q
+	return q.pending() && q.since != 0 && now-q.since > int64(c.cfg.WriteTimeout)
 }
 
 // sendShared sends an already encoded frame that other connections share

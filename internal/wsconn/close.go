@@ -1,0 +1,165 @@
+package wsconn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/observe"
+)
+
+// closing reports whether the close frame has been sent.
+func (c *Conn) closing() bool { return c.has(stCloseSent | stGone) }
+
+// closeReceived answers the peer's close frame and ends the connection once
+// the answer is on the wire.
+func (c *Conn) closeReceived(code handler.CloseCode, reason string) {
+	c.mu.Lock()
+	if c.has(stCloseRecv | stGone) {
+		c.mu.Unlock()
+		return
+	}
+	c.set(stCloseRecv)
+	if !c.has(stCloseSent) {
+		c.setCloseLocked(code, reason, observe.Peer)
+		c.set(stCloseSent)
+		c.closingAt.Store(time.Now().UnixNano())
+		// Echo the peer's code (an empty close is answered with an
+		// empty close).
+		c.enqueueClose(code, reason)
+	} else {
+		c.setCloseLocked(code, reason, 0)
+	}
+	c.set(stShutdown)
+	c.mu.Unlock()
+	c.kick()
+}
+
+// fail sends a close frame with code and ends the connection as soon as it
+// is on the wire, without waiting for the peer's answer (RFC 6455 7.1.7).
+func (c *Conn) fail(code handler.CloseCode, reason string) {
+	c.mu.Lock()
+	if c.has(stGone) {
+		c.mu.Unlock()
+		return
+	}
+	if !c.has(stCloseSent) {
+		c.set(stCloseSent)
+		c.closingAt.Store(time.Now().UnixNano())
+		if !c.has(stCloseRecv) {
+			c.setCloseLocked(code, reason, observe.Server)
+		} else {
+			c.rareLocked().closeBy = observe.Server
+		}
+		c.enqueueClose(code, reason)
+	}
+	c.set(stShutdown)
+	c.mu.Unlock()
+	c.kick()
+}
+
+// Close implements handler.Conn.
+func (c *Conn) Close(code handler.CloseCode, reason string) error {
+	if !code.Valid() {
+		return fmt.Errorf("ws4go: close code %d may not be sent", code)
+	}
+	if len(reason) > 123 || !utf8.ValidString(reason) {
+		return errors.New("ws4go: a close reason is at most 123 bytes of UTF-8")
+	}
+	c.mu.Lock()
+	if c.has(stCloseSent | stGone) {
+		c.mu.Unlock()
+		return nil
+	}
+	c.set(stCloseSent)
+	c.closingAt.Store(time.Now().UnixNano())
+	c.setCloseLocked(code, reason, observe.Server)
+	c.enqueueClose(code, reason)
+	c.mu.Unlock()
+	c.kick()
+	return nil
+}
+
+// Terminate implements handler.Conn.
+func (c *Conn) Terminate() { c.terminate("terminated") }
+
+// terminate closes the socket without a closing handshake.
+func (c *Conn) terminate(reason string) {
+	c.mu.Lock()
+	if c.has(stGone) {
+		c.mu.Unlock()
+		return
+	}
+	c.set(stGone)
+	if !c.has(stCloseRecv | stCloseSent) {
+		c.setCloseLocked(handler.CloseAbnormal, reason, 0)
+	}
+	c.dropQueueLocked()
+	c.mu.Unlock()
+	c.tr.Close()
+}
+
+// Finish is called by the engine once, after the socket is closed: it calls
+// Handler.Closed and releases everything the connection held.
+func (c *Conn) Finish() {
+	c.mu.Lock()
+	if c.has(stFinished) {
+		c.mu.Unlock()
+		return
+	}
+	c.set(stFinished | stGone)
+	code, reason, by := handler.CloseAbnormal, "", observe.Side(0)
+	if x := c.x; x != nil {
+		code, reason, by = x.code, x.reason, x.closeBy
+	}
+	if code == handler.CloseAbnormal && reason == "" {
+		reason = "connection closed without a close frame"
+	}
+	c.dropQueueLocked()
+	c.mu.Unlock()
+	if c.table != nil {
+		c.table.remove(c)
+	}
+	c.rd.Release()
+	// The inflater of a compressed message the connection's end cut short.
+	c.releaseInflater()
+	c.cfg.Budget.add(-c.readHeld.Swap(0))
+	c.panicked = false // Closed is always delivered
+	if o := c.cfg.Observer; o != nil {
+		o.Closed(code, by)
+	}
+	c.call(func() { c.h.Closed(c, code, reason) })
+}
+
+// ReadEnded tells the Conn that the socket's read side ended (EOF or error)
+// before the closing handshake finished.
+func (c *Conn) ReadEnded(err error) {
+	reason := "connection closed without a close frame"
+	if err != nil && !errors.Is(err, io.EOF) {
+		reason = err.Error()
+	}
+	c.terminate(reason)
+}
+
+// messageTimedOut fails a connection whose partial message or frame did not
+// arrive whole within MessageTimeout.
+func (c *Conn) messageTimedOut() {
+	if c.closing() {
+		return
+	}
+	c.limited(observe.LimitMessageTimeout)
+	c.fail(handler.ClosePolicyViolation, "message timeout")
+}
+
+// writeTimedOut drops a connection whose queued frames made no progress
+// for WriteTimeout: no close frame could reach a peer that does not read.
+func (c *Conn) writeTimedOut() {
+	if c.has(stGone) {
+		return
+	}
+	c.limited(observe.LimitWriteTimeout)
+	c.terminate("write timeout")
+}

@@ -1,0 +1,307 @@
+package wsconn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/gobwas/ws"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/deflate"
+	"github.com/ws4go/ws4go/internal/proto"
+	"github.com/ws4go/ws4go/observe"
+)
+
+// Send implements handler.Conn.
+func (c *Conn) Send(t handler.MessageType, p []byte) error {
+	if t != handler.Text && t != handler.Binary {
+		return fmt.Errorf("ws4go: bad message type %d", t)
+	}
+	c.msgMu.Lock()
+	defer c.msgMu.Unlock()
+	var err error
+	if c.compress && len(p) >= compressMin {
+		bp := deflateBufs.Get().(*[]byte)
+		z := deflate.Deflate((*bp)[:0], p, int(c.window))
+		err = c.sendFrameRSV(true, 4, ws.OpCode(t), z)
+		if cap(z) <= 1<<20 {
+			*bp = z[:0]
+		}
+		deflateBufs.Put(bp)
+	} else {
+		err = c.sendFrame(true, ws.OpCode(t), p)
+	}
+	if o := c.cfg.Observer; o != nil && err == nil {
+		o.Sent(observe.KindOf(t), len(p))
+	}
+	return err
+}
+
+// SendText implements handler.Conn.
+func (c *Conn) SendText(s string) error { return c.Send(handler.Text, []byte(s)) }
+
+// SendBinary implements handler.Conn.
+func (c *Conn) SendBinary(p []byte) error { return c.Send(handler.Binary, p) }
+
+// Ping implements handler.Conn.
+func (c *Conn) Ping(payload []byte) error {
+	if len(payload) > 125 {
+		return errors.New("ws4go: a ping payload is at most 125 bytes")
+	}
+	return c.control(ws.OpPing, payload)
+}
+
+func (c *Conn) control(op ws.OpCode, payload []byte) error {
+	err := c.sendFrame(true, op, payload)
+	if o := c.cfg.Observer; o != nil && err == nil {
+		k := observe.Ping
+		if op == ws.OpPong {
+			k = observe.Pong
+		}
+		o.Sent(k, len(payload))
+	}
+	return err
+}
+
+// NewWriter implements handler.Conn.
+func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) {
+	if t != handler.Text && t != handler.Binary {
+		return nil, fmt.Errorf("ws4go: bad message type %d", t)
+	}
+	c.msgMu.Lock()
+	if c.closing() {
+		c.msgMu.Unlock()
+		return nil, handler.ErrClosed
+	}
+	return &fragmentWriter{c: c, op: ws.OpCode(t), typ: t}, nil
+}
+
+type fragmentWriter struct {
+	c      *Conn
+	op     ws.OpCode
+	typ    handler.MessageType
+	n      int
+	closed bool
+}
+
+func (w *fragmentWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, handler.ErrClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := w.c.sendFrame(false, w.op, p); err != nil {
+		return 0, err
+	}
+	w.op = ws.OpContinuation
+	w.n += len(p)
+	return len(p), nil
+}
+
+func (w *fragmentWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	defer w.c.msgMu.Unlock()
+	err := w.c.sendFrame(true, w.op, nil)
+	if o := w.c.cfg.Observer; o != nil && err == nil {
+		o.Sent(observe.KindOf(w.typ), w.n)
+	}
+	return err
+}
+
+// sendFrame writes one frame, or queues it when another goroutine is writing
+// or the socket is full.
+func (c *Conn) sendFrame(fin bool, op ws.OpCode, p []byte) error {
+	return c.sendFrameRSV(fin, 0, op, p)
+}
+
+// sendFrameRSV is sendFrame with reserved bits (RSV1 marks a compressed
+// message).
+func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
+	var hdr [ws.MaxHeaderSize]byte
+	hn := proto.PutHeader(&hdr, fin, rsv, op, len(p))
+	c.mu.Lock()
+	if c.has(stGone | stCloseSent) {
+		c.mu.Unlock()
+		return handler.ErrClosed
+	}
+	var ends bool // this frame ends a fragmented message
+	if !op.IsControl() {
+		ends = fin && op == ws.OpContinuation
+		if fin {
+			c.clear(stFragmented)
+		} else {
+			c.set(stFragmented)
+		}
+	}
+	if c.has(stFlushing) {
+		// The writer of the moment will send it after what it has.
+		if op == ws.OpPong {
+			err := c.enqueuePongLocked(hdr[:hn], p)
+			c.mu.Unlock()
+			return err
+		}
+		frame := make([]byte, 0, hn+len(p))
+		err := c.enqueueLocked(append(append(frame, hdr[:hn]...), p...), false)
+		if ends && err == nil {
+			c.releaseDeferredLocked()
+		}
+		c.mu.Unlock()
+		return err
+	}
+	c.set(stFlushing)
+	if ends {
+		// Written by this writer right after the frame.
+		c.releaseDeferredLocked()
+	}
+	c.mu.Unlock()
+	return c.writeHeld(hdr, hn, p, false)
+}
+
+// writeHeld writes a frame (hdr[:hn], then p) for the holder of the right
+// to write, then what was queued meanwhile. If the socket is full, the rest
+// is kept ahead of anything queued meanwhile and finished when it is
+// writable, unless the rest alone passes the queue's bound. The rest is a
+// copy, unless shared: p is then a whole frame that other connections share
+// and nobody modifies (hn is 0), queued as it is.
+func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bool) error {
+	n, err := c.write(hdr, hn, p)
+	if err != nil {
+		c.writeFailed(err)
+		return err
+	}
+	total := hn + len(p)
+	if n == total {
+		c.Flush()
+		return nil
+	}
+	c.mu.Lock()
+	cost := allocSize(total-n) + indexCost
+	if shared {
+		cost = frameCost(p[n:])
+	}
+	if c.overLocked(total-n, cost) {
+		c.overflowPartialLocked()
+		c.mu.Unlock()
+		c.tr.Close()
+		return handler.ErrWriteQueueFull
+	}
+	var rest []byte
+	switch {
+	case shared:
+		rest = p[n:]
+	case n < hn:
+		rest = append(append(make([]byte, 0, total-n), hdr[n:hn]...), p...)
+	default:
+		rest = append(make([]byte, 0, total-n), p[n-hn:]...)
+	}
+	c.pushFrontLocked(rest, n > 0)
+	c.mu.Unlock()
+	c.tr.WaitWritable()
+	return nil
+}
+
+// write writes a frame's header and payload, without allocating when the
+// transport can.
+func (c *Conn) write(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, error) {
+	if fw, ok := c.tr.(frameWriter); ok {
+		return fw.WriteFrame(hdr, hn, p)
+	}
+	return c.writeBufs(hdr, hn, p)
+}
+
+func (c *Conn) writeBufs(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, error) {
+	if hn == 0 {
+		return c.tr.Write([][]byte{p})
+	}
+	return c.tr.Write([][]byte{hdr[:hn], p})
+}
+
+// kick makes sure queued frames get written: it takes the right to write
+// if nobody holds it (whoever holds it will see the new frames).
+func (c *Conn) kick() {
+	c.mu.Lock()
+	if c.has(stFlushing) {
+		c.mu.Unlock()
+		return
+	}
+	c.set(stFlushing)
+	c.mu.Unlock()
+	c.Flush()
+}
+
+// Flush writes queued frames. The caller holds the right to write: the
+// engine calls it after Transport.WaitWritable, to which the right passed.
+// When the queue is empty and the closing handshake is done, it shuts the
+// socket down. Each write hands at most flushIovecs frames to the
+// transport, from the queue's own array: a wake-up costs O(1) however long
+// the queue is.
+func (c *Conn) Flush() {
+	for {
+		c.mu.Lock()
+		if c.has(stGone) {
+			c.clear(stFlushing)
+			c.mu.Unlock()
+			return
+		}
+		q := c.q
+		if !q.pending() {
+			if q != nil && len(q.deferred) == 0 {
+				c.q = nil
+			}
+			c.clear(stFlushing)
+			done := c.has(stShutdown)
+			if done {
+				c.set(stGone)
+			}
+			c.mu.Unlock()
+			if done {
+				c.tr.Shutdown()
+			}
+			return
+		}
+		k := copy(q.iov[:], q.frames[q.head:])
+		q.iov[0] = q.iov[0][q.off:]
+		q.inflight = k
+		c.mu.Unlock()
+
+		n, err := c.tr.Write(q.iov[:k])
+
+		c.mu.Lock()
+		q.inflight = 0
+		clear(q.iov[:k])
+		if err != nil {
+			c.clear(stFlushing)
+			c.mu.Unlock()
+			c.writeFailed(err)
+			return
+		}
+		if c.q == q {
+			c.consumeLocked(n)
+		}
+		// A write that made progress is followed by another (a
+		// blocking transport waits in it); one that wrote nothing
+		// waits for the socket.
+		full := c.q.pending() && n == 0
+		c.mu.Unlock()
+		if full {
+			c.tr.WaitWritable()
+			return
+		}
+	}
+}
+
+// writeFailed drops the connection after a failed write; a blocking
+// transport's deadline counts as the write timeout.
+func (c *Conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.writeTimedOut()
+		return
+	}
+	c.terminate("write: " + err.Error())
+}
