@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -94,7 +95,8 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 		}
 	}
 	head := buf[:headLen]
-	d := s.decide(head)
+	_, isTLS := nc.(*tls.Conn)
+	d := s.decideHead(head, isTLS)
 	s.trackHandshake(nc, false)
 	if d.fallback {
 		// Plain HTTP: the fallback server gets the bytes read so far.

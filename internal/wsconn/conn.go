@@ -161,6 +161,7 @@ type rare struct {
 	code        handler.CloseCode
 	closeBy     observe.Side
 	reason      string
+	asked       bool // the handler called Request (kept after Opened)
 }
 
 func (x *rare) empty() bool {
@@ -241,8 +242,10 @@ func (c *Conn) Start(t *Table) {
 		// Idle connections stay small: a request nobody asked for
 		// during Opened is not kept.
 		c.mu.Lock()
-		if c.x != nil {
-			c.x.head = nil
+		if c.x != nil && !c.x.asked {
+			// The http.Handler path's request goes too: it holds
+			// every header the embedding server allowed.
+			c.x.head, c.x.req = nil, nil
 			if c.x.empty() {
 				c.x = nil
 			}
@@ -315,6 +318,7 @@ func (c *Conn) Request() *http.Request {
 	if x == nil {
 		return nil
 	}
+	x.asked = true
 	if x.req == nil && x.head != nil {
 		x.req, _ = handshake.ParseRequest(x.head)
 		x.head = nil

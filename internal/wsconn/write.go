@@ -185,10 +185,20 @@ func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bo
 	if shared {
 		cost = frameCost(p[n:])
 	}
-	if c.overLocked(total-n, cost) {
+	over := c.overLocked(total-n, cost)
+	if over && (n > 0 && int64(total-n) > c.cfg.MaxMessageSize+ws.MaxHeaderSize) {
+		// The rest of a frame larger than any message is too much to
+		// keep, and no close frame can follow half a frame.
 		c.overflowPartialLocked()
 		c.mu.Unlock()
 		c.tr.Close()
+		return handler.ErrWriteQueueFull
+	}
+	if over && n == 0 {
+		// None of it is on the wire: drop it, close cleanly.
+		c.overflowLocked(c.writeQueueCode(), "write queue overflow")
+		c.mu.Unlock()
+		c.tr.WaitWritable()
 		return handler.ErrWriteQueueFull
 	}
 	var rest []byte
@@ -201,8 +211,16 @@ func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bo
 		rest = append(make([]byte, 0, total-n), p[n-hn:]...)
 	}
 	c.pushFrontLocked(rest, n > 0)
+	if over {
+		// Part of it is on the wire: it is finished first, then the
+		// close frame follows it (overflowLocked keeps it).
+		c.overflowLocked(c.writeQueueCode(), "write queue overflow")
+	}
 	c.mu.Unlock()
 	c.tr.WaitWritable()
+	if over {
+		return handler.ErrWriteQueueFull
+	}
 	return nil
 }
 
