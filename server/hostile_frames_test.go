@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
 	"math"
+	"net"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -55,5 +59,33 @@ func TestHfBombMemory(t *testing.T) {
 			t.Errorf("the server allocated %d bytes (%.1f× MaxMessageSize) on a bomb", alloc, float64(alloc)/limit)
 		}
 		t.Logf("bomb: %d bytes allocated for a %d-byte limit (%.2f×)", alloc, limit, float64(alloc)/limit)
+	})
+}
+
+// TestHfShutdownWaitsForDeadline: Shutdown's deadline, not CloseTimeout,
+// bounds how long a peer has to answer the 1001: a client that never
+// answers keeps its connection until the deadline, so Shutdown returns the
+// context's error rather than nil after CloseTimeout.
+func TestHfShutdownWaitsForDeadline(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		s := &server.Server{CloseTimeout: 50 * time.Millisecond, Engine: e, Handler: handler.Echo}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Serve(l)
+		c := dial(t, l.Addr().String(), "/")
+		c.echoes("in the table") // the 101 may come before the table has it
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(ctx) }()
+		c.expect(ws.OpClose, closePayload(1001, "server shutting down")) // and never answer
+		if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v, want the deadline to pass while the client has not answered", err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Fatalf("%d connections left after Shutdown", n)
+		}
 	})
 }

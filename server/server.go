@@ -420,10 +420,13 @@ func (s *Server) CloseAll(code handler.CloseCode, reason string) {
 // handshakes, sends every connection a close frame 1001 ("going away"), and
 // waits until they have all closed or ctx ends; then it drops whatever is
 // left and releases everything. It returns ctx's error if ctx ended first.
+// Until ctx's deadline, a peer that has not answered the 1001 is waited for
+// even past CloseTimeout (without a deadline, CloseTimeout applies).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.stopAccepting()
-	s.table.Drain(handler.CloseGoingAway, "server shutting down")
+	until, _ := ctx.Deadline()
+	s.table.Drain(handler.CloseGoingAway, "server shutting down", until)
 	var err error
 	if !s.table.Wait(ctx.Done()) {
 		err = ctx.Err()

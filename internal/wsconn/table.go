@@ -33,6 +33,10 @@ type Table struct {
 	// drainCode, once set by Drain, closes every connection that joins.
 	drainCode   handler.CloseCode
 	drainReason string
+	// drainUntil (unix nanos, 0: none) is Drain's deadline: until then
+	// closing connections wait for the peer's answer even past
+	// CloseTimeout.
+	drainUntil atomic.Int64
 }
 
 // NewTable makes an empty table. Its sweeper runs only while the table holds
@@ -68,7 +72,14 @@ func (t *Table) add(c *Conn) (handler.CloseCode, string) {
 
 // Drain closes every connection with code, and every connection that joins
 // from now on, once its handler has seen Opened.
-func (t *Table) Drain(code handler.CloseCode, reason string) {
+//
+// Until the deadline until (zero: none), connections wait for their peer's
+// close frame even past CloseTimeout: a shutdown that gives clients ten
+// seconds to answer gives them ten seconds.
+func (t *Table) Drain(code handler.CloseCode, reason string, until time.Time) {
+	if !until.IsZero() {
+		t.drainUntil.Store(until.UnixNano())
+	}
 	t.mu.Lock()
 	t.drainCode, t.drainReason = code, reason
 	t.mu.Unlock()
@@ -227,7 +238,7 @@ func (c *Conn) timers(now int64) {
 		return
 	}
 	if at := c.closingAt.Load(); at != 0 {
-		if cfg.CloseTimeout > 0 && now-at > int64(cfg.CloseTimeout) {
+		if cfg.CloseTimeout > 0 && now-at > int64(cfg.CloseTimeout) && now > c.table.drainUntil.Load() {
 			c.terminate("close timeout")
 		}
 		return
