@@ -191,7 +191,18 @@ type blockingTransport struct {
 
 func (t *blockingTransport) Write(bufs [][]byte) (int, error) {
 	if t.rc != nil {
-		return tryWritev(t.rc, bufs, t.flusher.Load())
+		if !t.flusher.Load() {
+			return tryWritev(t.rc, bufs, false)
+		}
+		// The flusher waits for the socket; so may a sender that took
+		// the right to write just as the flusher let it go (the flag
+		// is cleared after): either way no longer than WriteTimeout,
+		// then the connection is dropped, as for any write that makes
+		// no progress.
+		_ = t.nc.SetWriteDeadline(deadline(t.s.writeTimeout()))
+		n, err := tryWritev(t.rc, bufs, true)
+		_ = t.nc.SetWriteDeadline(time.Time{})
+		return n, err
 	}
 	_ = t.nc.SetWriteDeadline(deadline(t.s.writeTimeout()))
 	nb := net.Buffers(bufs)

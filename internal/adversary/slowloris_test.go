@@ -315,7 +315,10 @@ func TestAdvSlowlorisFrames(t *testing.T) {
 		for i, r := range results {
 			worst = max(worst, r.elapsed)
 			codes[r.code]++
-			if r.err != nil || r.code != 1008 || r.elapsed < timeout*9/10 || r.elapsed > timeout+slack {
+			// The timers run on the table's coarse clock (a tick is a
+			// quarter of the shortest timeout), so the message's
+			// start may be stamped up to a tick early.
+			if r.err != nil || r.code != 1008 || r.elapsed < timeout*3/4-10*time.Millisecond || r.elapsed > timeout+slack {
 				if bad < 5 {
 					t.Errorf("slow frame %d (kind %d): close %d after %v, %v", i, i%3, r.code, r.elapsed, r.err)
 				}

@@ -181,6 +181,13 @@ func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bo
 		return nil
 	}
 	c.mu.Lock()
+	if c.has(stGone) {
+		// The connection ended during the write (Finish may have run
+		// and returned its budget): queue nothing on it.
+		c.clear(stFlushing)
+		c.mu.Unlock()
+		return handler.ErrClosed
+	}
 	cost := allocSize(total-n) + indexCost
 	if shared {
 		cost = frameCost(p[n:])
