@@ -67,6 +67,8 @@ var (
 	fzBase     int                // goroutines with the servers idle
 	fzInputs   atomic.Int64
 	fzLeakOpts []goleak.Option
+	// fzBaseLeakOpts ignore the goroutines of the baseline.
+	fzBaseLeakOpts []goleak.Option
 )
 
 // fzObserver signals every closed connection.
@@ -176,6 +178,7 @@ func fzServersFor(t *testing.T) map[bool]*fzServer {
 		}
 		fzServers = m
 		fzBase = runtime.NumGoroutine()
+		fzBaseLeakOpts = append([]goleak.Option{goleak.IgnoreCurrent()}, fzLeakOpts...)
 	})
 	if fzServers == nil {
 		t.Fatal("the servers did not start")
@@ -318,7 +321,7 @@ func fzWaitGone(t *testing.T, fs *fzServer) {
 			if st.Buffered != 0 {
 				t.Fatalf("the server still holds %d bytes with only an idle bystander", st.Buffered)
 			}
-			if err := goleak.Find(fzLeakOpts...); err != nil {
+			if err := goleak.Find(fzBaseLeakOpts...); err != nil {
 				t.Fatalf("%d goroutines, baseline %d: %v", g, fzBase, err)
 			}
 			return
