@@ -68,10 +68,10 @@ bench-publish:
 	$(GO) run ./cmd/ws4go bench -publish $(or $(RUN),last)
 
 # Every fuzz target, as package:Target. A target that does not exist yet in
-# its package is skipped (FuzzHeadVsReadRequest lands with the strict head
+# its package is skipped (FuzzHsHeadVsReadRequest lands with the strict head
 # parser).
 FUZZ_TARGETS := ./internal/proto:FuzzReader ./internal/proto:FuzzUTF8 \
-	./internal/deflate:FuzzInflate ./internal/handshake:FuzzHeadVsReadRequest \
+	./internal/deflate:FuzzInflate ./internal/handshake:FuzzHsHeadVsReadRequest \
 	./server:FuzzServerConn ./client:FuzzClientConn
 FUZZTIME ?= 10m
 # make test fuzzes each target this long.
