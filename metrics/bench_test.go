@@ -23,23 +23,23 @@ import (
 // the two clock readings the core makes around each handler callback when
 // an Observer is set.
 func BenchmarkHooks(b *testing.B) {
-	m, err := metrics.New(prometheus.NewRegistry())
+	m, err := metrics.New(prometheus.NewRegistry(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Run("serial", func(b *testing.B) {
 		for range b.N {
-			m.Received(observe.Text, 64)
+			m.Received(observe.KindText, 64)
 			m.HandlerDone(3 * time.Microsecond)
-			m.Sent(observe.Text, 64)
+			m.Sent(observe.KindText, 64)
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				m.Received(observe.Text, 64)
+				m.Received(observe.KindText, 64)
 				m.HandlerDone(3 * time.Microsecond)
-				m.Sent(observe.Text, 64)
+				m.Sent(observe.KindText, 64)
 			}
 		})
 	})
@@ -74,7 +74,7 @@ func BenchmarkEcho(b *testing.B) {
 func benchEcho(b *testing.B, e server.Engine, on bool) {
 	s := &server.Server{Handler: handler.Echo, Engine: e}
 	if on {
-		m, err := metrics.New(prometheus.NewRegistry())
+		m, err := metrics.New(prometheus.NewRegistry(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,7 +2,7 @@
 // Prometheus collectors. A *Metrics is an observe.Observer: set it as a
 // server's Observer.
 //
-//	m, err := metrics.New(prometheus.DefaultRegisterer)
+//	m, err := metrics.New(prometheus.DefaultRegisterer, nil)
 //	if err != nil { ... }
 //	srv := &server.Server{Handler: handler.Echo, Observer: m}
 //	m.Watch(srv) // the netpoll engine's worker gauges
@@ -107,15 +107,14 @@ type Metrics struct {
 
 var _ observe.Observer = (*Metrics)(nil)
 
-// New makes the metrics with the default options and registers them on reg
-// (nil: not registered; register the *Metrics, a Collector, yourself).
-func New(reg prometheus.Registerer) (*Metrics, error) {
-	return Options{}.New(reg)
-}
-
-// New makes the metrics with options o and registers them on reg (nil: not
-// registered).
-func (o Options) New(reg prometheus.Registerer) (*Metrics, error) {
+// New makes the metrics with options o (nil: the defaults) and registers
+// them on reg (nil: not registered; register the *Metrics, a Collector,
+// yourself). It is the one constructor: the error is a registration
+// conflict on reg.
+func New(reg prometheus.Registerer, o *Options) (*Metrics, error) {
+	if o == nil {
+		o = &Options{}
+	}
 	m := &Metrics{}
 	cl := o.ConstLabels
 	counter := func(name, help string) prometheus.Counter {
@@ -192,15 +191,6 @@ func (o Options) New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
-}
-
-// MustNew is New that panics on error.
-func MustNew(reg prometheus.Registerer) *Metrics {
-	m, err := New(reg)
-	if err != nil {
-		panic(err)
-	}
-	return m
 }
 
 // Watch makes the netpoll gauges report s's worker pool (summed over every

@@ -56,7 +56,7 @@ func setup(t *testing.T, e server.Engine, s *server.Server) (string, func() seri
 func setupOn(t *testing.T, e server.Engine, s *server.Server, embedded bool) (string, func() series) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	m, err := metrics.New(reg)
+	m, err := metrics.New(reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,14 +16,15 @@ import (
 // Kind is the kind of a frame or message.
 type Kind uint8
 
-// Kinds. Text and Binary count whole messages; the control kinds count
-// frames.
+// Kinds. KindText and KindBinary count whole messages; the control kinds
+// count frames. (They are named apart from handler.Text and handler.Binary,
+// whose values differ.)
 const (
-	Text Kind = iota
-	Binary
-	Ping
-	Pong
-	Close
+	KindText Kind = iota
+	KindBinary
+	KindPing
+	KindPong
+	KindClose
 	NumKinds
 )
 
@@ -35,9 +36,9 @@ func (k Kind) String() string {
 // KindOf is the Kind of a data message type.
 func KindOf(t handler.MessageType) Kind {
 	if t == handler.Text {
-		return Text
+		return KindText
 	}
-	return Binary
+	return KindBinary
 }
 
 // Side says which end started the closing handshake.
@@ -150,6 +151,9 @@ func (l Limit) String() string {
 }
 
 // Observer receives the events of a server.
+//
+// Events may be added to it in later versions: embed Base in an
+// implementation, so that it keeps compiling and ignores the new events.
 type Observer interface {
 	// Accepted: a TCP connection was accepted; its handshake starts.
 	Accepted()
@@ -181,3 +185,46 @@ type Observer interface {
 	// Limited: a connection was ended for passing limit l.
 	Limited(l Limit)
 }
+
+// Base implements every Observer method as a no-op. Embed it in an Observer
+// to implement only the events you need: an event added to Observer later
+// is then ignored instead of breaking the build.
+type Base struct{}
+
+var _ Observer = Base{}
+
+// Accepted does nothing.
+func (Base) Accepted() {}
+
+// Rejected does nothing.
+func (Base) Rejected(Reason) {}
+
+// Opened does nothing.
+func (Base) Opened() {}
+
+// Closed does nothing.
+func (Base) Closed(handler.CloseCode, Side) {}
+
+// Received does nothing.
+func (Base) Received(Kind, int) {}
+
+// Sent does nothing.
+func (Base) Sent(Kind, int) {}
+
+// HandlerDone does nothing.
+func (Base) HandlerDone(time.Duration) {}
+
+// HeartbeatTimeout does nothing.
+func (Base) HeartbeatTimeout() {}
+
+// WriteQueueOverflow does nothing.
+func (Base) WriteQueueOverflow() {}
+
+// Broadcast does nothing.
+func (Base) Broadcast(int) {}
+
+// Panicked does nothing.
+func (Base) Panicked(Site) {}
+
+// Limited does nothing.
+func (Base) Limited(Limit) {}

@@ -72,7 +72,10 @@ var (
 )
 
 // fzObserver signals every closed connection.
-type fzObserver struct{ closed chan struct{} }
+type fzObserver struct {
+	observe.Base
+	closed chan struct{}
+}
 
 func (o fzObserver) Closed(handler.CloseCode, observe.Side) {
 	select {
@@ -80,17 +83,6 @@ func (o fzObserver) Closed(handler.CloseCode, observe.Side) {
 	default:
 	}
 }
-func (fzObserver) Accepted()                  {}
-func (fzObserver) Rejected(observe.Reason)    {}
-func (fzObserver) Opened()                    {}
-func (fzObserver) Received(observe.Kind, int) {}
-func (fzObserver) Sent(observe.Kind, int)     {}
-func (fzObserver) HandlerDone(time.Duration)  {}
-func (fzObserver) HeartbeatTimeout()          {}
-func (fzObserver) WriteQueueOverflow()        {}
-func (fzObserver) Broadcast(int)              {}
-func (fzObserver) Panicked(observe.Site)      {}
-func (fzObserver) Limited(observe.Limit)      {}
 
 func fzStartServer(netpoll bool) (*fzServer, error) {
 	e := server.EngineGoroutine
@@ -114,7 +106,7 @@ func fzStartServer(netpoll bool) (*fzServer, error) {
 		// As many workers as poll at once: the pool never grows, so
 		// the goroutine count has a fixed baseline.
 		Workers:  runtime.GOMAXPROCS(0),
-		Observer: fzObserver{fs.closed},
+		Observer: fzObserver{closed: fs.closed},
 		Logger:   fzQuietLogger(),
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -26,24 +26,16 @@ import (
 
 // hcObserver counts the events the hostile-connection tests look at.
 type hcObserver struct {
+	observe.Base
 	pings     atomic.Int64
 	overflows atomic.Int64
 	limited   [observe.NumLimits]atomic.Int64
 }
 
-func (o *hcObserver) Accepted()                              {}
-func (o *hcObserver) Rejected(observe.Reason)                {}
-func (o *hcObserver) Opened()                                {}
-func (o *hcObserver) Closed(handler.CloseCode, observe.Side) {}
-func (o *hcObserver) Sent(observe.Kind, int)                 {}
-func (o *hcObserver) HandlerDone(time.Duration)              {}
-func (o *hcObserver) HeartbeatTimeout()                      {}
-func (o *hcObserver) WriteQueueOverflow()                    { o.overflows.Add(1) }
-func (o *hcObserver) Broadcast(int)                          {}
-func (o *hcObserver) Panicked(observe.Site)                  {}
-func (o *hcObserver) Limited(l observe.Limit)                { o.limited[l].Add(1) }
+func (o *hcObserver) WriteQueueOverflow()     { o.overflows.Add(1) }
+func (o *hcObserver) Limited(l observe.Limit) { o.limited[l].Add(1) }
 func (o *hcObserver) Received(k observe.Kind, _ int) {
-	if k == observe.Ping {
+	if k == observe.KindPing {
 		o.pings.Add(1)
 	}
 }

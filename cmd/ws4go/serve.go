@@ -296,7 +296,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// holds the same Go runtime and process collectors.
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		m, err := metrics.New(reg)
+		m, err := metrics.New(reg, nil)
 		if err != nil {
 			log.Error("metrics", "err", err)
 			return 1

@@ -266,7 +266,7 @@ func (c *Conn) overflowLocked(code handler.CloseCode, reason string) {
 	c.appendLocked(q, frame)
 	c.pauseLocked()
 	if o := c.cfg.Observer; o != nil {
-		o.Sent(observe.Close, len(frame)-2)
+		o.Sent(observe.KindClose, len(frame)-2)
 	}
 }
 
@@ -274,7 +274,7 @@ func (c *Conn) overflowLocked(code handler.CloseCode, reason string) {
 func (c *Conn) enqueueClose(code handler.CloseCode, reason string) {
 	if c.enqueueLocked(proto.AppendClose(nil, code, reason), false) == nil {
 		if o := c.cfg.Observer; o != nil {
-			o.Sent(observe.Close, 2+len(reason))
+			o.Sent(observe.KindClose, 2+len(reason))
 		}
 	}
 }

@@ -138,11 +138,11 @@ func (c *Conn) releaseInflater() {
 func eventKind(ev proto.Event) observe.Kind {
 	switch ev.Kind {
 	case proto.Ping:
-		return observe.Ping
+		return observe.KindPing
 	case proto.Pong:
-		return observe.Pong
+		return observe.KindPong
 	case proto.Close:
-		return observe.Close
+		return observe.KindClose
 	}
 	return observe.KindOf(ev.Type)
 }

@@ -56,9 +56,9 @@ func (c *Conn) Ping(payload []byte) error {
 func (c *Conn) control(op ws.OpCode, payload []byte) error {
 	err := c.sendFrame(true, op, payload)
 	if o := c.cfg.Observer; o != nil && err == nil {
-		k := observe.Ping
+		k := observe.KindPing
 		if op == ws.OpPong {
-			k = observe.Pong
+			k = observe.KindPong
 		}
 		o.Sent(k, len(payload))
 	}
