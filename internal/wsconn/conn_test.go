@@ -89,6 +89,14 @@ func (p *pipe) drain(room int) []byte {
 	return out
 }
 
+// flush lets the peer read everything, the socket take everything, and c
+// write what it queued; it returns the bytes the peer read.
+func (p *pipe) flush(c *Conn) []byte {
+	wire := p.drain(-1)
+	c.Flush()
+	return append(wire, p.drain(-1)...)
+}
+
 // frames parses the server's frames (unmasked) from b.
 func frames(t *testing.T, b []byte) []ws.Frame {
 	t.Helper()
@@ -243,9 +251,7 @@ func TestCloseAnswerWaitsForQueue(t *testing.T) {
 	if !c.ReadPaused() {
 		t.Fatal("input not paused while our close frame is queued")
 	}
-	wire := p.drain(-1)
-	c.Flush()
-	wire = append(wire, p.drain(-1)...)
+	wire := p.flush(c)
 	fs := frames(t, wire)
 	if len(fs) != 2 || !bytes.Equal(fs[0].Payload, msg) || fs[1].Header.OpCode != ws.OpClose {
 		t.Fatalf("wire: %d frames, want the message then the close", len(fs))
@@ -281,9 +287,7 @@ func TestQueueOrderAndBudget(t *testing.T) {
 	if held < 19*64 {
 		t.Fatalf("budget holds %d, less than the queued frames' memory", held)
 	}
-	wire := p.drain(-1)
-	c.Flush()
-	wire = append(wire, p.drain(-1)...)
+	wire := p.flush(c)
 	fs := frames(t, wire)
 	if len(fs) != len(want) {
 		t.Fatalf("%d frames on the wire, want %d", len(fs), len(want))
@@ -321,9 +325,7 @@ func TestQueueOverflow(t *testing.T) {
 	if !c.ReadPaused() {
 		t.Fatal("input not paused with the close frame queued")
 	}
-	wire := p.drain(-1)
-	c.Flush()
-	wire = append(wire, p.drain(-1)...)
+	wire := p.flush(c)
 	fs := frames(t, wire)
 	if len(fs) < 2 || !bytes.Equal(fs[0].Payload, first) {
 		t.Fatalf("wire: %d frames; want the first message whole first", len(fs))
