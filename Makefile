@@ -15,11 +15,14 @@ run: build
 
 # Every test, with the race detector, and promtool's lint of what the
 # binary serves at /metrics (TestOperations writes it out during the run).
+# Packages run one at a time (-p 1): several of them load the machine on
+# purpose (the adversary suite, the conformance suites, Chromium), and on a
+# 2-core machine running them together stretches the timing of the others.
 # The real clients and tools the tests drive come from Debian packages, which
 # deps installs when they are missing.
 test: deps lint
 	@mkdir -p bin
-	WS4GO_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -race -count=1 -timeout 20m ./...
+	WS4GO_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -race -count=1 -p 1 -timeout 20m ./...
 	promtool check metrics < bin/metrics.txt
 	cd bench/peers && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz-short
