@@ -4,8 +4,8 @@ import (
 	"net"
 
 	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/netpoll"
 	"github.com/ws4go/ws4go/internal/wsconn"
-	"github.com/ws4go/ws4go/netpoll"
 	"github.com/ws4go/ws4go/observe"
 )
 
