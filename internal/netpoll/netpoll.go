@@ -23,6 +23,9 @@ type Decision struct {
 	Fallback func(nc net.Conn, read []byte)
 }
 
+// Peer is what Decide may ask of the connection besides its head.
+type Peer interface{ RemoteAddr() net.Addr }
+
 // Config configures an Engine.
 type Config struct {
 	// Workers is the most goroutines processing connections, those held
@@ -38,8 +41,8 @@ type Config struct {
 	// HeadEnd returns the length of a complete request head in buf, 0 if
 	// it is not complete yet, or a refusal to send if it can never be.
 	HeadEnd func(buf []byte) (n int, refuse []byte)
-	// Decide answers a complete request head.
-	Decide func(head []byte) Decision
+	// Decide answers a complete request head that came from p.
+	Decide func(head []byte, p Peer) Decision
 	// Table tracks the open connections.
 	Table  *wsconn.Table
 	Logger *slog.Logger
