@@ -81,7 +81,7 @@ const (
 	RejectShuttingDown                 // 503: the server is shutting down
 	RejectHostNotAllowed               // 403: a Host the server does not serve (DNS rebinding)
 	RejectPanic                        // 500: a user hook (origin check, accept hook) panicked
-	RejectAccept                       // 403, or the status it chose: the server's accept hook refused the handshake
+	RejectAccept                       // 403 (the response has the status the hook chose): the server's Accept hook refused the handshake
 	NumReasons
 )
 

@@ -493,3 +493,39 @@ func (l *lateCtx) Closed(c handler.Conn, _ handler.CloseCode, _ string) {
 
 // hbox holds a handler in an atomic.Value (which wants one concrete type).
 type hbox struct{ h handler.Handler }
+
+// TestClientConnContext: the client's Conn has the same context: cancelled
+// when the connection is gone, before Closed, however it ends.
+func TestClientConnContext(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	addr := start(t, server.EngineGoroutine, &server.Server{Handler: func() handler.Handler {
+		return &ctxHandler{
+			opened: make(chan handler.Conn, 1), cancelled: make(chan struct{}), closed: make(chan bool, 1),
+		}
+	}})
+	for _, how := range []string{"client close", "server close", "terminate"} {
+		h := newCtxHandler()
+		cc, err := wsclient.Dial(context.Background(), "ws://"+addr+"/ws", h, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		within(t, h.opened, 5*time.Second, how+": Opened")
+		switch how {
+		case "client close":
+			_ = cc.Close(handler.CloseNormal, "")
+		case "server close":
+			_ = cc.SendText("close")
+		case "terminate":
+			cc.Terminate()
+		}
+		within(t, h.cancelled, 5*time.Second, how+": context cancelled")
+		if !within(t, h.closed, 5*time.Second, how+": Closed") {
+			t.Errorf("%s: the context was not cancelled when Closed ran", how)
+		}
+		<-cc.Done()
+		if cc.Context().Err() == nil {
+			t.Errorf("%s: Context after the end is not cancelled", how)
+		}
+	}
+}
