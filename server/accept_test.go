@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	wsclient "github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/observe"
 	"github.com/ws4go/ws4go/server"
 )
@@ -528,4 +530,41 @@ func TestClientConnContext(t *testing.T) {
 			t.Errorf("%s: Context after the end is not cancelled", how)
 		}
 	}
+}
+
+// TestAcceptTLS: over TLS (the goroutine engine, on either setting) the
+// hook's request has TLS and RemoteAddr set, as net/http's would.
+func TestAcceptTLS(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		cert, pool := testutil.SelfSigned(t)
+		got := make(chan string, 1)
+		s := &server.Server{Engine: e, Handler: handler.Echo, Accept: func(r *http.Request) (server.Accepted, error) {
+			if r.TLS == nil || r.RemoteAddr == "" {
+				got <- "no TLS or RemoteAddr"
+				return server.Accepted{}, &server.Refusal{Status: 400}
+			}
+			got <- "ok"
+			return server.Accepted{}, nil
+		}}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- s.Serve(tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}})) }()
+		defer func() {
+			_ = s.Close()
+			<-errc
+		}()
+		cc, err := wsclient.Dial(context.Background(), "wss://"+l.Addr().String()+"/ws", handler.Base{},
+			&wsclient.Options{TLSConfig: &tls.Config{RootCAs: pool}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := within(t, got, 5*time.Second, "the hook"); g != "ok" {
+			t.Error(g)
+		}
+		_ = cc.Close(handler.CloseNormal, "")
+		<-cc.Done()
+	})
 }
