@@ -177,8 +177,9 @@ func WriteResults(dir string, rep *Report, command string) error {
 // tables, the figures and the charts, not the servers' logs.
 var published = []string{"results.md", "results.json", "*.svg"}
 
-// Publish copies the files of the results folder from that published
-// names into dir (bench/latest, which the repository keeps), after removing
+// Publish copies the tables, the figures and the charts of the results
+// folder from (results.md, results.json, *.svg: not the servers' logs) into
+// dir (bench/latest, which the repository keeps), after removing
 // those a previous publication left there, and returns the names copied.
 func Publish(from, dir string) ([]string, error) {
 	for _, f := range []string{"results.md", "results.json"} {

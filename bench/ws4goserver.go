@@ -14,7 +14,7 @@ import (
 
 // ServeWS4Go is the ws4go server under test (bench/cmd/ws4go-server): echo
 // at /ws, broadcast at /broadcast, no heartbeat, /metrics and /gc at
-// -metrics (metricsHandler, gcHandler), on the engine -engine. It is
+// -metrics (see the package documentation), on the engine -engine. It is
 // configured like the peers: defaults but for the heartbeat, which no server
 // under test runs. It serves until ctx ends, then drops every
 // connection. args are its command line:
