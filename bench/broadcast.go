@@ -5,12 +5,12 @@ import (
 	"github.com/ws4go/ws4go/server"
 )
 
-// BroadcastHandler returns the handler of the benchmark's broadcast
+// broadcastHandler returns the handler of the benchmark's broadcast
 // endpoint on srv: every message a client sends is sent to every
 // connection of the server, the sender included, with the same type (see
 // the package documentation). It uses Server.Broadcast, which encodes the
 // frame once.
-func BroadcastHandler(srv *server.Server) handler.Factory {
+func broadcastHandler(srv *server.Server) handler.Factory {
 	return func() handler.Handler { return broadcaster{srv: srv} }
 }
 

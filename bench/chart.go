@@ -42,9 +42,9 @@ var (
 	peerShades  = []string{"#aab7b8", "#717d7e", "#424949"}
 )
 
-// WriteChart draws a scenario's headline figures as an SVG bar chart, ws4go
+// writeChart draws a scenario's headline figures as an SVG bar chart, ws4go
 // in red, the peers in grey. It reports false if there was nothing to draw.
-func WriteChart(w io.Writer, sr *ScenarioReport) bool {
+func writeChart(w io.Writer, sr *ScenarioReport) bool {
 	panels := chartPanels[sr.Scenario]
 	if len(panels) == 0 || len(sr.Results) == 0 {
 		return false
@@ -121,7 +121,7 @@ func WriteChart(w io.Writer, sr *ScenarioReport) bool {
 				color := shades[min(j+boolInt(k == 1), len(shades)-1)]
 				y := yOf(v)
 				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`+"\n",
-					gx+barW*float64(j), y, barW-1, float64(top)+plotH-y, color, esc(r.Server), esc(m), esc(FormatValue(v)))
+					gx+barW*float64(j), y, barW-1, float64(top)+plotH-y, color, esc(r.Server), esc(m), esc(formatValue(v)))
 				if k == 1 {
 					fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="#222">%s</text>`+"\n",
 						gx+barW*(float64(j)+0.5), y-4, esc(shortValue(v)))

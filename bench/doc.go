@@ -48,8 +48,7 @@
 //
 // # Messages and latency
 //
-// Every message the load generator sends is binary and at least StampSize
-// (16) bytes: the first 8 are the time it was due (Unix nanoseconds), the
+// Every message the load generator sends is binary and at least 16 bytes: the first 8 are the time it was due (Unix nanoseconds), the
 // next 8 a sequence number whose top 16 bits name the measurement phase.
 // Latency is read from what comes back, so the client keeps no per-message
 // state; at a fixed rate a message is stamped with the time it was due, not
@@ -60,7 +59,7 @@
 // # Scenarios
 //
 //   - idle: N connections opened (at -ramp per second, or as fast as the
-//     server accepts them with DefaultMaxPending handshakes in flight over
+//     server accepts them with 256 handshakes in flight over
 //     all client processes) and held. The server's RSS and Go heap in use
 //     are read before the first connection and after the hold, each time
 //     right after its /gc, and the growth divided by the connections held;
@@ -92,7 +91,7 @@
 //
 // # The load generator
 //
-// Generator is a few epoll event loops on raw non-blocking sockets: a
+// The load generator is a few epoll event loops on raw non-blocking sockets: a
 // connection costs one descriptor and a ~200-byte struct, no goroutine and
 // no buffer. The benchmark puts PerProcess connections in one process, nine
 // tenths of its limit on open files (RLIMIT_NOFILE): 18,000 under the
@@ -113,4 +112,25 @@
 // versions and the command), results.json and one SVG chart per scenario;
 // Publish copies those (not the logs) into bench/latest, which the
 // repository keeps.
+//
+// # Embedding
+//
+// "ws4go bench" (cmd/ws4go) is this package's command line; a program of
+// one's own runs the benchmark with the same few calls:
+//
+//   - Build compiles the servers under test (Servers, ServerSpec,
+//     LookupServer, ServerNames) into a folder; CheckLimits checks the
+//     machine's limit on open files first.
+//   - Run runs a Config (its Scenarios against its Servers) and returns a
+//     Report (Machine, ReportConfig, ScenarioReport, ServerResult,
+//     Metric), which WriteResults and WriteMarkdown write out and Publish
+//     copies; LatestResults finds the newest results folder, FindSource
+//     the ws4go source tree, DescribeMachine the figures of the machine.
+//   - Runs of more than PerProcess connections need client processes:
+//     Config.WorkerArgs is a command that calls ServeWorker (ws4go bench
+//     -worker does).
+//   - ServeWS4Go is ws4go's server under test (bench/cmd/ws4go-server).
+//
+// The load generator, its worker protocol and the report's formatting are
+// internal to the package.
 package bench

@@ -12,7 +12,7 @@ import (
 // The load generator speaks just enough WebSocket to drive a server: the
 // opening handshake, masked binary frames out, and an incremental parser for
 // the server's unmasked frames that keeps only what the measurements need (the
-// first StampSize bytes of each message and its length), so that it holds no
+// first stampSize bytes of each message and its length), so that it holds no
 // buffer per connection and large messages cost it no copies.
 
 // Opcodes (RFC 6455 section 5.2).
@@ -25,11 +25,11 @@ const (
 	opPong   = 0xA
 )
 
-// StampSize is the smallest message the benchmark sends: every message
+// stampSize is the smallest message the benchmark sends: every message
 // starts with the time it was (meant to be) sent and a sequence number, so
 // that latency is measured from the payload the server sends back and needs
 // no per-connection bookkeeping.
-const StampSize = 16
+const stampSize = 16
 
 // handshakeKey is RFC 6455's sample key; every connection may use the same
 // one, and its accept value is known.
@@ -107,7 +107,7 @@ func appendClientFrame(dst []byte, op byte, p []byte, key [4]byte) []byte {
 // frameHandler receives what a frameReader parses.
 type frameHandler interface {
 	// message is called once per complete data message with its opcode,
-	// its first bytes (up to StampSize) and its total length.
+	// its first bytes (up to stampSize) and its total length.
 	message(op byte, head []byte, n int64)
 	// control is called for each ping, pong or close frame.
 	control(op byte, p []byte)
@@ -125,7 +125,7 @@ type frameReader struct {
 	msgOp  byte  // opcode of the data message in progress (0: none)
 	msgLen int64
 	headN  uint8
-	head   [StampSize]byte
+	head   [stampSize]byte
 	ctl    []byte // payload of a control frame in progress
 }
 
@@ -167,7 +167,7 @@ func (r *frameReader) feed(b []byte, h frameHandler) error {
 		if r.op >= opClose {
 			r.ctl = append(r.ctl, chunk...)
 		} else {
-			if int(r.headN) < StampSize {
+			if int(r.headN) < stampSize {
 				c := copy(r.head[r.headN:], chunk)
 				r.headN += uint8(c)
 			}

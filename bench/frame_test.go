@@ -140,7 +140,7 @@ func TestAppendClientFrame(t *testing.T) {
 }
 
 func TestStamp(t *testing.T) {
-	p := make([]byte, StampSize)
+	p := make([]byte, stampSize)
 	putStamp(p, 1234567890123, 1<<50|42)
 	ts, seq := readStamp(p)
 	if ts != 1234567890123 || seq != 1<<50|42 {

@@ -74,7 +74,7 @@ func (l *loop) onEvent(c *conn, ev uint32) {
 			l.opened(c, time.Now().UnixNano())
 		case l.g.cfg.Raw:
 			c.state = stHandshake
-			l.write(c, l.g.hsReq[:StampSize])
+			l.write(c, l.g.hsReq[:stampSize])
 		default:
 			c.state = stHandshake
 			l.write(c, l.g.hsReq)
@@ -119,9 +119,9 @@ func (l *loop) onData(c *conn, b []byte, now int64) {
 	switch c.state {
 	case stHandshake:
 		if l.g.cfg.Raw { // the echo of the first StampSize bytes
-			n := min(len(b), StampSize-int(c.rawGot))
+			n := min(len(b), stampSize-int(c.rawGot))
 			c.rawGot += int64(n)
-			if c.rawGot < StampSize {
+			if c.rawGot < stampSize {
 				return
 			}
 			c.rawGot = 0
@@ -160,7 +160,7 @@ func (l *loop) onData(c *conn, b []byte, now int64) {
 
 // feedRaw splits the raw TCP stream into messages of the run's size.
 func (l *loop) feedRaw(c *conn, b []byte, now int64) {
-	size := int64(StampSize)
+	size := int64(stampSize)
 	if l.rp != nil {
 		size = int64(l.rp.spec.Size)
 	} else if len(l.payload) > 0 {
@@ -168,7 +168,7 @@ func (l *loop) feedRaw(c *conn, b []byte, now int64) {
 	}
 	for len(b) > 0 && c.state != stClosed {
 		n := min(int64(len(b)), size-c.rawGot)
-		if int(c.rawHeadN) < StampSize {
+		if int(c.rawHeadN) < stampSize {
 			k := copy(c.rawHead[c.rawHeadN:], b[:n])
 			c.rawHeadN += uint8(k)
 		}
@@ -318,7 +318,7 @@ func (l *loop) maskKey() [4]byte {
 // sendMsg sends one message stamped with ts and seq (the phase in its top
 // 16 bits).
 func (l *loop) sendMsg(c *conn, ts int64, seq uint64) {
-	size := StampSize
+	size := stampSize
 	if l.rp != nil {
 		size = l.rp.spec.Size
 	}

@@ -11,14 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Generator is the load generator of one process: a few epoll event loops
+// generator is the load generator of one process: a few epoll event loops
 // on raw non-blocking sockets. A connection costs it one file descriptor and
 // a struct of about two hundred bytes, no goroutine and no buffer, so one
 // process holds as many connections as it may open descriptors (the
 // benchmark puts PerProcess in one: 18,000 under a limit of 20,000) and
 // spends its CPU on the syscalls the load needs.
-type Generator struct {
-	cfg     ClientConfig
+type generator struct {
+	cfg     clientConfig
 	dst     unix.SockaddrInet4
 	sources [][4]byte
 	hsReq   []byte
@@ -28,16 +28,16 @@ type Generator struct {
 	closed  bool
 }
 
-var _ Client = (*Generator)(nil)
+var _ loadClient = (*generator)(nil)
 
-// NewGenerator starts the event loops of a load generator.
-func NewGenerator(cfg ClientConfig) (*Generator, error) {
+// newGenerator starts the event loops of a load generator.
+func newGenerator(cfg clientConfig) (*generator, error) {
 	ap, err := parseTarget(cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
 	if len(cfg.Sources) == 0 {
-		cfg.Sources = DefaultSources(8, 0)
+		cfg.Sources = defaultSources(8, 0)
 	}
 	srcs, err := parseSources(cfg.Sources)
 	if err != nil {
@@ -49,7 +49,7 @@ func NewGenerator(cfg ClientConfig) (*Generator, error) {
 	if cfg.Path == "" {
 		cfg.Path = "/ws"
 	}
-	g := &Generator{
+	g := &generator{
 		cfg:     cfg,
 		dst:     unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()},
 		sources: srcs,
@@ -73,19 +73,19 @@ func NewGenerator(cfg ClientConfig) (*Generator, error) {
 
 // Connect opens spec.Conns connections, spread over the loops, and holds
 // them.
-func (g *Generator) Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error) {
+func (g *generator) Connect(ctx context.Context, spec connectSpec) (connectResult, error) {
 	if g.closed {
-		return ConnectResult{}, errors.New("bench: generator closed")
+		return connectResult{}, errors.New("bench: generator closed")
 	}
 	if spec.MaxPending <= 0 {
-		spec.MaxPending = DefaultMaxPending
+		spec.MaxPending = defaultMaxPending
 	}
 	if spec.Timeout <= 0 {
 		spec.Timeout = 10 * time.Second
 	}
 	cpu0 := selfCPU()
 	start := time.Now().UnixNano()
-	done := make(chan ConnectResult, len(g.loops))
+	done := make(chan connectResult, len(g.loops))
 	nl := len(g.loops)
 	for i, l := range g.loops {
 		cp := &connectPhase{
@@ -100,7 +100,7 @@ func (g *Generator) Connect(ctx context.Context, spec ConnectSpec) (ConnectResul
 		}
 		l.do(func() { l.startConnect(cp) })
 	}
-	rs := make([]ConnectResult, len(g.loops))
+	rs := make([]connectResult, len(g.loops))
 	for i := range rs {
 		select {
 		case rs[i] = <-done:
@@ -117,12 +117,12 @@ func (g *Generator) Connect(ctx context.Context, spec ConnectSpec) (ConnectResul
 }
 
 // Run drives one measured phase on the open connections.
-func (g *Generator) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
+func (g *generator) Run(ctx context.Context, spec runSpec) (runResult, error) {
 	if g.closed {
-		return RunResult{}, errors.New("bench: generator closed")
+		return runResult{}, errors.New("bench: generator closed")
 	}
-	if spec.Size < StampSize {
-		spec.Size = StampSize
+	if spec.Size < stampSize {
+		spec.Size = stampSize
 	}
 	if spec.Window <= 0 {
 		spec.Window = 1
@@ -144,7 +144,7 @@ func (g *Generator) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 			}
 		}
 		if spec.Publisher && bc.pub == nil {
-			return RunResult{}, errors.New("bench: broadcast needs an open connection to publish on")
+			return runResult{}, errors.New("bench: broadcast needs an open connection to publish on")
 		}
 	}
 	cpu0 := selfCPU()
@@ -199,7 +199,7 @@ func (g *Generator) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 		l.do(func() { l.startRun(rps[i]) })
 	}
 	var aborted bool
-	var rs []RunResult
+	var rs []runResult
 	var tracks []map[uint64]*msgTrack
 	for range g.loops {
 		var r loopRun
@@ -214,7 +214,7 @@ func (g *Generator) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 			}
 			r = <-done
 		}
-		rs = append(rs, r.RunResult)
+		rs = append(rs, r.runResult)
 		if r.track != nil {
 			tracks = append(tracks, r.track)
 		}
@@ -231,7 +231,7 @@ func (g *Generator) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 
 // Close drops every connection (with a reset, so no TIME_WAIT is left
 // behind) and stops the loops.
-func (g *Generator) Close() error {
+func (g *generator) Close() error {
 	if g.closed {
 		return nil
 	}
@@ -248,7 +248,7 @@ func (g *Generator) Close() error {
 
 // Opened is the number of connections Connect has opened so far (read at
 // any time, for progress).
-func (g *Generator) Opened() int64 {
+func (g *generator) Opened() int64 {
 	var n int64
 	for _, l := range g.loops {
 		n += l.nOpen.Load()
@@ -257,7 +257,7 @@ func (g *Generator) Opened() int64 {
 }
 
 func selfCPU() time.Duration {
-	s, err := ReadProcStats(0)
+	s, err := readProcStats(0)
 	if err != nil {
 		return 0
 	}

@@ -7,24 +7,24 @@ import (
 	"errors"
 )
 
-// Generator is the load generator; it runs on Linux only (epoll).
-type Generator struct{}
+// generator is the load generator; it runs on Linux only (epoll).
+type generator struct{}
 
 var errNotLinux = errors.New("bench: the load generator needs Linux (epoll)")
 
-// NewGenerator fails: the load generator needs Linux.
-func NewGenerator(cfg ClientConfig) (*Generator, error) { return nil, errNotLinux }
+// newGenerator fails: the load generator needs Linux.
+func newGenerator(cfg clientConfig) (*generator, error) { return nil, errNotLinux }
 
 // Connect fails: the load generator needs Linux.
-func (*Generator) Connect(context.Context, ConnectSpec) (ConnectResult, error) {
-	return ConnectResult{}, errNotLinux
+func (*generator) Connect(context.Context, connectSpec) (connectResult, error) {
+	return connectResult{}, errNotLinux
 }
 
 // Run fails: the load generator needs Linux.
-func (*Generator) Run(context.Context, RunSpec) (RunResult, error) { return RunResult{}, errNotLinux }
+func (*generator) Run(context.Context, runSpec) (runResult, error) { return runResult{}, errNotLinux }
 
 // Close does nothing.
-func (*Generator) Close() error { return nil }
+func (*generator) Close() error { return nil }
 
 // Opened is 0.
-func (*Generator) Opened() int64 { return 0 }
+func (*generator) Opened() int64 { return 0 }

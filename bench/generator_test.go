@@ -22,7 +22,7 @@ func startWS4Go(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv := &server.Server{PingInterval: -1}
-	srv.Routes = map[string]handler.Factory{"/ws": handler.Echo, "/broadcast": BroadcastHandler(srv)}
+	srv.Routes = map[string]handler.Factory{"/ws": handler.Echo, "/broadcast": broadcastHandler(srv)}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -32,9 +32,9 @@ func startWS4Go(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newTestGen(t *testing.T, addr, path string) *Generator {
+func newTestGen(t *testing.T, addr, path string) *generator {
 	t.Helper()
-	g, err := NewGenerator(ClientConfig{Target: Target{Addr: addr, Path: path}, Sources: DefaultSources(3, 0)})
+	g, err := newGenerator(clientConfig{loadTarget: loadTarget{Addr: addr, Path: path}, Sources: defaultSources(3, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +46,11 @@ func TestGeneratorEcho(t *testing.T) {
 	addr := startWS4Go(t)
 	g := newTestGen(t, addr, "/ws")
 	ctx := context.Background()
-	cr, err := g.Connect(ctx, ConnectSpec{Conns: 50})
+	cr, err := g.Connect(ctx, connectSpec{Conns: 50})
 	if err != nil || cr.Opened != 50 || cr.Failed != 0 {
 		t.Fatalf("connect: %+v %v", cr, err)
 	}
-	r, err := g.Run(ctx, RunSpec{Scenario: Echo, Duration: time.Second, Warmup: 100 * time.Millisecond, Size: 64})
+	r, err := g.Run(ctx, runSpec{Scenario: Echo, Duration: time.Second, Warmup: 100 * time.Millisecond, Size: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestGeneratorEcho(t *testing.T) {
 	if r.Received < 1000 || r.Errors != 0 || r.Open != 50 {
 		t.Fatalf("closed loop: %+v", r)
 	}
-	r, err = g.Run(ctx, RunSpec{Scenario: Echo, Duration: time.Second, Size: 64, Rate: 2000})
+	r, err = g.Run(ctx, runSpec{Scenario: Echo, Duration: time.Second, Size: 64, Rate: 2000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,13 +74,13 @@ func TestGeneratorBroadcast(t *testing.T) {
 	addr := startWS4Go(t)
 	g := newTestGen(t, addr, "/broadcast")
 	ctx := context.Background()
-	if cr, err := g.Connect(ctx, ConnectSpec{Conns: 50, Rate: 1000}); err != nil || cr.Opened != 50 {
+	if cr, err := g.Connect(ctx, connectSpec{Conns: 50, Rate: 1000}); err != nil || cr.Opened != 50 {
 		t.Fatalf("connect: %+v %v", cr, err)
 	}
 	// A server adds a connection to its broadcast set after it has sent
 	// the 101: give the last ones time to get there.
 	time.Sleep(200 * time.Millisecond)
-	r, err := g.Run(ctx, RunSpec{Scenario: Broadcast, Duration: time.Second, Size: 64, Publisher: true})
+	r, err := g.Run(ctx, runSpec{Scenario: Broadcast, Duration: time.Second, Size: 64, Publisher: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestGeneratorBroadcast(t *testing.T) {
 func TestGeneratorChurn(t *testing.T) {
 	addr := startWS4Go(t)
 	g := newTestGen(t, addr, "/ws")
-	r, err := g.Run(context.Background(), RunSpec{Scenario: Churn, Duration: time.Second, Size: 64, Concurrency: 8})
+	r, err := g.Run(context.Background(), runSpec{Scenario: Churn, Duration: time.Second, Size: 64, Concurrency: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,20 +139,20 @@ func startRawEcho(t *testing.T) string {
 
 func TestGeneratorRaw(t *testing.T) {
 	addr := startRawEcho(t)
-	g, err := NewGenerator(ClientConfig{Target: Target{Addr: addr, Raw: true, RawHandshake: true}})
+	g, err := newGenerator(clientConfig{loadTarget: loadTarget{Addr: addr, Raw: true, RawHandshake: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
 	ctx := context.Background()
-	if cr, err := g.Connect(ctx, ConnectSpec{Conns: 20}); err != nil || cr.Opened != 20 {
+	if cr, err := g.Connect(ctx, connectSpec{Conns: 20}); err != nil || cr.Opened != 20 {
 		t.Fatalf("connect: %+v %v", cr, err)
 	}
-	r, err := g.Run(ctx, RunSpec{Scenario: Echo, Duration: 500 * time.Millisecond, Size: 100})
+	r, err := g.Run(ctx, runSpec{Scenario: Echo, Duration: 500 * time.Millisecond, Size: 100})
 	if err != nil || r.Received < 100 || r.Errors != 0 {
 		t.Fatalf("raw echo: %+v %v", r, err)
 	}
-	r, err = g.Run(ctx, RunSpec{Scenario: Churn, Duration: 500 * time.Millisecond, Size: 100, Concurrency: 4})
+	r, err = g.Run(ctx, runSpec{Scenario: Churn, Duration: 500 * time.Millisecond, Size: 100, Concurrency: 4})
 	if err != nil || r.Completed < 20 || r.Errors != 0 {
 		t.Fatalf("raw churn: %+v %v", r, err)
 	}

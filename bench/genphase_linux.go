@@ -51,7 +51,7 @@ func (l *loop) connectDone() {
 		return
 	}
 	l.cp = nil
-	r := ConnectResult{Opened: cp.opened, Failed: cp.failed, FirstError: cp.firstErr, Handshake: cp.hist.Export()}
+	r := connectResult{Opened: cp.opened, Failed: cp.failed, FirstError: cp.firstErr, Handshake: cp.hist.Export()}
 	if cp.last > cp.start {
 		r.Elapsed = time.Duration(cp.last - cp.start)
 	}
@@ -173,7 +173,7 @@ func (l *loop) finishRun(now int64) {
 	for c := range rp.churn {
 		l.closeConn(c, true)
 	}
-	rp.done <- loopRun{RunResult: RunResult{
+	rp.done <- loopRun{runResult: runResult{
 		Sent: rp.sent, Received: rp.recv, Completed: rp.completed, Incomplete: rp.incomplete,
 		Errors: rp.errors, Open: len(l.open), FirstError: rp.firstErr,
 		Latency: rp.hist.Export(), Completion: rp.comp.Export(),
@@ -183,7 +183,7 @@ func (l *loop) finishRun(now int64) {
 // onMessage handles a complete message from the server.
 func (l *loop) onMessage(c *conn, head []byte, now int64) {
 	rp := l.rp
-	if rp == nil || len(head) < StampSize {
+	if rp == nil || len(head) < stampSize {
 		return
 	}
 	ts, seq := readStamp(head)
@@ -308,7 +308,7 @@ func (l *loop) expireBroadcasts(now int64) {
 // completeMessages adds up the loops' counts of each broadcast message and
 // lists those that reached all expected connections of this process, in
 // the order they were sent.
-func completeMessages(tracks []map[uint64]*msgTrack, expected int64) []MessageDone {
+func completeMessages(tracks []map[uint64]*msgTrack, expected int64) []messageDone {
 	sum := map[uint64]*msgTrack{}
 	for _, tr := range tracks {
 		for seq, t := range tr {
@@ -321,13 +321,13 @@ func completeMessages(tracks []map[uint64]*msgTrack, expected int64) []MessageDo
 			}
 		}
 	}
-	var out []MessageDone
+	var out []messageDone
 	for seq, t := range sum {
 		if t.got >= expected {
-			out = append(out, MessageDone{Seq: seq, Sent: t.ts, Last: t.last})
+			out = append(out, messageDone{Seq: seq, Sent: t.ts, Last: t.last})
 		}
 	}
-	slices.SortFunc(out, func(a, b MessageDone) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(out, func(a, b messageDone) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
 }
 

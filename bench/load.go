@@ -9,8 +9,8 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Target says where and how the load generator connects.
-type Target struct {
+// loadTarget says where and how the load generator connects.
+type loadTarget struct {
 	// Addr is the server's IPv4 host:port ("127.0.0.1:9400").
 	Addr string
 	// Path is the request path of the WebSocket endpoint ("/ws").
@@ -26,9 +26,9 @@ type Target struct {
 	RawHandshake bool
 }
 
-// ClientConfig configures one load generator process.
-type ClientConfig struct {
-	Target
+// clientConfig configures one load generator process.
+type clientConfig struct {
+	loadTarget
 	// Sources are the local addresses connections are bound to, in turn
 	// (with IP_BIND_ADDRESS_NO_PORT, so the port is picked per
 	// destination at connect time). Default: 127.0.0.2 to 127.0.0.9.
@@ -37,14 +37,14 @@ type ClientConfig struct {
 	Loops int
 }
 
-// ConnectSpec is the connection phase: open Conns connections and hold them.
-type ConnectSpec struct {
+// connectSpec is the connection phase: open Conns connections and hold them.
+type connectSpec struct {
 	Conns int
 	// Rate is the ramp-up: connections started per second (0: as fast
 	// as MaxPending allows).
 	Rate float64
 	// MaxPending bounds the handshakes in flight at once (default
-	// DefaultMaxPending); several processes share it.
+	// defaultMaxPending); several processes share it.
 	MaxPending int
 	// Timeout fails a connection not open after this long (default 10 s).
 	Timeout time.Duration
@@ -54,12 +54,12 @@ type ConnectSpec struct {
 // connection (one was lost) so the closed loop goes on.
 const broadcastTimeout = 2 * time.Second
 
-// DefaultMaxPending is the default bound on the handshakes in flight of a
+// defaultMaxPending is the default bound on the handshakes in flight of a
 // connection phase.
-const DefaultMaxPending = 256
+const defaultMaxPending = 256
 
-// ConnectResult is what a connection phase did.
-type ConnectResult struct {
+// connectResult is what a connection phase did.
+type connectResult struct {
 	Opened, Failed int
 	// Elapsed runs from the first connect to the last connection open
 	// or failed.
@@ -93,12 +93,12 @@ const (
 // Scenarios lists every scenario in the order the benchmark runs them.
 var Scenarios = []Scenario{Idle, Echo, Broadcast, Churn}
 
-// RunSpec is one measured phase on the connections already open.
-type RunSpec struct {
+// runSpec is one measured phase on the connections already open.
+type runSpec struct {
 	Scenario Scenario
 	// Warmup runs the load before measuring; Duration is measured.
 	Warmup, Duration time.Duration
-	// Size is the message size in bytes (at least StampSize).
+	// Size is the message size in bytes (at least stampSize).
 	Size int
 	// Rate, for echo, is messages per second over all connections of
 	// this process; for broadcast, messages published per second. Zero
@@ -112,15 +112,15 @@ type RunSpec struct {
 	Window int
 	// Concurrency is the number of churn cycles in flight.
 	Concurrency int
-	// PerMessage, for broadcast, lists in RunResult.Messages when each
+	// PerMessage, for broadcast, lists in runResult.Messages when each
 	// message reached the last connection of this process, so that the
 	// fan-out over several processes can be worked out (multiClient sets
 	// it).
 	PerMessage bool `json:",omitempty"`
 }
 
-// RunResult is what a phase measured, over its Duration (not the warmup).
-type RunResult struct {
+// runResult is what a phase measured, over its Duration (not the warmup).
+type runResult struct {
 	// Sent and Received count messages (broadcast: Received counts
 	// deliveries to every connection).
 	Sent, Received int64
@@ -143,23 +143,23 @@ type RunResult struct {
 	Open int
 	// From and End bound the measured time (Unix ns).
 	From, End int64 `json:",omitempty"`
-	// Messages, with RunSpec.PerMessage, are the broadcast messages that
+	// Messages, with runSpec.PerMessage, are the broadcast messages that
 	// reached every connection of this process, warmup included.
-	Messages []MessageDone `json:",omitempty"`
+	Messages []messageDone `json:",omitempty"`
 }
 
-// MessageDone is when a broadcast message, sent at Sent, reached the last
+// messageDone is when a broadcast message, sent at Sent, reached the last
 // connection of one client process (times in Unix ns).
-type MessageDone struct {
+type messageDone struct {
 	Seq  uint64 `json:"s"`
 	Sent int64  `json:"t"`
 	Last int64  `json:"l"`
 }
 
-// Client is one load-generating process, or several behind one interface.
-type Client interface {
-	Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error)
-	Run(ctx context.Context, spec RunSpec) (RunResult, error)
+// loadClient is one load-generating process, or several behind one interface.
+type loadClient interface {
+	Connect(ctx context.Context, spec connectSpec) (connectResult, error)
+	Run(ctx context.Context, spec runSpec) (runResult, error)
 	Close() error
 }
 
@@ -198,8 +198,8 @@ func mergeSnap(dst **hdrhistogram.Snapshot, s *hdrhistogram.Snapshot) {
 }
 
 // mergeConnect combines the results of several processes.
-func mergeConnect(rs []ConnectResult) ConnectResult {
-	var out ConnectResult
+func mergeConnect(rs []connectResult) connectResult {
+	var out connectResult
 	for _, r := range rs {
 		out.Opened += r.Opened
 		out.Failed += r.Failed
@@ -214,8 +214,8 @@ func mergeConnect(rs []ConnectResult) ConnectResult {
 }
 
 // mergeRun combines the results of several processes.
-func mergeRun(rs []RunResult) RunResult {
-	var out RunResult
+func mergeRun(rs []runResult) runResult {
+	var out runResult
 	for _, r := range rs {
 		out.Sent += r.Sent
 		out.Received += r.Received
@@ -237,8 +237,8 @@ func mergeRun(rs []RunResult) RunResult {
 	return out
 }
 
-// DefaultSources returns n source addresses starting at 127.0.0.(2+first).
-func DefaultSources(n, first int) []string {
+// defaultSources returns n source addresses starting at 127.0.0.(2+first).
+func defaultSources(n, first int) []string {
 	out := make([]string, 0, n)
 	for i := range n {
 		k := 2 + first + i

@@ -42,7 +42,7 @@ type conn struct {
 	fr        frameReader
 	rawGot    int64 // raw: bytes of the current message received
 	rawHeadN  uint8
-	rawHead   [StampSize]byte
+	rawHead   [stampSize]byte
 }
 
 // connectPhase is a loop's part of Connect.
@@ -56,7 +56,7 @@ type connectPhase struct {
 	pending                    map[*conn]struct{}
 	firstErr                   string
 	lastScan                   int64
-	done                       chan<- ConnectResult
+	done                       chan<- connectResult
 }
 
 // bcastSlots is the size of the ring that counts broadcast deliveries.
@@ -77,7 +77,7 @@ type bcast struct {
 
 // runPhase is a loop's part of Run.
 type runPhase struct {
-	spec             RunSpec
+	spec             runSpec
 	phase            uint16
 	start, from, end int64
 	hist, comp       *hdrhistogram.Histogram
@@ -115,7 +115,7 @@ type inflightMsg struct {
 }
 
 // msgTrack counts the deliveries of one broadcast message to a loop's
-// connections (RunSpec.PerMessage).
+// connections (runSpec.PerMessage).
 type msgTrack struct {
 	got      int64
 	ts, last int64 // sent, last delivery (Unix ns)
@@ -127,14 +127,14 @@ const maxTracked = 1 << 20
 // loopRun is a loop's result of a run phase: its counts and histograms,
 // and the broadcast messages it tracked.
 type loopRun struct {
-	RunResult
+	runResult
 	track map[uint64]*msgTrack
 }
 
 // loop is one event loop: an epoll instance, the connections registered
 // with it, and the phase it is running.
 type loop struct {
-	g      *Generator
+	g      *generator
 	id     int
 	ep     int
 	wakefd int
@@ -173,7 +173,7 @@ type frameCtx struct {
 func (f *frameCtx) message(op byte, head []byte, n int64) { f.l.onMessage(f.c, head, f.now) }
 func (f *frameCtx) control(op byte, p []byte)             { f.l.onControl(f.c, op, p, f.now) }
 
-func newLoop(g *Generator, id int) (*loop, error) {
+func newLoop(g *generator, id int) (*loop, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("bench: epoll: %w", err)

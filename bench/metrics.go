@@ -7,11 +7,11 @@ import (
 	"runtime/debug"
 )
 
-// MetricsHandler serves the figures every server under test exposes at
+// metricsHandler serves the figures every server under test exposes at
 // /metrics, in the Prometheus text format: go_goroutines and
 // go_memstats_heap_inuse_bytes. The peers serve the same (bench/peers,
 // package peer).
-func MetricsHandler() http.Handler {
+func metricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -21,13 +21,13 @@ func MetricsHandler() http.Handler {
 	})
 }
 
-// GCHandler serves /gc on the metrics listener of every server under test:
+// gcHandler serves /gc on the metrics listener of every server under test:
 // it runs the garbage collector and returns freed memory to the operating
 // system (runtime.GC, debug.FreeOSMemory), then answers 204. The benchmark
 // calls it before each RSS reading of the idle scenario, so that garbage
 // left by the handshakes and memory the runtime keeps for later do not
 // count as memory per connection; the peers serve the same.
-func GCHandler() http.Handler {
+func gcHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		debug.FreeOSMemory()

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// ProcStats are a process's resource figures, read from /proc/PID/status
+// procStats are a process's resource figures, read from /proc/PID/status
 // and /proc/PID/stat.
-type ProcStats struct {
+type procStats struct {
 	RSS     int64         // resident set size, bytes (VmRSS)
 	HWM     int64         // peak resident set size, bytes (VmHWM)
 	Threads int           // OS threads
@@ -27,13 +27,13 @@ type ProcStats struct {
 // 100 on every Linux architecture Go supports.
 const clockTick = 100
 
-// ReadProcStats reads the figures of process pid (0: this process).
-func ReadProcStats(pid int) (ProcStats, error) {
+// readProcStats reads the figures of process pid (0: this process).
+func readProcStats(pid int) (procStats, error) {
 	dir := "/proc/self"
 	if pid > 0 {
 		dir = "/proc/" + strconv.Itoa(pid)
 	}
-	var s ProcStats
+	var s procStats
 	status, err := os.ReadFile(dir + "/status")
 	if err != nil {
 		return s, err
@@ -50,7 +50,7 @@ func ReadProcStats(pid int) (ProcStats, error) {
 }
 
 // parseProcStatus reads VmRSS, VmHWM and Threads from /proc/PID/status.
-func parseProcStatus(b []byte, s *ProcStats) error {
+func parseProcStatus(b []byte, s *procStats) error {
 	found := 0
 	for line := range strings.SplitSeq(string(b), "\n") {
 		key, val, ok := strings.Cut(line, ":")

@@ -11,7 +11,7 @@ import (
 
 func TestParseProcStatus(t *testing.T) {
 	status := "Name:\tws4go-server\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1300000 kB\nVmHWM:\t  200000 kB\nVmRSS:\t  170000 kB\nThreads:\t8\n"
-	var s ProcStats
+	var s procStats
 	if err := parseProcStatus([]byte(status), &s); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestParseProcStatCPU(t *testing.T) {
 }
 
 func TestReadProcStatsSelf(t *testing.T) {
-	s, err := ReadProcStats(0)
+	s, err := readProcStats(0)
 	if err != nil {
 		t.Skip("no /proc:", err)
 	}
@@ -82,8 +82,8 @@ func TestParseProcStatBusy(t *testing.T) {
 
 func TestGCAndMetricsHandlers(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", MetricsHandler())
-	mux.Handle("/gc", GCHandler())
+	mux.Handle("/metrics", metricsHandler())
+	mux.Handle("/gc", gcHandler())
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	ctx := context.Background()

@@ -163,7 +163,7 @@ func WriteResults(dir string, rep *Report, command string) error {
 	}
 	for _, sr := range rep.Scenarios {
 		var svg bytes.Buffer
-		if !WriteChart(&svg, &sr) {
+		if !writeChart(&svg, &sr) {
 			continue
 		}
 		if err := os.WriteFile(filepath.Join(dir, string(sr.Scenario)+".svg"), svg.Bytes(), 0o644); err != nil {
@@ -173,12 +173,13 @@ func WriteResults(dir string, rep *Report, command string) error {
 	return nil
 }
 
-// Published are the files of a results folder that Publish copies: the
+// published are the files of a results folder that Publish copies: the
 // tables, the figures and the charts, not the servers' logs.
-var Published = []string{"results.md", "results.json", "*.svg"}
+var published = []string{"results.md", "results.json", "*.svg"}
 
-// Publish copies the files of the results folder from that Published
-// names into dir (bench/latest, which the repository keeps), after removing
+// Publish copies the tables, the figures and the charts of the results
+// folder from (results.md, results.json, *.svg: not the servers' logs) into
+// dir (bench/latest, which the repository keeps), after removing
 // those a previous publication left there, and returns the names copied.
 func Publish(from, dir string) ([]string, error) {
 	for _, f := range []string{"results.md", "results.json"} {
@@ -190,7 +191,7 @@ func Publish(from, dir string) ([]string, error) {
 		return nil, err
 	}
 	var copied []string
-	for _, pat := range Published {
+	for _, pat := range published {
 		old, _ := filepath.Glob(filepath.Join(dir, pat))
 		for _, f := range old {
 			if err := os.Remove(f); err != nil {
@@ -253,9 +254,9 @@ func WriteMarkdown(w io.Writer, rep *Report, command string, charts bool) {
 	}
 	fmt.Fprintf(w, "Every server ran as its own process, one after another, with the client (%d event loops per process) on the same machine.", max(rep.Config.Loops, 1))
 	if m.FDLimit > 0 {
-		fmt.Fprintf(w, " Open files limit: %s per process", FormatValue(float64(m.FDLimit)))
+		fmt.Fprintf(w, " Open files limit: %s per process", formatValue(float64(m.FDLimit)))
 		if rep.Config.PerProcess > 0 {
-			fmt.Fprintf(w, "; a client process held up to %s connections", FormatValue(float64(rep.Config.PerProcess)))
+			fmt.Fprintf(w, "; a client process held up to %s connections", formatValue(float64(rep.Config.PerProcess)))
 		}
 		fmt.Fprint(w, ".")
 	}
@@ -318,7 +319,7 @@ func writeScenarioTables(w io.Writer, sr *ScenarioReport) {
 		line := []string{name, arrow(m.Better)}
 		for _, r := range sr.Results {
 			if v, ok := r.Get(m.Name); ok {
-				line = append(line, FormatValue(v))
+				line = append(line, formatValue(v))
 			} else {
 				line = append(line, "—")
 			}
@@ -387,8 +388,8 @@ func writeScenarioTables(w io.Writer, sr *ScenarioReport) {
 // warnMark marks the ratios of results with warnings.
 const warnMark = "†"
 
-// Ratio is a/b, and whether it is defined.
-func Ratio(a, b float64) (float64, bool) {
+// ratio is a/b, and whether it is defined.
+func ratio(a, b float64) (float64, bool) {
 	if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
 		return 0, false
 	}
@@ -399,7 +400,7 @@ func formatRatio(mine, theirs float64, ok bool, better string) string {
 	if !ok {
 		return "—"
 	}
-	r, ok := Ratio(mine, theirs)
+	r, ok := ratio(mine, theirs)
 	if !ok {
 		if mine == 0 {
 			return "="
@@ -413,8 +414,8 @@ func formatRatio(mine, theirs float64, ok bool, better string) string {
 	return s
 }
 
-// FormatValue prints a figure with as many digits as it deserves.
-func FormatValue(v float64) string {
+// formatValue prints a figure with as many digits as it deserves.
+func formatValue(v float64) string {
 	a := math.Abs(v)
 	switch {
 	case a >= 1000:

@@ -75,8 +75,8 @@ func (c *Config) defaults() {
 	def(&c.Window, 1)
 	def(&c.ChurnConc, 50)
 	def(&c.Size, 64)
-	if c.Size < StampSize {
-		c.Size = StampSize
+	if c.Size < stampSize {
+		c.Size = stampSize
 	}
 	if c.Duration == 0 {
 		c.Duration = 10 * time.Second
@@ -360,7 +360,7 @@ func serverIndex(name string) int {
 func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 	switch sc {
 	case Idle:
-		ramp := fmt.Sprintf("as fast as they are accepted (%d handshakes in flight)", DefaultMaxPending)
+		ramp := fmt.Sprintf("as fast as they are accepted (%d handshakes in flight)", defaultMaxPending)
 		if cfg.Ramp > 0 {
 			ramp = fmt.Sprintf("at %.0f/s", cfg.Ramp)
 		}
@@ -369,9 +369,9 @@ func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 		fixed := "half of the lowest closed-loop peak among the servers, the same for all"
 		switch {
 		case cfg.Rate > 0:
-			fixed = fmt.Sprintf("%s msgs/s (-rate), the same for all", FormatValue(cfg.Rate))
+			fixed = fmt.Sprintf("%s msgs/s (-rate), the same for all", formatValue(cfg.Rate))
 		case rate > 0:
-			fixed = fmt.Sprintf("%s msgs/s for all: half of the lowest closed-loop peak (%s's)", FormatValue(rate), from)
+			fixed = fmt.Sprintf("%s msgs/s for all: half of the lowest closed-loop peak (%s's)", formatValue(rate), from)
 		}
 		return fmt.Sprintf("%d connections, %d-byte binary messages echoed: closed loop (one message in flight per connection) for %v after a %v warmup; then, once every server's closed loop is done, each server again, in a fresh process, at a fixed rate of %s for %v after a %v warmup; latency is the round trip, from the time each message was due", cfg.EchoConns, cfg.Size, cfg.Duration, cfg.Warmup, fixed, cfg.Duration, cfg.Warmup)
 	case Broadcast:
@@ -388,16 +388,16 @@ func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 
 // newClient makes the load generator for conns connections to target:
 // this process, or worker processes when one would not hold them.
-func newClient(cfg *Config, target Target, conns int) (Client, int, error) {
+func newClient(cfg *Config, target loadTarget, conns int) (loadClient, int, error) {
 	procs := cfg.Procs
 	if procs <= 0 {
 		per := PerProcess()
 		procs = max(1, (conns+per-1)/per)
 	}
-	cc := ClientConfig{Target: target, Loops: cfg.Loops}
+	cc := clientConfig{loadTarget: target, Loops: cfg.Loops}
 	if procs == 1 {
-		cc.Sources = DefaultSources(cfg.SourcesPer, 0)
-		g, err := NewGenerator(cc)
+		cc.Sources = defaultSources(cfg.SourcesPer, 0)
+		g, err := newGenerator(cc)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -406,7 +406,7 @@ func newClient(cfg *Config, target Target, conns int) (Client, int, error) {
 	if len(cfg.WorkerArgs) == 0 {
 		return nil, 0, fmt.Errorf("bench: %d connections need %d client processes, and no worker command was given", conns, procs)
 	}
-	c, err := NewMultiClient(cfg.WorkerArgs, cc, procs, cfg.SourcesPer, os.Stderr)
+	c, err := newMultiClient(cfg.WorkerArgs, cc, procs, cfg.SourcesPer, os.Stderr)
 	return c, procs, err
 }
 
@@ -425,7 +425,7 @@ func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, lo
 		return
 	}
 	defer proc.stop()
-	client, procs, err := newClient(cfg, Target{Addr: proc.addr, Path: path, Raw: spec.Raw, RawHandshake: spec.Raw && mode == "echo"}, cfg.conns(sc))
+	client, procs, err := newClient(cfg, loadTarget{Addr: proc.addr, Path: path, Raw: spec.Raw, RawHandshake: spec.Raw && mode == "echo"}, cfg.conns(sc))
 	if err != nil {
 		res.Error = err.Error()
 		return
@@ -449,16 +449,16 @@ type bout struct {
 	cfg    *Config
 	prog   *progress
 	proc   *serverProc
-	client Client
+	client loadClient
 	procs  int // client processes
 	res    *ServerResult
 	label  string
 }
 
 // connect opens n connections, with the progress bar counting.
-func (b *bout) connect(n int, rate float64) (ConnectResult, error) {
+func (b *bout) connect(n int, rate float64) (connectResult, error) {
 	stop := b.prog.phase(b.label+": connecting", 0, b.counter(n))
-	cr, err := b.client.Connect(b.ctx, ConnectSpec{Conns: n, Rate: rate})
+	cr, err := b.client.Connect(b.ctx, connectSpec{Conns: n, Rate: rate})
 	stop()
 	if cr.Failed > 0 {
 		b.res.warn("%d of %d connections failed: %s", cr.Failed, n, cr.FirstError)
@@ -472,7 +472,7 @@ func (b *bout) connect(n int, rate float64) (ConnectResult, error) {
 // counter reports connections opened, for the progress bar, when the client
 // is this process.
 func (b *bout) counter(total int) func() (int64, int64) {
-	g, ok := b.client.(*Generator)
+	g, ok := b.client.(*generator)
 	if !ok || g == nil {
 		return nil
 	}
@@ -490,10 +490,10 @@ type cpuUse struct {
 // also notes how busy the rest of the machine was: on a shared machine,
 // other processes take CPU from both server and client, and a phase where
 // they took more than busyThreshold is flagged.
-func (b *bout) measure(what string, spec RunSpec) (RunResult, cpuUse, error) {
+func (b *bout) measure(what string, spec runSpec) (runResult, cpuUse, error) {
 	s0, err := b.proc.stats()
 	if err != nil {
-		return RunResult{}, cpuUse{}, err
+		return runResult{}, cpuUse{}, err
 	}
 	m0, merr := machineBusy()
 	t0 := time.Now()
@@ -607,7 +607,7 @@ func (b *bout) idle() error {
 	if err != nil {
 		return err
 	}
-	r, cpu, err := b.measure("holding", RunSpec{Scenario: Idle, Duration: b.cfg.Hold})
+	r, cpu, err := b.measure("holding", runSpec{Scenario: Idle, Duration: b.cfg.Hold})
 	if err != nil {
 		return err
 	}
@@ -656,7 +656,7 @@ func (b *bout) echoClosed() error {
 	if _, err := b.connect(b.cfg.EchoConns, 0); err != nil {
 		return err
 	}
-	spec := RunSpec{Scenario: Echo, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size}
+	spec := runSpec{Scenario: Echo, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size}
 	r, cpu, err := b.measure("closed loop", spec)
 	if err != nil {
 		return err
@@ -683,8 +683,8 @@ func (b *bout) echoFixed(rate float64) error {
 	if _, err := b.connect(b.cfg.EchoConns, 0); err != nil {
 		return err
 	}
-	spec := RunSpec{Scenario: Echo, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size, Rate: rate}
-	r, cpu, err := b.measure(fmt.Sprintf("fixed rate %s msgs/s", FormatValue(rate)), spec)
+	spec := runSpec{Scenario: Echo, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size, Rate: rate}
+	r, cpu, err := b.measure(fmt.Sprintf("fixed rate %s msgs/s", formatValue(rate)), spec)
 	if err != nil {
 		return err
 	}
@@ -709,7 +709,7 @@ func (b *bout) broadcast() error {
 	if err := b.settle(500 * time.Millisecond); err != nil {
 		return err
 	}
-	spec := RunSpec{Scenario: Broadcast, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size,
+	spec := runSpec{Scenario: Broadcast, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size,
 		Rate: b.cfg.BroadcastRate, Publisher: true, Window: b.cfg.Window}
 	r, cpu, err := b.measure("broadcasting", spec)
 	if err != nil {
@@ -737,7 +737,7 @@ func (b *bout) broadcast() error {
 }
 
 func (b *bout) churn() error {
-	spec := RunSpec{Scenario: Churn, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size, Concurrency: b.cfg.ChurnConc}
+	spec := runSpec{Scenario: Churn, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size, Concurrency: b.cfg.ChurnConc}
 	r, cpu, err := b.measure("churning", spec)
 	if err != nil {
 		return err

@@ -137,18 +137,18 @@ func TestMultiClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(testRoleEnv, "worker")
-	c, err := NewMultiClient([]string{exe}, ClientConfig{Target: Target{Addr: addr, Path: "/broadcast"}}, 2, 2, os.Stderr)
+	c, err := newMultiClient([]string{exe}, clientConfig{loadTarget: loadTarget{Addr: addr, Path: "/broadcast"}}, 2, 2, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ctx := context.Background()
-	cr, err := c.Connect(ctx, ConnectSpec{Conns: 41})
+	cr, err := c.Connect(ctx, connectSpec{Conns: 41})
 	if err != nil || cr.Opened != 41 {
 		t.Fatalf("connect: %+v %v", cr, err)
 	}
 	time.Sleep(200 * time.Millisecond) // see TestGeneratorBroadcast
-	r, err := c.Run(ctx, RunSpec{Scenario: Broadcast, Duration: 500 * time.Millisecond, Size: 32, Publisher: true})
+	r, err := c.Run(ctx, runSpec{Scenario: Broadcast, Duration: 500 * time.Millisecond, Size: 32, Publisher: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,17 +165,17 @@ func TestMultiClient(t *testing.T) {
 
 // fakeClient records what it is asked.
 type fakeClient struct {
-	connect ConnectSpec
-	run     RunSpec
-	result  RunResult
+	connect connectSpec
+	run     runSpec
+	result  runResult
 }
 
-func (f *fakeClient) Connect(_ context.Context, s ConnectSpec) (ConnectResult, error) {
+func (f *fakeClient) Connect(_ context.Context, s connectSpec) (connectResult, error) {
 	f.connect = s
-	return ConnectResult{Opened: s.Conns}, nil
+	return connectResult{Opened: s.Conns}, nil
 }
 
-func (f *fakeClient) Run(_ context.Context, s RunSpec) (RunResult, error) {
+func (f *fakeClient) Run(_ context.Context, s runSpec) (runResult, error) {
 	f.run = s
 	return f.result, nil
 }
@@ -191,8 +191,8 @@ func TestMultiClientMaxPending(t *testing.T) {
 	for _, p := range parts {
 		m.parts = append(m.parts, p)
 	}
-	for _, tc := range []struct{ spec, each int }{{0, DefaultMaxPending / 3}, {-1, DefaultMaxPending / 3}, {90, 30}, {2, 1}} {
-		cr, err := m.Connect(context.Background(), ConnectSpec{Conns: 1000, MaxPending: tc.spec})
+	for _, tc := range []struct{ spec, each int }{{0, defaultMaxPending / 3}, {-1, defaultMaxPending / 3}, {90, 30}, {2, 1}} {
+		cr, err := m.Connect(context.Background(), connectSpec{Conns: 1000, MaxPending: tc.spec})
 		if err != nil || cr.Opened != 1000 {
 			t.Fatalf("connect: %+v %v", cr, err)
 		}
@@ -211,15 +211,15 @@ func TestMergeFanout(t *testing.T) {
 	const ms = int64(time.Millisecond)
 	timeout := int64(broadcastTimeout)
 	end := 10 * timeout
-	pub := RunResult{From: 0, End: end, Incomplete: 1, Messages: []MessageDone{
+	pub := runResult{From: 0, End: end, Incomplete: 1, Messages: []messageDone{
 		{Seq: 1, Sent: 1 * ms, Last: 3 * ms},       // everywhere: fan-out 4 ms (other process)
 		{Seq: 2, Sent: 10 * ms, Last: 11 * ms},     // missing in process 2, long before its end: incomplete
 		{Seq: 3, Sent: end - ms, Last: end - ms/2}, // missing near the end: left out
 		{Seq: 4, Sent: -5 * ms, Last: -ms},         // before the measured time
 	}}
-	other := RunResult{End: end, Messages: []MessageDone{{Seq: 1, Sent: ms, Last: 5 * ms}, {Seq: 4, Sent: -5 * ms, Last: 0}}}
-	other2 := RunResult{End: end, Messages: []MessageDone{{Seq: 1, Sent: ms, Last: 4 * ms}}}
-	completed, incomplete, snap := mergeFanout([]RunResult{pub, other, other2})
+	other := runResult{End: end, Messages: []messageDone{{Seq: 1, Sent: ms, Last: 5 * ms}, {Seq: 4, Sent: -5 * ms, Last: 0}}}
+	other2 := runResult{End: end, Messages: []messageDone{{Seq: 1, Sent: ms, Last: 4 * ms}}}
+	completed, incomplete, snap := mergeFanout([]runResult{pub, other, other2})
 	if completed != 1 || incomplete != 2 {
 		t.Fatalf("completed %d, incomplete %d", completed, incomplete)
 	}
@@ -324,7 +324,7 @@ func TestWriteResults(t *testing.T) {
 
 func TestFormat(t *testing.T) {
 	for v, want := range map[float64]string{0: "0", 3: "3", 1.234: "1.23", 12.34: "12.3", 123.4: "123", 1234567: "1,234,567", -4321: "-4,321"} {
-		if got := FormatValue(v); got != want {
+		if got := formatValue(v); got != want {
 			t.Errorf("FormatValue(%v) = %q, want %q", v, got, want)
 		}
 	}

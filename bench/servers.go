@@ -266,11 +266,11 @@ func (p *serverProc) alive() bool {
 	}
 }
 
-func (p *serverProc) stats() (ProcStats, error) {
+func (p *serverProc) stats() (procStats, error) {
 	if !p.alive() {
-		return ProcStats{}, fmt.Errorf("%s died: %s", p.spec.Name, p.logTail())
+		return procStats{}, fmt.Errorf("%s died: %s", p.spec.Name, p.logTail())
 	}
-	return ReadProcStats(p.pid())
+	return readProcStats(p.pid())
 }
 
 // goroutines reads go_goroutines from the server's /metrics.

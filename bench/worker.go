@@ -16,26 +16,26 @@ import (
 
 // A client process holds at most PerProcess connections (18,000 under a
 // limit of 20,000 descriptors). For more, the benchmark runs several worker
-// processes, each a Generator
+// processes, each a generator
 // driven over its standard input and output with one JSON object per line:
 //
-//	→ {"config": ClientConfig}            once, first
-//	→ {"op": "connect", "connect": ConnectSpec}   ← {"connect": ConnectResult, "err": ""}
-//	→ {"op": "run", "run": RunSpec}               ← {"run": RunResult, "err": ""}
+//	→ {"config": clientConfig}            once, first
+//	→ {"op": "connect", "connect": connectSpec}   ← {"connect": connectResult, "err": ""}
+//	→ {"op": "run", "run": runSpec}               ← {"run": runResult, "err": ""}
 //	→ {"op": "close"}                             ← {}   and the worker exits
 //
 // A worker whose standard input ends closes its connections and exits.
 
 type workerRequest struct {
-	Config  *ClientConfig `json:"config,omitempty"`
+	Config  *clientConfig `json:"config,omitempty"`
 	Op      string        `json:"op,omitempty"`
-	Connect *ConnectSpec  `json:"connect,omitempty"`
-	Run     *RunSpec      `json:"run,omitempty"`
+	Connect *connectSpec  `json:"connect,omitempty"`
+	Run     *runSpec      `json:"run,omitempty"`
 }
 
 type workerReply struct {
-	Connect ConnectResult `json:"connect,omitzero"`
-	Run     RunResult     `json:"run,omitzero"`
+	Connect connectResult `json:"connect,omitzero"`
+	Run     runResult     `json:"run,omitzero"`
 	Err     string        `json:"err,omitempty"`
 }
 
@@ -52,7 +52,7 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 	if first.Config == nil {
 		return errors.New("bench worker: first request has no config")
 	}
-	g, err := NewGenerator(*first.Config)
+	g, err := newGenerator(*first.Config)
 	if err != nil {
 		_ = enc.Encode(workerReply{Err: err.Error()})
 		return err
@@ -102,7 +102,7 @@ type remoteClient struct {
 
 // startWorker starts argv as a worker with cfg; its standard error goes to
 // stderr.
-func startWorker(argv []string, cfg ClientConfig, stderr io.Writer) (*remoteClient, error) {
+func startWorker(argv []string, cfg clientConfig, stderr io.Writer) (*remoteClient, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("bench: no worker command to run several client processes")
 	}
@@ -146,13 +146,13 @@ func (rc *remoteClient) call(req workerRequest, rep *workerReply) error {
 	return nil
 }
 
-func (rc *remoteClient) Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error) {
+func (rc *remoteClient) Connect(ctx context.Context, spec connectSpec) (connectResult, error) {
 	var rep workerReply
 	err := rc.call(workerRequest{Op: "connect", Connect: &spec}, &rep)
 	return rep.Connect, err
 }
 
-func (rc *remoteClient) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
+func (rc *remoteClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 	var rep workerReply
 	err := rc.call(workerRequest{Op: "run", Run: &spec}, &rep)
 	return rep.Run, err
@@ -168,19 +168,19 @@ func (rc *remoteClient) Close() error {
 
 // multiClient spreads the load over several clients (worker processes).
 type multiClient struct {
-	parts []Client
+	parts []loadClient
 }
 
-// NewMultiClient starts procs worker processes with argv, each with its own
-// source addresses (sourcesPer of them), and drives them as one Client.
-func NewMultiClient(argv []string, cfg ClientConfig, procs, sourcesPer int, stderr io.Writer) (Client, error) {
+// newMultiClient starts procs worker processes with argv, each with its own
+// source addresses (sourcesPer of them), and drives them as one loadClient.
+func newMultiClient(argv []string, cfg clientConfig, procs, sourcesPer int, stderr io.Writer) (loadClient, error) {
 	if stderr == nil {
 		stderr = os.Stderr
 	}
 	m := &multiClient{}
 	for i := range procs {
 		c := cfg
-		c.Sources = DefaultSources(sourcesPer, i*sourcesPer)
+		c.Sources = defaultSources(sourcesPer, i*sourcesPer)
 		rc, err := startWorker(argv, c, stderr)
 		if err != nil {
 			m.Close()
@@ -200,16 +200,16 @@ func share(n, i, k int) int {
 	return s
 }
 
-func (m *multiClient) Connect(ctx context.Context, spec ConnectSpec) (ConnectResult, error) {
+func (m *multiClient) Connect(ctx context.Context, spec connectSpec) (connectResult, error) {
 	k := len(m.parts)
 	pending := spec.MaxPending
 	if pending <= 0 {
 		// The default bounds the handshakes in flight over all
 		// processes: apply it before it is shared out, or every
 		// process would get max(1, 0/k) = 1.
-		pending = DefaultMaxPending
+		pending = defaultMaxPending
 	}
-	rs := make([]ConnectResult, k)
+	rs := make([]connectResult, k)
 	errs := make([]error, k)
 	var wg sync.WaitGroup
 	for i, p := range m.parts {
@@ -223,9 +223,9 @@ func (m *multiClient) Connect(ctx context.Context, spec ConnectSpec) (ConnectRes
 	return mergeConnect(rs), errors.Join(errs...)
 }
 
-func (m *multiClient) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
+func (m *multiClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 	k := len(m.parts)
-	rs := make([]RunResult, k)
+	rs := make([]runResult, k)
 	errs := make([]error, k)
 	var wg sync.WaitGroup
 	for i, p := range m.parts {
@@ -258,7 +258,7 @@ func (m *multiClient) Run(ctx context.Context, spec RunSpec) (RunResult, error) 
 // full when its phase ended is left out if it was sent less than
 // broadcastTimeout before that end (it may have been on its way), and
 // counts as incomplete otherwise.
-func mergeFanout(rs []RunResult) (completed, incomplete int64, fanout *hdrhistogram.Snapshot) {
+func mergeFanout(rs []runResult) (completed, incomplete int64, fanout *hdrhistogram.Snapshot) {
 	pub := rs[0]
 	others := make([]map[uint64]int64, len(rs)-1)
 	for i, r := range rs[1:] {

@@ -14,7 +14,7 @@ import (
 
 // ServeWS4Go is the ws4go server under test (bench/cmd/ws4go-server): echo
 // at /ws, broadcast at /broadcast, no heartbeat, /metrics and /gc at
-// -metrics (MetricsHandler, GCHandler), on the engine -engine. It is
+// -metrics (see the package documentation), on the engine -engine. It is
 // configured like the peers: defaults but for the heartbeat, which no server
 // under test runs. It serves until ctx ends, then drops every
 // connection. args are its command line:
@@ -38,7 +38,7 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv.Routes = map[string]handler.Factory{
 		"/ws":        handler.Echo,
-		"/broadcast": BroadcastHandler(srv),
+		"/broadcast": broadcastHandler(srv),
 	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -51,8 +51,8 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", MetricsHandler())
-		mux.Handle("/gc", GCHandler())
+		mux.Handle("/metrics", metricsHandler())
+		mux.Handle("/gc", gcHandler())
 		hs := &http.Server{Handler: mux}
 		go hs.Serve(ml)
 		defer hs.Close()

@@ -75,6 +75,7 @@ type Conn struct {
 	code      handler.CloseCode
 	reason    string
 	hb        *time.Timer
+	cctx      connContext // see Context
 
 	done chan struct{}
 }
@@ -204,7 +205,9 @@ func (c *Conn) finish(err error) {
 		}
 	}
 	code, reason := c.code, c.reason
+	cancel := c.endContextLocked()
 	c.mu.Unlock()
+	cancel()
 	c.rd.Release()
 	c.panicked = false // Closed is always delivered
 	c.call(func() { c.h.Closed(c, code, reason) })

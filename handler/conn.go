@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -75,4 +76,13 @@ type Conn interface {
 	Data() any
 	// SetData stores a per-connection value for the application.
 	SetData(v any)
+
+	// Context returns the connection's context: it is cancelled once the
+	// connection is gone, before Closed is called (so Closed may wait for
+	// the goroutines that watch it), and is already cancelled if the
+	// connection is gone when it is first asked for. Pass it to the work
+	// a handler starts in goroutines of its own. Behind an http.Handler
+	// it carries the upgrade request's context values (not its
+	// cancellation: the request ends once the connection is taken over).
+	Context() context.Context
 }

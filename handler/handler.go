@@ -11,7 +11,8 @@
 // Closed last and exactly once. While a callback runs, its connection reads
 // nothing more; on the netpoll engine it also occupies one worker of a bounded
 // pool, so keep callbacks short and put long or blocking work in a goroutine
-// of the handler's own (sending from there is safe).
+// of the handler's own (sending from there is safe), bound by Conn.Context,
+// which ends with the connection.
 package handler
 
 import "fmt"

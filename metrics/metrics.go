@@ -31,9 +31,11 @@
 // a close frame); code is the number of a code in 1000–1015, "3xxx" for
 // 3000–3999, "4xxx" for 4000–4999, else "other"; reason is one of
 // malformed, method, http_version, host, not_upgrade, key, no_version,
-// extension (400), origin (403), not_found (404), timeout (408: the head did
-// not arrive in time), version (426), too_large (431), internal (500),
-// shutting_down (503): see observe.Reason.
+// extension (400), origin, host_not_allowed (403), accept (the server's
+// Accept hook refused; labelled 403 whatever status the hook answered
+// with), not_found (404), timeout
+// (408: the head did not arrive in time), version (426), too_large (431),
+// internal, panic (500), shutting_down (503): see observe.Reason.
 //
 // The hooks are cheap: every label child the per-message hooks use is
 // resolved once, in New, and each hook is one or two atomic adds (the

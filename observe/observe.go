@@ -81,6 +81,7 @@ const (
 	RejectShuttingDown                 // 503: the server is shutting down
 	RejectHostNotAllowed               // 403: a Host the server does not serve (DNS rebinding)
 	RejectPanic                        // 500: a user hook (origin check, accept hook) panicked
+	RejectAccept                       // 403 (the response has the status the hook chose): the server's Accept hook refused the handshake
 	NumReasons
 )
 
@@ -92,7 +93,7 @@ var reasons = [NumReasons]struct {
 	{"not_upgrade", 400}, {"key", 400}, {"no_version", 400}, {"version", 426},
 	{"extension", 400}, {"origin", 403}, {"not_found", 404}, {"timeout", 408},
 	{"too_large", 431}, {"internal", 500}, {"shutting_down", 503},
-	{"host_not_allowed", 403}, {"panic", 500},
+	{"host_not_allowed", 403}, {"panic", 500}, {"accept", 403},
 }
 
 // String returns the reason's name, as used in metric labels.

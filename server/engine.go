@@ -4,8 +4,8 @@ import (
 	"net"
 
 	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/netpoll"
 	"github.com/ws4go/ws4go/internal/wsconn"
-	"github.com/ws4go/ws4go/netpoll"
 	"github.com/ws4go/ws4go/observe"
 )
 
@@ -43,17 +43,20 @@ func (s *Server) headEnd(buf []byte) (int, []byte) {
 	return n, nil
 }
 
-func (s *Server) decideNetpoll(head []byte) netpoll.Decision {
-	d := s.decide(head)
+func (s *Server) decideNetpoll(head []byte, p netpoll.Peer) netpoll.Decision {
+	d := s.decideHead(head, p, nil)
 	switch {
 	case d.fallback:
 		return netpoll.Decision{Fallback: s.serveFallback}
 	case d.factory == nil:
 		return netpoll.Decision{Response: d.response}
 	}
-	headCopy := append([]byte(nil), head...)
+	var headCopy []byte
+	if d.req == nil { // else the accept hook's request is kept instead
+		headCopy = append([]byte(nil), head...)
+	}
 	return netpoll.Decision{Response: d.response, Accept: func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, d.factory, d.res, headCopy, nil)
+		return s.newConn(tr, d.factory, d.res, d.data, headCopy, d.req)
 	}}
 }
 

@@ -95,8 +95,12 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 		}
 	}
 	head := buf[:headLen]
-	_, isTLS := nc.(*tls.Conn)
-	d := s.decideHead(head, isTLS)
+	var state *tls.ConnectionState
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		state = &st
+	}
+	d := s.decideHead(head, nc, state)
 	s.trackHandshake(nc, false)
 	if d.fallback {
 		// Plain HTTP: the fallback server gets the bytes read so far.
@@ -118,11 +122,14 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 		return
 	}
 	_ = nc.SetDeadline(noDeadline)
-	headCopy := append([]byte(nil), head...)
+	var headCopy []byte
+	if d.req == nil { // else the accept hook's request is kept instead
+		headCopy = append([]byte(nil), head...)
+	}
 	rest := append([]byte(nil), buf[headLen:]...)
 	release()
 	e.run(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, d.factory, d.res, headCopy, nil)
+		return s.newConn(tr, d.factory, d.res, d.data, headCopy, d.req)
 	}, rest)
 }
 

@@ -94,6 +94,26 @@ type Server struct {
 	// before the 101; a panic in it costs only that handshake (500,
 	// logged, counted as Panicked(observe.SiteOrigin)).
 	CheckOrigin func(r *http.Request) bool
+	// Accept, if set, decides on every WebSocket handshake before the
+	// 101, on every path (standalone or http.Handler, either engine):
+	// where applications authenticate (a token in a header, a cookie or
+	// the query). It sees only handshakes that passed the protocol, Host
+	// and Origin checks and that Routes, Handler or HTTPHandler route to
+	// a handler. It accepts with a nil error (Accepted may pick the
+	// handler and the subprotocol, and give the connection's Data), or
+	// refuses: a *Refusal error is answered with its status, header and
+	// body, any other error with 403. A panic in it costs only that
+	// handshake (500, logged, counted as Panicked(observe.SiteAccept)).
+	//
+	// r.Context() ends after HandshakeTimeout, or when the server shuts
+	// down: bound any call the hook makes by it. On the standalone
+	// listener r is parsed from the request head only for the hook (a
+	// server without one does not pay for it; r.RemoteAddr and, on TLS,
+	// r.TLS are set) and is the one handler.Conn.Request returns. The
+	// hook runs on the connection's goroutine, or on the netpoll engine
+	// on one of its workers, which it holds while it runs, as a blocking
+	// handler does (see Workers): keep it quick.
+	Accept func(r *http.Request) (Accepted, error)
 	// AllowedHosts, if set, are the only Host headers served, on every
 	// path (WebSocket and plain HTTP, standalone and http.Handler); any
 	// other gets 403 (observe.RejectHostNotAllowed). It defends a server
@@ -181,6 +201,8 @@ type Server struct {
 	Observer observe.Observer
 
 	initOnce sync.Once
+	closed   context.Context // cancelled when the server stops accepting
+	stop     context.CancelFunc
 	wcfg     wsconn.Config
 	hcfg     handshake.Config
 	table    *wsconn.Table
@@ -231,6 +253,7 @@ func (s *Server) init() {
 		if s.Compression {
 			s.hcfg.Negotiate = deflate.Negotiate
 		}
+		s.closed, s.stop = context.WithCancel(context.Background())
 		s.table = wsconn.NewTable(&s.wcfg)
 		s.listeners = map[*net.Listener]struct{}{}
 		s.handshakes = map[net.Conn]struct{}{}
@@ -446,6 +469,7 @@ func (s *Server) Close() error {
 
 func (s *Server) stopAccepting() {
 	s.closing.Store(true)
+	s.stop()
 	s.mu.Lock()
 	for l := range s.listeners {
 		if sl, ok := s.engine.(interface{ stopListener(net.Listener) }); ok {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -17,9 +18,12 @@ import (
 type decision struct {
 	// response is written to the client: 101 or a refusal.
 	response []byte
-	// factory and res are set when the handshake is accepted.
+	// factory and res are set when the handshake is accepted, with the
+	// accept hook's data and the request it saw (nil without a hook).
 	factory handler.Factory
 	res     *handshake.Result
+	data    any
+	req     *http.Request
 	// fallback: not a WebSocket request; hand the connection to s.HTTP.
 	fallback bool
 }
@@ -29,19 +33,23 @@ type decision struct {
 // any port.
 var LoopbackHosts = handshake.LoopbackHosts
 
-// decide answers a complete raw request head (the standalone path of both
-// engines) that came over plain TCP.
-func (s *Server) decide(head []byte) decision { return s.decideHead(head, false) }
+// peer is what the raw path knows of a connection besides its request
+// head: its address.
+type peer interface{ RemoteAddr() net.Addr }
 
-// decideHead answers a complete raw request head; tls tells whether it came
-// over TLS. A head net/http would refuse is refused with 400 before any user
-// code runs; a panic in the user's CheckOrigin costs only this handshake.
-func (s *Server) decideHead(raw []byte, tls bool) decision {
+// decideHead answers a complete raw request head (the standalone path of
+// both engines) from p; state is the TLS connection's, or nil. A head
+// net/http would refuse is refused with 400 before any user code runs; a
+// panic in the user's CheckOrigin or Accept costs only this handshake.
+func (s *Server) decideHead(raw []byte, p peer, state *tls.ConnectionState) decision {
 	refuse := func(rej *handshake.Rejection) decision {
 		s.refused(rej)
 		return decision{response: handshake.AppendRejection(nil, rej)}
 	}
-	h := handshake.Head{TLS: tls}
+	h := handshake.Head{TLS: state != nil, ConnState: state}
+	if s.Accept != nil || s.CheckOrigin != nil {
+		h.RemoteAddr = p.RemoteAddr().String()
+	}
 	if rej := h.Parse(raw); rej != nil {
 		return refuse(rej)
 	}
@@ -62,7 +70,15 @@ func (s *Server) decideHead(raw []byte, tls bool) decision {
 	if rej != nil {
 		return refuse(rej)
 	}
-	return decision{response: handshake.AppendResponse(nil, res), factory: f, res: res}
+	var req *http.Request
+	if s.Accept != nil {
+		req = h.Request()
+	}
+	a, rej := s.runAccept(req, f, res)
+	if rej != nil {
+		return refuse(rej)
+	}
+	return decision{response: handshake.AppendResponse(nil, res), factory: a.factory, res: res, data: a.data, req: req}
 }
 
 // plainHTTP reports whether a request for path belongs to the plain HTTP
@@ -122,6 +138,11 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		refuse(rej)
 		return
 	}
+	a, rej := s.runAccept(r, f, res)
+	if rej != nil {
+		refuse(rej)
+		return
+	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		refuse(handshake.Reject(observe.RejectInternal, "cannot take over the connection: "+err.Error()))
@@ -142,7 +163,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	// double the memory of a large header for the connection's start).
 	req := r.WithContext(contextWithoutCancel(r))
 	s.engine.adopt(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, f, res, nil, req)
+		return s.newConn(tr, a.factory, res, a.data, nil, req)
 	}, rest)
 }
 
@@ -171,9 +192,13 @@ func (s *Server) rejected(why observe.Reason) {
 // that caused it.
 func (s *Server) refused(rej *handshake.Rejection) {
 	if rej.Panic != nil {
-		s.logger().Error("ws4go: CheckOrigin panicked; refusing the handshake with 500", "panic", rej.Panic, "stack", string(rej.Stack))
+		hook := "CheckOrigin"
+		if rej.Site == observe.SiteAccept {
+			hook = "Accept"
+		}
+		s.logger().Error("ws4go: "+hook+" panicked; refusing the handshake with 500", "panic", rej.Panic, "stack", string(rej.Stack))
 		if o := s.Observer; o != nil {
-			o.Panicked(observe.SiteOrigin)
+			o.Panicked(rej.Site)
 		}
 	}
 	s.rejected(rej.Why)
@@ -184,18 +209,25 @@ func (s *Server) refused(rej *handshake.Rejection) {
 func (s *Server) refuseHTTP(w http.ResponseWriter, rej *handshake.Rejection) {
 	s.refused(rej)
 	for k, vs := range rej.Header {
-		w.Header()[k] = vs
+		if handshake.UserHeader(k) {
+			w.Header()[http.CanonicalHeaderKey(k)] = vs
+		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(w.Header()["Content-Type"]) == 0 {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(rej.Status())
-	_, _ = w.Write([]byte(rej.Reason + "\n"))
+	_, _ = w.Write([]byte(rej.Body()))
 }
 
 // newConn makes the connection of an accepted handshake (head: the raw
-// request head, or req: the *http.Request).
-func (s *Server) newConn(tr wsconn.Transport, f handler.Factory, res *handshake.Result, head []byte, req *http.Request) *wsconn.Conn {
+// request head, or req: the *http.Request); data is its first Data.
+func (s *Server) newConn(tr wsconn.Transport, f handler.Factory, res *handshake.Result, data any, head []byte, req *http.Request) *wsconn.Conn {
 	c := wsconn.New(&s.wcfg, tr, s.newHandler(f), res.Subprotocol, head, req)
+	if data != nil {
+		c.SetData(data)
+	}
 	if res.Extensions != "" {
 		c.EnableCompression(deflate.AnswerWindowBits(res.Extensions))
 	}

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"net"
 	"net/http"
@@ -64,10 +65,29 @@ type Rejection struct {
 	// Stack where.
 	Panic any
 	Stack []byte
+	// Site is the kind of hook that panicked.
+	Site observe.Site
+	// Code, if set, is the status instead of Why's, and Reason is then
+	// the body as it is (an accept hook's own refusal): no newline is
+	// added, and a Content-Type in Header replaces the plain-text one.
+	Code int
 }
 
 // Status is the HTTP status of the refusal.
-func (r *Rejection) Status() int { return r.Why.Status() }
+func (r *Rejection) Status() int {
+	if r.Code != 0 {
+		return r.Code
+	}
+	return r.Why.Status()
+}
+
+// Body is the response body of the refusal.
+func (r *Rejection) Body() string {
+	if r.Code != 0 {
+		return r.Reason
+	}
+	return r.Reason + "\n"
+}
 
 func (r *Rejection) Error() string { return strconv.Itoa(r.Status()) + " " + r.Reason }
 
@@ -82,6 +102,8 @@ type Result struct {
 	Accept      string // Sec-WebSocket-Accept
 	Subprotocol string
 	Extensions  string // Sec-WebSocket-Extensions answer, or ""
+	// Offered are the subprotocols the client offered, in its order.
+	Offered []string
 }
 
 // fields is what the checks need, filled by either front end.
@@ -188,7 +210,7 @@ func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection
 		// as they came.
 		return nil, Reject(observe.RejectOrigin, "origin not allowed: "+strconv.Quote(f.origin))
 	}
-	res := &Result{Accept: AcceptKey(f.key)}
+	res := &Result{Accept: AcceptKey(f.key), Offered: f.protocols}
 	for _, want := range cfg.Subprotocols {
 		for _, got := range f.protocols {
 			if want == got {
@@ -217,6 +239,7 @@ func checkOrigin(check func(*http.Request) bool, r *http.Request) (ok bool, rej 
 		if v := recover(); v != nil {
 			rej = Reject(observe.RejectPanic, "internal error")
 			rej.Panic, rej.Stack = v, debug.Stack()
+			rej.Site = observe.SiteOrigin
 		}
 	}()
 	return check(r), nil
@@ -309,24 +332,63 @@ func AppendResponse(dst []byte, res *Result) []byte {
 
 // AppendRejection appends a complete error response with a plain-text body.
 func AppendRejection(dst []byte, rej *Rejection) []byte {
-	body := rej.Reason + "\n"
+	body := rej.Body()
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(rej.Status()), 10)
 	dst = append(dst, ' ')
 	dst = append(dst, http.StatusText(rej.Status())...)
-	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: "...)
+	dst = append(dst, "\r\n"...)
+	if len(rej.Header["Content-Type"]) == 0 {
+		dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\n"...)
+	}
+	dst = append(dst, "X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, "\r\n"...)
 	for k, vs := range rej.Header {
+		if !userHeader(k) {
+			continue
+		}
 		for _, v := range vs {
 			dst = append(dst, k...)
 			dst = append(dst, ": "...)
-			dst = append(dst, v...)
+			dst = appendFieldValue(dst, v)
 			dst = append(dst, "\r\n"...)
 		}
 	}
 	dst = append(dst, "\r\n"...)
 	return append(dst, body...)
+}
+
+// userHeader reports whether a refusal may carry the header field k: a
+// valid field name, and not one that frames the response (the server sets
+// those).
+func userHeader(k string) bool {
+	if !isToken([]byte(k)) {
+		return false
+	}
+	switch http.CanonicalHeaderKey(k) {
+	case "Content-Length", "Connection", "Transfer-Encoding", "X-Content-Type-Options", "Upgrade", "Trailer":
+		return false
+	}
+	return true
+}
+
+// UserHeader reports whether a refusal may carry the header field k (see
+// AppendRejection): the http.Handler path drops the same fields.
+func UserHeader(k string) bool { return userHeader(k) }
+
+// appendFieldValue appends a header field value with the bytes that would
+// end the field (CR, LF, NUL) replaced by spaces, as net/http does.
+func appendFieldValue(dst []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\r', '\n', 0:
+			dst = append(dst, ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // HeadEnd returns the length of the request head in buf (through the blank
@@ -348,18 +410,23 @@ func HeadEnd(buf []byte) (int, *Rejection) {
 // checks it without building an *http.Request.
 type Head struct {
 	raw  []byte
+	req  *http.Request // made by Request
 	f    fields
 	path string
 	// TLS tells Check that the request came over TLS (wss://), so an
 	// http:// Origin of the same host is cross-origin.
 	TLS bool
+	// RemoteAddr and ConnState, if set, go into the Request's fields of
+	// the same names.
+	RemoteAddr string
+	ConnState  *tls.ConnectionState
 }
 
 // Parse parses a complete raw request head (as delimited by HeadEnd),
-// refusing what net/http would refuse (see parseHead). The head is kept
-// until Check returns, not after.
+// refusing what net/http would refuse (see parseHead). The Head refers to
+// raw until it is dropped.
 func (h *Head) Parse(raw []byte) *Rejection {
-	*h = Head{raw: raw, TLS: h.TLS}
+	*h = Head{raw: raw, TLS: h.TLS, RemoteAddr: h.RemoteAddr, ConnState: h.ConnState}
 	rl, rej := parseHead(raw, h.f.add)
 	if rej != nil {
 		return rej
@@ -388,15 +455,25 @@ func (h *Head) WantsWebSocket() bool { return h.f.upgrade }
 // makes of the head.
 func (h *Head) Check(cfg *Config) (*Result, *Rejection) {
 	h.f.tls = h.TLS
-	raw := h.raw
-	h.raw = nil
-	return h.f.check(cfg, func() *http.Request {
-		r, err := ParseRequest(raw)
+	return h.f.check(cfg, h.Request)
+}
+
+// Request returns the *http.Request that http.ReadRequest makes of the
+// head, made once, on first use, with RemoteAddr and TLS set from the Head;
+// nil if net/http refuses the head (Parse accepted what net/http refuses: a
+// bug, which the callers refuse with 400).
+func (h *Head) Request() *http.Request {
+	if h.req == nil && h.raw != nil {
+		r, err := ParseRequest(h.raw)
 		if err != nil {
-			return nil // Parse accepted what net/http refuses: a bug, refused with 400
+			h.raw = nil
+			return nil
 		}
-		return r
-	})
+		r.RemoteAddr = h.RemoteAddr
+		r.TLS = h.ConnState
+		h.req = r
+	}
+	return h.req
 }
 
 // CheckHead parses and checks a complete raw request head (as delimited by
@@ -445,6 +522,16 @@ func WantsWebSocket(r *http.Request) bool {
 		f.addUpgrade([]byte(v))
 	}
 	return f.upgrade
+}
+
+// OfferedSubprotocols returns the subprotocols r offers
+// (Sec-WebSocket-Protocol), in its order.
+func OfferedSubprotocols(r *http.Request) []string {
+	var f fields
+	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
+		f.addProtocols([]byte(v))
+	}
+	return f.protocols
 }
 
 // CheckRequest checks an *http.Request (the http.Handler path). The fields

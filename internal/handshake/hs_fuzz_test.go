@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/textproto"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -132,7 +133,7 @@ func hsCompareHead(t *testing.T, head []byte) {
 		t.Fatalf("raw path %v, http.Handler path %v\n%q", rej1, rej2, head)
 	case rej1 != nil && rej1.Why != rej2.Why:
 		t.Fatalf("raw path %v, http.Handler path %v\n%q", rej1, rej2, head)
-	case rej1 == nil && *res1 != *res2:
+	case rej1 == nil && !reflect.DeepEqual(res1, res2):
 		t.Fatalf("raw path %+v, http.Handler path %+v\n%q", res1, res2, head)
 	}
 }

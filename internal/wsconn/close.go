@@ -1,6 +1,7 @@
 package wsconn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -112,8 +113,10 @@ func (c *Conn) Finish() {
 	}
 	c.set(stFinished | stGone)
 	code, reason, by := handler.CloseAbnormal, "", observe.Side(0)
+	var cancel context.CancelFunc
 	if x := c.x; x != nil {
 		code, reason, by = x.code, x.reason, x.closeBy
+		cancel = x.cancel
 	}
 	if code == handler.CloseAbnormal && reason == "" {
 		reason = "connection closed without a close frame"
@@ -128,6 +131,11 @@ func (c *Conn) Finish() {
 	c.releaseInflater()
 	c.cfg.Budget.add(-c.readHeld.Swap(0))
 	c.panicked = false // Closed is always delivered
+	if cancel != nil {
+		// Before Closed, so it may wait for the goroutines that
+		// watch the context.
+		cancel()
+	}
 	if o := c.cfg.Observer; o != nil {
 		o.Closed(code, by)
 	}

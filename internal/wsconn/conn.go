@@ -7,6 +7,7 @@
 package wsconn
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -162,11 +163,17 @@ type rare struct {
 	closeBy     observe.Side
 	reason      string
 	asked       bool // the handler called Request (kept after Opened)
+	// ctx is the parent of the connection's context until Context is
+	// first called (nil: context.Background), then the context itself;
+	// cancel is set with it.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func (x *rare) empty() bool {
 	return x.subprotocol == "" && x.head == nil && x.req == nil && x.data == nil &&
-		x.code == handler.CloseAbnormal && x.closeBy == 0 && x.reason == ""
+		x.code == handler.CloseAbnormal && x.closeBy == 0 && x.reason == "" &&
+		x.ctx == nil
 }
 
 // rareLocked returns c.x, allocating it; c.mu is held (or c is not shared
@@ -200,6 +207,14 @@ func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head 
 	if subprotocol != "" || head != nil || req != nil {
 		x := c.rareLocked()
 		x.subprotocol, x.head, x.req = subprotocol, head, req
+		if req != nil {
+			// The http.Handler path: Context carries the request's
+			// values (the server has already detached them from
+			// its cancellation).
+			if ctx := req.Context(); ctx != context.Background() {
+				x.ctx = ctx
+			}
+		}
 	}
 	c.rd.MaxMessage = cfg.MaxMessageSize
 	now := time.Now().UnixNano()
@@ -342,6 +357,33 @@ func (c *Conn) SetData(v any) {
 	c.rareLocked().data = v
 	c.mu.Unlock()
 }
+
+// Context implements handler.Conn. The context is made on first use, so
+// connections whose handler never asks do not pay for it; Finish cancels it.
+func (c *Conn) Context() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.x != nil && c.x.cancel != nil {
+		return c.x.ctx
+	}
+	if c.has(stFinished) {
+		return cancelledContext
+	}
+	x := c.rareLocked()
+	parent := x.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	x.ctx, x.cancel = context.WithCancel(parent)
+	return x.ctx
+}
+
+// cancelledContext is the context of a connection already finished.
+var cancelledContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // Handler returns the connection's handler.
 func (c *Conn) Handler() handler.Handler { return c.h }

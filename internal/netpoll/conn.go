@@ -228,7 +228,7 @@ func (c *conn) handshakeBytes(p []byte) {
 	read := x.head
 	x.head = nil
 	c.x = nil
-	d := c.e.cfg.Decide(read[:n])
+	d := c.e.cfg.Decide(read[:n], c)
 	switch {
 	case d.Fallback != nil:
 		c.handOff(d.Fallback, read)

@@ -1,4 +1,4 @@
-// Package netpoll is ws4go's epoll engine: connections wait for readiness in
+// Package netpoll documents ws4go's epoll engine: connections wait for readiness in
 // one epoll set, and a small pool of workers takes ready connections from it
 // and processes them where they are: read what is there into the worker's
 // buffer, parse it without blocking, run the handler. An idle connection
@@ -32,48 +32,17 @@
 // for every event and a re-arm (EPOLL_CTL_MOD) per turn, and keeps a map
 // entry and a closure per descriptor: owning the loop made echo cheaper per
 // message and idle connections smaller.
+//
+// # Use
+//
+// The package has no API of its own: the engine is chosen with
+// server.Server's Engine field (server.EngineNetpoll, the default on Linux),
+// and everything about it that an application sets is a Server field
+// (Workers, HandshakeTimeout and the limits) or reads back (Server.Stats).
+// The engine itself lives in an internal package, since its interface is
+// made of the server's internal connection types. Listeners it cannot take
+// a raw descriptor from (TLS, wrapped listeners), and systems other than
+// Linux, are served by the goroutine engine.
+//
+//	srv := &server.Server{Addr: "127.0.0.1:9001", Handler: handler.Echo, Engine: server.EngineNetpoll}
 package netpoll
-
-import (
-	"log/slog"
-	"net"
-	"time"
-
-	"github.com/ws4go/ws4go/internal/wsconn"
-)
-
-// Decision is the server's answer to a complete request head.
-type Decision struct {
-	// Response is written to the client (101 or a refusal).
-	Response []byte
-	// Accept, set when the handshake is accepted, makes the connection.
-	Accept func(wsconn.Transport) *wsconn.Conn
-	// Fallback, if set, takes over a plain HTTP request: read holds the
-	// bytes read so far.
-	Fallback func(nc net.Conn, read []byte)
-}
-
-// Config configures an Engine.
-type Config struct {
-	// Workers is the most goroutines processing connections, those held
-	// by a handler that blocks included (default 4×GOMAXPROCS); at most
-	// GOMAXPROCS of them poll at once.
-	Workers int
-	// ReadBufferSize is the size of each worker's read buffer (default
-	// 32 KiB).
-	ReadBufferSize int
-	// HandshakeTimeout drops a connection that has not completed its
-	// request head in time (default 10 s).
-	HandshakeTimeout time.Duration
-	// HeadEnd returns the length of a complete request head in buf, 0 if
-	// it is not complete yet, or a refusal to send if it can never be.
-	HeadEnd func(buf []byte) (n int, refuse []byte)
-	// Decide answers a complete request head.
-	Decide func(head []byte) Decision
-	// Table tracks the open connections.
-	Table  *wsconn.Table
-	Logger *slog.Logger
-	// Accepted and TimedOut, if set, are told of each accepted connection
-	// and each one dropped for not finishing its handshake in time.
-	Accepted, TimedOut func()
-}

@@ -38,7 +38,7 @@ func newTestEngine(t *testing.T, headEnd func([]byte) (int, []byte)) *Engine {
 	}
 	e, err := New(Config{
 		Workers: 2, HeadEnd: headEnd,
-		Decide: func([]byte) Decision { return Decision{Response: []byte("HTTP/1.1 404 Not Found\r\n\r\n")} },
+		Decide: func([]byte, Peer) Decision { return Decision{Response: []byte("HTTP/1.1 404 Not Found\r\n\r\n")} },
 		Table:  wsconn.NewTable(&wsconn.Config{}),
 	})
 	if err != nil {
@@ -180,7 +180,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	e, err := New(Config{
 		HeadEnd: func(b []byte) (int, []byte) { n, _ := handshake.HeadEnd(b); return n, nil },
-		Decide:  func([]byte) Decision { return Decision{Response: []byte("HTTP/1.1 404 Not Found\r\n\r\n")} },
+		Decide:  func([]byte, Peer) Decision { return Decision{Response: []byte("HTTP/1.1 404 Not Found\r\n\r\n")} },
 		Table:   wsconn.NewTable(&wsconn.Config{}),
 	})
 	if err != nil {

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"slices"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/observe"
+)
+
+// Accepted is what an accept hook (Server.Accept) answers for a handshake
+// it lets through. The zero value accepts the connection as the server
+// would without the hook.
+type Accepted struct {
+	// Handler, if set, makes the connection's handler instead of the
+	// factory that Routes or Handler give for the request's path (or
+	// that HTTPHandler was given).
+	Handler handler.Factory
+	// Subprotocol, if set, is the connection's subprotocol instead of the
+	// first of Server.Subprotocols that the client offers. It must be one
+	// the client offered (see OfferedSubprotocols): any other is a bug of
+	// the hook, and the handshake is refused with 500 and logged.
+	Subprotocol string
+	// Data is the connection's first value of handler.Conn.Data, there
+	// from Opened on.
+	Data any
+}
+
+// Refusal is an error an accept hook returns to refuse a handshake with a
+// response of its own. (Any other error refuses it with 403 and a body
+// that does not reveal the error, which is logged at debug level.)
+type Refusal struct {
+	// Status is the HTTP status, from 300 to 599; any other value
+	// (zero included) means 403 Forbidden.
+	Status int
+	// Header holds extra response header fields ("WWW-Authenticate",
+	// "Retry-After", a "Content-Type" for Body). Fields that frame the
+	// response (Content-Length, Connection, Transfer-Encoding, Upgrade)
+	// are the server's and are dropped; CR and LF in values become spaces.
+	Header http.Header
+	// Body is the response body, sent as it is (text/plain unless Header
+	// says otherwise).
+	Body string
+}
+
+// Error implements error.
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("ws4go: handshake refused with %d", r.status())
+}
+
+func (r *Refusal) status() int {
+	if r.Status < 300 || r.Status > 599 {
+		return http.StatusForbidden
+	}
+	return r.Status
+}
+
+// OfferedSubprotocols returns the subprotocols the client offers in r
+// (Sec-WebSocket-Protocol), in its order: the choices an accept hook has
+// for Accepted.Subprotocol.
+func OfferedSubprotocols(r *http.Request) []string {
+	return handshake.OfferedSubprotocols(r)
+}
+
+// accepted is the outcome of the accept hook for an accepted handshake.
+type accepted struct {
+	factory handler.Factory
+	data    any
+}
+
+// runAccept runs the accept hook, if any, on the request of a handshake
+// that passed every check (res is its result, which the hook may change),
+// routed to f. It returns the factory and data of the connection, or the
+// rejection to send. A panic in the hook costs only this handshake.
+func (s *Server) runAccept(r *http.Request, f handler.Factory, res *handshake.Result) (accepted, *handshake.Rejection) {
+	if s.Accept == nil {
+		return accepted{factory: f}, nil
+	}
+	if r == nil {
+		// The raw head was accepted but net/http refuses it: a bug
+		// of the head parser, refused as the origin check refuses it.
+		return accepted{}, handshake.Reject(observe.RejectMalformed, "malformed request")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.handshakeTimeout())
+	defer cancel()
+	stop := context.AfterFunc(s.closed, cancel)
+	defer stop()
+	a, err, rej := s.callAccept(r.WithContext(ctx))
+	if rej != nil {
+		return accepted{}, rej
+	}
+	if err != nil {
+		var ref *Refusal
+		if !errors.As(err, &ref) {
+			s.logger().Debug("ws4go: the accept hook refused a handshake", "remote", r.RemoteAddr, "err", err)
+			ref = &Refusal{Status: http.StatusForbidden, Body: "forbidden\n"}
+		}
+		rej := handshake.Reject(observe.RejectAccept, ref.Body)
+		rej.Code, rej.Header = ref.status(), ref.Header
+		return accepted{}, rej
+	}
+	if a.Subprotocol != "" {
+		if !slices.Contains(res.Offered, a.Subprotocol) {
+			s.logger().Error("ws4go: the accept hook chose a subprotocol the client did not offer; refusing the handshake with 500",
+				"subprotocol", a.Subprotocol, "offered", res.Offered)
+			return accepted{}, handshake.Reject(observe.RejectInternal, "internal error")
+		}
+		res.Subprotocol = a.Subprotocol
+	}
+	if a.Handler != nil {
+		f = a.Handler
+	}
+	return accepted{factory: f, data: a.Data}, nil
+}
+
+// callAccept calls the hook; a panic becomes a RejectPanic rejection.
+func (s *Server) callAccept(r *http.Request) (a Accepted, err error, rej *handshake.Rejection) {
+	defer func() {
+		if v := recover(); v != nil {
+			rej = handshake.Reject(observe.RejectPanic, "internal error")
+			rej.Panic, rej.Stack = v, debug.Stack()
+			rej.Site = observe.SiteAccept
+		}
+	}()
+	a, err = s.Accept(r)
+	return a, err, nil
+}
