@@ -72,8 +72,7 @@ func (s *Server) Addr() string { return s.l.Addr().String() }
 func (s *Server) URL() string { return "ws://" + s.Addr() + "/" }
 
 // Close shuts the server down: every connection gets a close frame 1001,
-// and Close waits (at most Timeout) until they are all gone and every
-// handler's Closed has returned. It returns an error if they were not, or
+// and Close waits (at most Timeout) until they are all gone. It returns an error if they were not, or
 // if the server had stopped for another reason. Later calls return the
 // same.
 func (s *Server) Close() error {

@@ -200,7 +200,7 @@ func TestDeflateMemoryClients(t *testing.T) {
 		first = frame(false, 4, ws.OpText, z.Bytes())
 	}
 	ping := frame(true, 0, ws.OpPing, []byte("sync"))
-	conns := make([]*client, n)
+	conns := make([]*rawClient, n)
 	for i := range conns {
 		conns[i] = dial(t, addr, "/ws", extra...)
 	}
