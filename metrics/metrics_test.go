@@ -206,14 +206,14 @@ func (s series) dump(prefix string) string {
 	return strings.Join(lines, "\n")
 }
 
-// client is a raw WebSocket client: it writes any frame asked of it.
-type client struct {
+// rawClient is a raw WebSocket client: it writes any frame asked of it.
+type rawClient struct {
 	t  *testing.T
 	nc net.Conn
 	r  io.Reader
 }
 
-func dial(t *testing.T, addr, path string) *client {
+func dial(t *testing.T, addr, path string) *rawClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -223,7 +223,7 @@ func dial(t *testing.T, addr, path string) *client {
 	}
 	t.Cleanup(func() { nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	c := &client{t: t, nc: nc, r: nc}
+	c := &rawClient{t: t, nc: nc, r: nc}
 	if br != nil {
 		c.r = io.MultiReader(br, nc)
 	}
@@ -233,13 +233,13 @@ func dial(t *testing.T, addr, path string) *client {
 // frame writes one masked frame. Each frame goes out in one write (the
 // core's counts must not depend on how reads split the stream: see
 // fragments).
-func (c *client) frame(fin bool, op ws.OpCode, p []byte) {
+func (c *rawClient) frame(fin bool, op ws.OpCode, p []byte) {
 	c.t.Helper()
 	c.write(encode(fin, op, p))
 }
 
 // fragments writes a message as several frames in one write.
-func (c *client) fragments(op ws.OpCode, parts ...string) {
+func (c *rawClient) fragments(op ws.OpCode, parts ...string) {
 	c.t.Helper()
 	var b []byte
 	for i, p := range parts {
@@ -251,7 +251,7 @@ func (c *client) fragments(op ws.OpCode, parts ...string) {
 	c.write(b)
 }
 
-func (c *client) write(b []byte) {
+func (c *rawClient) write(b []byte) {
 	c.t.Helper()
 	if _, err := c.nc.Write(b); err != nil {
 		c.t.Fatalf("write: %v", err)
@@ -264,15 +264,15 @@ func encode(fin bool, op ws.OpCode, p []byte) []byte {
 	return b.Bytes()
 }
 
-func (c *client) send(op ws.OpCode, p string) { c.t.Helper(); c.frame(true, op, []byte(p)) }
+func (c *rawClient) send(op ws.OpCode, p string) { c.t.Helper(); c.frame(true, op, []byte(p)) }
 
-func (c *client) closeWith(code ws.StatusCode, reason string) {
+func (c *rawClient) closeWith(code ws.StatusCode, reason string) {
 	c.t.Helper()
 	c.frame(true, ws.OpClose, ws.NewCloseFrameBody(code, reason))
 }
 
 // read returns the next frame from the server.
-func (c *client) read() ws.Frame {
+func (c *rawClient) read() ws.Frame {
 	c.t.Helper()
 	f, err := ws.ReadFrame(c.r)
 	if err != nil {
@@ -281,7 +281,7 @@ func (c *client) read() ws.Frame {
 	return f
 }
 
-func (c *client) expect(op ws.OpCode, p string) {
+func (c *rawClient) expect(op ws.OpCode, p string) {
 	c.t.Helper()
 	if f := c.read(); f.Header.OpCode != op || string(f.Payload) != p {
 		c.t.Fatalf("got %v %q, want %v %q", f.Header.OpCode, f.Payload, op, p)
@@ -289,7 +289,7 @@ func (c *client) expect(op ws.OpCode, p string) {
 }
 
 // expectClose reads a close frame with code and returns its payload size.
-func (c *client) expectClose(code ws.StatusCode) int {
+func (c *rawClient) expectClose(code ws.StatusCode) int {
 	c.t.Helper()
 	f := c.read()
 	if f.Header.OpCode != ws.OpClose {
@@ -301,7 +301,7 @@ func (c *client) expectClose(code ws.StatusCode) int {
 	return len(f.Payload)
 }
 
-func (c *client) expectEOF() {
+func (c *rawClient) expectEOF() {
 	c.t.Helper()
 	if n, err := io.Copy(io.Discard, c.r); err != nil || n != 0 {
 		c.t.Fatalf("want EOF, got %d more bytes, %v", n, err)
