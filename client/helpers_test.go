@@ -3,7 +3,6 @@ package client_test
 import (
 	"bufio"
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,45 +13,28 @@ import (
 	"github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
 // waitTimeout bounds every wait of a test on an event that must happen.
 const waitTimeout = 10 * time.Second
 
-// serve runs s on l and shuts it down when the test ends, checking that
-// every connection is gone.
-func serve(t *testing.T, s *server.Server, l net.Listener) {
+// serve runs s (by default an echo server) on l (nil: a fresh 127.0.0.1
+// port) and shuts it down when the test ends, checking that every
+// connection is gone; it returns the address.
+func serve(t *testing.T, s *server.Server, l net.Listener) string {
 	t.Helper()
 	if s.Handler == nil && s.Routes == nil {
 		s.Handler = handler.Echo
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-		if n := s.Len(); n != 0 {
-			t.Errorf("%d connections left after Shutdown", n)
-		}
-	})
+	return testutil.Serve(t, s, l)
 }
 
 // start serves s on a fresh 127.0.0.1 port and returns its address.
 func start(t *testing.T, s *server.Server) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve(t, s, l)
-	return l.Addr().String()
+	return serve(t, s, nil)
 }
 
 // closeEvent is a Closed callback.

@@ -3,7 +3,6 @@ package metrics_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -76,25 +75,11 @@ func setupOn(t *testing.T, e server.Engine, s *server.Server, embedded bool) (st
 		})
 		return ws.Listener.Addr().String(), func() series { return scrape(t, ms.URL) }
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
+	addr := testutil.Serve(t, s, nil)
+	// Cleanups run last first: the scrape endpoint closes before Shutdown.
 	hs := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
-	t.Cleanup(func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return l.Addr().String(), func() series { return scrape(t, hs.URL) }
+	t.Cleanup(hs.Close)
+	return addr, func() series { return scrape(t, hs.URL) }
 }
 
 // series is an exposition flattened to `name{label="value",...}` → value;

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -39,26 +39,7 @@ func start(t testing.TB, e server.Engine, s *server.Server) string {
 	if s.Handler == nil && s.Routes == nil {
 		s.Handler = handler.Echo
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-		if n := s.Len(); n != 0 {
-			t.Errorf("%d connections left after Shutdown", n)
-		}
-	})
-	return l.Addr().String()
+	return testutil.Serve(t, s, nil)
 }
 
 // rawClient is a minimal, deliberately independent WebSocket client for tests:
