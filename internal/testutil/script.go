@@ -24,7 +24,7 @@ func ScriptServer(t testing.TB, hint string, env []string, bin string, args ...s
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	stderr := &tail{max: 16 << 10}
+	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
@@ -104,25 +104,23 @@ func dir() string {
 	return filepath.Dir(file)
 }
 
-// tail keeps the last max bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
+// syncBuffer collects a process's stderr while the test may read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
 }
 
-func (b *tail) Write(p []byte) (int, error) {
+func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > b.max {
-		b.buf = append(b.buf[:0], b.buf[len(b.buf)-b.max:]...)
-	}
-	return len(p), nil
+	return b.b.Write(p)
 }
 
-func (b *tail) String() string {
+// String is the last 16 KiB written: enough to say why, short enough to
+// read.
+func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return string(b.buf)
+	s := b.b.String()
+	return s[max(0, len(s)-16<<10):]
 }
