@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ func ScriptServer(t testing.TB, hint string, env []string, bin string, args ...s
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	stderr := &syncBuffer{}
+	stderr := &Buffer{}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
@@ -102,25 +101,4 @@ func PythonEchoServer(t testing.TB, config string) string {
 func dir() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(file)
-}
-
-// syncBuffer collects a process's stderr while the test may read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// String is the last 16 KiB written: enough to say why, short enough to
-// read.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.b.String()
-	return s[max(0, len(s)-16<<10):]
 }
