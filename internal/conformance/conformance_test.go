@@ -326,9 +326,13 @@ func naiveEcho(closeReply func([]byte) []byte, closeTCP bool) func(net.Conn, *bu
 	}
 }
 
-func pick(ids ...string) []Case {
+// pick returns the cases of families 1–9 with these IDs.
+func pick(ids ...string) []Case { return pickFrom(Cases(), ids...) }
+
+// pickFrom returns the cases of all with these IDs, in all's order.
+func pickFrom(all []Case, ids ...string) []Case {
 	var out []Case
-	for _, c := range Cases() {
+	for _, c := range all {
 		for _, id := range ids {
 			if c.ID == id {
 				out = append(out, c)

@@ -430,17 +430,8 @@ func (s pmdServer) conn(conn net.Conn) {
 	}
 }
 
-func pickCompression(ids ...string) []Case {
-	var out []Case
-	for _, c := range CompressionCases() {
-		for _, id := range ids {
-			if c.ID == id {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
-}
+// pickCompression returns the cases of family 10 with these IDs.
+func pickCompression(ids ...string) []Case { return pickFrom(CompressionCases(), ids...) }
 
 func TestCompressionAgainstFakeServers(t *testing.T) {
 	if testing.Short() {
