@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,7 +142,7 @@ func dial(t *testing.T, url string, h handler.Handler, opts *client.Options) *cl
 // parsed handshake request. f owns the connection.
 func rawServer(t *testing.T, f func(nc net.Conn, br *bufio.Reader, req *http.Request)) string {
 	t.Helper()
-	return tcpServer(t, func(nc net.Conn, _ func(net.Conn)) {
+	return testutil.TCPServer(t, func(nc net.Conn, _ func(net.Conn)) {
 		defer nc.Close()
 		br := bufio.NewReader(nc)
 		req, err := http.ReadRequest(br)
@@ -152,52 +151,6 @@ func rawServer(t *testing.T, f func(nc net.Conn, br *bufio.Reader, req *http.Req
 		}
 		f(nc, br, req)
 	})
-}
-
-// tcpServer accepts connections on a fresh 127.0.0.1 port and runs f on
-// each in a goroutine of its own; f may pass track other connections it
-// opens. When the test ends, the listener and every connection accepted or
-// tracked are closed, and the goroutines awaited.
-func tcpServer(t *testing.T, f func(nc net.Conn, track func(net.Conn))) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	track := func(nc net.Conn) {
-		mu.Lock()
-		conns = append(conns, nc)
-		mu.Unlock()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			track(nc)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				f(nc, track)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, nc := range conns {
-			nc.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
 }
 
 // accept101 is a correct 101 answer to req.

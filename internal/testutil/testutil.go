@@ -1,6 +1,8 @@
 // Package testutil holds the small helpers that tests in several of the
 // project's packages need: a self-signed certificate, a raw HTTP exchange,
-// and a server served for the length of a test.
+// a server served for the length of a test (Serve) or a fake peer
+// (TCPServer), third-party servers and ws4go processes run as children
+// (ScriptServer, PythonEchoServer, StartServe).
 package testutil
 
 import (
@@ -20,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,6 +132,53 @@ func Serve(t testing.TB, s *server.Server, l net.Listener) string {
 		if n := s.Len(); n != 0 {
 			t.Errorf("%d connections left after Shutdown", n)
 		}
+	})
+	return l.Addr().String()
+}
+
+// TCPServer accepts connections on a fresh 127.0.0.1 port and runs f on
+// each in a goroutine of its own: a fake peer for a client under test. f
+// may pass track other connections it opens. When the test ends, the
+// listener and every connection accepted or tracked are closed, and the
+// goroutines awaited, so none outlives its test.
+func TCPServer(t testing.TB, f func(nc net.Conn, track func(net.Conn))) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	track := func(nc net.Conn) {
+		mu.Lock()
+		conns = append(conns, nc)
+		mu.Unlock()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			track(nc)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f(nc, track)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
 	})
 	return l.Addr().String()
 }
