@@ -17,6 +17,7 @@ type Buffer struct {
 	b  strings.Builder
 }
 
+// Write appends p, or drops it past the first MiB.
 func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
