@@ -21,6 +21,7 @@ import (
 	"github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/conformance"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -47,7 +48,7 @@ func countingRelay(t *testing.T, upstream string) (addr string, up, down *atomic
 		}
 		_ = dst.(*net.TCPConn).CloseWrite()
 	}
-	addr = tcpServer(t, func(nc net.Conn, track func(net.Conn)) {
+	addr = testutil.TCPServer(t, func(nc net.Conn, track func(net.Conn)) {
 		uc, err := net.Dial("tcp", upstream)
 		if err != nil {
 			nc.Close()

@@ -3,7 +3,6 @@ package client_test
 import (
 	"bufio"
 	"bytes"
-	"compress/flate"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/fuzzinput"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/proto"
 )
@@ -30,8 +30,8 @@ import (
 // that answers the handshake (a 101 with fuzz-chosen variations, a refusal,
 // or raw bytes), then sends a fuzz-built frame stream chopped at fuzz-chosen
 // points. The input is a small program like FuzzServerConn's (see
-// server/fz_input_test.go; the two are kept apart because test code cannot
-// be shared across packages):
+// server/fz_input_test.go); its frame stream is decoded by package
+// fuzzinput, shared with FuzzServerConn:
 //
 //	flags bit 0      the client offers permessage-deflate
 //	flags bits 1-3   the server's extension answer (fzAnswers; 7: raw bytes)
@@ -101,7 +101,6 @@ func FuzzClientConn(f *testing.F) {
 const (
 	fzMaxMessage = 64 << 10
 	fzWait       = 5 * time.Second
-	fzMaxStream  = 1 << 20
 )
 
 var (
@@ -185,19 +184,6 @@ var fzAnswers = [...]string{
 	"x-foo",
 }
 
-// Operation kinds, as in FuzzServerConn.
-const (
-	fzOpFrame    = 0
-	fzOpFrame2   = 1
-	fzOpHeader   = 2
-	fzOpDeflated = 3
-	fzOpRaw      = 4
-	fzOpChop     = 5
-	fzOpFlood    = 6
-	fzOpClose    = 7
-	fzWriteAfter = 0x08
-)
-
 type fzCase struct {
 	offer   bool
 	abrupt  bool
@@ -206,43 +192,23 @@ type fzCase struct {
 	stream  []byte                  // all of it
 }
 
-type fzBytes struct{ b []byte }
-
-func (r *fzBytes) more() bool { return len(r.b) > 0 }
-
-func (r *fzBytes) byte() byte {
-	if len(r.b) == 0 {
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *fzBytes) take(n int) []byte {
-	n = min(n, len(r.b))
-	p := r.b[:n]
-	r.b = r.b[n:]
-	return p
-}
-
 func fzDecode(data []byte) *fzCase {
-	r := &fzBytes{b: data}
-	flags, vary := r.byte(), r.byte()
+	r := fuzzinput.NewReader(data)
+	flags, vary := r.Byte(), r.Byte()
 	c := &fzCase{offer: flags&1 != 0, abrupt: vary&fzVAbrupt != 0}
 	var extra []byte
 	if vary&fzVExtra != 0 {
-		extra = r.take(int(r.byte()))
+		extra = r.Take(int(r.Byte()))
 	}
 	answer := ""
 	if i := flags >> 1 & 7; i == 7 {
-		answer = string(r.take(int(r.byte())))
+		answer = string(r.Take(int(r.Byte())))
 	} else if int(i) < len(fzAnswers) {
 		answer = fzAnswers[i]
 	}
 	var rawHead []byte
 	if flags>>6 == 3 {
-		rawHead = append([]byte(nil), r.take(int(r.byte()))...)
+		rawHead = append([]byte(nil), r.Take(int(r.Byte()))...)
 	}
 	c.respond = func(key string) []byte {
 		switch flags >> 6 {
@@ -253,17 +219,12 @@ func fzDecode(data []byte) *fzCase {
 		}
 		return fzResponse(key, flags>>4&3, vary, answer, extra)
 	}
-	var w fzWriter
-	for r.more() && w.total < fzMaxStream {
-		op := r.byte()
-		fzOperation(&w, r, op)
-		if op&fzWriteAfter != 0 {
-			w.flush(0)
-		}
-	}
-	w.flush(0)
-	c.writes = w.writes
-	c.stream = bytes.Join(w.writes, nil)
+	var w fuzzinput.Writer
+	// Server frames: unmasked, unless an operation asks for the wrong
+	// masking.
+	fuzzinput.Stream(&w, r, false)
+	c.writes = w.Writes
+	c.stream = bytes.Join(w.Writes, nil)
 	return c
 }
 
@@ -307,133 +268,6 @@ func fzResponse(key string, accept, vary byte, answer string, extra []byte) []by
 	}
 	b.WriteString("\r\n")
 	return []byte(b.String())
-}
-
-type fzWriter struct {
-	pending []byte
-	writes  [][]byte
-	total   int
-}
-
-func (w *fzWriter) flush(keep int) {
-	if n := len(w.pending) - keep; n > 0 {
-		w.writes = append(w.writes, append([]byte(nil), w.pending[:n]...))
-		w.total += n
-		w.pending = append(w.pending[:0], w.pending[n:]...)
-	}
-}
-
-// fzOperation appends one operation's bytes: server frames, unmasked unless
-// the flag bits 0x30 are both set.
-func fzOperation(w *fzWriter, r *fzBytes, op byte) {
-	masked := op&0x30 == 0x30
-	switch op & 7 {
-	case fzOpFrame, fzOpFrame2:
-		b0 := r.byte()
-		w.pending = fzAppendFrame(w.pending, b0, fzPayload(r, 1<<10), masked)
-	case fzOpHeader:
-		b0 := r.byte()
-		var n uint64
-		switch r.byte() % 3 {
-		case 0:
-			n = uint64(r.byte() & 0x7f)
-		case 1:
-			n = uint64(binary.BigEndian.Uint16(append(r.take(2), 0, 0)))
-		default:
-			n = binary.BigEndian.Uint64(append(r.take(8), make([]byte, 8)...))
-		}
-		w.pending = fzAppendHeader(w.pending, b0, n, masked)
-	case fzOpDeflated:
-		b0 := r.byte()
-		if op&0x10 == 0 {
-			b0 |= 0x40
-		}
-		z := fzDeflate(fzPayload(r, 4<<10))
-		if op&0x20 != 0 && len(z) > 1 {
-			w.pending = fzAppendFrame(w.pending, b0&^0x80, z[:len(z)/2], masked)
-			w.pending = fzAppendFrame(w.pending, 0x80, z[len(z)/2:], masked)
-		} else {
-			w.pending = fzAppendFrame(w.pending, b0, z, masked)
-		}
-	case fzOpRaw:
-		n := r.byte()
-		if n&0x80 == 0 {
-			w.pending = append(w.pending, r.take(int(n))...)
-		} else {
-			w.pending = append(w.pending, bytes.Repeat([]byte{r.byte()}, int(n&0x7f+1)<<10)...)
-		}
-	case fzOpChop:
-		w.flush(int(r.byte()))
-	case fzOpFlood:
-		count, n := (int(r.byte())+1)*8, int(r.byte()&0x7f)
-		b0 := byte(0x89)
-		if op&0x10 != 0 {
-			b0 = 0x8a
-		}
-		for i := range count {
-			w.pending = fzAppendFrame(w.pending, b0, bytes.Repeat([]byte{byte(i)}, n), masked)
-		}
-	case fzOpClose:
-		var p []byte
-		switch op & 0x30 {
-		case 0x10:
-		case 0x20:
-			p = []byte{r.byte()}
-		default:
-			p = append(p, r.byte(), r.byte())
-			p = append(p, r.take(int(r.byte()))...)
-		}
-		w.pending = fzAppendFrame(w.pending, 0x88, p, masked)
-	}
-}
-
-func fzPayload(r *fzBytes, unit int) []byte {
-	n := r.byte()
-	if n&0x80 == 0 {
-		return append([]byte(nil), r.take(int(n))...)
-	}
-	return bytes.Repeat([]byte{r.byte()}, int(n&0x7f+1)*unit)
-}
-
-var fzMask = [4]byte{0x37, 0xfa, 0x21, 0x3d}
-
-func fzAppendHeader(dst []byte, b0 byte, n uint64, masked bool) []byte {
-	var m byte
-	if masked {
-		m = 0x80
-	}
-	switch {
-	case n < 126:
-		dst = append(dst, b0, m|byte(n))
-	case n <= 0xffff:
-		dst = binary.BigEndian.AppendUint16(append(dst, b0, m|126), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint64(append(dst, b0, m|127), n)
-	}
-	if masked {
-		dst = append(dst, fzMask[:]...)
-	}
-	return dst
-}
-
-func fzAppendFrame(dst []byte, b0 byte, p []byte, masked bool) []byte {
-	dst = fzAppendHeader(dst, b0, uint64(len(p)), masked)
-	start := len(dst)
-	dst = append(dst, p...)
-	if masked {
-		for i := range p {
-			dst[start+i] ^= fzMask[i&3]
-		}
-	}
-	return dst
-}
-
-func fzDeflate(p []byte) []byte {
-	var b bytes.Buffer
-	zw, _ := flate.NewWriter(&b, flate.BestSpeed)
-	_, _ = zw.Write(p)
-	_ = zw.Flush()
-	return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
 }
 
 // fzServerResult is what the fake server saw: the client's bytes after its
@@ -601,45 +435,37 @@ func fzServerStream(s []byte, compression bool) (pings map[string]bool, codes ma
 
 // The seeds: issue 10's attacks from the server side, and bad handshakes.
 
-func fzFrameOp(b0 byte, p string) []byte {
-	return append([]byte{fzOpFrame | fzWriteAfter, b0, byte(len(p))}, p...)
-}
-
-func fzCloseOp(code uint16, reason string) []byte {
-	return append(binary.BigEndian.AppendUint16([]byte{fzOpClose | fzWriteAfter}, code), append([]byte{byte(len(reason))}, reason...)...)
-}
-
 func fzClientSeeds() map[string][]byte {
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	ok := func(rest ...[]byte) []byte { return cat(append([][]byte{{0, 0}}, rest...)...) }
 	pmd := func(rest ...[]byte) []byte { return cat(append([][]byte{{1 | 1<<1, 0}}, rest...)...) }
 	return map[string][]byte{
-		"echo": ok(fzFrameOp(0x81, "hello"), fzFrameOp(0x82, "\x00\x01"), fzCloseOp(1000, "bye")),
+		"echo": ok(fuzzinput.FrameOp(0x81, "hello"), fuzzinput.FrameOp(0x82, "\x00\x01"), fuzzinput.CloseOp(1000, "bye")),
 		// A 1-byte fragment, then a continuation of 2^63-1 bytes: the
 		// length overflow that once removed MaxMessageSize.
-		"length-overflow":   ok(fzFrameOp(0x02, "a"), []byte{fzOpHeader | fzWriteAfter, 0x80, 2, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, []byte{fzOpRaw | fzWriteAfter, 0x80 | 95, 'x'}),
-		"over-limit":        ok([]byte{fzOpHeader | fzWriteAfter, 0x82, 2, 0, 0, 0, 0, 0, 1, 0, 1}, []byte{fzOpRaw | fzWriteAfter, 100}),
-		"max-message":       ok([]byte{fzOpFrame | fzWriteAfter, 0x82, 0x80 | 63, 'm'}),
-		"ping-flood":        ok([]byte{fzOpFlood, 255, 125}, []byte{fzOpFlood | fzWriteAfter, 255, 0}),
-		"pong-flood":        ok([]byte{fzOpFlood | 0x10 | fzWriteAfter, 255, 3}),
-		"bomb":              pmd([]byte{fzOpDeflated | fzWriteAfter, 0x82, 0xff, 0}),
-		"deflate-echo":      pmd([]byte{fzOpDeflated | 0x20 | fzWriteAfter, 0x81, 5}, []byte("hello"), fzCloseOp(1000, "")),
-		"deflate-garbage":   pmd(fzFrameOp(0xc2, "\xff\xfe garbage")),
-		"deflate-unoffered": cat([]byte{1 << 1, 0}, fzFrameOp(0xc1, "x")),
-		"utf8-bad-frag":     ok(fzFrameOp(0x01, "ok \xce"), fzFrameOp(0x80, "\xff")),
-		"interleaved":       ok(fzFrameOp(0x01, "a"), fzFrameOp(0x89, "p"), fzFrameOp(0x00, "b"), fzFrameOp(0x8a, "u"), fzFrameOp(0x80, "c")),
-		"close-1005":        ok(fzCloseOp(1005, "")),
-		"close-3000":        ok(fzCloseOp(3000, "app")),
-		"close-4999":        ok(fzCloseOp(4999, "")),
-		"close-empty":       ok([]byte{fzOpClose | 0x10 | fzWriteAfter}),
-		"close-1-byte":      ok([]byte{fzOpClose | 0x20 | fzWriteAfter, 3}),
-		"close-bad-reason":  ok(fzCloseOp(1000, "\xff")),
-		"masked":            ok([]byte{fzOpFrame | 0x30 | fzWriteAfter, 0x81, 2, 'h', 'i'}),
-		"rsv2":              ok(fzFrameOp(0xa1, "x")),
-		"reserved-opcode":   ok(fzFrameOp(0x83, "")),
-		"ping-too-big":      ok(fzFrameOp(0x89, strings.Repeat("p", 126))),
-		"chopped":           ok(fzFrameOp(0x01, "abc"), []byte{fzOpChop, 2}, fzFrameOp(0x80, "def"), []byte{fzOpChop, 1}),
-		"abrupt":            cat([]byte{0, fzVAbrupt}, []byte{fzOpFrame, 0x02, 0x80 | 31, 'a'}, []byte{fzOpChop, 10}),
+		"length-overflow":   ok(fuzzinput.FrameOp(0x02, "a"), []byte{fuzzinput.OpHeader | fuzzinput.WriteAfter, 0x80, 2, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, []byte{fuzzinput.OpRaw | fuzzinput.WriteAfter, 0x80 | 95, 'x'}),
+		"over-limit":        ok([]byte{fuzzinput.OpHeader | fuzzinput.WriteAfter, 0x82, 2, 0, 0, 0, 0, 0, 1, 0, 1}, []byte{fuzzinput.OpRaw | fuzzinput.WriteAfter, 100}),
+		"max-message":       ok([]byte{fuzzinput.OpFrame | fuzzinput.WriteAfter, 0x82, 0x80 | 63, 'm'}),
+		"ping-flood":        ok([]byte{fuzzinput.OpFlood, 255, 125}, []byte{fuzzinput.OpFlood | fuzzinput.WriteAfter, 255, 0}),
+		"pong-flood":        ok([]byte{fuzzinput.OpFlood | 0x10 | fuzzinput.WriteAfter, 255, 3}),
+		"bomb":              pmd([]byte{fuzzinput.OpDeflated | fuzzinput.WriteAfter, 0x82, 0xff, 0}),
+		"deflate-echo":      pmd([]byte{fuzzinput.OpDeflated | 0x20 | fuzzinput.WriteAfter, 0x81, 5}, []byte("hello"), fuzzinput.CloseOp(1000, "")),
+		"deflate-garbage":   pmd(fuzzinput.FrameOp(0xc2, "\xff\xfe garbage")),
+		"deflate-unoffered": cat([]byte{1 << 1, 0}, fuzzinput.FrameOp(0xc1, "x")),
+		"utf8-bad-frag":     ok(fuzzinput.FrameOp(0x01, "ok \xce"), fuzzinput.FrameOp(0x80, "\xff")),
+		"interleaved":       ok(fuzzinput.FrameOp(0x01, "a"), fuzzinput.FrameOp(0x89, "p"), fuzzinput.FrameOp(0x00, "b"), fuzzinput.FrameOp(0x8a, "u"), fuzzinput.FrameOp(0x80, "c")),
+		"close-1005":        ok(fuzzinput.CloseOp(1005, "")),
+		"close-3000":        ok(fuzzinput.CloseOp(3000, "app")),
+		"close-4999":        ok(fuzzinput.CloseOp(4999, "")),
+		"close-empty":       ok([]byte{fuzzinput.OpClose | 0x10 | fuzzinput.WriteAfter}),
+		"close-1-byte":      ok([]byte{fuzzinput.OpClose | 0x20 | fuzzinput.WriteAfter, 3}),
+		"close-bad-reason":  ok(fuzzinput.CloseOp(1000, "\xff")),
+		"masked":            ok([]byte{fuzzinput.OpFrame | 0x30 | fuzzinput.WriteAfter, 0x81, 2, 'h', 'i'}),
+		"rsv2":              ok(fuzzinput.FrameOp(0xa1, "x")),
+		"reserved-opcode":   ok(fuzzinput.FrameOp(0x83, "")),
+		"ping-too-big":      ok(fuzzinput.FrameOp(0x89, strings.Repeat("p", 126))),
+		"chopped":           ok(fuzzinput.FrameOp(0x01, "abc"), []byte{fuzzinput.OpChop, 2}, fuzzinput.FrameOp(0x80, "def"), []byte{fuzzinput.OpChop, 1}),
+		"abrupt":            cat([]byte{0, fzVAbrupt}, []byte{fuzzinput.OpFrame, 0x02, 0x80 | 31, 'a'}, []byte{fuzzinput.OpChop, 10}),
 		"bad-accept":        {2 << 4, 0},
 		"no-accept":         {3 << 4, 0},
 		"dup-accept":        {0, fzVDupAccept},
@@ -654,7 +480,7 @@ func fzClientSeeds() map[string][]byte {
 		"ext-foo":           {1 | 6<<1, 0},
 		"ext-window":        {1 | 4<<1, 0},
 		"ext-raw":           cat([]byte{1 | 7<<1, 0, 24}, []byte("permessage-deflate; x=\"y")),
-		"extra-header":      cat([]byte{0, fzVExtra | fzVLowercase, 3}, []byte("a\x00b"), fzFrameOp(0x81, "x")),
+		"extra-header":      cat([]byte{0, fzVExtra | fzVLowercase, 3}, []byte("a\x00b"), fuzzinput.FrameOp(0x81, "x")),
 	}
 }
 

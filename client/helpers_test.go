@@ -3,56 +3,37 @@ package client_test
 import (
 	"bufio"
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
 // waitTimeout bounds every wait of a test on an event that must happen.
 const waitTimeout = 10 * time.Second
 
-// serve runs s on l and shuts it down when the test ends, checking that
-// every connection is gone.
-func serve(t *testing.T, s *server.Server, l net.Listener) {
+// serve runs s (by default an echo server) on l (nil: a fresh 127.0.0.1
+// port) and shuts it down when the test ends, checking that every
+// connection is gone; it returns the address.
+func serve(t *testing.T, s *server.Server, l net.Listener) string {
 	t.Helper()
 	if s.Handler == nil && s.Routes == nil {
 		s.Handler = handler.Echo
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-		if n := s.Len(); n != 0 {
-			t.Errorf("%d connections left after Shutdown", n)
-		}
-	})
+	return testutil.Serve(t, s, l)
 }
 
 // start serves s on a fresh 127.0.0.1 port and returns its address.
 func start(t *testing.T, s *server.Server) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve(t, s, l)
-	return l.Addr().String()
+	return serve(t, s, nil)
 }
 
 // closeEvent is a Closed callback.
@@ -161,7 +142,7 @@ func dial(t *testing.T, url string, h handler.Handler, opts *client.Options) *cl
 // parsed handshake request. f owns the connection.
 func rawServer(t *testing.T, f func(nc net.Conn, br *bufio.Reader, req *http.Request)) string {
 	t.Helper()
-	return tcpServer(t, func(nc net.Conn, _ func(net.Conn)) {
+	return testutil.TCPServer(t, func(nc net.Conn, _ func(net.Conn)) {
 		defer nc.Close()
 		br := bufio.NewReader(nc)
 		req, err := http.ReadRequest(br)
@@ -170,52 +151,6 @@ func rawServer(t *testing.T, f func(nc net.Conn, br *bufio.Reader, req *http.Req
 		}
 		f(nc, br, req)
 	})
-}
-
-// tcpServer accepts connections on a fresh 127.0.0.1 port and runs f on
-// each in a goroutine of its own; f may pass track other connections it
-// opens. When the test ends, the listener and every connection accepted or
-// tracked are closed, and the goroutines awaited.
-func tcpServer(t *testing.T, f func(nc net.Conn, track func(net.Conn))) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	track := func(nc net.Conn) {
-		mu.Lock()
-		conns = append(conns, nc)
-		mu.Unlock()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			track(nc)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				f(nc, track)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, nc := range conns {
-			nc.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
 }
 
 // accept101 is a correct 101 answer to req.

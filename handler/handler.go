@@ -1,18 +1,3 @@
-// Package handler is the API that WebSocket application code is written
-// against: the callbacks of a per-connection Handler, in the shape of ws4py's
-// WebSocket class, and the Conn a handler uses to talk to its peer.
-//
-// The package imports nothing else of ws4go, so the same handler runs on every
-// engine (goroutine-per-connection or netpoll) and behind every entry point
-// (standalone server or http.Handler).
-//
-// Callbacks of one connection are never called concurrently and are called in
-// order: Opened first, then ReceivedMessage and Ponged as frames arrive,
-// Closed last and exactly once. While a callback runs, its connection reads
-// nothing more; on the netpoll engine it also occupies one worker of a bounded
-// pool, so keep callbacks short and put long or blocking work in a goroutine
-// of the handler's own (sending from there is safe), bound by Conn.Context,
-// which ends with the connection.
 package handler
 
 import "fmt"

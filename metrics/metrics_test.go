@@ -1,9 +1,7 @@
 package metrics_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/conformance"
 	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/metrics"
 	"github.com/ws4go/ws4go/server"
@@ -76,25 +75,11 @@ func setupOn(t *testing.T, e server.Engine, s *server.Server, embedded bool) (st
 		})
 		return ws.Listener.Addr().String(), func() series { return scrape(t, ms.URL) }
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
+	addr := testutil.Serve(t, s, nil)
+	// Cleanups run last first: the scrape endpoint closes before Shutdown.
 	hs := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
-	t.Cleanup(func() {
-		hs.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return l.Addr().String(), func() series { return scrape(t, hs.URL) }
+	t.Cleanup(hs.Close)
+	return addr, func() series { return scrape(t, hs.URL) }
 }
 
 // series is an exposition flattened to `name{label="value",...}` → value;
@@ -206,94 +191,83 @@ func (s series) dump(prefix string) string {
 	return strings.Join(lines, "\n")
 }
 
-// client is a raw WebSocket client: it writes any frame asked of it.
-type client struct {
-	t  *testing.T
-	nc net.Conn
-	r  io.Reader
+// rawClient is the conformance suite's raw client with the test's t: it
+// writes any frame asked of it, each in one write (the core's counts must
+// not depend on how reads split the stream: see fragments).
+type rawClient struct {
+	t *testing.T
+	c *conformance.Client
 }
 
-func dial(t *testing.T, addr, path string) *client {
+func dial(t *testing.T, addr, path string) *rawClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	nc, br, _, err := ws.Dialer{}.Dial(ctx, "ws://"+addr+path)
+	c, err := conformance.Dial(ctx, conformance.Target{Addr: addr, Path: path})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	t.Cleanup(func() { nc.Close() })
-	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	c := &client{t: t, nc: nc, r: nc}
-	if br != nil {
-		c.r = io.MultiReader(br, nc)
-	}
-	return c
+	t.Cleanup(func() { c.Close() })
+	_ = c.Conn().SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawClient{t: t, c: c}
 }
 
-// frame writes one masked frame. Each frame goes out in one write (the
-// core's counts must not depend on how reads split the stream: see
-// fragments).
-func (c *client) frame(fin bool, op ws.OpCode, p []byte) {
+// frame writes one masked frame.
+func (c *rawClient) frame(fin bool, op ws.OpCode, p []byte) {
 	c.t.Helper()
-	c.write(encode(fin, op, p))
+	c.write(conformance.Frame{Fin: fin, Opcode: byte(op), Payload: p})
 }
 
 // fragments writes a message as several frames in one write.
-func (c *client) fragments(op ws.OpCode, parts ...string) {
+func (c *rawClient) fragments(op ws.OpCode, parts ...string) {
 	c.t.Helper()
-	var b []byte
+	var fs []conformance.Frame
 	for i, p := range parts {
 		if i > 0 {
 			op = ws.OpContinuation
 		}
-		b = append(b, encode(i == len(parts)-1, op, []byte(p))...)
+		fs = append(fs, conformance.Frame{Fin: i == len(parts)-1, Opcode: byte(op), Payload: []byte(p)})
 	}
-	c.write(b)
+	c.write(fs...)
 }
 
-func (c *client) write(b []byte) {
+func (c *rawClient) write(fs ...conformance.Frame) {
 	c.t.Helper()
-	if _, err := c.nc.Write(b); err != nil {
+	if err := c.c.WriteFrames(fs...); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
 }
 
-func encode(fin bool, op ws.OpCode, p []byte) []byte {
-	var b bytes.Buffer
-	_ = ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(op, fin, append([]byte(nil), p...))))
-	return b.Bytes()
-}
+func (c *rawClient) send(op ws.OpCode, p string) { c.t.Helper(); c.frame(true, op, []byte(p)) }
 
-func (c *client) send(op ws.OpCode, p string) { c.t.Helper(); c.frame(true, op, []byte(p)) }
-
-func (c *client) closeWith(code ws.StatusCode, reason string) {
+func (c *rawClient) closeWith(code ws.StatusCode, reason string) {
 	c.t.Helper()
 	c.frame(true, ws.OpClose, ws.NewCloseFrameBody(code, reason))
 }
 
 // read returns the next frame from the server.
-func (c *client) read() ws.Frame {
+func (c *rawClient) read() conformance.Frame {
 	c.t.Helper()
-	f, err := ws.ReadFrame(c.r)
+	f, err := c.c.ReadFrame()
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
 	}
 	return f
 }
 
-func (c *client) expect(op ws.OpCode, p string) {
+func (c *rawClient) expect(op ws.OpCode, p string) {
 	c.t.Helper()
-	if f := c.read(); f.Header.OpCode != op || string(f.Payload) != p {
-		c.t.Fatalf("got %v %q, want %v %q", f.Header.OpCode, f.Payload, op, p)
+	if f := c.read(); ws.OpCode(f.Opcode) != op || string(f.Payload) != p {
+		c.t.Fatalf("got %v %q, want %v %q", ws.OpCode(f.Opcode), f.Payload, op, p)
 	}
 }
 
 // expectClose reads a close frame with code and returns its payload size.
-func (c *client) expectClose(code ws.StatusCode) int {
+func (c *rawClient) expectClose(code ws.StatusCode) int {
 	c.t.Helper()
 	f := c.read()
-	if f.Header.OpCode != ws.OpClose {
-		c.t.Fatalf("got %v %q, want a close frame", f.Header.OpCode, f.Payload)
+	if f.Opcode != conformance.OpClose {
+		c.t.Fatalf("got %v %q, want a close frame", ws.OpCode(f.Opcode), f.Payload)
 	}
 	if got, _ := ws.ParseCloseFrameData(f.Payload); got != code {
 		c.t.Fatalf("close code %d, want %d (%q)", got, code, f.Payload)
@@ -301,12 +275,14 @@ func (c *client) expectClose(code ws.StatusCode) int {
 	return len(f.Payload)
 }
 
-func (c *client) expectEOF() {
+// expectEOF checks that the server closes the connection cleanly, with
+// nothing more sent.
+func (c *rawClient) expectEOF() {
 	c.t.Helper()
-	if n, err := io.Copy(io.Discard, c.r); err != nil || n != 0 {
-		c.t.Fatalf("want EOF, got %d more bytes, %v", n, err)
+	if f, err := c.c.ReadFrame(); err != io.EOF {
+		c.t.Fatalf("want EOF, got %v frame %q, %v", ws.OpCode(f.Opcode), f.Payload, err)
 	}
-	c.nc.Close()
+	c.c.Close()
 }
 
 func upgrade(addr, path string, extra ...string) string {
@@ -411,7 +387,7 @@ func TestScriptedSession(t *testing.T) {
 			// G: the TCP connection just goes away (1006).
 			g := dial(t, addr, "/ws")
 			waitLen(t, s, 1)
-			g.nc.Close()
+			g.c.Close()
 
 			got := waitFor(t, scrape, "7 closed connections", func(s series) bool {
 				n := 0.0
@@ -550,7 +526,7 @@ func TestWriteQueueOverflow(t *testing.T) {
 			}
 			addr, scrape := setup(t, e, s)
 			c := dial(t, addr, "/")
-			_ = c.nc.(*net.TCPConn).SetReadBuffer(4096)
+			_ = c.c.Conn().(*net.TCPConn).SetReadBuffer(4096)
 			waitLen(t, s, 1)
 			chunk := make([]byte, 32<<10)
 			deadline := time.Now().Add(10 * time.Second)

@@ -54,7 +54,7 @@ func TestBroadcastRangeCloseAll(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		s := &server.Server{Handler: handler.Echo}
 		addr := start(t, e, s)
-		var clients []*client
+		var clients []*rawClient
 		for i := 0; i < 10; i++ {
 			c := dial(t, addr, "/")
 			c.echoes("hi") // the connection is in the table once it echoes

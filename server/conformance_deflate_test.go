@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,9 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/gobwas/ws"
 
@@ -40,22 +37,7 @@ func TestConformanceDeflate(t *testing.T) {
 	}
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		addr := start(t, e, &server.Server{Compression: true, MaxMessageSize: 32 << 20, PingInterval: -1})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		results := conformance.Run(ctx, conformance.Target{Addr: addr, Path: "/ws"}, cases)
-		var table strings.Builder
-		conformance.WriteTable(&table, results)
-		failed := 0
-		for _, r := range results {
-			if !r.OK {
-				failed++
-			}
-		}
-		if failed > 0 {
-			t.Errorf("%d of %d cases FAILED:\n%s", failed, len(results), table.String())
-		} else {
-			t.Logf("%d cases, all OK:\n%s", len(results), table.String())
-		}
+		checkConformance(t, addr, cases)
 	})
 }
 
@@ -200,7 +182,7 @@ func TestDeflateMemoryClients(t *testing.T) {
 		first = frame(false, 4, ws.OpText, z.Bytes())
 	}
 	ping := frame(true, 0, ws.OpPing, []byte("sync"))
-	conns := make([]*client, n)
+	conns := make([]*rawClient, n)
 	for i := range conns {
 		conns[i] = dial(t, addr, "/ws", extra...)
 	}

@@ -20,21 +20,29 @@ func TestConformance(t *testing.T) {
 	}
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		addr := start(t, e, &server.Server{MaxMessageSize: 32 << 20, PingInterval: -1})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		results := conformance.Run(ctx, conformance.Target{Addr: addr, Path: "/ws"}, cases)
-		var table strings.Builder
-		conformance.WriteTable(&table, results)
-		failed := 0
-		for _, r := range results {
-			if !r.OK {
-				failed++
-			}
-		}
-		if failed > 0 {
-			t.Errorf("%d of %d cases FAILED:\n%s", failed, len(results), table.String())
-		} else {
-			t.Logf("%d cases, all OK:\n%s", len(results), table.String())
-		}
+		checkConformance(t, addr, cases)
 	})
+}
+
+// checkConformance runs cases against the server at addr and fails the test
+// with the results table if any case failed (the table is logged with -v
+// otherwise).
+func checkConformance(t *testing.T, addr string, cases []conformance.Case) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	results := conformance.Run(ctx, conformance.Target{Addr: addr, Path: "/ws"}, cases)
+	var table strings.Builder
+	conformance.WriteTable(&table, results)
+	failed := 0
+	for _, r := range results {
+		if !r.OK {
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d cases FAILED:\n%s", failed, len(results), table.String())
+	} else {
+		t.Logf("%d cases, all OK:\n%s", len(results), table.String())
+	}
 }

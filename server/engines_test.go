@@ -229,9 +229,9 @@ func (h *holder) ReceivedMessage(c handler.Conn, m handler.Message) {
 func (h *holder) free() { h.once.Do(func() { close(h.release) }) }
 
 // dialEchoing dials n clients, each seen to echo.
-func dialEchoing(t *testing.T, addr string, n int) []*client {
+func dialEchoing(t *testing.T, addr string, n int) []*rawClient {
 	t.Helper()
-	var clients []*client
+	var clients []*rawClient
 	for i := 0; i < n; i++ {
 		c := dial(t, addr, "/")
 		c.echoes("hi")
@@ -330,7 +330,7 @@ func TestBlockingHandler(t *testing.T) {
 		addr := start(t, e, &server.Server{Workers: blocked + 1, PingInterval: -1, Handler: func() handler.Handler { return h }})
 		t.Cleanup(h.free)
 		clients := dialEchoing(t, addr, others)
-		var holders []*client
+		var holders []*rawClient
 		for i := 0; i < blocked; i++ {
 			c := dial(t, addr, "/")
 			c.send(ws.OpText, []byte("hold"))

@@ -144,7 +144,7 @@ func fzSetup(f *testing.F) {
 			return
 		}
 		for _, fs := range fzServers {
-			fs.by.nc.Close()
+			fs.by.c.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), fzWait)
 			if err := fs.srv.Shutdown(ctx); err != nil {
 				f.Errorf("Shutdown: %v", err)

@@ -1,16 +1,12 @@
 package server_test
 
 import (
-	"bufio"
+	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"sync"
 	"time"
 
-	"github.com/gobwas/ws"
+	"github.com/ws4go/ws4go/internal/conformance"
 )
 
 // fzQuietLogger drops the server's logs: fuzzing makes it log every failed
@@ -18,73 +14,56 @@ import (
 func fzQuietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // fzBystander is a well-behaved connection that stays open while the fuzzer
-// attacks the server: it answers the heartbeat and must keep echoing.
+// attacks the server: it answers the heartbeat and must keep echoing. It is
+// the conformance suite's raw client, which checks the handshake strictly.
 type fzBystander struct {
-	nc   net.Conn
-	wmu  sync.Mutex
+	c    *conformance.Client
 	msgs chan string
 	n    int
 }
 
 func fzDialBystander(addr string) (*fzBystander, error) {
-	nc, err := net.DialTimeout("tcp", addr, fzWait)
+	ctx, cancel := context.WithTimeout(context.Background(), fzWait)
+	defer cancel()
+	c, err := conformance.Dial(ctx, conformance.Target{Addr: addr})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bystander: %w", err)
 	}
-	_ = nc.SetDeadline(time.Now().Add(fzWait))
-	if _, err := io.WriteString(nc, upgradeRequest(addr, "/")); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		nc.Close()
-		return nil, fmt.Errorf("bystander handshake: %v %v", resp, err)
-	}
-	_ = nc.SetDeadline(time.Time{})
-	b := &fzBystander{nc: nc, msgs: make(chan string, 1)}
-	go b.read(br)
+	b := &fzBystander{c: c, msgs: make(chan string, 1)}
+	go b.read()
 	return b, nil
 }
 
 // read answers pings and hands text messages over until the connection
 // ends.
-func (b *fzBystander) read(br *bufio.Reader) {
+func (b *fzBystander) read() {
 	defer close(b.msgs)
 	for {
-		h, err := ws.ReadHeader(br)
+		f, err := b.c.ReadFrame()
 		if err != nil {
 			return
 		}
-		p := make([]byte, h.Length)
-		if _, err := io.ReadFull(br, p); err != nil {
-			return
-		}
-		switch h.OpCode {
-		case ws.OpPing:
-			b.write(ws.OpPong, p)
-		case ws.OpText:
-			b.msgs <- string(p)
-		case ws.OpClose:
+		switch f.Opcode {
+		case conformance.OpPing:
+			_ = b.write(conformance.OpPong, f.Payload)
+		case conformance.OpText:
+			b.msgs <- string(f.Payload)
+		case conformance.OpClose:
 			return
 		}
 	}
 }
 
-func (b *fzBystander) write(op ws.OpCode, p []byte) error {
-	b.wmu.Lock()
-	defer b.wmu.Unlock()
-	_ = b.nc.SetWriteDeadline(time.Now().Add(fzWait))
-	_, err := b.nc.Write(frame(true, 0, op, p))
-	return err
+func (b *fzBystander) write(op byte, p []byte) error {
+	_ = b.c.Conn().SetWriteDeadline(time.Now().Add(fzWait))
+	return b.c.WriteFrame(true, 0, op, p, 0)
 }
 
 // echoes checks that the bystander's messages are still echoed.
 func (b *fzBystander) echoes() error {
 	b.n++
 	msg := fmt.Sprintf("bystander %d", b.n)
-	if err := b.write(ws.OpText, []byte(msg)); err != nil {
+	if err := b.write(conformance.OpText, []byte(msg)); err != nil {
 		return err
 	}
 	select {

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -39,31 +39,12 @@ func start(t testing.TB, e server.Engine, s *server.Server) string {
 	if s.Handler == nil && s.Routes == nil {
 		s.Handler = handler.Echo
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-		if n := s.Len(); n != 0 {
-			t.Errorf("%d connections left after Shutdown", n)
-		}
-	})
-	return l.Addr().String()
+	return testutil.Serve(t, s, nil)
 }
 
-// client is a minimal, deliberately independent WebSocket client for tests:
+// rawClient is a minimal, deliberately independent WebSocket client for tests:
 // it writes whatever frames a test asks for, valid or not.
-type client struct {
+type rawClient struct {
 	t  testing.TB
 	nc net.Conn
 	br *bufio.Reader
@@ -83,7 +64,7 @@ func upgradeRequest(addr, path string, extra ...string) string {
 }
 
 // rawRequest sends req and returns the parsed response and the connection.
-func rawRequest(t testing.TB, addr, req string) (*http.Response, *client) {
+func rawRequest(t testing.TB, addr, req string) (*http.Response, *rawClient) {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -99,11 +80,11 @@ func rawRequest(t testing.TB, addr, req string) (*http.Response, *client) {
 	if err != nil {
 		t.Fatalf("reading handshake response: %v", err)
 	}
-	return resp, &client{t: t, nc: nc, br: br}
+	return resp, &rawClient{t: t, nc: nc, br: br}
 }
 
 // dial opens a WebSocket connection to addr+path.
-func dial(t testing.TB, addr, path string, extra ...string) *client {
+func dial(t testing.TB, addr, path string, extra ...string) *rawClient {
 	t.Helper()
 	resp, c := rawRequest(t, addr, upgradeRequest(addr, path, extra...))
 	if resp.StatusCode != http.StatusSwitchingProtocols {
@@ -133,22 +114,22 @@ func closePayload(code uint16, reason string) []byte {
 	return append(p, reason...)
 }
 
-func (c *client) writeRaw(b []byte) {
+func (c *rawClient) writeRaw(b []byte) {
 	c.t.Helper()
 	if _, err := c.nc.Write(b); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
 }
 
-func (c *client) write(fin bool, rsv byte, op ws.OpCode, p []byte) {
+func (c *rawClient) write(fin bool, rsv byte, op ws.OpCode, p []byte) {
 	c.t.Helper()
 	c.writeRaw(frame(fin, rsv, op, p))
 }
 
-func (c *client) send(op ws.OpCode, p []byte) { c.t.Helper(); c.write(true, 0, op, p) }
+func (c *rawClient) send(op ws.OpCode, p []byte) { c.t.Helper(); c.write(true, 0, op, p) }
 
 // read reads one server frame, checking that it is unmasked.
-func (c *client) read() (ws.Header, []byte, error) {
+func (c *rawClient) read() (ws.Header, []byte, error) {
 	_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	h, err := ws.ReadHeader(c.br)
 	if err != nil {
@@ -163,7 +144,7 @@ func (c *client) read() (ws.Header, []byte, error) {
 }
 
 // expect reads one frame and checks its opcode and payload.
-func (c *client) expect(op ws.OpCode, p []byte) {
+func (c *rawClient) expect(op ws.OpCode, p []byte) {
 	c.t.Helper()
 	h, got, err := c.read()
 	if err != nil {
@@ -176,7 +157,7 @@ func (c *client) expect(op ws.OpCode, p []byte) {
 
 // expectClose reads frames up to a close frame, checks its code (0: an
 // empty close frame) and that the server then closes the TCP connection.
-func (c *client) expectClose(code handler.CloseCode) (reason string) {
+func (c *rawClient) expectClose(code handler.CloseCode) (reason string) {
 	c.t.Helper()
 	for {
 		h, p, err := c.read()
@@ -205,7 +186,7 @@ func (c *client) expectClose(code handler.CloseCode) (reason string) {
 
 // expectEOF checks that the server closes the connection within 3 s,
 // without a reset.
-func (c *client) expectEOF() {
+func (c *rawClient) expectEOF() {
 	c.t.Helper()
 	_ = c.nc.SetReadDeadline(time.Now().Add(3 * time.Second))
 	n, err := io.Copy(io.Discard, c.br)
@@ -218,14 +199,14 @@ func (c *client) expectEOF() {
 }
 
 // echoes checks that a connection still echoes.
-func (c *client) echoes(msg string) {
+func (c *rawClient) echoes(msg string) {
 	c.t.Helper()
 	c.send(ws.OpText, []byte(msg))
 	c.expect(ws.OpText, []byte(msg))
 }
 
 // closeNormally runs the closing handshake from the client side.
-func (c *client) closeNormally() {
+func (c *rawClient) closeNormally() {
 	c.t.Helper()
 	c.send(ws.OpClose, closePayload(1000, ""))
 	c.expectClose(1000)

@@ -410,7 +410,7 @@ func TestHcBudget(t *testing.T) {
 		s := &server.Server{MaxBufferedBytes: 1 << 20, Observer: obs}
 		addr := start(t, e, s)
 		part := frame(false, 0, ws.OpBinary, make([]byte, 300<<10))
-		var kept []*client
+		var kept []*rawClient
 		refused := 0
 		for i := 0; i < 6; i++ {
 			c := dial(t, addr, "/")

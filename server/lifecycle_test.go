@@ -70,7 +70,7 @@ func TestShutdown(t *testing.T) {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 		s := &server.Server{Handler: handler.Echo}
 		addr := start(t, e, s)
-		var clients []*client
+		var clients []*rawClient
 		for i := 0; i < 20; i++ {
 			clients = append(clients, dial(t, addr, "/"))
 		}

@@ -1,11 +1,3 @@
-// Package server runs WebSocket handlers: standalone (ListenAndServe, the
-// analogue of ws4py's gevent WebSocketServer(...).serve_forever()) or
-// embedded in any net/http service as an http.Handler (the analogue of ws4py's
-// CherryPy tool), on the goroutine-per-connection engine or the netpoll
-// engine, with one handler API.
-//
-//	srv := &server.Server{Addr: "127.0.0.1:9001", Handler: handler.Echo}
-//	log.Fatal(srv.ListenAndServe())
 package server
 
 import (

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -355,50 +353,16 @@ func buildBinary(t *testing.T) string {
 type proc struct {
 	cmd       *exec.Cmd
 	addr, ops string
-	exited    chan struct{}
-	stderr    *syncBuffer
+	exited    <-chan struct{}
+	stderr    *testutil.Buffer
 }
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "WS4GO_LOG_LEVEL=debug")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, exited: make(chan struct{}), stderr: &syncBuffer{}}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	br := bufio.NewReader(stdout)
-	for _, want := range []string{"listening on ", "metrics on "} {
-		line, err := br.ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, want) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("ws4go printed %q, %v", line, err)
-		}
-		v := strings.TrimSpace(strings.TrimPrefix(line, want))
-		if p.addr == "" {
-			p.addr = v
-		} else {
-			p.ops = v
-		}
-	}
-	go func() {
-		_, _ = io.Copy(io.Discard, br)
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
+	p := &proc{cmd: cmd, stderr: &testutil.Buffer{}}
+	p.addr, p.ops, p.exited = testutil.StartServe(t, cmd, p.stderr)
 	return p
 }
 
@@ -412,24 +376,6 @@ func (p *proc) wait(t *testing.T, within time.Duration) int {
 		t.Fatalf("ws4go still running after %v; stderr:\n%s", within, p.stderr)
 		return -1
 	}
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestSIGTERMDrain runs the binary as a process with clients connected and

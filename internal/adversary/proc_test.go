@@ -3,7 +3,6 @@
 package adversary
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -14,10 +13,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ws4go/ws4go/internal/testutil"
 )
 
 // advBin is the ws4go binary TestMain builds once, without -race: the
@@ -87,8 +87,8 @@ func advEachEngine(t *testing.T, f func(t *testing.T, engine string)) {
 type advProc struct {
 	cmd       *exec.Cmd
 	addr, ops string
-	exited    chan struct{}
-	stderr    *advBuffer
+	exited    <-chan struct{}
+	stderr    *testutil.Buffer
 	metrics   *http.Client
 }
 
@@ -109,48 +109,11 @@ func advStart(t *testing.T, engine string, args ...string) *advProc {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &advProc{
-		cmd: cmd, exited: make(chan struct{}), stderr: &advBuffer{},
+		cmd: cmd, stderr: &testutil.Buffer{},
 		metrics: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 	}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-		if out := p.stderr.String(); t.Failed() && out != "" {
-			t.Logf("ws4go stderr:\n%s", out)
-		}
-	})
-	br := bufio.NewReader(stdout)
-	for _, want := range []string{"listening on ", "metrics on "} {
-		line, err := br.ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, want) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("ws4go %v printed %q, %v; stderr:\n%s", all, line, err, p.stderr)
-		}
-		v := strings.TrimSpace(strings.TrimPrefix(line, want))
-		if p.addr == "" {
-			p.addr = v
-		} else {
-			p.ops = v
-		}
-	}
-	go func() {
-		_, _ = io.Copy(io.Discard, br)
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
+	p.addr, p.ops, p.exited = testutil.StartServe(t, cmd, p.stderr)
 	return p
 }
 
@@ -316,27 +279,6 @@ func (p *advProc) exitCode(within time.Duration) int {
 	case <-time.After(within):
 		return -1
 	}
-}
-
-// advBuffer collects the child's stderr while the test reads it.
-type advBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *advBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 { // keep the first MiB
-		return len(p), nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *advBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitMetric polls /metrics until the sum of a metric's series (with the

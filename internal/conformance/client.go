@@ -224,6 +224,25 @@ func (c *Client) WriteFrame(fin bool, rsv, op byte, payload []byte, chop int) er
 	return c.writeChopped(b, chop)
 }
 
+// WriteFrames writes frames (their Masked field ignored: every one is
+// masked with a fresh key) in a single TCP write, so that how the server's
+// reads split them is up to the server.
+func (c *Client) WriteFrames(fs ...Frame) error {
+	var b []byte
+	for _, f := range fs {
+		k := newMask()
+		b = appendFrame(b, f.Fin, f.Rsv, f.Opcode, f.Payload, &k)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for _, f := range fs {
+		if f.Opcode == OpClose {
+			c.closeSent = true
+		}
+	}
+	return c.writeChopped(b, 0)
+}
+
 // SendClose writes a Close frame with the given status code and reason
 // (code NoStatus: an empty body).
 func (c *Client) SendClose(code int, reason string) error {

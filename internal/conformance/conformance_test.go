@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ws4go/ws4go/internal/testutil"
 )
 
 func TestAcceptKeyRFCExample(t *testing.T) {
@@ -272,31 +274,18 @@ func TestCaseTable(t *testing.T) {
 // the server handshake and hands the connection to serve.
 func fakeServer(t *testing.T, serve func(conn net.Conn, br *bufio.Reader)) Target {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-					acceptKey(req.Header.Get("Sec-WebSocket-Key")))
-				serve(conn, br)
-			}()
+	addr := testutil.TCPServer(t, func(conn net.Conn, _ func(net.Conn)) {
+		defer conn.Close()
+		br := bufio.NewReader(conn)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
 		}
-	}()
-	return Target{Addr: ln.Addr().String(), Path: "/ws"}
+		fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			acceptKey(req.Header.Get("Sec-WebSocket-Key")))
+		serve(conn, br)
+	})
+	return Target{Addr: addr, Path: "/ws"}
 }
 
 // naiveEcho echoes every data frame as a whole message (no validation, no
@@ -326,9 +315,13 @@ func naiveEcho(closeReply func([]byte) []byte, closeTCP bool) func(net.Conn, *bu
 	}
 }
 
-func pick(ids ...string) []Case {
+// pick returns the cases of families 1–9 with these IDs.
+func pick(ids ...string) []Case { return pickFrom(Cases(), ids...) }
+
+// pickFrom returns the cases of all with these IDs, in all's order.
+func pickFrom(all []Case, ids ...string) []Case {
 	var out []Case
-	for _, c := range Cases() {
+	for _, c := range all {
 		for _, id := range ids {
 			if c.ID == id {
 				out = append(out, c)

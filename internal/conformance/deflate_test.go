@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ws4go/ws4go/internal/testutil"
 )
 
 // rawInflate decompresses a message the lenient way (append the tail, read
@@ -340,21 +342,8 @@ type pmdServer struct {
 
 func (s pmdServer) serve(t *testing.T) Target {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.conn(conn)
-		}
-	}()
-	return Target{Addr: ln.Addr().String(), Path: "/ws"}
+	addr := testutil.TCPServer(t, func(conn net.Conn, _ func(net.Conn)) { s.conn(conn) })
+	return Target{Addr: addr, Path: "/ws"}
 }
 
 func (s pmdServer) conn(conn net.Conn) {
@@ -430,17 +419,8 @@ func (s pmdServer) conn(conn net.Conn) {
 	}
 }
 
-func pickCompression(ids ...string) []Case {
-	var out []Case
-	for _, c := range CompressionCases() {
-		for _, id := range ids {
-			if c.ID == id {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
-}
+// pickCompression returns the cases of family 10 with these IDs.
+func pickCompression(ids ...string) []Case { return pickFrom(CompressionCases(), ids...) }
 
 func TestCompressionAgainstFakeServers(t *testing.T) {
 	if testing.Short() {

@@ -5,80 +5,42 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ws4go/ws4go/internal/testutil"
 )
 
-// startEchoServer runs testdata/echo_server.py (Python websockets) on a free
-// port of 127.0.0.1 and returns its host:port. If page is not empty, plain
-// HTTP GETs are answered with it. The server is stopped when t ends.
+// startEchoServer runs testutil's reference echo server on Python
+// websockets on a free port of 127.0.0.1 and returns its host:port. Plain
+// HTTP GETs are answered with page. The server is stopped when t ends.
 func startEchoServer(t *testing.T, page string) string {
 	t.Helper()
 	if err := pythonCheck(); err != nil {
 		t.Fatalf("the test's echo server needs Python websockets: %v", err)
 	}
-	args := []string{filepath.Join("testdata", "echo_server.py")}
+	cfg := map[string]string{"page": ""}
 	if page != "" {
-		p := filepath.Join(t.TempDir(), "page.html")
-		if err := os.WriteFile(p, []byte(page), 0o600); err != nil {
+		cfg["page"] = filepath.Join(t.TempDir(), "page.html")
+		if err := os.WriteFile(cfg["page"], []byte(page), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		args = append(args, p)
 	}
-	cmd := exec.Command(pythonBin(), args...)
-	stdin, err := cmd.StdinPipe() // the server exits at EOF on stdin
+	js, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &tailBuffer{max: 16 << 10}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		exited := make(chan struct{})
-		go func() {
-			_ = cmd.Wait()
-			close(exited)
-		}()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if s := stderr.Bytes(); len(s) > 0 {
-			t.Logf("echo server stderr: %s", s)
-		}
-	})
-
-	// The server prints its port once it is listening.
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("echo server did not start: %v; stderr: %s", err, stderr.Bytes())
-	}
-	var port int
-	if _, err := fmt.Sscanf(line, "PORT %d", &port); err != nil {
-		t.Fatalf("echo server printed %q: %v", line, err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := testutil.PythonEchoServer(t, string(js))
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatalf("echo server does not accept: %v", err)

@@ -1,10 +1,13 @@
 // Package testutil holds the small helpers that tests in several of the
-// project's packages need: a self-signed certificate and a raw HTTP
-// exchange.
+// project's packages need: a self-signed certificate, a raw HTTP exchange,
+// a server served for the length of a test (Serve) or a fake peer
+// (TCPServer), third-party servers and ws4go processes run as children
+// (ScriptServer, PythonEchoServer, StartServe).
 package testutil
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,14 +15,18 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/ws4go/ws4go/server"
 )
 
 // SelfSigned makes a certificate for 127.0.0.1 and localhost, valid for an
@@ -93,4 +100,85 @@ func RawHTTP(t testing.TB, addr, req string) *http.Response {
 	}
 	resp.Body.Close()
 	return resp
+}
+
+// ShutdownTimeout bounds the Shutdown that Serve's cleanup runs.
+const ShutdownTimeout = 10 * time.Second
+
+// Serve runs s on l (nil: a fresh port of 127.0.0.1) and returns the
+// address it listens on. When the test ends it shuts s down and checks that
+// Shutdown succeeded within ShutdownTimeout, that Serve returned
+// server.ErrServerClosed and that no connection is left: a test that leaks
+// a connection fails.
+func Serve(t testing.TB, s *server.Server, l net.Listener) string {
+	t.Helper()
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Errorf("%d connections left after Shutdown", n)
+		}
+	})
+	return l.Addr().String()
+}
+
+// TCPServer accepts connections on a fresh 127.0.0.1 port and runs f on
+// each in a goroutine of its own: a fake peer for a client under test. f
+// may pass track other connections it opens. When the test ends, the
+// listener and every connection accepted or tracked are closed, and the
+// goroutines awaited, so none outlives its test.
+func TCPServer(t testing.TB, f func(nc net.Conn, track func(net.Conn))) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	track := func(nc net.Conn) {
+		mu.Lock()
+		conns = append(conns, nc)
+		mu.Unlock()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			track(nc)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				f(nc, track)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
 }

@@ -1,0 +1,55 @@
+// Package server runs WebSocket handlers: standalone (ListenAndServe, the
+// analogue of ws4py's gevent WebSocketServer(...).serve_forever()) or
+// embedded in any net/http service as an http.Handler (the analogue of ws4py's
+// CherryPy tool), on the goroutine-per-connection engine or the netpoll
+// engine, with one handler API.
+//
+//	srv := &server.Server{Addr: "127.0.0.1:9001", Handler: handler.Echo}
+//	log.Fatal(srv.ListenAndServe())
+//
+// # Entry points
+//
+// A Server is its own configuration, as net/http.Server is; set its fields
+// before it serves and do not change them afterwards. It runs connections
+// from any of these, all sharing its settings and one connection table
+// (Len, Range, Broadcast, CloseAll, Stats, Shutdown):
+//
+//   - ListenAndServe and Serve: a listener of the Server's own, which also
+//     answers plain HTTP requests through the HTTP field;
+//   - ServeHTTP: the Server as an http.Handler, routing by Routes and
+//     Handler;
+//   - HTTPHandler(f): an http.Handler running f's handlers, one per path of
+//     any mux.
+//
+// Behind net/http, the hijacked connections are the Server's: call its
+// Shutdown (net/http.Server.Shutdown does not see them).
+//
+// # Engines
+//
+// EngineGoroutine reads each connection on a goroutine of its own: simple,
+// with the lowest latency under load. EngineNetpoll (the default on Linux)
+// waits for readable sockets with epoll and runs them on a bounded pool of
+// Workers, so an idle connection holds no goroutine and no read buffer;
+// listeners without a raw descriptor (TLS) and platforms other than Linux
+// use the goroutine engine. Handlers behave the same on both; a handler that
+// blocks for long holds a netpoll worker meanwhile, so such handlers are
+// better on EngineGoroutine. The README's "Engines" compares them.
+//
+// # Ownership and concurrency
+//
+// A handler.Factory is called once per successful handshake, so each
+// connection has its own Handler. The callbacks of one connection never run
+// concurrently (see package handler); callbacks of different connections
+// do, so state shared between handlers needs its own locking. A message's Data
+// belongs to the engine once ReceivedMessage returns. Every handler.Conn
+// method, and every Server method, is safe from any goroutine. A panic in a
+// Factory, a callback or CheckOrigin is recovered and logged, and costs only
+// its connection (1011) or handshake (500).
+//
+// # Limits
+//
+// Every buffer has a bound and every wait a timeout; the fields of Server
+// say which and give the defaults (the Default* constants). SECURITY.md says
+// what each protects against, and the README's "Memory budget" what one
+// connection can make the server hold.
+package server
