@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -134,4 +135,61 @@ func ExampleServer_Broadcast() {
 	// news
 	// news
 	// news
+}
+
+// greeter greets its user by the name the accept hook attached to the
+// connection.
+type greeter struct{ handler.Base }
+
+func (greeter) Opened(c handler.Conn) { _ = c.SendText("hello, " + c.Data().(string)) }
+
+// An accept hook authenticates each handshake before the 101: here with a
+// bearer token in the Authorization header (a cookie or a query parameter
+// work the same way, from r). A refusal gets the hook's own status, header
+// and body; an accepted connection carries the hook's per-connection value
+// (Data) from Opened on. The hook runs on every path, standalone or
+// http.Handler, on either engine.
+func ExampleServer_accept() {
+	users := map[string]string{"t0k3n": "ada"} // token -> user
+	srv := &server.Server{
+		Handler: func() handler.Handler { return greeter{} },
+		Accept: func(r *http.Request) (server.Accepted, error) {
+			user, ok := users[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+			if !ok {
+				return server.Accepted{}, &server.Refusal{
+					Status: http.StatusUnauthorized,
+					Header: http.Header{"Www-Authenticate": {`Bearer realm="chat"`}},
+					Body:   "unknown token\n",
+				}
+			}
+			return server.Accepted{Data: user}, nil
+		},
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	url := "ws://" + l.Addr().String() + "/"
+
+	for _, token := range []string{"wrong", "t0k3n"} {
+		in := make(inbox, 1)
+		opts := &client.Options{Header: http.Header{"Authorization": {"Bearer " + token}}}
+		c, err := client.Dial(context.Background(), url, in, opts)
+		var he *client.HandshakeError
+		if errors.As(err, &he) {
+			fmt.Println(he.StatusCode, he.Header.Get("WWW-Authenticate"), strings.TrimSpace(string(he.Body)))
+			continue
+		}
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(<-in)
+		_ = c.Close(handler.CloseNormal, "")
+		<-c.Done()
+	}
+	// Output:
+	// 401 Bearer realm="chat" unknown token
+	// hello, ada
 }
