@@ -63,8 +63,6 @@ type Compression struct {
 // DefaultCompressionThreshold is the default Compression.Threshold.
 const DefaultCompressionThreshold = 128
 
-const extensionName = "permessage-deflate"
-
 func (o *Compression) check() error {
 	if o.Disable {
 		return nil
@@ -82,42 +80,28 @@ func (o *Compression) offer() string {
 	if o.Disable {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(extensionName)
-	if !o.ContextTakeover {
-		b.WriteString("; client_no_context_takeover")
-	}
-	if o.ServerNoContextTakeover {
-		b.WriteString("; server_no_context_takeover")
-	}
-	first := b.String()
+	p := deflate.Parameters{ClientNoContextTakeover: !o.ContextTakeover, ServerNoContextTakeover: o.ServerNoContextTakeover}
+	first := p.Offer()
 	if o.FullWindow {
 		return first
 	}
 	// The preferred offer comes first: servers accept the first offer they
 	// can (RFC 7692 section 5), and the fallback is only for those that
 	// must limit the client's window.
-	return first + ", " + first + "; client_max_window_bits"
-}
-
-// deflateParams are the permessage-deflate parameters the server accepted.
-type deflateParams struct {
-	serverNoContextTakeover bool
-	clientNoContextTakeover bool
-	serverMaxWindowBits     int // 8..15; 15 when the server did not say
-	clientMaxWindowBits     int // 8..15; 15 when the server did not say
+	p.ClientMaxWindowBits = deflate.NoValue
+	return first + ", " + p.Offer()
 }
 
 // checkExtensions applies RFC 6455 section 9.1 and RFC 7692 section 7.1 to
 // the server's Sec-WebSocket-Extensions values: nil params when the server
 // accepted no extension; a HandshakeError (Err and Detail only; Err is
 // ErrBadExtension or ErrBadExtensionParam) when its answer does not fit the
-// offer.
-func checkExtensions(vs []string, o *Compression) (*deflateParams, *HandshakeError) {
-	fail := func(err error, format string, args ...any) (*deflateParams, *HandshakeError) {
+// offer. The window bits the server left out are 15 in the result.
+func checkExtensions(vs []string, o *Compression) (*deflate.Parameters, *HandshakeError) {
+	fail := func(err error, format string, args ...any) (*deflate.Parameters, *HandshakeError) {
 		return nil, &HandshakeError{Err: err, Detail: fmt.Sprintf(format, args...)}
 	}
-	exts, err := parseExtensions(vs)
+	exts, err := deflate.ParseExtensions(vs)
 	if err != nil {
 		return fail(ErrBadExtension, "malformed Sec-WebSocket-Extensions %q: %v", vs, err)
 	}
@@ -128,174 +112,35 @@ func checkExtensions(vs []string, o *Compression) (*deflateParams, *HandshakeErr
 		return fail(ErrBadExtension, "Sec-WebSocket-Extensions: %q, none offered", vs)
 	}
 	for _, e := range exts {
-		if !strings.EqualFold(e.name, extensionName) {
-			return fail(ErrBadExtension, "%q in Sec-WebSocket-Extensions: %q, only %s offered", e.name, vs, extensionName)
+		if !strings.EqualFold(e.Name, deflate.Name) {
+			return fail(ErrBadExtension, "%q in Sec-WebSocket-Extensions: %q, only %s offered", e.Name, vs, deflate.Name)
 		}
 	}
 	if len(exts) > 1 {
 		// Each offer is an alternative: the server must pick one.
-		return fail(ErrBadExtension, "%s accepted %d times: %q", extensionName, len(exts), vs)
+		return fail(ErrBadExtension, "%s accepted %d times: %q", deflate.Name, len(exts), vs)
 	}
-	p := &deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15}
-	seen := map[string]bool{}
-	for _, prm := range exts[0].params {
-		bad := func(format string, args ...any) (*deflateParams, *HandshakeError) {
-			return fail(ErrBadExtensionParam, format+" (Sec-WebSocket-Extensions: %q)", append(args, vs)...)
-		}
-		name := prm.name
-		if seen[name] {
-			return bad("duplicate parameter %s", name)
-		}
-		seen[name] = true
-		switch name {
-		case "server_no_context_takeover", "client_no_context_takeover":
-			// The server may add either without an offer (RFC 7692
-			// 7.1.1.1, 7.1.1.2): it only restricts the compressors.
-			if prm.hasValue {
-				return bad("%s takes no value, got %q", name, prm.value)
-			}
-			if name == "server_no_context_takeover" {
-				p.serverNoContextTakeover = true
-			} else {
-				p.clientNoContextTakeover = true
-			}
-		case "server_max_window_bits", "client_max_window_bits":
-			if name == "client_max_window_bits" && o.FullWindow {
-				// RFC 7692 7.1.2.2: only allowed if offered.
-				return bad("client_max_window_bits, which was not offered")
-			}
-			// In an answer the value is required (7.1.2); the server
-			// may limit its own window unasked (7.1.2.1).
-			bits, ok := deflate.ParseWindowBits(prm.value)
-			if !prm.hasValue || !ok {
-				return bad("%s must be 8 to 15, got %q", name, prm.value)
-			}
-			if name == "server_max_window_bits" {
-				p.serverMaxWindowBits = bits
-			} else {
-				p.clientMaxWindowBits = bits
-			}
-		default:
-			return bad("unknown parameter %q", name)
-		}
+	// The server may add either no_context_takeover without an offer
+	// (RFC 7692 7.1.1.1, 7.1.1.2): it only restricts the compressors; and
+	// it may limit its own window unasked (7.1.2.1).
+	p, err := deflate.ParseParameters(exts[0], true)
+	if err != nil {
+		return fail(ErrBadExtensionParam, "%v (Sec-WebSocket-Extensions: %q)", err, vs)
 	}
-	if o.ServerNoContextTakeover && !p.serverNoContextTakeover {
+	if p.ClientMaxWindowBits != 0 && o.FullWindow {
+		// RFC 7692 7.1.2.2: only allowed if offered.
+		return fail(ErrBadExtensionParam, "client_max_window_bits, which was not offered (Sec-WebSocket-Extensions: %q)", vs)
+	}
+	if o.ServerNoContextTakeover && !p.ServerNoContextTakeover {
 		// 7.1.1.1: a server that accepts this offer must confirm it.
 		return fail(ErrBadExtensionParam, "server_no_context_takeover was offered but not confirmed (Sec-WebSocket-Extensions: %q)", vs)
 	}
-	return p, nil
-}
-
-// extension is one element of a Sec-WebSocket-Extensions list.
-type extension struct {
-	name   string
-	params []extParam
-}
-
-type extParam struct {
-	name, value string
-	hasValue    bool
-}
-
-// parseExtensions parses Sec-WebSocket-Extensions values (RFC 6455 section
-// 9.1): a comma-separated list of extension tokens, each followed by
-// ";"-separated parameters with an optional token or quoted-string value.
-// Several header lines form one list; empty list elements are skipped
-// (RFC 9110 5.6.1).
-func parseExtensions(vs []string) ([]extension, error) {
-	s := strings.Join(vs, ",")
-	i := 0
-	ows := func() {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-			i++
+	for _, b := range []*int{&p.ServerMaxWindowBits, &p.ClientMaxWindowBits} {
+		if *b == 0 {
+			*b = deflate.MaxWindowBits
 		}
 	}
-	token := func() string {
-		j := i
-		for i < len(s) && isTokenChar(s[i]) {
-			i++
-		}
-		return s[j:i]
-	}
-	var exts []extension
-	for {
-		ows()
-		if i == len(s) {
-			return exts, nil
-		}
-		if s[i] == ',' {
-			i++
-			continue
-		}
-		e := extension{name: token()}
-		if e.name == "" {
-			return nil, fmt.Errorf("unexpected %q at offset %d", s[i], i)
-		}
-		ows()
-		for i < len(s) && s[i] == ';' {
-			i++
-			ows()
-			p := extParam{name: token()}
-			if p.name == "" {
-				return nil, fmt.Errorf("missing parameter name at offset %d", i)
-			}
-			ows()
-			if i < len(s) && s[i] == '=' {
-				i++
-				ows()
-				p.hasValue = true
-				if i < len(s) && s[i] == '"' {
-					v, n, err := unquote(s[i:])
-					if err != nil {
-						return nil, err
-					}
-					i += n
-					p.value = v
-					// RFC 6455 9.1: once unescaped, a quoted value
-					// must still be a token.
-					if v == "" || strings.IndexFunc(v, func(r rune) bool { return r > 0x7f || !isTokenChar(byte(r)) }) >= 0 {
-						return nil, fmt.Errorf("quoted value %q of %s is not a token", v, p.name)
-					}
-				} else if p.value = token(); p.value == "" {
-					return nil, fmt.Errorf("missing value of %s", p.name)
-				}
-				ows()
-			}
-			e.params = append(e.params, p)
-		}
-		if i < len(s) && s[i] != ',' {
-			return nil, fmt.Errorf("unexpected %q at offset %d", s[i], i)
-		}
-		exts = append(exts, e)
-	}
-}
-
-// unquote decodes the quoted-string at the start of s; n is its length.
-func unquote(s string) (v string, n int, err error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			return b.String(), i + 1, nil
-		case c == '\\' && i+1 < len(s):
-			i++
-			b.WriteByte(s[i])
-		case c < ' ' && c != '\t', c == 0x7f:
-			return "", 0, fmt.Errorf("control character in quoted string")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", 0, errors.New("unterminated quoted string")
-}
-
-// isTokenChar reports whether c is a tchar (RFC 9110 5.6.2).
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	return &p, nil
 }
 
 // tail ends every compressed message; the sender strips it (RFC 7692
@@ -315,8 +160,8 @@ type deflater struct {
 	out        appendWriter
 }
 
-func newDeflater(o *Compression, p *deflateParams) *deflater {
-	d := &deflater{level: o.Level, threshold: o.Threshold, windowBits: p.clientMaxWindowBits}
+func newDeflater(o *Compression, p *deflate.Parameters) *deflater {
+	d := &deflater{level: o.Level, threshold: o.Threshold, windowBits: p.ClientMaxWindowBits}
 	if d.level == 0 {
 		d.level = flate.BestSpeed
 	}
@@ -328,7 +173,7 @@ func newDeflater(o *Compression, p *deflateParams) *deflater {
 	}
 	// With a window below 15 bits, every message that could reach past it
 	// is Huffman-coded (no history at all), so takeover buys nothing.
-	d.takeover = o.ContextTakeover && !p.clientNoContextTakeover && d.windowBits == 15
+	d.takeover = o.ContextTakeover && !p.ClientNoContextTakeover && d.windowBits == 15
 	return d
 }
 
@@ -413,11 +258,11 @@ type inflater struct {
 	out      []byte
 }
 
-func newInflater(p *deflateParams) *inflater {
-	f := &inflater{takeover: !p.serverNoContextTakeover}
+func newInflater(p *deflate.Parameters) *inflater {
+	f := &inflater{takeover: !p.ServerNoContextTakeover}
 	// zlib cannot compress with an 8-bit window and silently uses 9 bits
 	// instead; keep 512 bytes so that such servers still decode.
-	f.window = 1 << max(p.serverMaxWindowBits, 9)
+	f.window = 1 << max(p.ServerMaxWindowBits, 9)
 	return f
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/gobwas/httphead"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/handshake"
 )
 
@@ -455,8 +456,8 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 // checkResponse applies RFC 6455 section 4.1 and RFC 7692 section 7.1 to
 // the server's answer. It returns the subprotocol chosen and the
 // permessage-deflate parameters (nil: no compression).
-func checkResponse(resp *http.Response, key string, opts *Options) (string, *deflateParams, *HandshakeError) {
-	fail := func(err error, detail string) (string, *deflateParams, *HandshakeError) {
+func checkResponse(resp *http.Response, key string, opts *Options) (string, *deflate.Parameters, *HandshakeError) {
+	fail := func(err error, detail string) (string, *deflate.Parameters, *HandshakeError) {
 		return "", nil, &HandshakeError{Err: err, Detail: detail, StatusCode: resp.StatusCode, Header: resp.Header}
 	}
 	offered := opts.Subprotocols

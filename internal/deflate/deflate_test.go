@@ -422,3 +422,44 @@ func BenchmarkInflate(b *testing.B) {
 		}
 	})
 }
+
+func TestParametersFormatAndParse(t *testing.T) {
+	for _, tc := range []struct {
+		p             Parameters
+		offer, answer string
+	}{
+		{Parameters{}, "permessage-deflate", "permessage-deflate"},
+		{Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true},
+			"permessage-deflate; client_no_context_takeover; server_no_context_takeover", Response},
+		{Parameters{ClientNoContextTakeover: true, ClientMaxWindowBits: NoValue},
+			"permessage-deflate; client_no_context_takeover; client_max_window_bits", ""},
+		{Parameters{ServerMaxWindowBits: 10, ClientMaxWindowBits: 9},
+			"permessage-deflate; client_max_window_bits=9; server_max_window_bits=10",
+			"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"},
+	} {
+		if got := tc.p.Offer(); got != tc.offer {
+			t.Errorf("%+v.Offer() = %q, want %q", tc.p, got, tc.offer)
+		}
+		exts, err := ParseExtensions([]string{tc.offer})
+		if err != nil || len(exts) != 1 {
+			t.Fatalf("ParseExtensions(%q) = %v, %v", tc.offer, exts, err)
+		}
+		if p, err := ParseParameters(exts[0], false); err != nil || p != tc.p {
+			t.Errorf("offer %q parses to %+v, %v", tc.offer, p, err)
+		}
+		if tc.answer == "" {
+			// A valueless client_max_window_bits is no answer.
+			if _, err := ParseParameters(exts[0], true); err == nil {
+				t.Errorf("answer %q accepted", tc.offer)
+			}
+			continue
+		}
+		if got := tc.p.Answer(); got != tc.answer {
+			t.Errorf("%+v.Answer() = %q, want %q", tc.p, got, tc.answer)
+		}
+		exts, _ = ParseExtensions([]string{tc.answer})
+		if p, err := ParseParameters(exts[0], true); err != nil || p != tc.p {
+			t.Errorf("answer %q parses to %+v, %v", tc.answer, p, err)
+		}
+	}
+}
