@@ -2,9 +2,7 @@ package client
 
 import (
 	"compress/flate"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 
@@ -144,11 +142,12 @@ func checkExtensions(vs []string, o *Compression) (*deflate.Parameters, *Handsha
 }
 
 // tail ends every compressed message; the sender strips it (RFC 7692
-// 7.2.1) and the receiver puts it back (7.2.2).
+// 7.2.1).
 var tail = []byte{0x00, 0x00, 0xff, 0xff}
 
-// deflater compresses the messages of one connection. It is used under
-// Conn.msgMu only.
+// deflater compresses the messages of one connection: the
+// wsconn.Compressor of a client Conn, which calls it under its message
+// lock only.
 type deflater struct {
 	level     int
 	threshold int
@@ -158,6 +157,10 @@ type deflater struct {
 	windowBits int
 	fw         *flate.Writer // the connection's own, when takeover
 	out        appendWriter
+	// The message being written with NewWriter: its compressor, and the
+	// end of its output so far, not sent yet.
+	sfw  *flate.Writer
+	held []byte
 }
 
 func newDeflater(o *Compression, p *deflate.Parameters) *deflater {
@@ -233,9 +236,13 @@ func (d *deflater) release(fw *flate.Writer, n int) {
 // so that an idle connection stays small.
 const maxKeptBuffer = 16 << 10
 
-// compress returns the compressed form of p, without the tail. It is valid
-// until the next call.
-func (d *deflater) compress(p []byte) []byte {
+// Compress implements wsconn.Compressor: the compressed form of p, without
+// the tail, or nil when p is below the threshold. It is valid until the
+// next call.
+func (d *deflater) Compress(p []byte) []byte {
+	if len(p) < d.threshold {
+		return nil
+	}
 	fw := d.writer(len(p))
 	d.out.b = d.out.b[:0]
 	_, _ = fw.Write(p) // d.out cannot fail
@@ -245,132 +252,41 @@ func (d *deflater) compress(p []byte) []byte {
 	return z
 }
 
-// inflater inflates the compressed messages of one connection. It is used
-// by the reading goroutine only.
-type inflater struct {
-	// takeover: the server may refer back to earlier messages, so the
-	// last window bytes of output are kept as the next message's
-	// dictionary.
-	takeover bool
-	window   int
-	dict     []byte
-	in       msgReader
-	out      []byte
+// StreamWrite implements wsconn.Compressor: p, the next Write of a
+// NewWriter message, compressed and flushed into its fragment. The end of
+// the output is held back: if nothing follows, it is the tail that RFC
+// 7692 7.2.1 removes.
+func (d *deflater) StreamWrite(p []byte) []byte {
+	if d.sfw == nil {
+		d.sfw = d.writer(-1)
+	}
+	d.out.b = append(d.out.b[:0], d.held...)
+	_, _ = d.sfw.Write(p)
+	_ = d.sfw.Flush()
+	n := len(d.out.b) - len(tail)
+	d.held = append(d.held[:0], d.out.b[n:]...)
+	return d.out.b[:n]
 }
 
-func newInflater(p *deflate.Parameters) *inflater {
-	f := &inflater{takeover: !p.ServerNoContextTakeover}
-	// zlib cannot compress with an 8-bit window and silently uses 9 bits
-	// instead; keep 512 bytes so that such servers still decode.
-	f.window = 1 << max(p.ServerMaxWindowBits, 9)
-	return f
+// StreamClose implements wsconn.Compressor: the final fragment is empty,
+// or for a message that had no Write, the compressed empty message.
+func (d *deflater) StreamClose() []byte {
+	var frame []byte
+	if d.sfw == nil {
+		d.sfw = d.writer(-1)
+		d.out.b = d.out.b[:0]
+		_ = d.sfw.Flush()
+		frame = d.out.b[:len(d.out.b)-len(tail)]
+	}
+	d.release(d.sfw, -1)
+	d.sfw, d.held = nil, d.held[:0]
+	return frame
 }
 
-// end is what the receiver appends to a message: the tail, then an empty
-// final block, so that a complete message ends the deflate stream cleanly
-// and a truncated one fails with io.ErrUnexpectedEOF.
-var end = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+type appendWriter struct{ b []byte }
 
-var readerPool = sync.Pool{New: func() any { return flate.NewReader(nil) }}
-
-// errTooBig: the message inflates past the size limit.
-var errTooBig = errors.New("message too big once inflated")
-
-// inflate decompresses the message p. It fails with errTooBig as soon as
-// the output passes limit bytes (limit 0: no limit), so a decompression
-// bomb costs at most limit bytes. The result is valid until the next call.
-func (f *inflater) inflate(p []byte, limit int64) ([]byte, error) {
-	fr := readerPool.Get().(io.ReadCloser)
-	defer readerPool.Put(fr)
-	f.in = msgReader{p: p, end: end}
-	var dict []byte
-	if f.takeover {
-		// Each message is read as a stream of its own whose preset
-		// dictionary is the window of earlier output: exactly what the
-		// server's back-references may reach.
-		dict = f.dict
-	}
-	if err := fr.(flate.Resetter).Reset(&f.in, dict); err != nil {
-		return nil, err
-	}
-	out := f.out[:0]
-	for {
-		if len(out) == cap(out) {
-			out = append(out, 0)[:len(out)]
-		}
-		room := out[len(out):cap(out)]
-		if limit > 0 && int64(len(room)) > limit+1-int64(len(out)) {
-			room = room[:limit+1-int64(len(out))]
-		}
-		n, err := fr.Read(room)
-		out = out[:len(out)+n]
-		if limit > 0 && int64(len(out)) > limit {
-			f.keep(out)
-			return nil, errTooBig
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			f.keep(out)
-			return nil, err // corrupt, or truncated (io.ErrUnexpectedEOF)
-		}
-	}
-	f.in = msgReader{}
-	if f.takeover {
-		f.remember(out)
-	}
-	f.keep(out)
-	return out, nil
-}
-
-// keep holds on to a moderate output buffer for the next message.
-func (f *inflater) keep(out []byte) {
-	if cap(out) <= maxKeptBuffer {
-		f.out = out[:0]
-	} else {
-		f.out = nil
-	}
-}
-
-// remember appends out to the dictionary, keeping its last window bytes.
-func (f *inflater) remember(out []byte) {
-	if len(out) >= f.window {
-		f.dict = append(f.dict[:0], out[len(out)-f.window:]...)
-		return
-	}
-	if keep := f.window - len(out); len(f.dict) > keep {
-		f.dict = f.dict[:copy(f.dict, f.dict[len(f.dict)-keep:])]
-	}
-	f.dict = append(f.dict, out...)
-}
-
-// msgReader reads a message then end. It is an io.ByteReader, so that
-// compress/flate reads it directly instead of through a new bufio.Reader.
-type msgReader struct{ p, end []byte }
-
-// ReadByte implements io.ByteReader.
-func (r *msgReader) ReadByte() (byte, error) {
-	if len(r.p) == 0 {
-		r.p, r.end = r.end, nil
-		if len(r.p) == 0 {
-			return 0, io.EOF
-		}
-	}
-	b := r.p[0]
-	r.p = r.p[1:]
-	return b, nil
-}
-
-// Read implements io.Reader.
-func (r *msgReader) Read(b []byte) (int, error) {
-	if len(r.p) == 0 {
-		r.p, r.end = r.end, nil
-		if len(r.p) == 0 {
-			return 0, io.EOF
-		}
-	}
-	n := copy(b, r.p)
-	r.p = r.p[n:]
-	return n, nil
+// Write appends p.
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
 }

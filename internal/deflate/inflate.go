@@ -113,6 +113,9 @@ func NewWindowInflater(windowBits int) *Inflater {
 	return f
 }
 
+// KeepsContext reports whether f is from NewWindowInflater.
+func (f *Inflater) KeepsContext() bool { return f.window > 0 }
+
 // Open reports whether a message is in progress: Reset was called and
 // Close has not completed it.
 func (f *Inflater) Open() bool { return f.open }
