@@ -101,6 +101,12 @@ func stdInflate(z []byte) ([]byte, error) {
 func inflateChunks(z []byte, sizes []int, limit int64, text bool) ([]byte, error) {
 	f := NewInflater(limit, text)
 	defer f.Release()
+	return feedChunks(f, z, sizes)
+}
+
+// feedChunks writes z to f in pieces of the given sizes (cycled) and closes
+// the message.
+func feedChunks(f *Inflater, z []byte, sizes []int) ([]byte, error) {
 	for i := 0; len(z) > 0; i++ {
 		k := min(sizes[i%len(sizes)], len(z))
 		if err := f.Write(z[:k]); err != nil {
@@ -493,15 +499,7 @@ func takeoverMessages(t testing.TB, msgs [][]byte, level int) [][]byte {
 // the given sizes (cycled).
 func windowMessage(f *Inflater, z []byte, sizes []int, limit int64, text bool) ([]byte, error) {
 	f.Reset(limit, text)
-	for i := 0; len(z) > 0; i++ {
-		k := min(sizes[i%len(sizes)], len(z))
-		if err := f.Write(z[:k]); err != nil {
-			return nil, err
-		}
-		z = z[k:]
-	}
-	out, err := f.Close()
-	return bytes.Clone(out), err
+	return feedChunks(f, z, sizes)
 }
 
 func TestWindowInflater(t *testing.T) {

@@ -46,49 +46,38 @@ type Param struct {
 
 // Offer formats p as a client's offer. The client's own parameters come
 // first, as the client has always sent them.
-func (p Parameters) Offer() string {
-	return p.format(
-		p.ClientNoContextTakeover, "client_no_context_takeover",
-		p.ServerNoContextTakeover, "server_no_context_takeover",
-		p.ClientMaxWindowBits, "client_max_window_bits",
-		p.ServerMaxWindowBits, "server_max_window_bits")
-}
+func (p Parameters) Offer() string { return p.format(true) }
 
 // Answer formats p as a server's answer. The server's own parameters come
 // first, as Response has always had them.
-func (p Parameters) Answer() string {
-	return p.format(
-		p.ServerNoContextTakeover, "server_no_context_takeover",
-		p.ClientNoContextTakeover, "client_no_context_takeover",
-		p.ServerMaxWindowBits, "server_max_window_bits",
-		p.ClientMaxWindowBits, "client_max_window_bits")
-}
+func (p Parameters) Answer() string { return p.format(false) }
 
-func (Parameters) format(f1 bool, n1 string, f2 bool, n2 string, b1 int, m1 string, b2 int, m2 string) string {
+func (p Parameters) format(clientFirst bool) string {
+	type param struct {
+		name string
+		on   bool
+		bits int // window bits: NoValue, 0 (absent) or 8 to 15
+	}
+	params := [...]param{
+		{"server_no_context_takeover", p.ServerNoContextTakeover, 0},
+		{"client_no_context_takeover", p.ClientNoContextTakeover, 0},
+		{"server_max_window_bits", p.ServerMaxWindowBits != 0, p.ServerMaxWindowBits},
+		{"client_max_window_bits", p.ClientMaxWindowBits != 0, p.ClientMaxWindowBits},
+	}
+	if clientFirst {
+		params[0], params[1], params[2], params[3] = params[1], params[0], params[3], params[2]
+	}
 	var b strings.Builder
 	b.WriteString(Name)
-	for _, f := range [...]struct {
-		on   bool
-		name string
-	}{{f1, n1}, {f2, n2}} {
-		if f.on {
-			b.WriteString("; ")
-			b.WriteString(f.name)
+	for _, prm := range params {
+		if !prm.on {
+			continue
 		}
-	}
-	for _, w := range [...]struct {
-		bits int
-		name string
-	}{{b1, m1}, {b2, m2}} {
-		switch {
-		case w.bits == NoValue:
-			b.WriteString("; ")
-			b.WriteString(w.name)
-		case w.bits != 0:
-			b.WriteString("; ")
-			b.WriteString(w.name)
+		b.WriteString("; ")
+		b.WriteString(prm.name)
+		if prm.bits > 0 {
 			b.WriteString("=")
-			b.WriteString(strconv.Itoa(w.bits))
+			b.WriteString(strconv.Itoa(prm.bits))
 		}
 	}
 	return b.String()
