@@ -24,8 +24,8 @@ func (c *Conn) Send(t handler.MessageType, p []byte) error {
 	c.msgMu.Lock()
 	defer c.msgMu.Unlock()
 	var err error
-	if z := c.cfg.Compressor; z != nil && c.compress {
-		err = c.sendClientMessage(z, ws.OpCode(t), p)
+	if c.compress && c.cfg.Compressor != nil {
+		err = c.sendClientMessage(c.cfg.Compressor, ws.OpCode(t), p)
 	} else if c.compress && len(p) >= compressMin {
 		bp := deflateBufs.Get().(*[]byte)
 		z := deflate.Deflate((*bp)[:0], p, int(c.window))
@@ -210,22 +210,10 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 	} else {
 		hn = proto.PutHeader(&hdr, fin, rsv, op, len(p))
 	}
-	err := c.sendEncoded(fin, op, hdr, hn, p)
-	if bp != nil {
-		if cap(*bp) > 1<<20 {
-			*bp = nil // a rare big message does not pin its buffer
-		}
-		maskBufs.Put(bp)
-	}
-	return err
-}
-
-// sendEncoded writes the frame hdr[:hn] then p, or queues it when another
-// goroutine is writing or the socket is full.
-func (c *Conn) sendEncoded(fin bool, op ws.OpCode, hdr [ws.MaxHeaderSize]byte, hn int, p []byte) error {
 	c.mu.Lock()
 	if c.has(stGone | stCloseSent) {
 		c.mu.Unlock()
+		putMaskBuf(bp)
 		return handler.ErrClosed
 	}
 	var ends bool // this frame ends a fragmented message
@@ -239,19 +227,22 @@ func (c *Conn) sendEncoded(fin bool, op ws.OpCode, hdr [ws.MaxHeaderSize]byte, h
 	}
 	if c.has(stFlushing) {
 		// The writer of the moment will send it after what it has.
+		var err error
 		if op == ws.OpPong {
-			err := c.enqueuePongLocked(hdr[:hn], p)
-			c.mu.Unlock()
-			return err
-		}
-		frame := make([]byte, 0, hn+len(p))
-		err := c.enqueueLocked(append(append(frame, hdr[:hn]...), p...), false)
-		if ends && err == nil {
-			c.releaseDeferredLocked()
+			err = c.enqueuePongLocked(hdr[:hn], p)
+		} else {
+			frame := make([]byte, 0, hn+len(p))
+			err = c.enqueueLocked(append(append(frame, hdr[:hn]...), p...), false)
+			if ends && err == nil {
+				c.releaseDeferredLocked()
+			}
 		}
 		c.mu.Unlock()
-		if w, ok := c.tr.(writeWaiter); ok && err == nil && !op.IsControl() {
-			w.WaitWrite()
+		if bp != nil {
+			putMaskBuf(bp)
+			if w, ok := c.tr.(writeWaiter); ok && err == nil && !op.IsControl() {
+				w.WaitWrite()
+			}
 		}
 		return err
 	}
@@ -261,7 +252,22 @@ func (c *Conn) sendEncoded(fin bool, op ws.OpCode, hdr [ws.MaxHeaderSize]byte, h
 		c.releaseDeferredLocked()
 	}
 	c.mu.Unlock()
-	return c.writeHeld(hdr, hn, p, false)
+	err := c.writeHeld(hdr, hn, p, false)
+	if bp != nil {
+		putMaskBuf(bp)
+	}
+	return err
+}
+
+// putMaskBuf returns a buffer of maskBufs (nil: none).
+func putMaskBuf(bp *[]byte) {
+	if bp == nil {
+		return
+	}
+	if cap(*bp) > 1<<20 {
+		*bp = nil // a rare big message does not pin its buffer
+	}
+	maskBufs.Put(bp)
 }
 
 // writeHeld writes a frame (hdr[:hn], then p) for the holder of the right
