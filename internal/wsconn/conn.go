@@ -147,7 +147,8 @@ const (
 	stPaused                        // input is not read until the queue drains (see ReadPaused)
 )
 
-// Conn is a server-side WebSocket connection. It implements handler.Conn.
+// Conn is one end of a WebSocket connection, the server's (or the client's,
+// with Config.Client). It implements handler.Conn.
 //
 // Every idle connection holds one, so it is kept small (about 200 bytes):
 // the write queue and what only some connections need (the request, the
