@@ -71,7 +71,7 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 		Observer:       opts.Observer,
 	}
 	if pmd != nil {
-		cfg.Compressor = newDeflater(&opts.Compression, pmd)
+		cfg.Compressor = opts.Compression.compressor(pmd)
 	}
 	c := &Conn{ext: ext, done: make(chan struct{})}
 	c.tr = &transport{

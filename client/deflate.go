@@ -1,17 +1,16 @@
 package client
 
 import (
-	"compress/flate"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/ws4go/ws4go/internal/deflate"
 )
 
-// The client side of permessage-deflate (RFC 7692): the offer, the strict
-// check of the server's answer, and per-message compression with
-// compress/flate.
+// The client side of permessage-deflate (RFC 7692): its options, the offer
+// and the strict check of the server's answer. Compression
+// (deflate.Compressor) and inflation (the connection core's streaming
+// inflater) are internal/deflate's.
 
 // Compression configures permessage-deflate (RFC 7692). The zero value
 // offers it: the client then compresses the messages it sends and inflates
@@ -62,14 +61,23 @@ type Compression struct {
 const DefaultCompressionThreshold = 128
 
 func (o *Compression) check() error {
-	if o.Disable {
-		return nil
-	}
-	switch l := o.Level; {
-	case l == flate.HuffmanOnly, l == flate.DefaultCompression, l >= 0 && l <= flate.BestCompression:
+	if o.Disable || deflate.CheckLevel(o.Level) == nil {
 		return nil
 	}
 	return fmt.Errorf("ws4go client: bad Compression.Level %d", o.Level)
+}
+
+// compressor is the compressor of a connection with the permessage-deflate
+// answer p.
+func (o *Compression) compressor(p *deflate.Parameters) *deflate.Compressor {
+	threshold := o.Threshold
+	switch {
+	case threshold == 0:
+		threshold = DefaultCompressionThreshold
+	case threshold < 0:
+		threshold = 0
+	}
+	return deflate.NewCompressor(o.Level, threshold, o.ContextTakeover && !p.ClientNoContextTakeover, p.ClientMaxWindowBits)
 }
 
 // offer is the Sec-WebSocket-Extensions value the client sends, "" when
@@ -139,154 +147,4 @@ func checkExtensions(vs []string, o *Compression) (*deflate.Parameters, *Handsha
 		}
 	}
 	return &p, nil
-}
-
-// tail ends every compressed message; the sender strips it (RFC 7692
-// 7.2.1).
-var tail = []byte{0x00, 0x00, 0xff, 0xff}
-
-// deflater compresses the messages of one connection: the
-// wsconn.Compressor of a client Conn, which calls it under its message
-// lock only.
-type deflater struct {
-	level     int
-	threshold int
-	// takeover: fw keeps its history from one message to the next.
-	takeover bool
-	// windowBits is the client window the server allowed.
-	windowBits int
-	fw         *flate.Writer // the connection's own, when takeover
-	out        appendWriter
-	// The message being written with NewWriter: its compressor, and the
-	// end of its output so far, not sent yet.
-	sfw  *flate.Writer
-	held []byte
-}
-
-func newDeflater(o *Compression, p *deflate.Parameters) *deflater {
-	d := &deflater{level: o.Level, threshold: o.Threshold, windowBits: p.ClientMaxWindowBits}
-	if d.level == 0 {
-		d.level = flate.BestSpeed
-	}
-	switch {
-	case d.threshold == 0:
-		d.threshold = DefaultCompressionThreshold
-	case d.threshold < 0:
-		d.threshold = 0
-	}
-	// With a window below 15 bits, every message that could reach past it
-	// is Huffman-coded (no history at all), so takeover buys nothing.
-	d.takeover = o.ContextTakeover && !p.ClientNoContextTakeover && d.windowBits == 15
-	return d
-}
-
-// levelFor is the level that keeps a message of n bytes (n < 0: unknown,
-// a NewWriter stream) within the negotiated window. compress/flate looks
-// up to 32 KiB back, but never before the start of its input: so a message
-// compressed on its own and no longer than the window cannot reach past it.
-func (d *deflater) levelFor(n int) int {
-	if d.windowBits >= 15 || (!d.takeover && n >= 0 && n <= 1<<d.windowBits) {
-		return d.level
-	}
-	return flate.HuffmanOnly
-}
-
-// writerPools hold compressors by level (index level+2: HuffmanOnly is -2).
-var writerPools [flate.BestCompression + 3]sync.Pool
-
-func init() {
-	for i := range writerPools {
-		level := i - 2
-		writerPools[i].New = func() any {
-			fw, err := flate.NewWriter(nil, level)
-			if err != nil {
-				panic(err) // level is always valid here
-			}
-			return fw
-		}
-	}
-}
-
-// writer returns the compressor for a message of n bytes (n < 0: unknown),
-// writing to d.out; release gives it back.
-func (d *deflater) writer(n int) *flate.Writer {
-	if d.takeover {
-		if d.fw == nil {
-			d.fw, _ = flate.NewWriter(&d.out, d.level) // the level was checked by Dial
-		}
-		return d.fw
-	}
-	fw := writerPools[d.levelFor(n)+2].Get().(*flate.Writer)
-	fw.Reset(&d.out)
-	return fw
-}
-
-func (d *deflater) release(fw *flate.Writer, n int) {
-	if fw != d.fw {
-		// Not Reset here: writer resets it anyway, and a reset clears
-		// up to 640 KiB of hash tables.
-		writerPools[d.levelFor(n)+2].Put(fw)
-	}
-	if cap(d.out.b) > maxKeptBuffer {
-		d.out.b = nil // a rare big message does not pin its buffer
-	}
-}
-
-// maxKeptBuffer is the largest buffer a connection keeps between messages,
-// so that an idle connection stays small.
-const maxKeptBuffer = 16 << 10
-
-// Compress implements wsconn.Compressor: the compressed form of p, without
-// the tail, or nil when p is below the threshold. It is valid until the
-// next call.
-func (d *deflater) Compress(p []byte) []byte {
-	if len(p) < d.threshold {
-		return nil
-	}
-	fw := d.writer(len(p))
-	d.out.b = d.out.b[:0]
-	_, _ = fw.Write(p) // d.out cannot fail
-	_ = fw.Flush()     // a sync flush ends the output with tail
-	z := d.out.b[:len(d.out.b)-len(tail)]
-	d.release(fw, len(p))
-	return z
-}
-
-// StreamWrite implements wsconn.Compressor: p, the next Write of a
-// NewWriter message, compressed and flushed into its fragment. The end of
-// the output is held back: if nothing follows, it is the tail that RFC
-// 7692 7.2.1 removes.
-func (d *deflater) StreamWrite(p []byte) []byte {
-	if d.sfw == nil {
-		d.sfw = d.writer(-1)
-	}
-	d.out.b = append(d.out.b[:0], d.held...)
-	_, _ = d.sfw.Write(p)
-	_ = d.sfw.Flush()
-	n := len(d.out.b) - len(tail)
-	d.held = append(d.held[:0], d.out.b[n:]...)
-	return d.out.b[:n]
-}
-
-// StreamClose implements wsconn.Compressor: the final fragment is empty,
-// or for a message that had no Write, the compressed empty message.
-func (d *deflater) StreamClose() []byte {
-	var frame []byte
-	if d.sfw == nil {
-		d.sfw = d.writer(-1)
-		d.out.b = d.out.b[:0]
-		_ = d.sfw.Flush()
-		frame = d.out.b[:len(d.out.b)-len(tail)]
-	}
-	d.release(d.sfw, -1)
-	d.sfw, d.held = nil, d.held[:0]
-	return frame
-}
-
-type appendWriter struct{ b []byte }
-
-// Write appends p.
-func (w *appendWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
 }

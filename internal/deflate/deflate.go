@@ -14,7 +14,6 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
-	"sync"
 )
 
 // Response is the extension answer to an accepted offer that does not limit
@@ -90,32 +89,6 @@ func answer(bits int) string {
 // tail ends every compressed message; the sender strips it (RFC 7692 7.2.1).
 var tail = []byte{0x00, 0x00, 0xff, 0xff}
 
-// compressor is a pooled compressor with the appender it writes to, so that
-// a message costs no allocation.
-type compressor struct {
-	fw  *flate.Writer
-	out appender
-}
-
-// Pooled compressors: BestSpeed for the LZ77 pieces, HuffmanOnly for the
-// smallest window.
-var compressors, huffCompressors = newCompressorPool(flate.BestSpeed), newCompressorPool(flate.HuffmanOnly)
-
-func newCompressorPool(level int) *sync.Pool {
-	return &sync.Pool{New: func() any {
-		c := new(compressor)
-		c.fw, _ = flate.NewWriter(&c.out, level)
-		return c
-	}}
-}
-
-type appender struct{ b []byte }
-
-func (a *appender) Write(p []byte) (int, error) {
-	a.b = append(a.b, p...)
-	return len(p), nil
-}
-
 // Deflate appends the compressed form of p to dst, without the tail, using
 // no LZ77 window larger than 2^windowBits bytes (8 <= windowBits <= 15, the
 // server_max_window_bits agreed; anything else means 15).
@@ -129,14 +102,14 @@ func (a *appender) Write(p []byte) (int, error) {
 // is Huffman coding alone, with no back-reference at all. (zlib's refusal of
 // an 8-bit window concerns its zlib-wrapped streams, not this raw data.)
 func Deflate(dst, p []byte, windowBits int) []byte {
-	pool, piece := compressors, len(p) // 15 bits: the whole message at once
+	level, piece := flate.BestSpeed, len(p) // 15 bits: the whole message at once
 	switch {
 	case windowBits == 8:
-		pool = huffCompressors
+		level = flate.HuffmanOnly
 	case windowBits > 8 && windowBits < MaxWindowBits:
 		piece = 1 << windowBits
 	}
-	c := pool.Get().(*compressor)
+	c := getCompressor(level)
 	c.out.b = dst
 	for first := true; first || len(p) > 0; first = false {
 		k := min(piece, len(p))
@@ -146,7 +119,6 @@ func Deflate(dst, p []byte, windowBits int) []byte {
 		p = p[k:]
 	}
 	out := c.out.b
-	c.out.b = nil // the pool keeps no hold on the caller's buffer
-	pool.Put(c)
+	c.put()
 	return bytes.TrimSuffix(out, tail)
 }

@@ -599,3 +599,44 @@ func FuzzInflateWindow(f *testing.F) {
 		}
 	})
 }
+
+// TestCompressorInflater: what a Compressor sends, with or without context
+// takeover, whole or in fragments, the matching Inflater reads back.
+func TestCompressorInflater(t *testing.T) {
+	c := corpus()
+	msgs := [][]byte{c["json"][:20000], c["json"][100:20100], c["hello"], c["empty"], c["abc"][:5000]}
+	for _, tc := range []struct {
+		takeover bool
+		bits     int
+	}{{false, 15}, {true, 15}, {false, 9}, {true, 9}} {
+		z := NewCompressor(flate.BestSpeed, 0, tc.takeover, tc.bits)
+		var in *Inflater
+		if z.takeover {
+			in = NewWindowInflater(tc.bits)
+		} else {
+			in = NewInflater(0, false)
+		}
+		for i, m := range msgs {
+			var zm []byte
+			if i%2 == 0 {
+				zm = bytes.Clone(z.Compress(m))
+			} else {
+				for k := 0; k < len(m); k += 7000 {
+					zm = append(zm, z.StreamWrite(m[k:min(k+7000, len(m))])...)
+				}
+				zm = append(zm, z.StreamClose()...)
+			}
+			got, err := windowMessage(in, zm, []int{100}, 0, false)
+			if err != nil || !bytes.Equal(got, m) {
+				t.Fatalf("%+v, message %d: %d bytes, %v; want %d", tc, i, len(got), err, len(m))
+			}
+			if tc.bits < 15 && in.d.maxDist > 1<<tc.bits {
+				t.Fatalf("%+v, message %d: a reference %d back, past the window", tc, i, in.d.maxDist)
+			}
+		}
+		in.Release()
+	}
+	if NewCompressor(0, 128, false, 15).Compress([]byte("short")) != nil {
+		t.Fatal("a message below the threshold was compressed")
+	}
+}

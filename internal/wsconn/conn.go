@@ -70,21 +70,6 @@ type frameWriter interface {
 // it wrote itself, instead of queueing without bound.
 type writeWaiter interface{ WaitWrite() }
 
-// Compressor compresses the messages one client connection sends with
-// permessage-deflate, with the client's level, threshold and context
-// takeover. The Conn calls it under its message lock, one message at a
-// time; each result is valid until the next call.
-type Compressor interface {
-	// Compress returns the compressed form of p without the tail (RFC
-	// 7692 7.2.1), or nil to send p uncompressed.
-	Compress(p []byte) []byte
-	// StreamWrite compresses the next Write of a message sent with
-	// NewWriter: the payload of its next fragment.
-	StreamWrite(p []byte) []byte
-	// StreamClose ends that message: the payload of its final fragment.
-	StreamClose() []byte
-}
-
 // Config is what a Conn needs from the server's settings, or from the
 // client's options.
 type Config struct {
@@ -95,10 +80,11 @@ type Config struct {
 	// client Conns is only for their timers.
 	Client bool
 	// Compressor, if set, compresses the client's messages once
-	// EnableCompression was called (nil: deflate.Deflate, the server's).
-	// It holds one connection's state: a Config with one serves a single
-	// Conn.
-	Compressor Compressor
+	// EnableCompression was called (nil: deflate.Deflate, the server's),
+	// under the Conn's message lock, and NewWriter's messages as one
+	// stream. It holds one connection's state: a Config with one serves
+	// a single Conn.
+	Compressor *deflate.Compressor
 
 	MaxMessageSize int64
 	// MaxWriteQueue bounds the memory queued for a peer that reads slower

@@ -93,7 +93,7 @@ type fragmentWriter struct {
 	typ    handler.MessageType
 	n      int
 	closed bool
-	z      Compressor // nil: the fragments are sent as written
+	z      *deflate.Compressor // nil: the fragments are sent as written
 }
 
 // rsv is the reserved bits of the next fragment: RSV1 on the first of a
@@ -149,7 +149,7 @@ func (c *Conn) sendFrame(fin bool, op ws.OpCode, p []byte) error {
 
 // sendClientMessage sends a client's message, compressed by z unless z
 // finds it too short.
-func (c *Conn) sendClientMessage(z Compressor, op ws.OpCode, p []byte) error {
+func (c *Conn) sendClientMessage(z *deflate.Compressor, op ws.OpCode, p []byte) error {
 	if c.closing() {
 		return handler.ErrClosed // not worth compressing
 	}
