@@ -35,8 +35,8 @@ const readBufSize = 4 << 10
 type Conn struct {
 	c     *wsconn.Conn
 	tr    *transport
-	table *wsconn.Table
-	ext   string // the extensions the server accepted
+	table *wsconn.Table // drives its timers (see timerTables)
+	ext   string        // the extensions the server accepted
 	done  chan struct{}
 }
 
@@ -73,7 +73,7 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 	if pmd != nil {
 		cfg.Compressor = opts.Compression.compressor(pmd)
 	}
-	c := &Conn{ext: ext, done: make(chan struct{})}
+	c := &Conn{table: timerTable(cfg), ext: ext, done: make(chan struct{})}
 	c.tr = &transport{
 		nc: nc, br: br, resume: make(chan struct{}, 1),
 		writeTimeout: orDefault(opts.WriteTimeout, DefaultWriteTimeout),
@@ -90,10 +90,24 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 			c.c.InflateWithContext(max(pmd.ServerMaxWindowBits, 9))
 		}
 	}
-	// A table of its own drives the connection's timers (heartbeat,
-	// close timeout); its sweeper ends with the connection.
-	c.table = wsconn.NewTable(cfg)
 	return c
+}
+
+// timerTables holds a wsconn.Table per set of timer settings: its sweeper
+// drives the heartbeat and close timeout of every client connection with
+// those settings, as the server's drives its connections' (and runs only
+// while one is open), so a connection needs no timer of its own.
+var timerTables sync.Map // timerKey → *wsconn.Table
+
+type timerKey struct{ ping, pong, close time.Duration }
+
+func timerTable(cfg *wsconn.Config) *wsconn.Table {
+	k := timerKey{cfg.PingInterval, cfg.PongTimeout, cfg.CloseTimeout}
+	if t, ok := timerTables.Load(k); ok {
+		return t.(*wsconn.Table)
+	}
+	t, _ := timerTables.LoadOrStore(k, wsconn.NewTable(&wsconn.Config{PingInterval: k.ping, PongTimeout: k.pong, CloseTimeout: k.close}))
+	return t.(*wsconn.Table)
 }
 
 // start calls Opened, then runs the reading goroutine.
