@@ -34,13 +34,15 @@ func TestCompressedFailsFast(t *testing.T) {
 	bomb := deflateMessage(make([]byte, 64<<20))
 	for _, tc := range []struct {
 		name  string
+		ans   string // with or without the server's context kept
 		op    ws.OpCode
 		z     []byte
 		start int // bytes of payload sent before the stall
 		want  handler.CloseCode
 	}{
-		{"invalid UTF-8 early", ws.OpText, badText, 64, handler.CloseInvalidPayload},
-		{"past MaxMessageSize early", ws.OpBinary, bomb, 4 << 10, handler.CloseMessageTooBig},
+		{"invalid UTF-8 early", "permessage-deflate", ws.OpText, badText, 64, handler.CloseInvalidPayload},
+		{"past MaxMessageSize early", "permessage-deflate", ws.OpBinary, bomb, 4 << 10, handler.CloseMessageTooBig},
+		{"past MaxMessageSize early, no context", "permessage-deflate; server_no_context_takeover", ws.OpBinary, bomb, 4 << 10, handler.CloseMessageTooBig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.start >= len(tc.z)/4 {
@@ -48,7 +50,7 @@ func TestCompressedFailsFast(t *testing.T) {
 			}
 			got := make(chan []byte, 1)
 			addr := rawServer(t, func(nc net.Conn, br *bufio.Reader, req *http.Request) {
-				io.WriteString(nc, accept101(req, extensionsHeader("permessage-deflate")))
+				io.WriteString(nc, accept101(req, extensionsHeader(tc.ans)))
 				// The header announces the whole payload; the start
 				// follows, then nothing.
 				_ = ws.WriteHeader(nc, ws.Header{Fin: true, Rsv: 0x4, OpCode: tc.op, Length: int64(len(tc.z))})
