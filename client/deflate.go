@@ -1,19 +1,16 @@
 package client
 
 import (
-	"compress/flate"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"sync"
 
 	"github.com/ws4go/ws4go/internal/deflate"
 )
 
-// The client side of permessage-deflate (RFC 7692): the offer, the strict
-// check of the server's answer, and per-message compression with
-// compress/flate.
+// The client side of permessage-deflate (RFC 7692): its options, the offer
+// and the strict check of the server's answer. Compression
+// (deflate.Compressor) and inflation (the connection core's streaming
+// inflater) are internal/deflate's.
 
 // Compression configures permessage-deflate (RFC 7692). The zero value
 // offers it: the client then compresses the messages it sends and inflates
@@ -63,17 +60,24 @@ type Compression struct {
 // DefaultCompressionThreshold is the default Compression.Threshold.
 const DefaultCompressionThreshold = 128
 
-const extensionName = "permessage-deflate"
-
 func (o *Compression) check() error {
-	if o.Disable {
-		return nil
-	}
-	switch l := o.Level; {
-	case l == flate.HuffmanOnly, l == flate.DefaultCompression, l >= 0 && l <= flate.BestCompression:
+	if o.Disable || deflate.CheckLevel(o.Level) == nil {
 		return nil
 	}
 	return fmt.Errorf("ws4go client: bad Compression.Level %d", o.Level)
+}
+
+// compressor is the compressor of a connection with the permessage-deflate
+// answer p.
+func (o *Compression) compressor(p *deflate.Parameters) *deflate.Compressor {
+	threshold := o.Threshold
+	switch {
+	case threshold == 0:
+		threshold = DefaultCompressionThreshold
+	case threshold < 0:
+		threshold = 0
+	}
+	return deflate.NewCompressor(o.Level, threshold, o.ContextTakeover && !p.ClientNoContextTakeover, p.ClientMaxWindowBits)
 }
 
 // offer is the Sec-WebSocket-Extensions value the client sends, "" when
@@ -82,42 +86,28 @@ func (o *Compression) offer() string {
 	if o.Disable {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(extensionName)
-	if !o.ContextTakeover {
-		b.WriteString("; client_no_context_takeover")
-	}
-	if o.ServerNoContextTakeover {
-		b.WriteString("; server_no_context_takeover")
-	}
-	first := b.String()
+	p := deflate.Parameters{ClientNoContextTakeover: !o.ContextTakeover, ServerNoContextTakeover: o.ServerNoContextTakeover}
+	first := p.Offer()
 	if o.FullWindow {
 		return first
 	}
 	// The preferred offer comes first: servers accept the first offer they
 	// can (RFC 7692 section 5), and the fallback is only for those that
 	// must limit the client's window.
-	return first + ", " + first + "; client_max_window_bits"
-}
-
-// deflateParams are the permessage-deflate parameters the server accepted.
-type deflateParams struct {
-	serverNoContextTakeover bool
-	clientNoContextTakeover bool
-	serverMaxWindowBits     int // 8..15; 15 when the server did not say
-	clientMaxWindowBits     int // 8..15; 15 when the server did not say
+	p.ClientMaxWindowBits = deflate.NoValue
+	return first + ", " + p.Offer()
 }
 
 // checkExtensions applies RFC 6455 section 9.1 and RFC 7692 section 7.1 to
 // the server's Sec-WebSocket-Extensions values: nil params when the server
 // accepted no extension; a HandshakeError (Err and Detail only; Err is
 // ErrBadExtension or ErrBadExtensionParam) when its answer does not fit the
-// offer.
-func checkExtensions(vs []string, o *Compression) (*deflateParams, *HandshakeError) {
-	fail := func(err error, format string, args ...any) (*deflateParams, *HandshakeError) {
+// offer. The window bits the server left out are 15 in the result.
+func checkExtensions(vs []string, o *Compression) (*deflate.Parameters, *HandshakeError) {
+	fail := func(err error, format string, args ...any) (*deflate.Parameters, *HandshakeError) {
 		return nil, &HandshakeError{Err: err, Detail: fmt.Sprintf(format, args...)}
 	}
-	exts, err := parseExtensions(vs)
+	exts, err := deflate.ParseExtensions(vs)
 	if err != nil {
 		return fail(ErrBadExtension, "malformed Sec-WebSocket-Extensions %q: %v", vs, err)
 	}
@@ -128,404 +118,33 @@ func checkExtensions(vs []string, o *Compression) (*deflateParams, *HandshakeErr
 		return fail(ErrBadExtension, "Sec-WebSocket-Extensions: %q, none offered", vs)
 	}
 	for _, e := range exts {
-		if !strings.EqualFold(e.name, extensionName) {
-			return fail(ErrBadExtension, "%q in Sec-WebSocket-Extensions: %q, only %s offered", e.name, vs, extensionName)
+		if !strings.EqualFold(e.Name, deflate.Name) {
+			return fail(ErrBadExtension, "%q in Sec-WebSocket-Extensions: %q, only %s offered", e.Name, vs, deflate.Name)
 		}
 	}
 	if len(exts) > 1 {
 		// Each offer is an alternative: the server must pick one.
-		return fail(ErrBadExtension, "%s accepted %d times: %q", extensionName, len(exts), vs)
+		return fail(ErrBadExtension, "%s accepted %d times: %q", deflate.Name, len(exts), vs)
 	}
-	p := &deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15}
-	seen := map[string]bool{}
-	for _, prm := range exts[0].params {
-		bad := func(format string, args ...any) (*deflateParams, *HandshakeError) {
-			return fail(ErrBadExtensionParam, format+" (Sec-WebSocket-Extensions: %q)", append(args, vs)...)
-		}
-		name := prm.name
-		if seen[name] {
-			return bad("duplicate parameter %s", name)
-		}
-		seen[name] = true
-		switch name {
-		case "server_no_context_takeover", "client_no_context_takeover":
-			// The server may add either without an offer (RFC 7692
-			// 7.1.1.1, 7.1.1.2): it only restricts the compressors.
-			if prm.hasValue {
-				return bad("%s takes no value, got %q", name, prm.value)
-			}
-			if name == "server_no_context_takeover" {
-				p.serverNoContextTakeover = true
-			} else {
-				p.clientNoContextTakeover = true
-			}
-		case "server_max_window_bits", "client_max_window_bits":
-			if name == "client_max_window_bits" && o.FullWindow {
-				// RFC 7692 7.1.2.2: only allowed if offered.
-				return bad("client_max_window_bits, which was not offered")
-			}
-			// In an answer the value is required (7.1.2); the server
-			// may limit its own window unasked (7.1.2.1).
-			bits, ok := deflate.ParseWindowBits(prm.value)
-			if !prm.hasValue || !ok {
-				return bad("%s must be 8 to 15, got %q", name, prm.value)
-			}
-			if name == "server_max_window_bits" {
-				p.serverMaxWindowBits = bits
-			} else {
-				p.clientMaxWindowBits = bits
-			}
-		default:
-			return bad("unknown parameter %q", name)
-		}
+	// The server may add either no_context_takeover without an offer
+	// (RFC 7692 7.1.1.1, 7.1.1.2): it only restricts the compressors; and
+	// it may limit its own window unasked (7.1.2.1).
+	p, err := deflate.ParseParameters(exts[0], true)
+	if err != nil {
+		return fail(ErrBadExtensionParam, "%v (Sec-WebSocket-Extensions: %q)", err, vs)
 	}
-	if o.ServerNoContextTakeover && !p.serverNoContextTakeover {
+	if p.ClientMaxWindowBits != 0 && o.FullWindow {
+		// RFC 7692 7.1.2.2: only allowed if offered.
+		return fail(ErrBadExtensionParam, "client_max_window_bits, which was not offered (Sec-WebSocket-Extensions: %q)", vs)
+	}
+	if o.ServerNoContextTakeover && !p.ServerNoContextTakeover {
 		// 7.1.1.1: a server that accepts this offer must confirm it.
 		return fail(ErrBadExtensionParam, "server_no_context_takeover was offered but not confirmed (Sec-WebSocket-Extensions: %q)", vs)
 	}
-	return p, nil
-}
-
-// extension is one element of a Sec-WebSocket-Extensions list.
-type extension struct {
-	name   string
-	params []extParam
-}
-
-type extParam struct {
-	name, value string
-	hasValue    bool
-}
-
-// parseExtensions parses Sec-WebSocket-Extensions values (RFC 6455 section
-// 9.1): a comma-separated list of extension tokens, each followed by
-// ";"-separated parameters with an optional token or quoted-string value.
-// Several header lines form one list; empty list elements are skipped
-// (RFC 9110 5.6.1).
-func parseExtensions(vs []string) ([]extension, error) {
-	s := strings.Join(vs, ",")
-	i := 0
-	ows := func() {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-			i++
+	for _, b := range []*int{&p.ServerMaxWindowBits, &p.ClientMaxWindowBits} {
+		if *b == 0 {
+			*b = deflate.MaxWindowBits
 		}
 	}
-	token := func() string {
-		j := i
-		for i < len(s) && isTokenChar(s[i]) {
-			i++
-		}
-		return s[j:i]
-	}
-	var exts []extension
-	for {
-		ows()
-		if i == len(s) {
-			return exts, nil
-		}
-		if s[i] == ',' {
-			i++
-			continue
-		}
-		e := extension{name: token()}
-		if e.name == "" {
-			return nil, fmt.Errorf("unexpected %q at offset %d", s[i], i)
-		}
-		ows()
-		for i < len(s) && s[i] == ';' {
-			i++
-			ows()
-			p := extParam{name: token()}
-			if p.name == "" {
-				return nil, fmt.Errorf("missing parameter name at offset %d", i)
-			}
-			ows()
-			if i < len(s) && s[i] == '=' {
-				i++
-				ows()
-				p.hasValue = true
-				if i < len(s) && s[i] == '"' {
-					v, n, err := unquote(s[i:])
-					if err != nil {
-						return nil, err
-					}
-					i += n
-					p.value = v
-					// RFC 6455 9.1: once unescaped, a quoted value
-					// must still be a token.
-					if v == "" || strings.IndexFunc(v, func(r rune) bool { return r > 0x7f || !isTokenChar(byte(r)) }) >= 0 {
-						return nil, fmt.Errorf("quoted value %q of %s is not a token", v, p.name)
-					}
-				} else if p.value = token(); p.value == "" {
-					return nil, fmt.Errorf("missing value of %s", p.name)
-				}
-				ows()
-			}
-			e.params = append(e.params, p)
-		}
-		if i < len(s) && s[i] != ',' {
-			return nil, fmt.Errorf("unexpected %q at offset %d", s[i], i)
-		}
-		exts = append(exts, e)
-	}
-}
-
-// unquote decodes the quoted-string at the start of s; n is its length.
-func unquote(s string) (v string, n int, err error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			return b.String(), i + 1, nil
-		case c == '\\' && i+1 < len(s):
-			i++
-			b.WriteByte(s[i])
-		case c < ' ' && c != '\t', c == 0x7f:
-			return "", 0, fmt.Errorf("control character in quoted string")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", 0, errors.New("unterminated quoted string")
-}
-
-// isTokenChar reports whether c is a tchar (RFC 9110 5.6.2).
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
-// tail ends every compressed message; the sender strips it (RFC 7692
-// 7.2.1) and the receiver puts it back (7.2.2).
-var tail = []byte{0x00, 0x00, 0xff, 0xff}
-
-// deflater compresses the messages of one connection. It is used under
-// Conn.msgMu only.
-type deflater struct {
-	level     int
-	threshold int
-	// takeover: fw keeps its history from one message to the next.
-	takeover bool
-	// windowBits is the client window the server allowed.
-	windowBits int
-	fw         *flate.Writer // the connection's own, when takeover
-	out        appendWriter
-}
-
-func newDeflater(o *Compression, p *deflateParams) *deflater {
-	d := &deflater{level: o.Level, threshold: o.Threshold, windowBits: p.clientMaxWindowBits}
-	if d.level == 0 {
-		d.level = flate.BestSpeed
-	}
-	switch {
-	case d.threshold == 0:
-		d.threshold = DefaultCompressionThreshold
-	case d.threshold < 0:
-		d.threshold = 0
-	}
-	// With a window below 15 bits, every message that could reach past it
-	// is Huffman-coded (no history at all), so takeover buys nothing.
-	d.takeover = o.ContextTakeover && !p.clientNoContextTakeover && d.windowBits == 15
-	return d
-}
-
-// levelFor is the level that keeps a message of n bytes (n < 0: unknown,
-// a NewWriter stream) within the negotiated window. compress/flate looks
-// up to 32 KiB back, but never before the start of its input: so a message
-// compressed on its own and no longer than the window cannot reach past it.
-func (d *deflater) levelFor(n int) int {
-	if d.windowBits >= 15 || (!d.takeover && n >= 0 && n <= 1<<d.windowBits) {
-		return d.level
-	}
-	return flate.HuffmanOnly
-}
-
-// writerPools hold compressors by level (index level+2: HuffmanOnly is -2).
-var writerPools [flate.BestCompression + 3]sync.Pool
-
-func init() {
-	for i := range writerPools {
-		level := i - 2
-		writerPools[i].New = func() any {
-			fw, err := flate.NewWriter(nil, level)
-			if err != nil {
-				panic(err) // level is always valid here
-			}
-			return fw
-		}
-	}
-}
-
-// writer returns the compressor for a message of n bytes (n < 0: unknown),
-// writing to d.out; release gives it back.
-func (d *deflater) writer(n int) *flate.Writer {
-	if d.takeover {
-		if d.fw == nil {
-			d.fw, _ = flate.NewWriter(&d.out, d.level) // the level was checked by Dial
-		}
-		return d.fw
-	}
-	fw := writerPools[d.levelFor(n)+2].Get().(*flate.Writer)
-	fw.Reset(&d.out)
-	return fw
-}
-
-func (d *deflater) release(fw *flate.Writer, n int) {
-	if fw != d.fw {
-		// Not Reset here: writer resets it anyway, and a reset clears
-		// up to 640 KiB of hash tables.
-		writerPools[d.levelFor(n)+2].Put(fw)
-	}
-	if cap(d.out.b) > maxKeptBuffer {
-		d.out.b = nil // a rare big message does not pin its buffer
-	}
-}
-
-// maxKeptBuffer is the largest buffer a connection keeps between messages,
-// so that an idle connection stays small.
-const maxKeptBuffer = 16 << 10
-
-// compress returns the compressed form of p, without the tail. It is valid
-// until the next call.
-func (d *deflater) compress(p []byte) []byte {
-	fw := d.writer(len(p))
-	d.out.b = d.out.b[:0]
-	_, _ = fw.Write(p) // d.out cannot fail
-	_ = fw.Flush()     // a sync flush ends the output with tail
-	z := d.out.b[:len(d.out.b)-len(tail)]
-	d.release(fw, len(p))
-	return z
-}
-
-// inflater inflates the compressed messages of one connection. It is used
-// by the reading goroutine only.
-type inflater struct {
-	// takeover: the server may refer back to earlier messages, so the
-	// last window bytes of output are kept as the next message's
-	// dictionary.
-	takeover bool
-	window   int
-	dict     []byte
-	in       msgReader
-	out      []byte
-}
-
-func newInflater(p *deflateParams) *inflater {
-	f := &inflater{takeover: !p.serverNoContextTakeover}
-	// zlib cannot compress with an 8-bit window and silently uses 9 bits
-	// instead; keep 512 bytes so that such servers still decode.
-	f.window = 1 << max(p.serverMaxWindowBits, 9)
-	return f
-}
-
-// end is what the receiver appends to a message: the tail, then an empty
-// final block, so that a complete message ends the deflate stream cleanly
-// and a truncated one fails with io.ErrUnexpectedEOF.
-var end = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
-
-var readerPool = sync.Pool{New: func() any { return flate.NewReader(nil) }}
-
-// errTooBig: the message inflates past the size limit.
-var errTooBig = errors.New("message too big once inflated")
-
-// inflate decompresses the message p. It fails with errTooBig as soon as
-// the output passes limit bytes (limit 0: no limit), so a decompression
-// bomb costs at most limit bytes. The result is valid until the next call.
-func (f *inflater) inflate(p []byte, limit int64) ([]byte, error) {
-	fr := readerPool.Get().(io.ReadCloser)
-	defer readerPool.Put(fr)
-	f.in = msgReader{p: p, end: end}
-	var dict []byte
-	if f.takeover {
-		// Each message is read as a stream of its own whose preset
-		// dictionary is the window of earlier output: exactly what the
-		// server's back-references may reach.
-		dict = f.dict
-	}
-	if err := fr.(flate.Resetter).Reset(&f.in, dict); err != nil {
-		return nil, err
-	}
-	out := f.out[:0]
-	for {
-		if len(out) == cap(out) {
-			out = append(out, 0)[:len(out)]
-		}
-		room := out[len(out):cap(out)]
-		if limit > 0 && int64(len(room)) > limit+1-int64(len(out)) {
-			room = room[:limit+1-int64(len(out))]
-		}
-		n, err := fr.Read(room)
-		out = out[:len(out)+n]
-		if limit > 0 && int64(len(out)) > limit {
-			f.keep(out)
-			return nil, errTooBig
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			f.keep(out)
-			return nil, err // corrupt, or truncated (io.ErrUnexpectedEOF)
-		}
-	}
-	f.in = msgReader{}
-	if f.takeover {
-		f.remember(out)
-	}
-	f.keep(out)
-	return out, nil
-}
-
-// keep holds on to a moderate output buffer for the next message.
-func (f *inflater) keep(out []byte) {
-	if cap(out) <= maxKeptBuffer {
-		f.out = out[:0]
-	} else {
-		f.out = nil
-	}
-}
-
-// remember appends out to the dictionary, keeping its last window bytes.
-func (f *inflater) remember(out []byte) {
-	if len(out) >= f.window {
-		f.dict = append(f.dict[:0], out[len(out)-f.window:]...)
-		return
-	}
-	if keep := f.window - len(out); len(f.dict) > keep {
-		f.dict = f.dict[:copy(f.dict, f.dict[len(f.dict)-keep:])]
-	}
-	f.dict = append(f.dict, out...)
-}
-
-// msgReader reads a message then end. It is an io.ByteReader, so that
-// compress/flate reads it directly instead of through a new bufio.Reader.
-type msgReader struct{ p, end []byte }
-
-// ReadByte implements io.ByteReader.
-func (r *msgReader) ReadByte() (byte, error) {
-	if len(r.p) == 0 {
-		r.p, r.end = r.end, nil
-		if len(r.p) == 0 {
-			return 0, io.EOF
-		}
-	}
-	b := r.p[0]
-	r.p = r.p[1:]
-	return b, nil
-}
-
-// Read implements io.Reader.
-func (r *msgReader) Read(b []byte) (int, error) {
-	if len(r.p) == 0 {
-		r.p, r.end = r.end, nil
-		if len(r.p) == 0 {
-			return 0, io.EOF
-		}
-	}
-	n := copy(b, r.p)
-	r.p = r.p[n:]
-	return n, nil
+	return &p, nil
 }

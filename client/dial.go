@@ -19,7 +19,9 @@ import (
 	"github.com/gobwas/httphead"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/observe"
 )
 
 // Defaults for zero-valued Options fields.
@@ -79,6 +81,12 @@ type Options struct {
 
 	// Logger receives the client's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Observer, if set, is told what the connection does, as the
+	// server's observer is (metrics.New makes one for Prometheus):
+	// Opened, the frames Received and Sent, HandlerDone, Limited,
+	// HeartbeatTimeout and Closed. Its Side values keep their meaning:
+	// Peer when the client sent the first close frame.
+	Observer observe.Observer
 }
 
 // orDefault maps zero to def and negative values to zero (disabled).
@@ -442,21 +450,18 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 		}
 		return nil, herr
 	}
-	c := newConn(nc, br, h, opts, req, sub)
+	var ext string
 	if pmd != nil {
-		c.ext = strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
-		c.dz = newDeflater(&opts.Compression, pmd)
-		c.inf = newInflater(pmd)
-		c.rd.Compression = true
+		ext = strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
 	}
-	return c, nil
+	return newConn(nc, br, h, opts, req, sub, pmd, ext), nil
 }
 
 // checkResponse applies RFC 6455 section 4.1 and RFC 7692 section 7.1 to
 // the server's answer. It returns the subprotocol chosen and the
 // permessage-deflate parameters (nil: no compression).
-func checkResponse(resp *http.Response, key string, opts *Options) (string, *deflateParams, *HandshakeError) {
-	fail := func(err error, detail string) (string, *deflateParams, *HandshakeError) {
+func checkResponse(resp *http.Response, key string, opts *Options) (string, *deflate.Parameters, *HandshakeError) {
+	fail := func(err error, detail string) (string, *deflate.Parameters, *HandshakeError) {
 		return "", nil, &HandshakeError{Err: err, Detail: detail, StatusCode: resp.StatusCode, Header: resp.Header}
 	}
 	offered := opts.Subprotocols

@@ -29,6 +29,13 @@
 // server accepts it (Conn.Extensions); Options.Compression tunes or
 // disables it. The server's answer is checked as strictly as the rest of
 // the handshake, messages of Compression.Threshold bytes or more are sent
-// compressed, and compressed messages from the server are inflated under
-// Options.MaxMessageSize.
+// compressed, and compressed messages from the server are inflated as their
+// bytes arrive, under Options.MaxMessageSize: a message that inflates past
+// it, or a text message that inflates to invalid UTF-8, fails the
+// connection (1009, 1007) at once, not when its last frame arrives.
+//
+// A connection runs on the same core as the server's connections (the
+// closing handshake, heartbeat, panic isolation and inflater are the
+// server's), and Options.Observer hears its events as a server's observer
+// does.
 package client

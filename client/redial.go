@@ -235,9 +235,7 @@ func (r *Redialer) run() {
 		// A server that accepts and then closes at once (overloaded,
 		// rejecting this client after the handshake, crashing) must
 		// not be hammered: such a connection is a failed attempt.
-		c.mu.Lock()
-		code, reason := c.code, c.reason
-		c.mu.Unlock()
+		code, reason := c.c.CloseStatus()
 		err = fmt.Errorf("%w: open for %v, closed with %d %q", ErrUnstable, up.Round(time.Millisecond), code, reason)
 		if failed(err, "ws4go client: connection closed early; retrying") {
 			return

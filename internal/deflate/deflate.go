@@ -1,8 +1,9 @@
-// Package deflate is the server side of permessage-deflate (RFC 7692):
-// negotiation of the extension's parameters, compression of outgoing
+// Package deflate is permessage-deflate (RFC 7692) for both ends: the
+// extension's parameters (Parameters: parse and format an offer or answer;
+// Negotiate: the server's answer), the server's compression of outgoing
 // messages within the window the client allowed, and decompression of
 // incoming messages as their frames arrive (see Inflater), with pooled
-// state.
+// state, or with the peer's context kept across messages (the client's).
 //
 // The server always answers with server_no_context_takeover and
 // client_no_context_takeover: each message is compressed on its own, so a
@@ -13,10 +14,6 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
-	"strconv"
-	"sync"
-
-	"github.com/gobwas/httphead"
 )
 
 // Response is the extension answer to an accepted offer that does not limit
@@ -31,19 +28,20 @@ const MaxWindowBits = 15
 // Negotiate answers a Sec-WebSocket-Extensions offer: the answer to the
 // first acceptable permessage-deflate offer, "" if there is none. An offer
 // with an unknown, duplicate or invalid parameter is declined (RFC 7692
-// section 5) and the next one is tried. Every server_max_window_bits from 8
-// to 15 is accepted (section 7.1.2.1), and echoed.
+// section 5) and the next one is tried; a malformed header is treated as no
+// offer. Every server_max_window_bits from 8 to 15 is accepted (section
+// 7.1.2.1), and echoed.
 func Negotiate(offer string) (string, error) {
-	opts, ok := httphead.ParseOptions([]byte(offer), nil)
-	if !ok {
-		return "", nil // a malformed header is treated as no offer
+	exts, err := ParseExtensions([]string{offer})
+	if err != nil {
+		return "", nil
 	}
-	for _, opt := range opts {
-		if string(opt.Name) != "permessage-deflate" {
+	for _, e := range exts {
+		if e.Name != Name {
 			continue
 		}
-		if bits, ok := parseOffer(opt); ok {
-			return answer(bits), nil
+		if p, err := ParseParameters(e, false); err == nil {
+			return answer(p.ServerMaxWindowBits), nil
 		}
 	}
 	return "", nil
@@ -54,65 +52,14 @@ func Negotiate(offer string) (string, error) {
 // on that connection, MaxWindowBits if the answer sets no limit. Pass it to
 // Deflate.
 func AnswerWindowBits(answer string) int {
-	opts, ok := httphead.ParseOptions([]byte(answer), nil)
-	if !ok || len(opts) == 0 {
+	exts, err := ParseExtensions([]string{answer})
+	if err != nil || len(exts) == 0 {
 		return MaxWindowBits
 	}
-	if v, ok := opts[0].Parameters.Get("server_max_window_bits"); ok {
-		if bits, ok := ParseWindowBits(string(v)); ok {
-			return bits
-		}
+	if p, err := ParseParameters(exts[0], true); err == nil && p.ServerMaxWindowBits != 0 {
+		return p.ServerMaxWindowBits
 	}
 	return MaxWindowBits
-}
-
-// parseOffer checks the parameters of one permessage-deflate offer (RFC 7692
-// section 7): each of the four may appear once; the two no_context_takeover
-// ones have no value; server_max_window_bits has a value from 8 to 15;
-// client_max_window_bits has such a value or none. It returns the
-// server_max_window_bits asked for (0 if none) and whether the
-// offer is valid. (gobwas/ws/wsflate's parser lets a valueless
-// client_max_window_bits repeat, which section 7 forbids.)
-func parseOffer(opt httphead.Option) (int, bool) {
-	var seen [4]bool
-	bits, ok := 0, true
-	opt.Parameters.ForEach(func(k, v []byte) bool {
-		var i int
-		switch string(k) {
-		case "server_no_context_takeover":
-			i, ok = 0, len(v) == 0
-		case "client_no_context_takeover":
-			i, ok = 1, len(v) == 0
-		case "server_max_window_bits":
-			i = 2
-			bits, ok = ParseWindowBits(string(v))
-		case "client_max_window_bits":
-			i = 3
-			if len(v) > 0 {
-				_, ok = ParseWindowBits(string(v))
-			}
-		default:
-			ok = false
-		}
-		if seen[i] {
-			ok = false
-		}
-		seen[i] = true
-		return ok
-	})
-	return bits, ok
-}
-
-// ParseWindowBits parses the value of server_max_window_bits or
-// client_max_window_bits, in an offer or an answer: "8" to "15", nothing
-// else (RFC 7692 sections 7.1.2.1 and 7.1.2.2: a decimal integer in that
-// range, without sign or leading zeros).
-func ParseWindowBits(v string) (int, bool) {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 8 || n > 15 || v != strconv.Itoa(n) {
-		return 0, false
-	}
-	return n, true
 }
 
 // answer builds the response to an accepted offer (RFC 7692 section 7.1):
@@ -136,37 +83,11 @@ func answer(bits int) string {
 	if bits == 0 {
 		return Response
 	}
-	return Response + "; server_max_window_bits=" + strconv.Itoa(bits)
+	return Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true, ServerMaxWindowBits: bits}.Answer()
 }
 
 // tail ends every compressed message; the sender strips it (RFC 7692 7.2.1).
 var tail = []byte{0x00, 0x00, 0xff, 0xff}
-
-// compressor is a pooled compressor with the appender it writes to, so that
-// a message costs no allocation.
-type compressor struct {
-	fw  *flate.Writer
-	out appender
-}
-
-// Pooled compressors: BestSpeed for the LZ77 pieces, HuffmanOnly for the
-// smallest window.
-var compressors, huffCompressors = newCompressorPool(flate.BestSpeed), newCompressorPool(flate.HuffmanOnly)
-
-func newCompressorPool(level int) *sync.Pool {
-	return &sync.Pool{New: func() any {
-		c := new(compressor)
-		c.fw, _ = flate.NewWriter(&c.out, level)
-		return c
-	}}
-}
-
-type appender struct{ b []byte }
-
-func (a *appender) Write(p []byte) (int, error) {
-	a.b = append(a.b, p...)
-	return len(p), nil
-}
 
 // Deflate appends the compressed form of p to dst, without the tail, using
 // no LZ77 window larger than 2^windowBits bytes (8 <= windowBits <= 15, the
@@ -181,14 +102,14 @@ func (a *appender) Write(p []byte) (int, error) {
 // is Huffman coding alone, with no back-reference at all. (zlib's refusal of
 // an 8-bit window concerns its zlib-wrapped streams, not this raw data.)
 func Deflate(dst, p []byte, windowBits int) []byte {
-	pool, piece := compressors, len(p) // 15 bits: the whole message at once
+	level, piece := flate.BestSpeed, len(p) // 15 bits: the whole message at once
 	switch {
 	case windowBits == 8:
-		pool = huffCompressors
+		level = flate.HuffmanOnly
 	case windowBits > 8 && windowBits < MaxWindowBits:
 		piece = 1 << windowBits
 	}
-	c := pool.Get().(*compressor)
+	c := getCompressor(level)
 	c.out.b = dst
 	for first := true; first || len(p) > 0; first = false {
 		k := min(piece, len(p))
@@ -198,7 +119,6 @@ func Deflate(dst, p []byte, windowBits int) []byte {
 		p = p[k:]
 	}
 	out := c.out.b
-	c.out.b = nil // the pool keeps no hold on the caller's buffer
-	pool.Put(c)
+	c.put()
 	return bytes.TrimSuffix(out, tail)
 }

@@ -101,6 +101,12 @@ func stdInflate(z []byte) ([]byte, error) {
 func inflateChunks(z []byte, sizes []int, limit int64, text bool) ([]byte, error) {
 	f := NewInflater(limit, text)
 	defer f.Release()
+	return feedChunks(f, z, sizes)
+}
+
+// feedChunks writes z to f in pieces of the given sizes (cycled) and closes
+// the message.
+func feedChunks(f *Inflater, z []byte, sizes []int) ([]byte, error) {
 	for i := 0; len(z) > 0; i++ {
 		k := min(sizes[i%len(sizes)], len(z))
 		if err := f.Write(z[:k]); err != nil {
@@ -421,4 +427,216 @@ func BenchmarkInflate(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestParametersFormatAndParse(t *testing.T) {
+	for _, tc := range []struct {
+		p             Parameters
+		offer, answer string
+	}{
+		{Parameters{}, "permessage-deflate", "permessage-deflate"},
+		{Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true},
+			"permessage-deflate; client_no_context_takeover; server_no_context_takeover", Response},
+		{Parameters{ClientNoContextTakeover: true, ClientMaxWindowBits: NoValue},
+			"permessage-deflate; client_no_context_takeover; client_max_window_bits", ""},
+		{Parameters{ServerMaxWindowBits: 10, ClientMaxWindowBits: 9},
+			"permessage-deflate; client_max_window_bits=9; server_max_window_bits=10",
+			"permessage-deflate; server_max_window_bits=10; client_max_window_bits=9"},
+	} {
+		if got := tc.p.Offer(); got != tc.offer {
+			t.Errorf("%+v.Offer() = %q, want %q", tc.p, got, tc.offer)
+		}
+		exts, err := ParseExtensions([]string{tc.offer})
+		if err != nil || len(exts) != 1 {
+			t.Fatalf("ParseExtensions(%q) = %v, %v", tc.offer, exts, err)
+		}
+		if p, err := ParseParameters(exts[0], false); err != nil || p != tc.p {
+			t.Errorf("offer %q parses to %+v, %v", tc.offer, p, err)
+		}
+		if tc.answer == "" {
+			// A valueless client_max_window_bits is no answer.
+			if _, err := ParseParameters(exts[0], true); err == nil {
+				t.Errorf("answer %q accepted", tc.offer)
+			}
+			continue
+		}
+		if got := tc.p.Answer(); got != tc.answer {
+			t.Errorf("%+v.Answer() = %q, want %q", tc.p, got, tc.answer)
+		}
+		exts, _ = ParseExtensions([]string{tc.answer})
+		if p, err := ParseParameters(exts[0], true); err != nil || p != tc.p {
+			t.Errorf("answer %q parses to %+v, %v", tc.answer, p, err)
+		}
+	}
+}
+
+// stdInflateDict is the reference for a message whose sender kept its
+// context: compress/flate with the history as its preset dictionary.
+func stdInflateDict(z, dict []byte) ([]byte, error) {
+	r := flate.NewReaderDict(bytes.NewReader(append(append([]byte(nil), z...), end...)), dict)
+	return io.ReadAll(io.LimitReader(r, 1<<20+1)) // past the limit is enough
+}
+
+// takeoverMessages compresses msgs with one compressor that keeps its
+// context, as a server without server_no_context_takeover does.
+func takeoverMessages(t testing.TB, msgs [][]byte, level int) [][]byte {
+	var b bytes.Buffer
+	fw, err := flate.NewWriter(&b, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zs [][]byte
+	for _, m := range msgs {
+		b.Reset()
+		fw.Write(m)
+		fw.Flush()
+		zs = append(zs, bytes.Clone(bytes.TrimSuffix(b.Bytes(), tail)))
+	}
+	return zs
+}
+
+// windowMessage inflates z with f (from NewWindowInflater) in pieces of
+// the given sizes (cycled).
+func windowMessage(f *Inflater, z []byte, sizes []int, limit int64, text bool) ([]byte, error) {
+	f.Reset(limit, text)
+	return feedChunks(f, z, sizes)
+}
+
+func TestWindowInflater(t *testing.T) {
+	c := corpus()
+	// Each message repeats much of the one before it: a compressor that
+	// keeps its context refers back across messages, up to 32 KiB.
+	msgs := [][]byte{c["json"][:40000], c["json"][1000:50000], c["far"][:1<<15], c["far"][1<<15:], c["hello"], c["empty"], c["hello"]}
+	for _, level := range []int{flate.BestSpeed, flate.DefaultCompression, flate.BestCompression} {
+		zs := takeoverMessages(t, msgs, level)
+		f := NewWindowInflater(MaxWindowBits)
+		if f.Open() {
+			t.Fatal("a new window inflater has a message open")
+		}
+		for i, z := range zs {
+			got, err := windowMessage(f, z, []int{1000, 7}, 1<<20, false)
+			if err != nil || !bytes.Equal(got, msgs[i]) {
+				t.Fatalf("level %d, message %d: %d bytes, %v; want %d bytes", level, i, len(got), err, len(msgs[i]))
+			}
+			if f.Open() {
+				t.Fatal("a closed message is still open")
+			}
+		}
+		if alone := len(flateMessage(t, msgs[1], level)); len(zs[1]) >= alone {
+			t.Fatalf("level %d: message 1 took %d bytes, %d on its own: the test did not use the history", level, len(zs[1]), alone)
+		}
+		f.Release()
+	}
+
+	// A small window: history before it is out of reach.
+	f := NewWindowInflater(9)
+	defer f.Release()
+	if _, err := windowMessage(f, flateMessage(t, c["random"][:1000], flate.BestSpeed), []int{1 << 20}, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	// A match of 4 bytes 600 back: past the 512-byte window.
+	far := (&bitWriter{}).bits(1, 1).bits(1, 2).code(2, 7).code(18, 5).bits(600-513, 8).code(0, 7).bytes()
+	if _, err := windowMessage(f, far, []int{1 << 20}, 0, false); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("reference past the window: %v, want ErrCorrupt", err)
+	}
+	// The size limit and UTF-8 apply to the message, not its history.
+	zs := takeoverMessages(t, [][]byte{bytes.Repeat([]byte("é"), 300), bytes.Repeat([]byte("é"), 300)}, flate.BestSpeed)
+	g := NewWindowInflater(MaxWindowBits)
+	defer g.Release()
+	for i, z := range zs {
+		if got, err := windowMessage(g, z, []int{3}, 600, true); err != nil || len(got) != 600 {
+			t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+}
+
+// storedMessage is p as non-final stored blocks, ended as a sync flush
+// without its tail.
+func storedMessage(p []byte) []byte {
+	var z []byte
+	for first := true; first || len(p) > 0; first = false {
+		k := min(len(p), 0xffff)
+		z = append(z, 0, byte(k), byte(k>>8), ^byte(k), ^byte(k>>8))
+		z = append(z, p[:k]...)
+		p = p[k:]
+	}
+	return append(z, 0)
+}
+
+func FuzzInflateWindow(f *testing.F) {
+	f.Add([]byte("hello hello hello"), []byte{0xf2, 0x00, 0x11, 0x00, 0x00}, uint8(7))
+	f.Add(bytes.Repeat([]byte("abc"), 20000), flateMessage(f, []byte("abcabc"), flate.BestSpeed), uint8(1))
+	f.Add([]byte(strings.Repeat("fuzz me, fuzz me ", 50)), takeoverMessages(f, [][]byte{[]byte(strings.Repeat("fuzz me, fuzz me ", 50)), []byte("fuzz me!")}, flate.DefaultCompression)[1], uint8(15))
+	f.Fuzz(func(t *testing.T, first, z []byte, bits uint8) {
+		bits = 8 + bits%8
+		window := 1 << bits
+		if len(first) > 1<<16 {
+			return
+		}
+		// The first message comes from a compressor that keeps its
+		// context; z, any bytes, is the next message, then again.
+		in := NewWindowInflater(int(bits))
+		defer in.Release()
+		z1 := storedMessage(first) // compress/flate's NewWriter is too slow here
+		if got, err := windowMessage(in, z1, []int{5, 1}, 1<<20, false); err != nil || !bytes.Equal(got, first) {
+			t.Fatalf("first message: %d bytes, %v; want %d", len(got), err, len(first))
+		}
+		hist := first
+		for _, sizes := range [][]int{{1, 3, 2}, {1 << 20}} {
+			dict := hist[len(hist)-min(window, len(hist)):]
+			want, stdErr := stdInflateDict(z, dict)
+			if len(want) > 1<<20 {
+				return // the limit makes the difference
+			}
+			got, err := windowMessage(in, z, sizes, 1<<20, false)
+			if (err == nil) != (stdErr == nil) || err == nil && !bytes.Equal(got, want) {
+				t.Fatalf("% x after %d bytes of history: %d bytes, %v; compress/flate %d bytes, %v", z, len(dict), len(got), err, len(want), stdErr)
+			}
+			if err != nil {
+				return
+			}
+			hist = append(bytes.Clone(dict), got...)
+		}
+	})
+}
+
+// TestCompressorInflater: what a Compressor sends, with or without context
+// takeover, whole or in fragments, the matching Inflater reads back.
+func TestCompressorInflater(t *testing.T) {
+	c := corpus()
+	msgs := [][]byte{c["json"][:20000], c["json"][100:20100], c["hello"], c["empty"], c["abc"][:5000]}
+	for _, tc := range []struct {
+		takeover bool
+		bits     int
+	}{{false, 15}, {true, 15}, {false, 9}, {true, 9}} {
+		z := NewCompressor(flate.BestSpeed, 0, tc.takeover, tc.bits)
+		var in *Inflater
+		if z.takeover {
+			in = NewWindowInflater(tc.bits)
+		} else {
+			in = NewInflater(0, false)
+		}
+		for i, m := range msgs {
+			var zm []byte
+			if i%2 == 0 {
+				zm = bytes.Clone(z.Compress(m))
+			} else {
+				for k := 0; k < len(m); k += 7000 {
+					zm = append(zm, z.StreamWrite(m[k:min(k+7000, len(m))])...)
+				}
+				zm = append(zm, z.StreamClose()...)
+			}
+			got, err := windowMessage(in, zm, []int{100}, 0, false)
+			if err != nil || !bytes.Equal(got, m) {
+				t.Fatalf("%+v, message %d: %d bytes, %v; want %d", tc, i, len(got), err, len(m))
+			}
+			if tc.bits < 15 && in.d.maxDist > 1<<tc.bits {
+				t.Fatalf("%+v, message %d: a reference %d back, past the window", tc, i, in.d.maxDist)
+			}
+		}
+		in.Release()
+	}
+	if NewCompressor(0, 128, false, 15).Compress([]byte("short")) != nil {
+		t.Fatal("a message below the threshold was compressed")
+	}
 }

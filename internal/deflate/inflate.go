@@ -27,7 +27,9 @@ import (
 // taken, and is retried whole when the next bytes arrive. Nothing else needs
 // to be remembered about a half-read symbol. The output is the message
 // itself (it is delivered whole anyway), so it doubles as the LZ77 window:
-// no separate 32 KiB history is kept.
+// no separate 32 KiB history is kept. With context takeover (an Inflater
+// from NewWindowInflater) the output starts with the end of the previous
+// messages, which back-references may reach, as a preset dictionary would.
 
 // Errors of an Inflater. A corrupt message fails with an error that wraps
 // ErrCorrupt and says what was wrong.
@@ -64,15 +66,20 @@ const maxMatch = 258
 const keepBuffer = 64 << 10
 
 // An Inflater decompresses one permessage-deflate message at a time as its
-// compressed bytes arrive (Write), and completes it (Close). It assumes
-// client_no_context_takeover: a back-reference before the start of the
-// message is an error. Get one with NewInflater and return it with Release
-// once the message has been delivered; between messages a connection holds
-// none.
+// compressed bytes arrive (Write), and completes it (Close). One from
+// NewInflater assumes the sender keeps no context (no_context_takeover): a
+// back-reference before the start of the message is an error; get one per
+// message and return it with Release once the message has been delivered,
+// so that between messages a connection holds none. One from
+// NewWindowInflater serves a whole connection whose sender keeps its
+// context: each message may refer back into the ones before it.
 type Inflater struct {
 	d       decoder
 	out     []byte
 	base    int   // start of the message in out
+	floor   int   // back-references may reach out[floor:]
+	window  int   // bytes of history kept for the next message; 0: none
+	open    bool  // a message is in progress (Reset, not yet Closed)
 	checked int   // out[:checked] has been checked
 	limit   int64 // largest message, inflated; <= 0: none
 	in      int64 // compressed bytes received
@@ -92,10 +99,46 @@ func NewInflater(limit int64, text bool) *Inflater {
 	return f
 }
 
-// Reset starts a new message, as NewInflater describes.
+// NewWindowInflater returns an Inflater for a connection whose sender keeps
+// its compression context (no server_no_context_takeover, RFC 7692
+// 7.1.1.1): it keeps the last 2^windowBits bytes of output from message to
+// message, as the preset dictionary of the next one, as the sender's
+// window may reach that far. Start each message with Reset; Open reports
+// whether one is in progress.
+func NewWindowInflater(windowBits int) *Inflater {
+	f := inflaters.Get().(*Inflater)
+	f.Reset(0, false)
+	f.out, f.base, f.floor, f.checked = f.out[:0], 0, 0, 0
+	f.window, f.open = 1<<windowBits, false
+	return f
+}
+
+// KeepsContext reports whether f is from NewWindowInflater.
+func (f *Inflater) KeepsContext() bool { return f.window > 0 }
+
+// Open reports whether a message is in progress: Reset was called and
+// Close has not completed it.
+func (f *Inflater) Open() bool { return f.open }
+
+// Reset starts a new message, as NewInflater describes; an Inflater from
+// NewWindowInflater keeps the history of the messages before it.
 func (f *Inflater) Reset(limit int64, text bool) {
 	f.d.reset()
-	f.out, f.base, f.checked = f.out[:0], 0, 0
+	f.open = true
+	if f.window > 0 {
+		// The history: what ends the output so far (the previous
+		// messages, and the history before them), moved to the front.
+		hist := f.out[len(f.out)-min(f.window, len(f.out)):]
+		if cap(f.out) > keepBuffer {
+			// A big message does not pin its buffer.
+			f.out = append(make([]byte, 0, f.window), hist...)
+		} else {
+			f.out = f.out[:copy(f.out, hist)]
+		}
+		f.base, f.floor, f.checked = len(f.out), 0, len(f.out)
+	} else {
+		f.out, f.base, f.floor, f.checked = f.out[:0], 0, 0, 0
+	}
 	f.limit, f.in, f.text = limit, 0, text
 	f.maxIn = 0
 	if limit > 0 {
@@ -107,8 +150,9 @@ func (f *Inflater) Reset(limit int64, text bool) {
 	f.utf.Reset()
 }
 
-// Held is the memory f holds for the message in progress: the capacity of
-// its output (which is also the LZ77 window), not the bytes in it.
+// Held is the memory f holds for the message in progress (and the history
+// of the previous ones, with a window): the capacity of its output (which
+// is also the LZ77 window), not the bytes in it.
 func (f *Inflater) Held() int { return cap(f.out) }
 
 // Release returns f to the pool. The message Close returned must no longer
@@ -117,7 +161,7 @@ func (f *Inflater) Release() {
 	if cap(f.out) > keepBuffer {
 		f.out = nil
 	}
-	f.out = f.out[:0]
+	f.out, f.window = f.out[:0], 0
 	inflaters.Put(f)
 }
 
@@ -151,7 +195,7 @@ func (f *Inflater) write(p []byte) error {
 		var n int
 		var more bool
 		var err error
-		f.out, n, more, err = f.d.run(f.out, p, stop, f.base)
+		f.out, n, more, err = f.d.run(f.out, p, stop, f.floor)
 		p = p[n:]
 		if err != nil {
 			return err
@@ -192,6 +236,7 @@ func (f *Inflater) Close() ([]byte, error) {
 	if f.text && !f.utf.Complete() {
 		return nil, ErrInvalidUTF8
 	}
+	f.open = false
 	return f.out[f.base:], nil
 }
 
@@ -205,7 +250,7 @@ func Inflate(dst, p []byte, limit int64) ([]byte, error) {
 		f.out = nil // dst belongs to the caller
 		f.Release()
 	}()
-	f.out, f.base, f.checked = dst, len(dst), len(dst)
+	f.out, f.base, f.floor, f.checked = dst, len(dst), len(dst), len(dst)
 	if err := f.Write(p); err != nil {
 		return f.out, err
 	}
@@ -307,7 +352,7 @@ var fixedLit, fixedDist = func() (*huffman, *huffman) {
 // appending to out, and stops early once len(out) >= stop. It returns the
 // output, how many bytes of p it took (all of them unless it stopped early
 // or the stream ended), and more = true if it stopped early. base is where
-// the message starts in out: a back-reference before it is an error.
+// the history starts in out: a back-reference before it is an error.
 func (d *decoder) run(out, p []byte, stop, base int) (_ []byte, n int, more bool, err error) {
 	i := 0
 	for {
@@ -537,7 +582,7 @@ func (d *decoder) decodeData(out []byte, stop, base int, refill bool) ([]byte, b
 		}
 		dist := int(distBase[ds]) + int(acc>>dn&(1<<de-1))
 		if dist > len(out)-base {
-			return out, false, corrupt("back-reference before the start of the message")
+			return out, false, corrupt("back-reference before the start of the message or its history")
 		}
 		d.drop(used + dn + de)
 		d.maxDist = max(d.maxDist, dist)

@@ -25,7 +25,7 @@ func (c *Conn) closeReceived(code handler.CloseCode, reason string) {
 	}
 	c.set(stCloseRecv)
 	if !c.has(stCloseSent) {
-		c.setCloseLocked(code, reason, observe.Peer)
+		c.setCloseLocked(code, reason, c.them())
 		c.set(stCloseSent)
 		c.closingAt.Store(time.Now().UnixNano())
 		// Echo the peer's code (an empty close is answered with an
@@ -51,15 +51,25 @@ func (c *Conn) fail(code handler.CloseCode, reason string) {
 		c.set(stCloseSent)
 		c.closingAt.Store(time.Now().UnixNano())
 		if !c.has(stCloseRecv) {
-			c.setCloseLocked(code, reason, observe.Server)
+			c.setCloseLocked(code, reason, c.us())
 		} else {
-			c.rareLocked().closeBy = observe.Server
+			c.rareLocked().closeBy = c.us()
 		}
 		c.enqueueClose(code, reason)
+	} else if c.cfg.Client && c.noCodeLocked() {
+		// After the client's close frame: the failure is why it ends.
+		c.setCloseLocked(code, reason, 0)
 	}
 	c.set(stShutdown)
 	c.mu.Unlock()
 	c.kick()
+}
+
+// noCodeLocked reports whether no close code is recorded yet: none
+// received, and none sent (but a client's, which does not count until the
+// server answers).
+func (c *Conn) noCodeLocked() bool {
+	return c.x == nil || c.x.code == handler.CloseAbnormal && c.x.reason == ""
 }
 
 // Close implements handler.Conn.
@@ -77,7 +87,12 @@ func (c *Conn) Close(code handler.CloseCode, reason string) error {
 	}
 	c.set(stCloseSent)
 	c.closingAt.Store(time.Now().UnixNano())
-	c.setCloseLocked(code, reason, observe.Server)
+	if c.cfg.Client {
+		// Closed reports the server's answer, or 1006 without one.
+		c.rareLocked().closeBy = c.us()
+	} else {
+		c.setCloseLocked(code, reason, c.us())
+	}
 	c.enqueueClose(code, reason)
 	c.mu.Unlock()
 	c.kick()
@@ -95,7 +110,8 @@ func (c *Conn) terminate(reason string) {
 		return
 	}
 	c.set(stGone)
-	if !c.has(stCloseRecv | stCloseSent) {
+	if c.noCodeLocked() {
+		// This is why the connection ended.
 		c.setCloseLocked(handler.CloseAbnormal, reason, 0)
 	}
 	c.dropQueueLocked()
@@ -112,14 +128,10 @@ func (c *Conn) Finish() {
 		return
 	}
 	c.set(stFinished | stGone)
-	code, reason, by := handler.CloseAbnormal, "", observe.Side(0)
+	code, reason, by := c.statusLocked()
 	var cancel context.CancelFunc
 	if x := c.x; x != nil {
-		code, reason, by = x.code, x.reason, x.closeBy
 		cancel = x.cancel
-	}
-	if code == handler.CloseAbnormal && reason == "" {
-		reason = "connection closed without a close frame"
 	}
 	c.dropQueueLocked()
 	c.mu.Unlock()
@@ -140,6 +152,28 @@ func (c *Conn) Finish() {
 		o.Closed(code, by)
 	}
 	c.call(func() { c.h.Closed(c, code, reason) })
+}
+
+// statusLocked is how the connection ended, as Closed reports it, and which
+// side started the closing handshake.
+func (c *Conn) statusLocked() (handler.CloseCode, string, observe.Side) {
+	code, reason, by := handler.CloseAbnormal, "", observe.Side(0)
+	if x := c.x; x != nil {
+		code, reason, by = x.code, x.reason, x.closeBy
+	}
+	if code == handler.CloseAbnormal && reason == "" {
+		reason = "connection closed without a close frame"
+	}
+	return code, reason, by
+}
+
+// CloseStatus returns the close code and reason Handler.Closed got (or
+// will get, once the connection is finished).
+func (c *Conn) CloseStatus() (handler.CloseCode, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	code, reason, _ := c.statusLocked()
+	return code, reason
 }
 
 // ReadEnded tells the Conn that the socket's read side ended (EOF or error)

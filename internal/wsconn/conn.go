@@ -1,9 +1,11 @@
-// Package wsconn is the engine-independent part of a server-side WebSocket
-// connection: it implements handler.Conn, runs the handler's callbacks, keeps
-// the closing handshake, queues outgoing frames and holds the connection
-// table with its timers. An engine supplies the socket (a Transport), feeds
-// the bytes it reads to Conn.Feed and tells the Conn when the socket can take
-// more bytes or has gone.
+// Package wsconn is the engine-independent part of a WebSocket connection,
+// for both ends: it implements handler.Conn, runs the handler's callbacks,
+// keeps the closing handshake, queues outgoing frames and holds the
+// connection table with its timers. An engine supplies the socket (a
+// Transport), feeds the bytes it reads to Conn.Feed and tells the Conn when
+// the socket can take more bytes or has gone. The server's engines run
+// server Conns; the client package runs one client Conn (Config.Client)
+// over a blocking transport.
 package wsconn
 
 import (
@@ -62,8 +64,29 @@ type frameWriter interface {
 	WriteFrame(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, error)
 }
 
-// Config is what a Conn needs from the server's settings.
+// writeWaiter is an optional method of a blocking Transport: WaitWrite
+// returns once the write in progress, if any, has. A client Conn calls it
+// after queueing a data frame behind another goroutine's write (a pong, a
+// ping, a close frame), so that its sender is held back by the socket as if
+// it wrote itself, instead of queueing without bound.
+type writeWaiter interface{ WaitWrite() }
+
+// Config is what a Conn needs from the server's settings, or from the
+// client's options.
 type Config struct {
+	// Client makes the Conn the client end (RFC 6455 5.1, 5.3): every
+	// frame it sends is masked with a fresh random key, frames from the
+	// server must be unmasked (else 1002), and Handler.Closed reports
+	// 1006 when the server does not answer our close frame. A Table of
+	// client Conns is only for their timers.
+	Client bool
+	// Compressor, if set, compresses the client's messages once
+	// EnableCompression was called (nil: deflate.Deflate, the server's),
+	// under the Conn's message lock, and NewWriter's messages as one
+	// stream. It holds one connection's state: a Config with one serves
+	// a single Conn.
+	Compressor *deflate.Compressor
+
 	MaxMessageSize int64
 	// MaxWriteQueue bounds the memory queued for a peer that reads slower
 	// than it is sent to, counted as the heap really holds it (each
@@ -111,7 +134,8 @@ const (
 	stPaused                        // input is not read until the queue drains (see ReadPaused)
 )
 
-// Conn is a server-side WebSocket connection. It implements handler.Conn.
+// Conn is one end of a WebSocket connection, the server's (or the client's,
+// with Config.Client). It implements handler.Conn.
 //
 // Every idle connection holds one, so it is kept small (about 200 bytes):
 // the write queue and what only some connections need (the request, the
@@ -217,6 +241,7 @@ func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head 
 		}
 	}
 	c.rd.MaxMessage = cfg.MaxMessageSize
+	c.rd.Client = cfg.Client
 	now := time.Now().UnixNano()
 	c.lastRead.Store(now)
 	c.lastMessage.Store(now)
@@ -231,6 +256,31 @@ func (c *Conn) EnableCompression(window int) {
 	c.rd.Compression = true
 	c.rd.StreamCompressed = true // inflated as it arrives: see inflated
 	c.window = uint8(window)
+}
+
+// InflateWithContext makes compressed messages inflate with the history of
+// the ones before (the last 2^windowBits bytes), for a peer that keeps its
+// compression context (no server_no_context_takeover): the connection then
+// holds an inflater and its window for its whole life. Call it after
+// EnableCompression, before Start.
+func (c *Conn) InflateWithContext(windowBits int) {
+	c.infl = deflate.NewWindowInflater(windowBits)
+}
+
+// us and them are the sides of a closing handshake this end and its peer
+// started, as observe.Side names them (Server: the server's end).
+func (c *Conn) us() observe.Side {
+	if c.cfg.Client {
+		return observe.Peer
+	}
+	return observe.Server
+}
+
+func (c *Conn) them() observe.Side {
+	if c.cfg.Client {
+		return observe.Server
+	}
+	return observe.Peer
 }
 
 // compressMin is the smallest message worth compressing.

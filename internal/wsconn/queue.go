@@ -8,7 +8,6 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/ws4go/ws4go/handler"
-	"github.com/ws4go/ws4go/internal/proto"
 	"github.com/ws4go/ws4go/observe"
 )
 
@@ -174,7 +173,11 @@ func (c *Conn) enqueuePongLocked(hdr []byte, p []byte) error {
 		q.frames[i] = append(append(q.frames[i][:0], hdr...), p...)
 		return nil
 	}
-	frame := append(append(make([]byte, 0, maxPong), hdr...), p...)
+	size := maxPong
+	if c.cfg.Client {
+		size += maskLen
+	}
+	frame := append(append(make([]byte, 0, size), hdr...), p...)
 	if err := c.enqueueLocked(frame, false); err != nil {
 		return err
 	}
@@ -221,7 +224,7 @@ func (c *Conn) overflowPartialLocked() {
 	c.set(stGone)
 	c.clear(stFlushing)
 	if !c.has(stCloseSent | stCloseRecv) {
-		c.setCloseLocked(c.writeQueueCode(), "write queue overflow", observe.Server)
+		c.setCloseLocked(c.writeQueueCode(), "write queue overflow", c.us())
 	}
 	c.dropQueueLocked()
 }
@@ -261,8 +264,8 @@ func (c *Conn) overflowLocked(code handler.CloseCode, reason string) {
 	c.memLocked(q, mem-q.mem)
 	c.set(stCloseSent | stShutdown)
 	c.closingAt.Store(time.Now().UnixNano())
-	c.setCloseLocked(code, reason, observe.Server)
-	frame := proto.AppendClose(nil, code, reason)
+	c.setCloseLocked(code, reason, c.us())
+	frame := c.closeFrame(code, reason)
 	c.appendLocked(q, frame)
 	c.pauseLocked()
 	if o := c.cfg.Observer; o != nil {
@@ -272,7 +275,7 @@ func (c *Conn) overflowLocked(code handler.CloseCode, reason string) {
 
 // enqueueClose queues a close frame; c.mu is held.
 func (c *Conn) enqueueClose(code handler.CloseCode, reason string) {
-	if c.enqueueLocked(proto.AppendClose(nil, code, reason), false) == nil {
+	if c.enqueueLocked(c.closeFrame(code, reason), false) == nil {
 		if o := c.cfg.Observer; o != nil {
 			o.Sent(observe.KindClose, 2+len(reason))
 		}

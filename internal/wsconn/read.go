@@ -98,10 +98,13 @@ func (c *Conn) dispatch(ev proto.Event) bool {
 // produced (a decompression bomb fails with 1009 after at most about the
 // limit), and a text message fails with 1007 at the piece that inflates to
 // its first invalid UTF-8 byte, not when it ends. The whole message is then
-// dispatched as a plain one.
+// dispatched as a plain one. A connection that inflates with context
+// (InflateWithContext) keeps its inflater, and starts each message on it.
 func (c *Conn) inflated(ev proto.Event) bool {
 	if c.infl == nil {
 		c.infl = deflate.NewInflater(c.cfg.MaxMessageSize, ev.Type == handler.Text)
+	} else if !c.infl.Open() {
+		c.infl.Reset(c.cfg.MaxMessageSize, ev.Type == handler.Text)
 	}
 	err := c.infl.Write(ev.Data)
 	var data []byte
@@ -122,7 +125,9 @@ func (c *Conn) inflated(ev proto.Event) bool {
 		return true
 	}
 	ok := c.dispatch(proto.Event{Kind: proto.Message, Type: ev.Type, Data: data})
-	c.releaseInflater()
+	if !c.infl.KeepsContext() {
+		c.releaseInflater()
+	}
 	return ok
 }
 

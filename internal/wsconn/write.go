@@ -1,10 +1,12 @@
 package wsconn
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/gobwas/ws"
 
@@ -22,7 +24,9 @@ func (c *Conn) Send(t handler.MessageType, p []byte) error {
 	c.msgMu.Lock()
 	defer c.msgMu.Unlock()
 	var err error
-	if c.compress && len(p) >= compressMin {
+	if c.compress && c.cfg.Compressor != nil {
+		err = c.sendClientMessage(c.cfg.Compressor, ws.OpCode(t), p)
+	} else if c.compress && len(p) >= compressMin {
 		bp := deflateBufs.Get().(*[]byte)
 		z := deflate.Deflate((*bp)[:0], p, int(c.window))
 		err = c.sendFrameRSV(true, 4, ws.OpCode(t), z)
@@ -75,7 +79,12 @@ func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) {
 		c.msgMu.Unlock()
 		return nil, handler.ErrClosed
 	}
-	return &fragmentWriter{c: c, op: ws.OpCode(t), typ: t}, nil
+	w := &fragmentWriter{c: c, op: ws.OpCode(t), typ: t}
+	if c.compress {
+		// A client compresses the message as one DEFLATE stream.
+		w.z = c.cfg.Compressor
+	}
+	return w, nil
 }
 
 type fragmentWriter struct {
@@ -84,6 +93,16 @@ type fragmentWriter struct {
 	typ    handler.MessageType
 	n      int
 	closed bool
+	z      *deflate.Compressor // nil: the fragments are sent as written
+}
+
+// rsv is the reserved bits of the next fragment: RSV1 on the first of a
+// compressed message.
+func (w *fragmentWriter) rsv() byte {
+	if w.z != nil && w.op != ws.OpContinuation {
+		return 4
+	}
+	return 0
 }
 
 func (w *fragmentWriter) Write(p []byte) (int, error) {
@@ -93,7 +112,11 @@ func (w *fragmentWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.sendFrame(false, w.op, p); err != nil {
+	frame := p
+	if w.z != nil {
+		frame = w.z.StreamWrite(p)
+	}
+	if err := w.c.sendFrameRSV(false, w.rsv(), w.op, frame); err != nil {
 		return 0, err
 	}
 	w.op = ws.OpContinuation
@@ -107,7 +130,11 @@ func (w *fragmentWriter) Close() error {
 	}
 	w.closed = true
 	defer w.c.msgMu.Unlock()
-	err := w.c.sendFrame(true, w.op, nil)
+	var frame []byte
+	if w.z != nil {
+		frame = w.z.StreamClose()
+	}
+	err := w.c.sendFrameRSV(true, w.rsv(), w.op, frame)
 	if o := w.c.cfg.Observer; o != nil && err == nil {
 		o.Sent(observe.KindOf(w.typ), w.n)
 	}
@@ -120,14 +147,73 @@ func (c *Conn) sendFrame(fin bool, op ws.OpCode, p []byte) error {
 	return c.sendFrameRSV(fin, 0, op, p)
 }
 
-// sendFrameRSV is sendFrame with reserved bits (RSV1 marks a compressed
-// message).
-func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
+// sendClientMessage sends a client's message, compressed by z unless z
+// finds it too short.
+func (c *Conn) sendClientMessage(z *deflate.Compressor, op ws.OpCode, p []byte) error {
+	if c.closing() {
+		return handler.ErrClosed // not worth compressing
+	}
+	if zp := z.Compress(p); zp != nil {
+		return c.sendFrameRSV(true, 4, op, zp)
+	}
+	return c.sendFrame(true, op, p)
+}
+
+// maskLen is the size of a masking key.
+const maskLen = 4
+
+// maskBufs hold the masked frames a client writes.
+var maskBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendMasked appends a whole masked frame, with a fresh key from
+// crypto/rand: RFC 6455 5.3 wants keys the peer cannot predict.
+func appendMasked(dst []byte, fin bool, rsv byte, op ws.OpCode, p []byte) []byte {
 	var hdr [ws.MaxHeaderSize]byte
 	hn := proto.PutHeader(&hdr, fin, rsv, op, len(p))
+	hdr[1] |= 0x80
+	var key [maskLen]byte
+	_, _ = rand.Read(key[:])
+	dst = append(append(dst, hdr[:hn]...), key[:]...)
+	start := len(dst)
+	dst = append(dst, p...)
+	ws.Cipher(dst[start:], key, 0)
+	return dst
+}
+
+// closeFrame is a close frame with code and reason (masked from a client).
+func (c *Conn) closeFrame(code handler.CloseCode, reason string) []byte {
+	if !c.cfg.Client {
+		return proto.AppendClose(nil, code, reason)
+	}
+	var p []byte
+	if code != handler.CloseNoStatus {
+		if len(reason) > 123 {
+			reason = reason[:123]
+		}
+		p = append([]byte{byte(code >> 8), byte(code)}, reason...)
+	}
+	return appendMasked(make([]byte, 0, ws.MaxHeaderSize+maskLen+len(p)), true, 0, ws.OpClose, p)
+}
+
+// sendFrameRSV is sendFrame with reserved bits (RSV1 marks a compressed
+// message). A client's frame is masked whole into a pooled buffer (p is the
+// caller's and stays as it is), then written or queued as a server's, as a
+// payload without a header.
+func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
+	var hdr [ws.MaxHeaderSize]byte
+	var hn int
+	var bp *[]byte
+	if c.cfg.Client {
+		bp = maskBufs.Get().(*[]byte)
+		p = appendMasked((*bp)[:0], fin, rsv, op, p)
+		*bp = p[:0]
+	} else {
+		hn = proto.PutHeader(&hdr, fin, rsv, op, len(p))
+	}
 	c.mu.Lock()
 	if c.has(stGone | stCloseSent) {
 		c.mu.Unlock()
+		putMaskBuf(bp)
 		return handler.ErrClosed
 	}
 	var ends bool // this frame ends a fragmented message
@@ -141,17 +227,23 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 	}
 	if c.has(stFlushing) {
 		// The writer of the moment will send it after what it has.
+		var err error
 		if op == ws.OpPong {
-			err := c.enqueuePongLocked(hdr[:hn], p)
-			c.mu.Unlock()
-			return err
-		}
-		frame := make([]byte, 0, hn+len(p))
-		err := c.enqueueLocked(append(append(frame, hdr[:hn]...), p...), false)
-		if ends && err == nil {
-			c.releaseDeferredLocked()
+			err = c.enqueuePongLocked(hdr[:hn], p)
+		} else {
+			frame := make([]byte, 0, hn+len(p))
+			err = c.enqueueLocked(append(append(frame, hdr[:hn]...), p...), false)
+			if ends && err == nil {
+				c.releaseDeferredLocked()
+			}
 		}
 		c.mu.Unlock()
+		if bp != nil {
+			putMaskBuf(bp)
+			if w, ok := c.tr.(writeWaiter); ok && err == nil && !op.IsControl() {
+				w.WaitWrite()
+			}
+		}
 		return err
 	}
 	c.set(stFlushing)
@@ -160,7 +252,22 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 		c.releaseDeferredLocked()
 	}
 	c.mu.Unlock()
-	return c.writeHeld(hdr, hn, p, false)
+	err := c.writeHeld(hdr, hn, p, false)
+	if bp != nil {
+		putMaskBuf(bp)
+	}
+	return err
+}
+
+// putMaskBuf returns a buffer of maskBufs (nil: none).
+func putMaskBuf(bp *[]byte) {
+	if bp == nil {
+		return
+	}
+	if cap(*bp) > 1<<20 {
+		*bp = nil // a rare big message does not pin its buffer
+	}
+	maskBufs.Put(bp)
 }
 
 // writeHeld writes a frame (hdr[:hn], then p) for the holder of the right
