@@ -21,6 +21,7 @@ import (
 	"github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/conformance"
+	"github.com/ws4go/ws4go/internal/fuzzinput"
 	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
@@ -493,13 +494,7 @@ func writeServerFrame(nc net.Conn, fin bool, rsv byte, op ws.OpCode, p []byte) {
 }
 
 // deflateMessage compresses p as a server would, on its own.
-func deflateMessage(p []byte) []byte {
-	var b bytes.Buffer
-	fw, _ := flate.NewWriter(&b, flate.BestSpeed)
-	_, _ = fw.Write(p)
-	_ = fw.Flush()
-	return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
-}
+func deflateMessage(p []byte) []byte { return fuzzinput.Deflate(p) }
 
 func TestCompressionReceived(t *testing.T) {
 	t.Run("context takeover", func(t *testing.T) {
