@@ -74,7 +74,8 @@ bench-publish:
 # its package is skipped (FuzzHsHeadVsReadRequest lands with the strict head
 # parser).
 FUZZ_TARGETS := ./internal/proto:FuzzReader ./internal/proto:FuzzUTF8 \
-	./internal/deflate:FuzzInflate ./internal/handshake:FuzzHsHeadVsReadRequest \
+	./internal/deflate:FuzzInflate ./internal/deflate:FuzzInflateWindow \
+	./internal/handshake:FuzzHsHeadVsReadRequest \
 	./server:FuzzServerConn ./client:FuzzClientConn
 FUZZTIME ?= 10m
 # make test fuzzes each target this long.
