@@ -78,11 +78,13 @@ type Conn interface {
 	SetData(v any)
 
 	// Context returns the connection's context: it is cancelled once the
-	// connection is gone, before Closed is called (so Closed may wait for
-	// the goroutines that watch it), and is already cancelled if the
-	// connection is gone when it is first asked for. Pass it to the work
-	// a handler starts in goroutines of its own. Behind an http.Handler
-	// it carries the upgrade request's context values (not its
-	// cancellation: the request ends once the connection is taken over).
+	// connection is gone (its socket closed: after the closing handshake,
+	// or at once by Terminate), before Closed is called (so Closed may
+	// wait for the goroutines that watch it), and is already cancelled if
+	// the connection is gone when it is first asked for. Pass it to the
+	// work a handler starts in goroutines of its own. Behind an
+	// http.Handler it carries the upgrade request's context values (not
+	// its cancellation: the request ends once the connection is taken
+	// over) when first asked for during Opened, as Request is kept.
 	Context() context.Context
 }

@@ -24,7 +24,8 @@ import (
 type Conn struct {
 	// Req, Proto, Local and Remote are what Request, Subprotocol,
 	// LocalAddr and RemoteAddr return. NewConn fills them in; set them
-	// before the Conn is used.
+	// before the Conn is used. (A Conn made without NewConn works too:
+	// its fields are then what it was given.)
 	Req           *http.Request
 	Proto         string
 	Local, Remote net.Addr
@@ -62,6 +63,18 @@ func NewConn(r *http.Request) *Conn {
 	}
 	c.ctx, c.cancel = context.WithCancel(r.Context())
 	return c
+}
+
+// contextLocked returns c's context, made on first use for a Conn not made
+// by NewConn (its parent is then the background); c.mu is held.
+func (c *Conn) contextLocked() (context.Context, context.CancelFunc) {
+	if c.ctx == nil {
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		if c.closed || c.terminated {
+			c.cancel()
+		}
+	}
+	return c.ctx, c.cancel
 }
 
 // Send records a copy of p as a message of type t.
@@ -151,7 +164,8 @@ func (c *Conn) Close(code handler.CloseCode, reason string) error {
 		return nil
 	}
 	c.closed, c.code, c.reason = true, code, reason
-	c.cancel()
+	_, cancel := c.contextLocked()
+	cancel()
 	return nil
 }
 
@@ -160,7 +174,8 @@ func (c *Conn) Terminate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.terminated = true
-	c.cancel()
+	_, cancel := c.contextLocked()
+	cancel()
 }
 
 // LocalAddr returns c.Local.
@@ -190,8 +205,14 @@ func (c *Conn) SetData(v any) {
 }
 
 // Context is cancelled when Close or Terminate is called (or the request's
-// context ends), as a real connection's is when it ends.
-func (c *Conn) Context() context.Context { return c.ctx }
+// context ends), as a real connection's is when it ends: after Close, as if
+// the peer had answered the close frame at once.
+func (c *Conn) Context() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ctx, _ := c.contextLocked()
+	return ctx
+}
 
 // Sent returns copies of the messages sent so far, in order.
 func (c *Conn) Sent() []handler.Message {

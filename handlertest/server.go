@@ -80,7 +80,17 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 		defer cancel()
 		err := s.Config.Shutdown(ctx)
-		if serr := <-s.errc; !errors.Is(serr, server.ErrServerClosed) {
+		if s.errc == nil {
+			s.err = err // never started
+			return
+		}
+		var serr error
+		select {
+		case serr = <-s.errc:
+		case <-ctx.Done():
+			serr = errors.New("did not return after Shutdown")
+		}
+		if !errors.Is(serr, server.ErrServerClosed) {
 			err = errors.Join(err, fmt.Errorf("handlertest: Serve: %w", serr))
 		}
 		if n := s.Config.Len(); n != 0 {

@@ -23,7 +23,7 @@
 // A handler that blocks holds its worker: a monitor notices a worker stalled
 // on one event (after a few milliseconds), hands the rest of its batch to the
 // other workers and gets another worker polling (a sleeping one, or a new
-// one up to Config.Workers goroutines in all). When that many are held,
+// one up to Server.Workers goroutines in all). When that many are held,
 // nobody polls: ready connections wait in the kernel (the engine's
 // backpressure) and no goroutine is added.
 //

@@ -77,7 +77,7 @@ const (
 	RejectNotFound                     // 404: no WebSocket handler for the path
 	RejectTimeout                      // 408: the request head did not arrive in time
 	RejectTooLarge                     // 431: the request head is too large
-	RejectInternal                     // 500: the connection could not be taken over
+	RejectInternal                     // 500: the connection could not be taken over, or the accept hook chose a subprotocol not offered
 	RejectShuttingDown                 // 503: the server is shutting down
 	RejectHostNotAllowed               // 403: a Host the server does not serve (DNS rebinding)
 	RejectPanic                        // 500: a user hook (origin check, accept hook) panicked

@@ -35,8 +35,8 @@ type Accepted struct {
 // response of its own. (Any other error refuses it with 403 and a body
 // that does not reveal the error, which is logged at debug level.)
 type Refusal struct {
-	// Status is the HTTP status, from 300 to 599; any other value
-	// (zero included) means 403 Forbidden.
+	// Status is the HTTP status, from 300 to 599 but 304 (which has no
+	// body); any other value (zero included) means 403 Forbidden.
 	Status int
 	// Header holds extra response header fields ("WWW-Authenticate",
 	// "Retry-After", a "Content-Type" for Body). Fields that frame the
@@ -53,8 +53,9 @@ func (r *Refusal) Error() string {
 	return fmt.Sprintf("ws4go: handshake refused with %d", r.status())
 }
 
+// status is the status sent: Status if it may carry the body, else 403.
 func (r *Refusal) status() int {
-	if r.Status < 300 || r.Status > 599 {
+	if r == nil || r.Status < 300 || r.Status > 599 || r.Status == http.StatusNotModified {
 		return http.StatusForbidden
 	}
 	return r.Status
@@ -86,22 +87,21 @@ func (s *Server) runAccept(r *http.Request, f handler.Factory, res *handshake.Re
 		// of the head parser, refused as the origin check refuses it.
 		return accepted{}, handshake.Reject(observe.RejectMalformed, "malformed request")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.handshakeTimeout())
+	ctx, cancel := context.WithCancel(r.Context())
+	if d := s.handshakeTimeout(); d > 0 {
+		ctx, cancel = context.WithTimeout(r.Context(), d)
+	}
 	defer cancel()
 	stop := context.AfterFunc(s.closed, cancel)
 	defer stop()
-	a, err, rej := s.callAccept(r.WithContext(ctx))
-	if rej != nil {
-		return accepted{}, rej
+	a, rej := s.callAccept(r.WithContext(ctx))
+	if rej == nil && s.closing.Load() {
+		// Shutdown started while the hook ran: every path refuses
+		// alike (the hook saw its context end, and may have refused
+		// for that).
+		rej = handshake.Reject(observe.RejectShuttingDown, "server shutting down")
 	}
-	if err != nil {
-		var ref *Refusal
-		if !errors.As(err, &ref) {
-			s.logger().Debug("ws4go: the accept hook refused a handshake", "remote", r.RemoteAddr, "err", err)
-			ref = &Refusal{Status: http.StatusForbidden, Body: "forbidden\n"}
-		}
-		rej := handshake.Reject(observe.RejectAccept, ref.Body)
-		rej.Code, rej.Header = ref.status(), ref.Header
+	if rej != nil {
 		return accepted{}, rej
 	}
 	if a.Subprotocol != "" {
@@ -118,8 +118,10 @@ func (s *Server) runAccept(r *http.Request, f handler.Factory, res *handshake.Re
 	return accepted{factory: f, data: a.Data}, nil
 }
 
-// callAccept calls the hook; a panic becomes a RejectPanic rejection.
-func (s *Server) callAccept(r *http.Request) (a Accepted, err error, rej *handshake.Rejection) {
+// callAccept calls the hook and turns its error into the rejection to send.
+// A panic, in the hook or in what its error does (Error, As), becomes a
+// RejectPanic rejection.
+func (s *Server) callAccept(r *http.Request) (a Accepted, rej *handshake.Rejection) {
 	defer func() {
 		if v := recover(); v != nil {
 			rej = handshake.Reject(observe.RejectPanic, "internal error")
@@ -127,6 +129,16 @@ func (s *Server) callAccept(r *http.Request) (a Accepted, err error, rej *handsh
 			rej.Site = observe.SiteAccept
 		}
 	}()
-	a, err = s.Accept(r)
-	return a, err, nil
+	a, err := s.Accept(r)
+	if err == nil {
+		return a, nil
+	}
+	var ref *Refusal
+	if !errors.As(err, &ref) || ref == nil { // a typed nil *Refusal too
+		s.logger().Debug("ws4go: the accept hook refused a handshake", "remote", r.RemoteAddr, "err", err)
+		ref = &Refusal{Status: http.StatusForbidden, Body: "forbidden\n"}
+	}
+	rej = handshake.Reject(observe.RejectAccept, ref.Body)
+	rej.Code, rej.Header = ref.status(), ref.Header
+	return Accepted{}, rej
 }

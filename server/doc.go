@@ -43,7 +43,7 @@
 // do, so state shared between handlers needs its own locking. A message's Data
 // belongs to the engine once ReceivedMessage returns. Every handler.Conn
 // method, and every Server method, is safe from any goroutine. A panic in a
-// Factory, a callback or CheckOrigin is recovered and logged, and costs only
+// Factory, a callback, CheckOrigin or Accept is recovered and logged, and costs only
 // its connection (1011) or handshake (500).
 //
 // # Limits

@@ -44,6 +44,14 @@ func (s *Server) headEnd(buf []byte) (int, []byte) {
 }
 
 func (s *Server) decideNetpoll(head []byte, p netpoll.Peer) netpoll.Decision {
+	if s.Accept != nil {
+		// The accept hook may wait (on an auth backend): on a worker
+		// it would hold up every connection once a few hooks wait.
+		// The handshake goes to a goroutine of its own, as on the
+		// goroutine engine, and the connection comes back to the
+		// workers once accepted.
+		return netpoll.Decision{Fallback: s.handshakeOffWorker}
+	}
 	d := s.decideHead(head, p, nil)
 	switch {
 	case d.fallback:
@@ -58,6 +66,19 @@ func (s *Server) decideNetpoll(head []byte, p netpoll.Peer) netpoll.Decision {
 	return netpoll.Decision{Response: d.response, Accept: func(tr wsconn.Transport) *wsconn.Conn {
 		return s.newConn(tr, d.factory, d.res, d.data, headCopy, d.req)
 	}}
+}
+
+// handshakeOffWorker answers a head the netpoll engine handed over (read:
+// the bytes read so far) on this goroutine, and gives an accepted
+// connection back to the engine.
+func (s *Server) handshakeOffWorker(nc net.Conn, read []byte) {
+	if !s.trackHandshake(nc, true) {
+		nc.Close()
+		return
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	s.handshake(nc, read, s.engine.adopt)
 }
 
 // netpollEngine adapts the netpoll package to the server. Listeners it

@@ -60,10 +60,15 @@ func (e goroutineEngine) serve(nc net.Conn) {
 
 // handshake reads the request head (bounded in size and time), answers it,
 // and runs the connection on success.
-func (e goroutineEngine) handshake(nc net.Conn) {
-	s := e.s
+func (e goroutineEngine) handshake(nc net.Conn) { e.s.handshake(nc, nil, e.run) }
+
+// handshake reads the rest of the request head from nc (read holds the
+// bytes read so far), answers it, and on success has run run the
+// connection: on this goroutine (the goroutine engine), or on the netpoll
+// engine's workers (the handshakes it hands over, see decideNetpoll).
+func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsconn.Transport) *wsconn.Conn, []byte)) {
 	bp := readBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
+	buf := append((*bp)[:0], read...)
 	release := func() {
 		if cap(buf) == readBufSize {
 			*bp = buf[:readBufSize]
@@ -71,28 +76,31 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 		readBufs.Put(bp)
 	}
 	_ = nc.SetReadDeadline(deadline(s.handshakeTimeout()))
-	var headLen int
-	for headLen == 0 {
+	headLen, rej := handshake.HeadEnd(buf)
+	for headLen == 0 && rej == nil {
 		if len(buf) == cap(buf) {
 			buf = append(buf, make([]byte, len(buf))...)[:len(buf)]
 		}
 		n, err := nc.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		var rej *handshake.Rejection
-		if headLen, rej = handshake.HeadEnd(buf); rej != nil {
-			s.rejected(rej.Why)
-			_, _ = nc.Write(handshake.AppendRejection(nil, rej))
-			err = errors.New("head too large")
-		}
-		if headLen == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-			s.rejected(observe.RejectTimeout)
-		}
-		if headLen == 0 && err != nil {
+		headLen, rej = handshake.HeadEnd(buf)
+		if headLen == 0 && rej == nil && err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.rejected(observe.RejectTimeout)
+			}
 			s.trackHandshake(nc, false)
 			nc.Close()
 			release()
 			return
 		}
+	}
+	if rej != nil {
+		s.rejected(rej.Why)
+		_, _ = nc.Write(handshake.AppendRejection(nil, rej))
+		s.trackHandshake(nc, false)
+		nc.Close()
+		release()
+		return
 	}
 	head := buf[:headLen]
 	var state *tls.ConnectionState
@@ -128,7 +136,7 @@ func (e goroutineEngine) handshake(nc net.Conn) {
 	}
 	rest := append([]byte(nil), buf[headLen:]...)
 	release()
-	e.run(nc, func(tr wsconn.Transport) *wsconn.Conn {
+	run(nc, func(tr wsconn.Transport) *wsconn.Conn {
 		return s.newConn(tr, d.factory, d.res, d.data, headCopy, d.req)
 	}, rest)
 }

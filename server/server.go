@@ -102,9 +102,13 @@ type Server struct {
 	// listener r is parsed from the request head only for the hook (a
 	// server without one does not pay for it; r.RemoteAddr and, on TLS,
 	// r.TLS are set) and is the one handler.Conn.Request returns. The
-	// hook runs on the connection's goroutine, or on the netpoll engine
-	// on one of its workers, which it holds while it runs, as a blocking
-	// handler does (see Workers): keep it quick.
+	// hook runs on a goroutine of the handshake's own, on either engine
+	// (the netpoll engine hands a handshake to one when Accept is set,
+	// and takes the connection back once accepted), so a slow hook
+	// holds up no other connection. A hook that ignores its context is
+	// waited for by Shutdown until its context ends, and by Close at
+	// most HandshakeTimeout; a handshake whose hook returns after
+	// shutdown started is refused (503).
 	Accept func(r *http.Request) (Accepted, error)
 	// AllowedHosts, if set, are the only Host headers served, on every
 	// path (WebSocket and plain HTTP, standalone and http.Handler); any
@@ -446,16 +450,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.table.Wait(ctx.Done()) {
 		err = ctx.Err()
 	}
-	s.release()
+	if !s.release(ctx.Done()) && err == nil {
+		err = ctx.Err()
+	}
 	return err
 }
 
 // Close drops every connection at once, without closing handshakes, and
-// releases everything.
+// releases everything. It waits for the goroutines of handshakes in
+// progress at most HandshakeTimeout: an accept hook that ignores its
+// request's context (which Close ends) is not waited for longer.
 func (s *Server) Close() error {
 	s.init()
 	s.stopAccepting()
-	s.release()
+	var bound <-chan struct{}
+	if d := s.handshakeTimeout(); d > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		bound = ctx.Done()
+	}
+	s.release(bound)
 	return nil
 }
 
@@ -482,8 +496,23 @@ func (s *Server) stopAccepting() {
 	}
 }
 
-func (s *Server) release() {
+// release drops every connection, waits for the server's goroutines until
+// done fires (nil: no bound) and closes the engine. It reports whether the
+// goroutines ended: one still in an accept hook finds the server closing
+// when the hook returns, and refuses its handshake.
+func (s *Server) release(done <-chan struct{}) bool {
 	s.table.TerminateAll()
-	s.wg.Wait()
+	ended := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(ended)
+	}()
+	ok := true
+	select {
+	case <-ended:
+	case <-done:
+		ok = false
+	}
 	s.engine.close()
+	return ok
 }

@@ -338,7 +338,7 @@ func AppendRejection(dst []byte, rej *Rejection) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, http.StatusText(rej.Status())...)
 	dst = append(dst, "\r\n"...)
-	if len(rej.Header["Content-Type"]) == 0 {
+	if !hasUserField(rej.Header, "Content-Type") {
 		dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\n"...)
 	}
 	dst = append(dst, "X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: "...)
@@ -348,6 +348,7 @@ func AppendRejection(dst []byte, rej *Rejection) []byte {
 		if !userHeader(k) {
 			continue
 		}
+		k = http.CanonicalHeaderKey(k)
 		for _, v := range vs {
 			dst = append(dst, k...)
 			dst = append(dst, ": "...)
@@ -363,7 +364,7 @@ func AppendRejection(dst []byte, rej *Rejection) []byte {
 // valid field name, and not one that frames the response (the server sets
 // those).
 func userHeader(k string) bool {
-	if !isToken([]byte(k)) {
+	if k == "" || !isToken([]byte(k)) {
 		return false
 	}
 	switch http.CanonicalHeaderKey(k) {
@@ -371,6 +372,17 @@ func userHeader(k string) bool {
 		return false
 	}
 	return true
+}
+
+// hasUserField reports whether h has a field named k that a refusal sends,
+// whatever the case of its name.
+func hasUserField(h http.Header, k string) bool {
+	for hk, vs := range h {
+		if len(vs) > 0 && userHeader(hk) && http.CanonicalHeaderKey(hk) == k {
+			return true
+		}
+	}
+	return false
 }
 
 // UserHeader reports whether a refusal may carry the header field k (see

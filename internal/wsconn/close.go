@@ -115,8 +115,12 @@ func (c *Conn) terminate(reason string) {
 		c.setCloseLocked(handler.CloseAbnormal, reason, 0)
 	}
 	c.dropQueueLocked()
+	cancel := c.cancelContextLocked()
 	c.mu.Unlock()
 	c.tr.Close()
+	if cancel != nil {
+		cancel() // the connection is gone now, not when Finish runs
+	}
 }
 
 // Finish is called by the engine once, after the socket is closed: it calls

@@ -309,8 +309,12 @@ func (c *Conn) Start(t *Table) {
 		c.mu.Lock()
 		if c.x != nil && !c.x.asked {
 			// The http.Handler path's request goes too: it holds
-			// every header the embedding server allowed.
+			// every header the embedding server allowed, and so
+			// does its context chain unless Context was asked for.
 			c.x.head, c.x.req = nil, nil
+			if c.x.cancel == nil {
+				c.x.ctx = nil
+			}
 			if c.x.empty() {
 				c.x = nil
 			}
@@ -387,6 +391,10 @@ func (c *Conn) Request() *http.Request {
 	if x.req == nil && x.head != nil {
 		x.req, _ = handshake.ParseRequest(x.head)
 		x.head = nil
+		if a := c.tr.RemoteAddr(); x.req != nil && a != nil {
+			// As net/http and the accept hook's request have it.
+			x.req.RemoteAddr = a.String()
+		}
 	}
 	return x.req
 }
@@ -416,24 +424,27 @@ func (c *Conn) Context() context.Context {
 	if c.x != nil && c.x.cancel != nil {
 		return c.x.ctx
 	}
-	if c.has(stFinished) {
-		return cancelledContext
-	}
 	x := c.rareLocked()
 	parent := x.ctx
 	if parent == nil {
 		parent = context.Background()
 	}
 	x.ctx, x.cancel = context.WithCancel(parent)
+	if c.has(stGone) {
+		// Gone already: cancelled, with the request's values kept.
+		x.cancel()
+	}
 	return x.ctx
 }
 
-// cancelledContext is the context of a connection already finished.
-var cancelledContext = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
+// cancelContextLocked returns the function that cancels the connection's
+// context, if one was made (call it once c.mu is released), or nil.
+func (c *Conn) cancelContextLocked() context.CancelFunc {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.cancel
+}
 
 // Handler returns the connection's handler.
 func (c *Conn) Handler() handler.Handler { return c.h }
