@@ -67,10 +67,10 @@ type tlsIO struct {
 	fd       int
 	in       []byte // ciphertext read from the descriptor, not yet taken (the runner's)
 
-	omu     sync.Mutex
-	out     []byte // ciphertext the socket has not taken yet (omu)
-	closed  bool   // the descriptor is closed (omu)
-	linger  bool   // a graceful close waits for out (the runner's)
+	omu    sync.Mutex
+	out    []byte // ciphertext the socket has not taken yet (omu)
+	closed bool   // the descriptor is closed (omu)
+	linger bool   // a graceful close waits for out (the runner's)
 }
 
 // TLSServer returns the server side of a TLS connection over nc, ready to
