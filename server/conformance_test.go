@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ws4go/ws4go/internal/conformance"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -35,6 +37,38 @@ func TestConformance(t *testing.T) {
 			t.Errorf("%d of %d cases FAILED:\n%s", failed, len(results), table.String())
 		} else {
 			t.Logf("%d cases, all OK:\n%s", len(results), table.String())
+		}
+	})
+}
+
+// TestConformanceTLS runs the same suite over wss:// (Server.TLSConfig) on
+// each engine: records split, joined and delayed by TLS must not change any
+// outcome.
+func TestConformanceTLS(t *testing.T) {
+	cases := conformance.Cases()
+	if testing.Short() {
+		cases = conformance.Quick()
+	}
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		cert, pool := testutil.SelfSigned(t)
+		addr := start(t, e, &server.Server{MaxMessageSize: 32 << 20, PingInterval: -1,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		results := conformance.Run(ctx, conformance.Target{Addr: addr, Path: "/ws",
+			TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}, cases)
+		var table strings.Builder
+		conformance.WriteTable(&table, results)
+		failed := 0
+		for _, r := range results {
+			if !r.OK {
+				failed++
+			}
+		}
+		if failed > 0 {
+			t.Errorf("%d of %d cases FAILED over TLS:\n%s", failed, len(results), table.String())
+		} else {
+			t.Logf("%d cases over TLS, all OK", len(results))
 		}
 	})
 }
