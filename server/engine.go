@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 
 	"github.com/ws4go/ws4go/internal/handshake"
@@ -99,7 +100,10 @@ func (n *netpollEngine) serveTLS(nc net.Conn) {
 }
 
 func (n *netpollEngine) runTLS(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
-	if err := n.e.AdoptTLS(nc.(*tls.Conn), mk, rest); err != nil {
+	switch err := n.e.AdoptTLS(nc.(*tls.Conn), mk, rest); {
+	case errors.Is(err, net.ErrClosed): // the engine is closing
+		nc.Close()
+	case err != nil:
 		goroutineEngine{n.s}.run(nc, mk, rest)
 	}
 }
