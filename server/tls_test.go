@@ -342,3 +342,31 @@ func TestTLSShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestTLSResumption: session tickets are on by default, TLS 1.3 is
+// negotiated, and a second connection resumes the session.
+func TestTLSResumption(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		addr, pool := startTLS(t, e, &server.Server{})
+		cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		for i, want := range []bool{false, true} {
+			nc, err := tls.Dial("tcp", addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(nc, upgradeRequest(addr, "/"))
+			br := bufio.NewReader(nc)
+			resp, err := http.ReadResponse(br, nil) // reads the tickets too
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("handshake %d: %v %v", i, resp, err)
+			}
+			c := &client{t: t, nc: nc, br: br}
+			c.echoes("hi")
+			st := nc.ConnectionState()
+			if st.Version != tls.VersionTLS13 || st.DidResume != want {
+				t.Errorf("connection %d: version %x, resumed %v; want TLS 1.3, resumed %v", i, st.Version, st.DidResume, want)
+			}
+			c.closeNormally()
+		}
+	})
+}
