@@ -359,7 +359,7 @@ func (c *conn) Write(bufs [][]byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	if c.tlsIO() != nil {
-		return c.writeTLS(bufs)
+		return c.writeTLS(nil, bufs)
 	}
 	return writeBufs(int(c.fd), bufs)
 }
@@ -374,7 +374,7 @@ func (c *conn) WriteFrame(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, er
 		return 0, net.ErrClosed
 	}
 	if c.tlsIO() != nil {
-		return c.writeTLS([][]byte{hdr[:hn], p})
+		return c.writeTLS(hdr[:hn], [][]byte{p})
 	}
 	return writeFrame(int(c.fd), &hdr, hn, p)
 }

@@ -253,10 +253,12 @@ func (c *conn) feedTLS(raw, plain []byte) bool {
 	}
 }
 
-// writeTLS encrypts bufs and writes the records; the caller holds wmu and
-// c is not closed. While ciphertext is pending it writes no more plaintext:
-// the count returned then stops short, and the Conn waits for writability.
-func (c *conn) writeTLS(bufs [][]byte) (int, error) {
+// writeTLS encrypts head (a frame header, copied: it may live on the
+// caller's stack) then bufs, and writes the records; the caller holds wmu
+// and c is not closed. While ciphertext is pending it writes no more
+// plaintext: the count returned then stops short, and the Conn waits for
+// writability.
+func (c *conn) writeTLS(head []byte, bufs [][]byte) (int, error) {
 	t := c.tlsIO()
 	if ok, err := t.flush(); !ok || err != nil {
 		return 0, err
@@ -264,18 +266,18 @@ func (c *conn) writeTLS(bufs [][]byte) (int, error) {
 	sp := tlsScratch.Get().(*[]byte)
 	defer tlsScratch.Put(sp)
 	scratch := *sp
+	k := copy(scratch, head)
 	total := 0
 	i, off := 0, 0
-	for i < len(bufs) {
+	for k > 0 || i < len(bufs) {
 		var chunk []byte
-		if b := bufs[i][off:]; len(b) >= tlsChunk {
+		if k == 0 && i < len(bufs) && len(bufs[i])-off >= tlsChunk {
 			// A whole chunk from one buffer: no copy.
-			chunk = b[:tlsChunk]
+			chunk = bufs[i][off : off+tlsChunk]
 			if off += tlsChunk; off == len(bufs[i]) {
 				i, off = i+1, 0
 			}
 		} else {
-			k := 0
 			for i < len(bufs) && k < tlsChunk {
 				m := copy(scratch[k:], bufs[i][off:])
 				k += m
@@ -284,6 +286,7 @@ func (c *conn) writeTLS(bufs [][]byte) (int, error) {
 				}
 			}
 			chunk = scratch[:k]
+			k = 0
 		}
 		if len(chunk) == 0 {
 			continue
