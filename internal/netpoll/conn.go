@@ -63,6 +63,7 @@ type conn struct {
 	rzone uint32
 	rport uint16
 	rfam  uint8 // unix.AF_INET, unix.AF_INET6, unix.AF_UNIX or 0
+	tls   bool  // x.tls is set, for the connection's life (in padding)
 }
 
 type extra struct {

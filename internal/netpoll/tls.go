@@ -206,7 +206,7 @@ func (e *Engine) AdoptTLS(tc *tls.Conn, mk func(wsconn.Transport) *wsconn.Conn, 
 		return err
 	}
 	t.fd, t.fed = fd, true
-	c := &conn{e: e, fd: int32(fd), x: &extra{nc: t.Conn, tls: t}}
+	c := &conn{e: e, fd: int32(fd), x: &extra{nc: t.Conn, tls: t}, tls: true}
 	c.pend.Store(1) // ours until Opened has run
 	if !e.register(c, false) {
 		t.fed = false
@@ -339,11 +339,11 @@ func (c *conn) lingerTLS() bool {
 	return true
 }
 
-// tlsIO returns the TLS transport of a TLS connection, nil for others. Only
-// adopted connections (ln == nil) can be TLS, and their extra never
-// changes, so any goroutine may ask.
+// tlsIO returns the TLS transport of a TLS connection, nil for others. A
+// TLS connection's tls flag and extra never change, so any goroutine may
+// ask.
 func (c *conn) tlsIO() *tlsIO {
-	if c.ln != nil {
+	if !c.tls {
 		return nil
 	}
 	return c.x.tls
