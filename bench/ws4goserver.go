@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"io"
 	"log/slog"
@@ -19,7 +20,7 @@ import (
 // under test runs. It serves until ctx ends, then drops every
 // connection. args are its command line:
 //
-//	-addr 127.0.0.1:9400 -metrics 127.0.0.1:9401 -engine goroutine|netpoll
+//	-addr 127.0.0.1:9400 -metrics 127.0.0.1:9401 -engine goroutine|netpoll [-tls-cert F -tls-key F]
 func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ws4go-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -27,6 +28,8 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 	maddr := fs.String("metrics", "", "`host:port` serving /metrics (empty: none)")
 	engine := fs.String("engine", "goroutine", "goroutine or netpoll")
 	fs.String("mode", "", "ignored: /ws and /broadcast are both served")
+	certFile := fs.String("tls-cert", "", "PEM certificate `file`: serve wss:// (with -tls-key)")
+	keyFile := fs.String("tls-key", "", "PEM key `file` of -tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,6 +38,13 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 		Engine:       server.Engine(*engine),
 		PingInterval: -1,
 		Logger:       log,
+	}
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 	srv.Routes = map[string]handler.Factory{
 		"/ws":        handler.Echo,

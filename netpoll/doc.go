@@ -27,6 +27,23 @@
 // nobody polls: ready connections wait in the kernel (the engine's
 // backpressure) and no goroutine is added.
 //
+// # TLS
+//
+// With server.Server's TLSConfig set, TLS runs on the engine too, with
+// crypto/tls. Each connection's TLS handshake and request head are read on a
+// short-lived goroutine over the Go runtime's TCP connection (crypto/tls
+// cannot resume a handshake interrupted by "would block"), bounded by
+// HandshakeTimeout; then its descriptor joins the epoll set. From there the
+// workers feed the ciphertext they read to the tls.Conn through a small
+// net.Conn adapter whose Read reports "would block" as a temporary error, on
+// which crypto/tls keeps a partial record as state instead of failing: half a
+// record never holds a worker. Writes encrypt one record at a time into the
+// socket; ciphertext the socket does not take is kept by the adapter (one
+// record at most), and the connection writes no more plaintext until it has
+// gone, so frames wait in the bounded write queue as on a plain connection.
+// An idle TLS connection holds no goroutine and no buffer of the engine's:
+// only crypto/tls's own state (about 7 KiB).
+//
 // The engine started on github.com/mailru/easygo/netpoll; it now drives
 // epoll itself, since easygo's single wait loop needs a hand-off to a worker
 // for every event and a re-arm (EPOLL_CTL_MOD) per turn, and keeps a map
@@ -41,8 +58,9 @@
 // (Workers, HandshakeTimeout and the limits) or reads back (Server.Stats).
 // The engine itself lives in an internal package, since its interface is
 // made of the server's internal connection types. Listeners it cannot take
-// a raw descriptor from (TLS, wrapped listeners), and systems other than
-// Linux, are served by the goroutine engine.
+// a raw descriptor from (wrapped listeners, such as a tls.NewListener passed
+// to Serve instead of setting TLSConfig), and systems other than Linux, are
+// served by the goroutine engine.
 //
 //	srv := &server.Server{Addr: "127.0.0.1:9001", Handler: handler.Echo, Engine: server.EngineNetpoll}
 package netpoll

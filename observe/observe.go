@@ -82,6 +82,13 @@ const (
 	RejectHostNotAllowed               // 403: a Host the server does not serve (DNS rebinding)
 	RejectPanic                        // 500: a user hook (origin check, accept hook) panicked
 	RejectAccept                       // 403 (the response has the status the hook chose): the server's Accept hook refused the handshake
+	// The TLS handshake failed (status 0: no HTTP response is sent).
+	RejectTLSTimeout     // the TLS handshake did not finish within HandshakeTimeout
+	RejectTLSClosed      // the client closed or reset the connection during the TLS handshake
+	RejectTLSNotTLS      // the client does not speak TLS (plain HTTP to a TLS port)
+	RejectTLSUnsupported // no protocol version, cipher suite, group or ALPN protocol in common
+	RejectTLSCertificate // the client refused the server's certificate (an alert such as unknown_ca)
+	RejectTLSOther       // any other TLS handshake failure
 	NumReasons
 )
 
@@ -94,6 +101,8 @@ var reasons = [NumReasons]struct {
 	{"extension", 400}, {"origin", 403}, {"not_found", 404}, {"timeout", 408},
 	{"too_large", 431}, {"internal", 500}, {"shutting_down", 503},
 	{"host_not_allowed", 403}, {"panic", 500}, {"accept", 403},
+	{"tls_timeout", 0}, {"tls_closed", 0}, {"tls_not_tls", 0},
+	{"tls_unsupported", 0}, {"tls_certificate", 0}, {"tls_other", 0},
 }
 
 // String returns the reason's name, as used in metric labels.

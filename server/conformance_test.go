@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ws4go/ws4go/internal/conformance"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -29,9 +31,15 @@ func TestConformance(t *testing.T) {
 // otherwise).
 func checkConformance(t *testing.T, addr string, cases []conformance.Case) {
 	t.Helper()
+	checkConformanceTarget(t, conformance.Target{Addr: addr, Path: "/ws"}, cases)
+}
+
+// checkConformanceTarget is checkConformance against any target (over TLS).
+func checkConformanceTarget(t *testing.T, target conformance.Target, cases []conformance.Case) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	results := conformance.Run(ctx, conformance.Target{Addr: addr, Path: "/ws"}, cases)
+	results := conformance.Run(ctx, target, cases)
 	var table strings.Builder
 	conformance.WriteTable(&table, results)
 	failed := 0
@@ -45,4 +53,21 @@ func checkConformance(t *testing.T, addr string, cases []conformance.Case) {
 	} else {
 		t.Logf("%d cases, all OK:\n%s", len(results), table.String())
 	}
+}
+
+// TestConformanceTLS runs the same suite over wss:// (Server.TLSConfig) on
+// each engine: records split, joined and delayed by TLS must not change any
+// outcome.
+func TestConformanceTLS(t *testing.T) {
+	cases := conformance.Cases()
+	if testing.Short() {
+		cases = conformance.Quick()
+	}
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		cert, pool := testutil.SelfSigned(t)
+		addr := start(t, e, &server.Server{MaxMessageSize: 32 << 20, PingInterval: -1,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
+		checkConformanceTarget(t, conformance.Target{Addr: addr, Path: "/ws",
+			TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}, cases)
+	})
 }

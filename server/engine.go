@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/tls"
+	"errors"
 	"net"
 
 	"github.com/ws4go/ws4go/internal/handshake"
@@ -82,8 +84,9 @@ func (s *Server) handshakeOffWorker(nc net.Conn, read []byte) {
 }
 
 // netpollEngine adapts the netpoll package to the server. Listeners it
-// cannot take raw descriptors from (TLS, wrapped listeners) are served by
-// the goroutine engine.
+// cannot take raw descriptors from (wrapped listeners, a tls.NewListener
+// among them) are served by the goroutine engine; TLS with Server.TLSConfig
+// runs on the engine (see serveTLS).
 type netpollEngine struct {
 	s *Server
 	e *netpoll.Engine
@@ -109,3 +112,19 @@ func (n *netpollEngine) adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Con
 func (n *netpollEngine) dropHandshakes() { n.e.DropHandshakes() }
 
 func (n *netpollEngine) close() { n.e.Close() }
+
+// serveTLS runs the TLS handshake and the opening handshake of a TCP
+// connection on a short-lived goroutine (crypto/tls cannot resume an
+// interrupted handshake), then moves the connection onto the engine.
+func (n *netpollEngine) serveTLS(nc net.Conn) {
+	goroutineEngine{n.s}.serveWith(netpoll.TLSServer(nc, n.s.tlsCfg), n.runTLS)
+}
+
+func (n *netpollEngine) runTLS(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
+	switch err := n.e.AdoptTLS(nc.(*tls.Conn), mk, rest); {
+	case errors.Is(err, net.ErrClosed): // the engine is closing
+		nc.Close()
+	case err != nil:
+		goroutineEngine{n.s}.run(nc, mk, rest)
+	}
+}

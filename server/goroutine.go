@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,7 +43,12 @@ type goroutineEngine struct{ s *Server }
 
 func (e goroutineEngine) close() {}
 
-func (e goroutineEngine) serve(nc net.Conn) {
+func (e goroutineEngine) serve(nc net.Conn) { e.serveWith(nc, e.run) }
+
+// serveWith runs the handshake of nc on a goroutine of its own (the TLS
+// handshake first, if nc is a *tls.Conn), then, if it succeeds, the
+// connection with run.
+func (e goroutineEngine) serveWith(nc net.Conn, run func(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte)) {
 	s := e.s
 	if !s.trackHandshake(nc, true) {
 		nc.Close()
@@ -54,19 +60,36 @@ func (e goroutineEngine) serve(nc net.Conn) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		e.handshake(nc)
+		e.handshake(nc, run)
 	}()
 }
 
-// handshake reads the request head (bounded in size and time), answers it,
-// and runs the connection on success.
-func (e goroutineEngine) handshake(nc net.Conn) { e.s.handshake(nc, nil, e.run) }
+// handshake runs the handshake of nc on this goroutine and the connection
+// with e.run on success.
+func (e goroutineEngine) handshake(nc net.Conn, run func(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte)) {
+	e.s.handshake(nc, nil, run)
+}
 
-// handshake reads the rest of the request head from nc (read holds the
-// bytes read so far), answers it, and on success has run run the
-// connection: on this goroutine (the goroutine engine), or on the netpoll
-// engine's workers (the handshakes it hands over, see decideNetpoll).
+// handshake runs the TLS handshake of a *tls.Conn, reads the rest of the
+// request head from nc (read holds the bytes read so far), all of it within
+// one HandshakeTimeout (and the head bounded in size), answers it, and on
+// success has run run the connection: on this goroutine (the goroutine
+// engine), or on the netpoll engine's workers (TLS connections, and the
+// handshakes it hands over when the accept hook is set: see
+// decideNetpoll).
 func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsconn.Transport) *wsconn.Conn, []byte)) {
+	dl := deadline(s.handshakeTimeout())
+	if tc, ok := nc.(*tls.Conn); ok {
+		// Writes too: a client that does not read the server's
+		// flight must not hold the goroutine past the timeout.
+		_ = nc.SetDeadline(dl)
+		if err := tc.Handshake(); err != nil {
+			s.rejected(tlsReason(err))
+			s.trackHandshake(nc, false)
+			nc.Close()
+			return
+		}
+	}
 	bp := readBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], read...)
 	release := func() {
@@ -75,7 +98,7 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 		}
 		readBufs.Put(bp)
 	}
-	_ = nc.SetReadDeadline(deadline(s.handshakeTimeout()))
+	_ = nc.SetReadDeadline(dl)
 	headLen, rej := handshake.HeadEnd(buf)
 	for headLen == 0 && rej == nil {
 		if len(buf) == cap(buf) {
@@ -265,6 +288,31 @@ func (t *blockingTransport) ResumeRead() {
 func (t *blockingTransport) Close()               { t.nc.Close() }
 func (t *blockingTransport) LocalAddr() net.Addr  { return t.nc.LocalAddr() }
 func (t *blockingTransport) RemoteAddr() net.Addr { return t.nc.RemoteAddr() }
+
+// tlsReason classifies a failed TLS handshake for the Observer.
+func tlsReason(err error) observe.Reason {
+	var rh tls.RecordHeaderError
+	var op *net.OpError
+	msg := err.Error()
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return observe.RejectTLSTimeout
+	case errors.As(err, &rh):
+		return observe.RejectTLSNotTLS
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		return observe.RejectTLSClosed
+	case errors.As(err, &op) && op.Op == "remote error" && strings.Contains(msg, "certificate"):
+		// bad_certificate, unknown_ca, certificate_expired, ...
+		return observe.RejectTLSCertificate
+	case strings.Contains(msg, "unsupported") || strings.Contains(msg, "no cipher suite") ||
+		strings.Contains(msg, "no mutually supported") || strings.Contains(msg, "no ECDHE") ||
+		strings.Contains(msg, "protocol version") || strings.Contains(msg, "insufficient security") ||
+		strings.Contains(msg, "no application protocol"):
+		return observe.RejectTLSUnsupported
+	}
+	return observe.RejectTLSOther
+}
 
 // lingerClose closes a connection after an HTTP error response without
 // resetting it: it stops writing, then discards input briefly so the kernel

@@ -2,6 +2,10 @@ package server_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/realclients"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -133,4 +138,62 @@ func checkExtensions(t *testing.T, who, got string, compression bool) {
 	if has := strings.Contains(got, "permessage-deflate"); has != compression {
 		t.Errorf("%s: negotiated extensions %q with server compression %v", who, got, compression)
 	}
+}
+
+// TestRealClientsTLS: Node's ws, Python's websockets and headless Chromium
+// over wss:// (Server.TLSConfig) on both engines, each trusting only the
+// test certificate (Chromium by its public key's hash).
+func TestRealClientsTLS(t *testing.T) {
+	certFile, keyFile, _ := testutil.WriteSelfSigned(t, t.TempDir())
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	t.Setenv("NODE_EXTRA_CA_CERTS", certFile) // Node's ws
+	t.Setenv("SSL_CERT_FILE", certFile)       // Python's ssl (OpenSSL)
+	defer func(flags []string) { realclients.ChromiumFlags = flags }(realclients.ChromiumFlags)
+	realclients.ChromiumFlags = append(append([]string(nil), realclients.ChromiumFlags...),
+		"--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]))
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		closed := make(chan [2]string, 8)
+		page := http.NewServeMux()
+		page.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = io.WriteString(w, realclients.ChromiumTestPage)
+		})
+		addr := start(t, e, &server.Server{
+			Routes:    map[string]handler.Factory{"/ws": func() handler.Handler { return &closeOnRequest{closed: closed} }},
+			HTTP:      page,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		for name, run := range map[string]func(context.Context, string, realclients.Options) (realclients.Report, error){
+			"node":   realclients.RunNode,
+			"python": realclients.RunPython,
+		} {
+			t.Run(name, func(t *testing.T) {
+				r, err := run(ctx, "wss://"+addr+"/ws", realclients.Options{})
+				checkReport(t, name, r, err)
+				expectClosed(t, closed, realclients.EchoCloseCode, realclients.EchoCloseReason)
+				r, err = run(ctx, "wss://"+addr+"/ws", realclients.Options{Mode: realclients.ModeServerClose})
+				checkReport(t, name+" server-close", r, err)
+				expectClosed(t, closed, realclients.ServerCloseCode, realclients.ServerCloseReason)
+			})
+		}
+		t.Run("chromium", func(t *testing.T) {
+			dom, err := realclients.RunChromium(ctx, "https://"+addr+"/")
+			if err != nil {
+				t.Fatalf("chromium: %v", err)
+			}
+			r, err := realclients.ParseChromiumResult(dom)
+			checkReport(t, "chromium", r, err)
+			expectClosed(t, closed, realclients.EchoCloseCode, realclients.EchoCloseReason)
+		})
+	})
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/netpoll"
 	"github.com/ws4go/ws4go/internal/wsconn"
 	"github.com/ws4go/ws4go/observe"
 )
@@ -69,8 +71,26 @@ type Server struct {
 
 	// Engine is EngineNetpoll (the default on Linux) or EngineGoroutine
 	// (the default elsewhere, and what the netpoll engine uses for
-	// listeners without a raw descriptor, such as TLS).
+	// listeners without a raw descriptor, such as a tls.NewListener).
 	Engine Engine
+
+	// TLSConfig, if set, makes Serve and ListenAndServe speak TLS (wss://
+	// and https://) on their TCP or Unix listener, on either engine. On the
+	// netpoll engine the TLS handshake and the request head are read on a
+	// short-lived goroutine, then the connection joins the engine like
+	// any other: workers decrypt records as they arrive and encrypt into
+	// its bounded write queue, and an idle connection holds no goroutine
+	// and no buffer beyond crypto/tls's own state. HandshakeTimeout
+	// bounds the TLS handshake and the request head together; failed TLS
+	// handshakes are counted by the Observer (observe.RejectTLSTimeout
+	// and the other RejectTLS reasons). A clone is used, with defaults
+	// filled in: MinVersion TLS 1.2 (1.3 is preferred, as crypto/tls
+	// does), NextProtos ["http/1.1"] (WebSocket over HTTP/2 is not
+	// spoken). Session tickets stay on unless SessionTicketsDisabled; use
+	// GetCertificate to replace the certificate without a restart.
+	// (Passing Serve a tls.NewListener instead also works, on the
+	// goroutine engine only.)
+	TLSConfig *tls.Config
 
 	// Subprotocols the server speaks, most preferred first.
 	Subprotocols []string
@@ -201,6 +221,7 @@ type Server struct {
 	stop     context.CancelFunc
 	wcfg     wsconn.Config
 	hcfg     handshake.Config
+	tlsCfg   *tls.Config // TLSConfig with defaults
 	table    *wsconn.Table
 
 	mu         sync.Mutex
@@ -249,6 +270,15 @@ func (s *Server) init() {
 		if s.Compression {
 			s.hcfg.Negotiate = deflate.Negotiate
 		}
+		if s.TLSConfig != nil {
+			s.tlsCfg = s.TLSConfig.Clone()
+			if s.tlsCfg.MinVersion == 0 {
+				s.tlsCfg.MinVersion = tls.VersionTLS12
+			}
+			if len(s.tlsCfg.NextProtos) == 0 {
+				s.tlsCfg.NextProtos = []string{"http/1.1"}
+			}
+		}
 		s.closed, s.stop = context.WithCancel(context.Background())
 		s.table = wsconn.NewTable(&s.wcfg)
 		s.listeners = map[*net.Listener]struct{}{}
@@ -296,9 +326,18 @@ func (s *Server) ListenAndServe() error {
 }
 
 // Serve accepts connections on l until Shutdown or Close, and closes l.
-// Requests that are not WebSocket upgrades go to s.HTTP.
+// Requests that are not WebSocket upgrades go to s.HTTP. With TLSConfig
+// set, l is a plain TCP or Unix listener and Serve speaks TLS on it.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
+	serve := s.engine.serve
+	if s.tlsCfg != nil {
+		if n, ok := s.engine.(*netpollEngine); ok && netpoll.CanServe(l) {
+			serve = n.serveTLS
+		} else {
+			l = tls.NewListener(l, s.tlsCfg)
+		}
+	}
 	if !s.trackListener(&l, true) {
 		l.Close()
 		return ErrServerClosed
@@ -306,7 +345,7 @@ func (s *Server) Serve(l net.Listener) error {
 	defer s.trackListener(&l, false)
 	if ls, ok := s.engine.(interface {
 		serveListener(net.Listener) (bool, error)
-	}); ok {
+	}); ok && s.tlsCfg == nil {
 		if handled, err := ls.serveListener(l); handled {
 			if s.closing.Load() {
 				return ErrServerClosed
@@ -331,7 +370,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		s.engine.serve(nc)
+		serve(nc)
 	}
 }
 

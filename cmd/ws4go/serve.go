@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -80,13 +81,14 @@ type serveFlags struct {
 	maxBuffered                                                             int64
 	workers                                                                 int
 	metricsAddr, tlsCert, tlsKey                                            string
+	tlsCheck                                                                time.Duration
 	pprof, compression                                                      bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:9001", "`host:port` to listen on, or unix:/path/to.sock for a Unix socket")
 	fs.StringVar(&f.handler, "handler", "echo", "handler to serve at -path (see below)")
-	fs.StringVar(&f.engine, "engine", string(server.EngineNetpoll), "connection engine: netpoll (epoll and a worker pool; Linux) or goroutine (one goroutine per connection); TLS connections always run on the goroutine engine")
+	fs.StringVar(&f.engine, "engine", string(server.EngineNetpoll), "connection engine: netpoll (epoll and a worker pool; Linux) or goroutine (one goroutine per connection)")
 	fs.StringVar(&f.path, "path", "/ws", "path of the WebSocket endpoint")
 	fs.StringVar(&f.origins, "origins", "", "extra allowed browser origins, comma-separated host patterns (the request's own host is always allowed)")
 	fs.StringVar(&f.allowedHosts, "allowed-hosts", "", "Host headers served, comma-separated (host[:port], *.pattern, CIDR prefix; * for any); default: only loopback names (localhost, 127.0.0.0/8, [::1]) when -addr is a loopback address, against DNS rebinding, else any")
@@ -110,6 +112,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics-addr listener")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file` (chain first): serve wss:// and https:// (with -tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
+	fs.DurationVar(&f.tlsCheck, "tls-reload-check", 10*time.Second, "look this often for a changed -tls-cert or -tls-key and load it, as SIGHUP does (0: on SIGHUP only)")
 }
 
 func handlerNames() []string {
@@ -255,18 +258,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageErr("-tls-cert and -tls-key go together")
 	}
+	if f.tlsCheck < 0 {
+		return usageErr("-tls-reload-check is 0 (SIGHUP only) or positive")
+	}
 	var tlsConfig *tls.Config
 	if f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
+		certs := &certReloader{certFile: f.tlsCert, keyFile: f.tlsKey, log: log}
+		if err := certs.load(); err != nil {
 			log.Error("loading the TLS certificate", "err", err)
 			return 1
 		}
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go certs.watch(wctx, f.tlsCheck)
 		tlsConfig = &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			MinVersion:   tls.VersionTLS12,
+			// Replaced on SIGHUP or when the files change; a
+			// connection keeps the certificate it was made with.
+			GetCertificate: certs.get,
+			MinVersion:     tls.VersionTLS12,
 			// WebSocket over HTTP/2 (RFC 8441) is not spoken.
 			NextProtos: []string{"http/1.1"},
+			// Session tickets (resumption) are on: crypto/tls's
+			// default, with keys it rotates itself.
 		}
 	}
 
@@ -283,6 +296,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		IdleTimeout:      f.idleTimeout,
 		CloseTimeout:     f.closeTimeout,
 		HandshakeTimeout: f.handshakeTimeout,
+		TLSConfig:        tlsConfig,
 		MessageTimeout:   time.Duration(disabledIfZero(int64(f.messageTimeout))),
 		WriteTimeout:     time.Duration(disabledIfZero(int64(f.writeTimeout))),
 		MaxBufferedBytes: disabledIfZero(f.maxBuffered),
@@ -329,11 +343,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	scheme := "ws"
 	if tlsConfig != nil {
-		l = tls.NewListener(l, tlsConfig)
-		scheme = "wss"
-		if engine == server.EngineNetpoll {
-			log.Info("TLS connections run on the goroutine engine")
-		}
+		scheme = "wss" // srv.TLSConfig: the server speaks TLS on l
 	}
 	stopOps, opsAddr := func() {}, ""
 	if f.metricsAddr != "" {
@@ -402,7 +412,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 const serveUsage = `Usage: ws4go serve [flags]
 
 Serves a WebSocket handler at -path and a page at /, on a TCP address or a
-Unix socket, over TLS with -tls-cert and -tls-key. /healthz answers 200 while
+Unix socket, over TLS with -tls-cert and -tls-key (reloaded without a
+restart on SIGHUP or when the files change). /healthz answers 200 while
 the process runs; /readyz answers 200, or 503 while draining. With
 -metrics-addr, an operations listener serves /metrics (Prometheus), /healthz,
 /readyz and, with -pprof, /debug/pprof/; it stays up while the server drains.
@@ -508,4 +519,72 @@ func disabledIfZero(v int64) int64 {
 		return -1
 	}
 	return v
+}
+
+// certReloader holds the certificate of -tls-cert and -tls-key and loads it
+// again on SIGHUP, or when either file changes: connections made before keep
+// theirs, new ones get the new one. A pair that fails to load (a renewal
+// half written, a key that does not match) leaves the old one in use; it
+// is logged, and tried again at the next check.
+type certReloader struct {
+	certFile, keyFile string
+	log               *slog.Logger
+	cur               atomic.Pointer[tls.Certificate]
+	seen              string // the files' sizes and times at the last load or failure (watch's)
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.cur.Load(), nil }
+
+func (r *certReloader) load() error {
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return err
+	}
+	r.cur.Store(&cert)
+	r.seen = r.stamp()
+	return nil
+}
+
+// stamp identifies the files' contents cheaply: size and time of each.
+func (r *certReloader) stamp() string {
+	var b strings.Builder
+	for _, name := range []string{r.certFile, r.keyFile} {
+		if fi, err := os.Stat(name); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+// watch reloads on SIGHUP, and every check if the files changed, until ctx
+// ends.
+func (r *certReloader) watch(ctx context.Context, check time.Duration) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if check > 0 {
+		t := time.NewTicker(check)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		why := "SIGHUP"
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		case <-tick:
+			if r.stamp() == r.seen {
+				continue
+			}
+			why = "the files changed"
+		}
+		if err := r.load(); err != nil {
+			r.seen = r.stamp() // not again until they change again (or SIGHUP)
+			r.log.Error("reloading the TLS certificate failed; keeping the old one", "why", why, "err", err)
+			continue
+		}
+		r.log.Info("TLS certificate reloaded", "why", why, "cert", r.certFile)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -44,6 +45,8 @@ type Target struct {
 	// (CompressionCases) ignores this field: each of its cases sends its own
 	// offer and configures the client from the answer (Client.UseDeflate).
 	Extensions string
+	// TLSConfig, if set, makes the client speak TLS (wss://) to Addr.
+	TLSConfig *tls.Config
 
 	// pmd, set by family 10's re-runs of families 1–9, makes a scenario
 	// negotiate permessage-deflate and compress the client's messages.
@@ -114,6 +117,14 @@ func Dial(ctx context.Context, t Target) (*Client, error) {
 	conn, err := d.DialContext(ctx, "tcp", t.Addr)
 	if err != nil {
 		return nil, err
+	}
+	if t.TLSConfig != nil {
+		tc := tls.Client(conn, t.TLSConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
 	}
 	c, err := handshake(ctx, conn, t)
 	if err != nil {

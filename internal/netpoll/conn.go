@@ -63,12 +63,14 @@ type conn struct {
 	rzone uint32
 	rport uint16
 	rfam  uint8 // unix.AF_INET, unix.AF_INET6, unix.AF_UNIX or 0
+	tls   bool  // x.tls is set, for the connection's life (in padding)
 }
 
 type extra struct {
 	head  []byte   // the opening handshake read so far
 	nc    net.Conn // adopted connections: closed instead of fd
 	laddr net.Addr // the local address, once asked for (wmu)
+	tls   *tlsIO   // TLS connections: the tls.Conn's transport
 }
 
 func (c *conn) extra() *extra {
@@ -119,6 +121,9 @@ func (c *conn) process(buf []byte) bool {
 	if c.closed.Load() {
 		return false
 	}
+	if ev&unix.EPOLLOUT != 0 && c.tlsIO() != nil {
+		c.flushTLS()
+	}
 	if ev&unix.EPOLLOUT != 0 && c.writeWait.Load() && c.writeWait.Swap(false) && c.ws != nil {
 		c.ws.Flush()
 	}
@@ -150,6 +155,15 @@ func (c *conn) readAvailable(buf []byte, hangup bool) bool {
 			c.ws.ReleaseIdle()
 		}
 	}()
+	var plain []byte
+	if c.tlsIO() != nil {
+		// Half the buffer for ciphertext, half for plaintext; first
+		// what crypto/tls already holds.
+		buf, plain = buf[:len(buf)/2], buf[len(buf)/2:]
+		if !c.feedTLS(nil, plain) {
+			return false
+		}
+	}
 	for i := 0; i < readsPerTurn; i++ {
 		// Handed off or closed: the number may be another
 		// connection's by now. Paused: output waits for the peer.
@@ -167,6 +181,10 @@ func (c *conn) readAvailable(buf []byte, hangup bool) bool {
 		case n > 0:
 			if c.ws == nil {
 				c.handshakeBytes(buf[:n])
+			} else if plain != nil {
+				if !c.feedTLS(buf[:n], plain) {
+					return false
+				}
 			} else if c.reading {
 				c.reading = c.ws.Feed(buf[:n])
 			}
@@ -301,9 +319,16 @@ func (c *conn) doClose() {
 		c.wmu.Unlock()
 		return
 	}
+	if c.closeReq.Load() == closeGraceful && c.tlsIO() != nil && c.lingerTLS() {
+		c.wmu.Unlock()
+		return // again once the socket takes the rest (EPOLLOUT)
+	}
 	c.closed.Store(true)
 	fd := int(c.fd)
 	_ = epollDel(c.e.epfd, fd)
+	if c.tlsIO() != nil {
+		c.tlsIO().markClosed()
+	}
 	if c.closeReq.Load() == closeGraceful {
 		_ = unix.Shutdown(fd, unix.SHUT_WR)
 		var buf [4096]byte
@@ -334,6 +359,9 @@ func (c *conn) Write(bufs [][]byte) (int, error) {
 	if c.closed.Load() {
 		return 0, net.ErrClosed
 	}
+	if c.tlsIO() != nil {
+		return c.writeTLS(nil, bufs)
+	}
 	return writeBufs(int(c.fd), bufs)
 }
 
@@ -345,6 +373,9 @@ func (c *conn) WriteFrame(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, er
 	defer c.wmu.Unlock()
 	if c.closed.Load() {
 		return 0, net.ErrClosed
+	}
+	if c.tlsIO() != nil {
+		return c.writeTLS(hdr[:hn], [][]byte{p})
 	}
 	return writeFrame(int(c.fd), &hdr, hn, p)
 }
@@ -377,7 +408,12 @@ func (c *conn) ResumeRead() {
 }
 
 // Shutdown implements wsconn.Transport.
-func (c *conn) Shutdown() { c.requestClose(true) }
+func (c *conn) Shutdown() {
+	if c.tlsIO() != nil {
+		c.shutdownTLS()
+	}
+	c.requestClose(true)
+}
 
 // Close implements wsconn.Transport.
 func (c *conn) Close() { c.requestClose(false) }

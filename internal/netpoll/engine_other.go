@@ -3,6 +3,7 @@
 package netpoll
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 
@@ -39,5 +40,13 @@ func (*Engine) StopListener(net.Listener) {}
 
 // Adopt fails.
 func (*Engine) Adopt(net.Conn, func(wsconn.Transport) *wsconn.Conn, []byte) error {
+	return errNotLinux
+}
+
+// TLSServer returns tls.Server(nc, cfg).
+func TLSServer(nc net.Conn, cfg *tls.Config) *tls.Conn { return tls.Server(nc, cfg) }
+
+// AdoptTLS fails.
+func (*Engine) AdoptTLS(*tls.Conn, func(wsconn.Transport) *wsconn.Conn, []byte) error {
 	return errNotLinux
 }

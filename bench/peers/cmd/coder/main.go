@@ -107,5 +107,5 @@ func main() {
 	f := peer.Parse()
 	peer.ServeMetrics(f.Metrics)
 	ch := &chat{subs: map[*subscriber]struct{}{}}
-	peer.ServeHTTP(f.Addr, peer.Routes(echo, ch.serve))
+	peer.ServeHTTP(f, peer.Routes(echo, ch.serve))
 }

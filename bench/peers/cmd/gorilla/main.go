@@ -107,5 +107,5 @@ func main() {
 	f := peer.Parse()
 	peer.ServeMetrics(f.Metrics)
 	h := &hub{clients: map[*client]struct{}{}}
-	peer.ServeHTTP(f.Addr, peer.Routes(echo, h.serve))
+	peer.ServeHTTP(f, peer.Routes(echo, h.serve))
 }

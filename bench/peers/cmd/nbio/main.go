@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lesismal/llib/std/crypto/tls"
 	"github.com/lesismal/nbio/nbhttp"
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
@@ -73,7 +74,7 @@ func main() {
 		func(w http.ResponseWriter, r *http.Request) { _, _ = bcast.Upgrade(w, r, nil) },
 	)
 
-	engine := nbhttp.NewEngine(nbhttp.Config{
+	conf := nbhttp.Config{
 		Network:                 "tcp",
 		Addrs:                   []string{f.Addr},
 		MaxLoad:                 1 << 20,
@@ -81,7 +82,17 @@ func main() {
 		KeepaliveTime:           time.Hour,
 		IOMod:                   iom,
 		Handler:                 mux,
-	})
+	}
+	if f.TLSCert != "" {
+		// nbio's own non-blocking TLS engine (its fork of crypto/tls).
+		cert, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey)
+		if err != nil {
+			log.Fatal(err)
+		}
+		conf.Addrs, conf.AddrsTLS = nil, []string{f.Addr}
+		conf.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
+	engine := nbhttp.NewEngine(conf)
 	if err := engine.Start(); err != nil {
 		log.Fatal(err)
 	}

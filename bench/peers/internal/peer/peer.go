@@ -19,6 +19,7 @@
 package peer
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log"
@@ -36,6 +37,9 @@ type Flags struct {
 	Addr    string // WebSocket (or raw TCP) host:port
 	Metrics string // host:port of /metrics; empty: none
 	Mode    string // raw TCP only: echo or broadcast
+	// TLSCert and TLSKey, if set, make the server speak TLS (wss://)
+	// with crypto/tls (nbio with its own TLS engine).
+	TLSCert, TLSKey string
 }
 
 // Parse parses the command line.
@@ -44,6 +48,8 @@ func Parse() Flags {
 	flag.StringVar(&f.Addr, "addr", "127.0.0.1:9400", "`host:port` to serve on")
 	flag.StringVar(&f.Metrics, "metrics", "", "`host:port` serving /metrics (empty: none)")
 	flag.StringVar(&f.Mode, "mode", "echo", "raw TCP server: echo or broadcast")
+	flag.StringVar(&f.TLSCert, "tls-cert", "", "PEM certificate `file`: serve wss:// (with -tls-key)")
+	flag.StringVar(&f.TLSKey, "tls-key", "", "PEM key `file` of -tls-cert")
 	flag.Parse()
 	return f
 }
@@ -91,11 +97,19 @@ func Routes(echo, broadcast http.HandlerFunc) *http.ServeMux {
 	return mux
 }
 
-// ServeHTTP serves h on addr with net/http until SIGINT or SIGTERM.
-func ServeHTTP(addr string, h http.Handler) {
-	l, err := net.Listen("tcp", addr)
+// ServeHTTP serves h on addr with net/http until SIGINT or SIGTERM, over
+// TLS (crypto/tls, HTTP/1.1 only) if f has a certificate.
+func ServeHTTP(f Flags, h http.Handler) {
+	l, err := net.Listen("tcp", f.Addr)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if f.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey)
+		if err != nil {
+			log.Fatal(err)
+		}
+		l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
 	}
 	go func() { log.Fatal(http.Serve(l, h)) }()
 	Wait()

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/ws4go/ws4go/internal/testutil"
+)
+
+// dialWSS opens a wss:// connection trusting pool.
+func dialWSS(t *testing.T, url string, pool *x509.CertPool) (net.Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d := ws.Dialer{TLSConfig: &tls.Config{RootCAs: pool}}
+	nc, br, _, err := d.Dial(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+	if br != nil {
+		return &bufferedConn{Conn: nc, r: br}, nil
+	}
+	return nc, nil
+}
+
+func echoes(t *testing.T, nc net.Conn, msg string) {
+	t.Helper()
+	if err := wsutil.WriteClientText(nc, []byte(msg)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if m, err := wsutil.ReadServerText(nc); err != nil || string(m) != msg {
+		t.Fatalf("echo: %q, %v; want %q", m, err, msg)
+	}
+}
+
+// TestTLSReload: a replaced certificate and key are loaded without a
+// restart, when the files change and on SIGHUP, on either engine: new
+// connections get the new certificate, and the connections made with the
+// old one keep working.
+func TestTLSReload(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			dir := t.TempDir()
+			certFile, keyFile, poolA := testutil.WriteSelfSigned(t, dir)
+			addr, stop := startServe(t, "-addr", "127.0.0.1:0", "-engine", engine,
+				"-tls-cert", certFile, "-tls-key", keyFile, "-tls-reload-check", "50ms", "-shutdown-timeout", "500ms")
+			url := "wss://" + addr + "/ws"
+			old, err := dialWSS(t, url, poolA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			echoes(t, old, "with A")
+
+			// The files change: picked up by the periodic check.
+			_, _, poolB := testutil.WriteSelfSigned(t, dir)
+			waitCert(t, url, poolB)
+			if _, err := dialWSS(t, url, poolA); err == nil {
+				t.Error("a new connection got the old certificate")
+			}
+			echoes(t, old, "still with A")
+
+			echoes(t, old, "A to the end")
+			if code := stop(); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+
+			// On SIGHUP only: nothing is reloaded until the signal.
+			addr, stop = startServe(t, "-addr", "127.0.0.1:0", "-engine", engine,
+				"-tls-cert", certFile, "-tls-key", keyFile, "-tls-reload-check", "0", "-shutdown-timeout", "500ms")
+			url = "wss://" + addr + "/ws"
+			_, _, poolC := testutil.WriteSelfSigned(t, dir)
+			time.Sleep(100 * time.Millisecond)
+			if _, err := dialWSS(t, url, poolC); err == nil {
+				t.Error("reloaded without SIGHUP")
+			}
+			if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			waitCert(t, url, poolC)
+			if code := stop(); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+		})
+	}
+}
+
+// waitCert waits until a new connection to url is served a certificate
+// that pool trusts, and checks that it echoes.
+func waitCert(t *testing.T, url string, pool *x509.CertPool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		nc, err := dialWSS(t, url, pool)
+		if err == nil {
+			echoes(t, nc, "new certificate")
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new certificate is not served: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
