@@ -84,7 +84,11 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 		// flight must not hold the goroutine past the timeout.
 		_ = nc.SetDeadline(dl)
 		if err := tc.Handshake(); err != nil {
-			s.rejected(tlsReason(err))
+			if !s.closing.Load() {
+				// (One Shutdown dropped is not the client's
+				// failure, as for a plain handshake.)
+				s.rejected(tlsReason(err))
+			}
 			s.trackHandshake(nc, false)
 			nc.Close()
 			return
@@ -300,7 +304,7 @@ func tlsReason(err error) observe.Reason {
 	case errors.As(err, &rh):
 		return observe.RejectTLSNotTLS
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		errors.Is(err, syscall.EPIPE):
 		return observe.RejectTLSClosed
 	case errors.As(err, &op) && op.Op == "remote error" && strings.Contains(msg, "certificate"):
 		// bad_certificate, unknown_ca, certificate_expired, ...

@@ -370,3 +370,46 @@ func TestTLSResumption(t *testing.T) {
 		}
 	})
 }
+
+// acceptObserver is an acObserver that also says when a connection is
+// accepted.
+type acceptObserver struct {
+	acObserver
+	accepted chan struct{}
+}
+
+func (o *acceptObserver) Accepted() { o.accepted <- struct{}{} }
+
+// A TLS handshake that Shutdown drops is the server's doing, not a client
+// that closed: it is not counted as a TLS failure (a plain handshake
+// dropped the same way is not counted either).
+func TestTLSShutdownDropNotCounted(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		cert, _ := testutil.SelfSigned(t)
+		o := &acceptObserver{accepted: make(chan struct{}, 1)}
+		s := &server.Server{Engine: e, Observer: o, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(l) }()
+		nc, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		within(t, o.accepted, 5*time.Second, "the connection accepted") // its handshake waits for a ClientHello
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		within(t, served, 5*time.Second, "Serve to return")
+		for r := observe.Reason(0); r < observe.NumReasons; r++ {
+			if n := o.rejected[r].Load(); n != 0 {
+				t.Errorf("a handshake dropped by Shutdown counted %d times as %v", n, r)
+			}
+		}
+	})
+}

@@ -535,13 +535,17 @@ type certReloader struct {
 
 func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.cur.Load(), nil }
 
+// load reads the pair. The files' stamp is taken before they are read, so
+// a change that lands during or after the read (the key written after the
+// certificate) is seen by the next check.
 func (r *certReloader) load() error {
+	st := r.stamp()
 	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	r.seen = st
 	if err != nil {
 		return err
 	}
 	r.cur.Store(&cert)
-	r.seen = r.stamp()
 	return nil
 }
 
@@ -580,8 +584,7 @@ func (r *certReloader) watch(ctx context.Context, check time.Duration) {
 			}
 			why = "the files changed"
 		}
-		if err := r.load(); err != nil {
-			r.seen = r.stamp() // not again until they change again (or SIGHUP)
+		if err := r.load(); err != nil { // not again until they change again (or SIGHUP)
 			r.log.Error("reloading the TLS certificate failed; keeping the old one", "why", why, "err", err)
 			continue
 		}

@@ -129,7 +129,7 @@ func (c *conn) process(buf []byte) bool {
 	}
 	more := false
 	c.held |= ev & inputEvents
-	if c.held != 0 && c.closeReq.Load() == 0 && !c.closed.Load() && (c.ws == nil || !c.ws.ReadPaused()) {
+	if c.held != 0 && c.closeReq.Load() == 0 && !c.closed.Load() && !c.inputPaused() {
 		in := c.held
 		c.held = 0
 		more = c.readAvailable(buf, in&hangupEvents != 0)
@@ -167,8 +167,8 @@ func (c *conn) readAvailable(buf []byte, hangup bool) bool {
 	for i := 0; i < readsPerTurn; i++ {
 		// Handed off or closed: the number may be another
 		// connection's by now. Paused: output waits for the peer.
-		if c.closeReq.Load() != 0 || c.closed.Load() || c.ws != nil && c.ws.ReadPaused() {
-			if c.ws != nil && c.ws.ReadPaused() {
+		if c.closeReq.Load() != 0 || c.closed.Load() || c.inputPaused() {
+			if c.inputPaused() {
 				c.held |= unix.EPOLLIN
 				if hangup {
 					c.held |= unix.EPOLLRDHUP
@@ -397,6 +397,18 @@ func (c *conn) WaitWritable() {
 		c.ev.Or(unix.EPOLLOUT)
 		c.schedule()
 	}
+}
+
+// inputPaused reports whether reading waits: for the Conn's output (see
+// wsconn.Conn.ReadPaused), or for TLS output crypto/tls wrote on its own
+// while reading (a peer that asks for KeyUpdates and never reads them must
+// not make the server hold their answers).
+func (c *conn) inputPaused() bool {
+	if c.ws != nil && c.ws.ReadPaused() {
+		return true
+	}
+	t := c.tlsIO()
+	return t != nil && t.fed && t.pending()
 }
 
 // ResumeRead is called by the Conn when its reading is no longer paused:

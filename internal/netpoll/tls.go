@@ -31,8 +31,12 @@ import (
 //     takes and keeps the rest of the ciphertext (out); the connection's
 //     Write then writes nothing more until out has gone, and returns 0, so
 //     the plaintext waits in the wsconn queue under its bounds and
-//     backpressure. Plaintext is encrypted at most tlsChunk at a time, so
-//     out never holds more than one chunk's records (plus an alert).
+//     backpressure. Plaintext is encrypted at most tlsChunk at a time.
+//     crypto/tls also writes on its own while it reads (a KeyUpdate a
+//     peer asks for, an alert), so input is not read while ciphertext
+//     is pending (see inputPaused): a peer that asks for answers and
+//     never reads them is held back by TCP, and out stays within about
+//     what one read decrypts, below tlsMaxPending, a hard cap.
 //
 // An idle connection holds no goroutine and no buffer of ours: what it holds
 // is crypto/tls's own state (its record buffers, ciphers and session).
@@ -40,6 +44,15 @@ import (
 // tlsChunk is the most plaintext encrypted by one tls.Conn.Write: one full
 // record.
 const tlsChunk = 16 << 10
+
+// tlsMaxPending is the most ciphertext a connection keeps for the socket:
+// past it the connection fails. What is encrypted at a time, and what one
+// read of input can make crypto/tls answer, stay well below it.
+const tlsMaxPending = 4*tlsChunk + 4096
+
+// errTooMuchPending fails a connection whose pending ciphertext would pass
+// tlsMaxPending.
+var errTooMuchPending = errors.New("ws4go netpoll: too much TLS output waits for the socket")
 
 // tlsLinger bounds how long a graceful close waits for the socket to take
 // the last ciphertext (the close frame, close_notify) before it drops the
@@ -106,6 +119,9 @@ func (t *tlsIO) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	if len(t.out) > 0 {
+		if len(t.out)+len(p) > tlsMaxPending {
+			return 0, errTooMuchPending
+		}
 		t.out = append(t.out, p...)
 		return len(p), nil
 	}
@@ -134,7 +150,7 @@ func (t *tlsIO) flush() (bool, error) {
 		return false, err
 	}
 	if n < len(t.out) {
-		t.out = t.out[:copy(t.out, t.out[n:])]
+		t.out = t.out[n:] // no copy: the array goes once it is all written
 		return false, nil
 	}
 	t.out = nil
