@@ -523,6 +523,12 @@ func (s *Server) stopAccepting() {
 		(*l).Close()
 	}
 	for nc := range s.handshakes {
+		if tc, ok := nc.(*tls.Conn); ok {
+			// Not tc.Close: it would send close_notify, waiting
+			// on the peer with s.mu held.
+			tc.NetConn().Close()
+			continue
+		}
 		nc.Close()
 	}
 	fb := s.fallback
