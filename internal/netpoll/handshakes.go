@@ -55,21 +55,30 @@ func (e *Engine) sweepHandshakes(stop chan struct{}) {
 	}
 }
 
+// fdOf returns the descriptor of nc, which stays nc's (nc closes it).
+func fdOf(nc net.Conn) (int, error) {
+	rc, ok := nc.(rawConner)
+	if !ok {
+		return -1, errors.New("ws4go netpoll: the connection has no descriptor")
+	}
+	raw, err := rc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
 // Adopt runs a connection whose handshake was done elsewhere (a hijacked
 // net/http connection): nc is kept for its descriptor and closed with it;
 // rest are bytes already read after the handshake. Opened runs on the
 // caller's goroutine; everything after it on the workers.
 func (e *Engine) Adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) error {
-	rc, ok := nc.(rawConner)
-	if !ok {
-		return errors.New("ws4go netpoll: the connection has no descriptor")
-	}
-	raw, err := rc.SyscallConn()
+	fd, err := fdOf(nc)
 	if err != nil {
-		return err
-	}
-	fd := -1
-	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return err
 	}
 	c := &conn{e: e, fd: int32(fd), x: &extra{nc: nc}}

@@ -209,16 +209,8 @@ func (e *Engine) AdoptTLS(tc *tls.Conn, mk func(wsconn.Transport) *wsconn.Conn, 
 	if !ok || t.fed {
 		return errors.New("ws4go netpoll: not a connection from TLSServer")
 	}
-	rc, ok := t.Conn.(rawConner)
-	if !ok {
-		return errors.New("ws4go netpoll: the connection has no descriptor")
-	}
-	raw, err := rc.SyscallConn()
+	fd, err := fdOf(t.Conn)
 	if err != nil {
-		return err
-	}
-	fd := -1
-	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return err
 	}
 	t.fd, t.fed = fd, true
