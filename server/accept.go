@@ -68,28 +68,26 @@ func OfferedSubprotocols(r *http.Request) []string {
 	return handshake.OfferedSubprotocols(r)
 }
 
-// accepted is the outcome of the accept hook for an accepted handshake.
-type accepted struct {
-	factory handler.Factory
-	data    any
-}
-
 // runAccept runs the accept hook, if any, on the request of a handshake
 // that passed every check (res is its result, which the hook may change),
-// routed to f. It returns the factory and data of the connection, or the
-// rejection to send. A panic in the hook costs only this handshake.
-func (s *Server) runAccept(r *http.Request, f handler.Factory, res *handshake.Result) (accepted, *handshake.Rejection) {
+// routed to f. It returns the connection's Handler (f, unless the hook
+// picked another) and Data, or the rejection to send. A panic in the hook
+// costs only this handshake.
+func (s *Server) runAccept(r *http.Request, f handler.Factory, res *handshake.Result) (Accepted, *handshake.Rejection) {
 	if s.Accept == nil {
-		return accepted{factory: f}, nil
+		return Accepted{Handler: f}, nil
 	}
 	if r == nil {
 		// The raw head was accepted but net/http refuses it: a bug
 		// of the head parser, refused as the origin check refuses it.
-		return accepted{}, handshake.Reject(observe.RejectMalformed, "malformed request")
+		return Accepted{}, handshake.Reject(observe.RejectMalformed, "malformed request")
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if d := s.handshakeTimeout(); d > 0 {
 		ctx, cancel = context.WithTimeout(r.Context(), d)
+	} else {
+		ctx, cancel = context.WithCancel(r.Context())
 	}
 	defer cancel()
 	stop := context.AfterFunc(s.closed, cancel)
@@ -102,20 +100,20 @@ func (s *Server) runAccept(r *http.Request, f handler.Factory, res *handshake.Re
 		rej = handshake.Reject(observe.RejectShuttingDown, "server shutting down")
 	}
 	if rej != nil {
-		return accepted{}, rej
+		return Accepted{}, rej
 	}
 	if a.Subprotocol != "" {
 		if !slices.Contains(res.Offered, a.Subprotocol) {
 			s.logger().Error("ws4go: the accept hook chose a subprotocol the client did not offer; refusing the handshake with 500",
 				"subprotocol", a.Subprotocol, "offered", res.Offered)
-			return accepted{}, handshake.Reject(observe.RejectInternal, "internal error")
+			return Accepted{}, handshake.Reject(observe.RejectInternal, "internal error")
 		}
 		res.Subprotocol = a.Subprotocol
 	}
-	if a.Handler != nil {
-		f = a.Handler
+	if a.Handler == nil {
+		a.Handler = f
 	}
-	return accepted{factory: f, data: a.Data}, nil
+	return Accepted{Handler: a.Handler, Data: a.Data}, nil
 }
 
 // callAccept calls the hook and turns its error into the rejection to send.

@@ -61,12 +61,11 @@ func (s *Server) decideNetpoll(head []byte, p netpoll.Peer) netpoll.Decision {
 	case d.factory == nil:
 		return netpoll.Decision{Response: d.response}
 	}
-	var headCopy []byte
-	if d.req == nil { // else the accept hook's request is kept instead
-		headCopy = append([]byte(nil), head...)
-	}
+	// Without an accept hook (handled above) there is no request or
+	// data from it: the connection parses its head on demand.
+	headCopy := append([]byte(nil), head...)
 	return netpoll.Decision{Response: d.response, Accept: func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, d.factory, d.res, d.data, headCopy, d.req)
+		return s.newConn(tr, d.factory, d.res, nil, headCopy, nil)
 	}}
 }
 

@@ -60,14 +60,8 @@ func (e goroutineEngine) serveWith(nc net.Conn, run func(nc net.Conn, mk func(ws
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		e.handshake(nc, run)
+		s.handshake(nc, nil, run)
 	}()
-}
-
-// handshake runs the handshake of nc on this goroutine and the connection
-// with e.run on success.
-func (e goroutineEngine) handshake(nc net.Conn, run func(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte)) {
-	e.s.handshake(nc, nil, run)
 }
 
 // handshake runs the TLS handshake of a *tls.Conn, reads the rest of the
@@ -102,6 +96,11 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 		}
 		readBufs.Put(bp)
 	}
+	drop := func() {
+		s.trackHandshake(nc, false)
+		nc.Close()
+		release()
+	}
 	_ = nc.SetReadDeadline(dl)
 	headLen, rej := handshake.HeadEnd(buf)
 	for headLen == 0 && rej == nil {
@@ -115,18 +114,14 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				s.rejected(observe.RejectTimeout)
 			}
-			s.trackHandshake(nc, false)
-			nc.Close()
-			release()
+			drop()
 			return
 		}
 	}
 	if rej != nil {
 		s.rejected(rej.Why)
 		_, _ = nc.Write(handshake.AppendRejection(nil, rej))
-		s.trackHandshake(nc, false)
-		nc.Close()
-		release()
+		drop()
 		return
 	}
 	head := buf[:headLen]

@@ -46,7 +46,7 @@ func (s *Server) decideHead(raw []byte, p peer, state *tls.ConnectionState) deci
 		s.refused(rej)
 		return decision{response: handshake.AppendRejection(nil, rej)}
 	}
-	h := handshake.Head{TLS: state != nil, ConnState: state}
+	h := handshake.Head{ConnState: state}
 	if s.Accept != nil || s.CheckOrigin != nil {
 		h.RemoteAddr = p.RemoteAddr().String()
 	}
@@ -78,7 +78,7 @@ func (s *Server) decideHead(raw []byte, p peer, state *tls.ConnectionState) deci
 	if rej != nil {
 		return refuse(rej)
 	}
-	return decision{response: handshake.AppendResponse(nil, res), factory: a.factory, res: res, data: a.data, req: req}
+	return decision{response: handshake.AppendResponse(nil, res), factory: a.Handler, res: res, data: a.Data, req: req}
 }
 
 // plainHTTP reports whether a request for path belongs to the plain HTTP
@@ -163,7 +163,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	// double the memory of a large header for the connection's start).
 	req := r.WithContext(contextWithoutCancel(r))
 	s.engine.adopt(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, a.factory, res, a.data, nil, req)
+		return s.newConn(tr, a.Handler, res, a.Data, nil, req)
 	}, rest)
 }
 

@@ -325,11 +325,10 @@ type Head struct {
 	req  *http.Request // made by Request
 	f    fields
 	path string
-	// TLS tells Check that the request came over TLS (wss://), so an
-	// http:// Origin of the same host is cross-origin.
-	TLS bool
-	// RemoteAddr and ConnState, if set, go into the Request's fields of
-	// the same names.
+	// ConnState is the TLS connection's state, nil over plain TCP: with
+	// it Check knows the request came over TLS (wss://), so an http://
+	// Origin of the same host is cross-origin. RemoteAddr and ConnState
+	// go into the Request's RemoteAddr and TLS.
 	RemoteAddr string
 	ConnState  *tls.ConnectionState
 }
@@ -338,7 +337,7 @@ type Head struct {
 // refusing what net/http would refuse (see parseHead). The Head refers to
 // raw until it is dropped.
 func (h *Head) Parse(raw []byte) *Rejection {
-	*h = Head{raw: raw, TLS: h.TLS, RemoteAddr: h.RemoteAddr, ConnState: h.ConnState}
+	*h = Head{raw: raw, RemoteAddr: h.RemoteAddr, ConnState: h.ConnState}
 	rl, rej := parseHead(raw, h.f.add)
 	if rej != nil {
 		return rej
@@ -366,7 +365,7 @@ func (h *Head) WantsWebSocket() bool { return h.f.upgrade }
 // head. A CheckOrigin function gets the *http.Request that http.ReadRequest
 // makes of the head.
 func (h *Head) Check(cfg *Config) (*Result, *Rejection) {
-	h.f.tls = h.TLS
+	h.f.tls = h.ConnState != nil
 	return h.f.check(cfg, h.Request)
 }
 

@@ -1,7 +1,6 @@
 package wsconn
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -133,10 +132,7 @@ func (c *Conn) Finish() {
 	}
 	c.set(stFinished | stGone)
 	code, reason, by := c.statusLocked()
-	var cancel context.CancelFunc
-	if x := c.x; x != nil {
-		cancel = x.cancel
-	}
+	cancel := c.cancelContextLocked()
 	c.dropQueueLocked()
 	c.mu.Unlock()
 	if c.table != nil {
