@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/deflate"
@@ -216,12 +214,7 @@ func (t *transport) RemoteAddr() net.Addr { return t.nc.RemoteAddr() }
 // Send implements handler.Conn: it sends one message, masked like every
 // client frame, and compressed if permessage-deflate was negotiated and the
 // message is at least Compression.Threshold bytes long.
-func (c *Conn) Send(t handler.MessageType, p []byte) error {
-	if t != handler.Text && t != handler.Binary {
-		return fmt.Errorf("ws4go client: bad message type %d", t)
-	}
-	return c.c.Send(t, p)
-}
+func (c *Conn) Send(t handler.MessageType, p []byte) error { return c.c.Send(t, p) }
 
 // SendText implements handler.Conn.
 func (c *Conn) SendText(s string) error { return c.Send(handler.Text, []byte(s)) }
@@ -233,36 +226,18 @@ func (c *Conn) SendBinary(p []byte) error { return c.Send(handler.Binary, p) }
 // the final one. Other messages wait until the writer is closed. With
 // permessage-deflate, the message is compressed as one deflate stream
 // whatever its length (each Write is flushed into its fragment).
-func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) {
-	if t != handler.Text && t != handler.Binary {
-		return nil, fmt.Errorf("ws4go client: bad message type %d", t)
-	}
-	return c.c.NewWriter(t)
-}
+func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) { return c.c.NewWriter(t) }
 
 // Ping implements handler.Conn. The server's pong arrives at
 // Handler.Ponged.
-func (c *Conn) Ping(payload []byte) error {
-	if len(payload) > 125 {
-		return errors.New("ws4go client: a ping payload is at most 125 bytes")
-	}
-	return c.c.Ping(payload)
-}
+func (c *Conn) Ping(payload []byte) error { return c.c.Ping(payload) }
 
 // Close implements handler.Conn: it sends a close frame with code and
 // reason; the connection ends when the server has answered and closed the
 // TCP connection, or after Options.CloseTimeout. Wait on Done for the end.
 // A frame being written when Close is called is finished first (within
 // Options.WriteTimeout).
-func (c *Conn) Close(code handler.CloseCode, reason string) error {
-	if !code.Valid() {
-		return fmt.Errorf("ws4go client: close code %d may not be sent", code)
-	}
-	if len(reason) > 123 || !utf8.ValidString(reason) {
-		return errors.New("ws4go client: a close reason is at most 123 bytes of UTF-8")
-	}
-	return c.c.Close(code, reason)
-}
+func (c *Conn) Close(code handler.CloseCode, reason string) error { return c.c.Close(code, reason) }
 
 // Terminate implements handler.Conn: it drops the connection without a
 // closing handshake; Handler.Closed follows with CloseAbnormal.

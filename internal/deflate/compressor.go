@@ -104,8 +104,9 @@ func NewCompressor(level, threshold int, takeover bool, windowBits int) *Compres
 // fragmented message) within the negotiated window. compress/flate looks up
 // to 32 KiB back, but never before the start of its input: so a message
 // compressed on its own and no longer than the window cannot reach past it.
+// (Only messages compressed on their own ask: see writer.)
 func (d *Compressor) levelFor(n int) int {
-	if d.windowBits >= MaxWindowBits || (!d.takeover && n >= 0 && n <= 1<<d.windowBits) {
+	if d.windowBits >= MaxWindowBits || (n >= 0 && n <= 1<<d.windowBits) {
 		return d.level
 	}
 	return flate.HuffmanOnly

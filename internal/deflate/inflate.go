@@ -107,8 +107,7 @@ func NewInflater(limit int64, text bool) *Inflater {
 // whether one is in progress.
 func NewWindowInflater(windowBits int) *Inflater {
 	f := inflaters.Get().(*Inflater)
-	f.Reset(0, false)
-	f.out, f.base, f.floor, f.checked = f.out[:0], 0, 0, 0
+	f.Reset(0, false) // a pooled Inflater has no window: this empties it
 	f.window, f.open = 1<<windowBits, false
 	return f
 }

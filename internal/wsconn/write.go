@@ -185,13 +185,7 @@ func (c *Conn) closeFrame(code handler.CloseCode, reason string) []byte {
 	if !c.cfg.Client {
 		return proto.AppendClose(nil, code, reason)
 	}
-	var p []byte
-	if code != handler.CloseNoStatus {
-		if len(reason) > 123 {
-			reason = reason[:123]
-		}
-		p = append([]byte{byte(code >> 8), byte(code)}, reason...)
-	}
+	p := proto.AppendClose(nil, code, reason)[2:] // the payload: a close header is 2 bytes
 	return appendMasked(make([]byte, 0, ws.MaxHeaderSize+maskLen+len(p)), true, 0, ws.OpClose, p)
 }
 
