@@ -156,19 +156,25 @@ func (c *conn) readAvailable(buf []byte, hangup bool) bool {
 		}
 	}()
 	var plain []byte
-	if c.tlsIO() != nil {
-		// Half the buffer for ciphertext, half for plaintext; first
-		// what crypto/tls already holds.
+	if t := c.tlsIO(); t != nil {
+		// Half the buffer for ciphertext, half for plaintext; on the
+		// first turn, first what crypto/tls already holds (records the
+		// handshake goroutine read past the head). Later turns find
+		// none: feedTLS always decrypts until crypto/tls needs more.
 		buf, plain = buf[:len(buf)/2], buf[len(buf)/2:]
-		if !c.feedTLS(nil, plain) {
-			return false
+		if !t.primed {
+			t.primed = true
+			if !c.feedTLS(nil, plain) {
+				return false
+			}
 		}
 	}
 	for i := 0; i < readsPerTurn; i++ {
 		// Handed off or closed: the number may be another
 		// connection's by now. Paused: output waits for the peer.
-		if c.closeReq.Load() != 0 || c.closed.Load() || c.inputPaused() {
-			if c.inputPaused() {
+		paused := c.inputPaused()
+		if c.closeReq.Load() != 0 || c.closed.Load() || paused {
+			if paused {
 				c.held |= unix.EPOLLIN
 				if hangup {
 					c.held |= unix.EPOLLRDHUP
@@ -408,7 +414,7 @@ func (c *conn) inputPaused() bool {
 		return true
 	}
 	t := c.tlsIO()
-	return t != nil && t.fed && t.pending()
+	return t != nil && t.fed && t.Pending() > 0
 }
 
 // ResumeRead is called by the Conn when its reading is no longer paused:
@@ -421,8 +427,10 @@ func (c *conn) ResumeRead() {
 
 // Shutdown implements wsconn.Transport.
 func (c *conn) Shutdown() {
-	if c.tlsIO() != nil {
-		c.shutdownTLS()
+	if t := c.tlsIO(); t != nil {
+		// close_notify after the close frame; the graceful close
+		// that follows waits for the socket to take it.
+		_ = t.tc.CloseWrite()
 	}
 	c.requestClose(true)
 }

@@ -82,18 +82,27 @@ func (e *Engine) Adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest
 		return err
 	}
 	c := &conn{e: e, fd: int32(fd), x: &extra{nc: nc}}
+	if err := e.adopt(c, mk, rest); err != nil {
+		return err
+	}
+	if c.pend.Add(-1) > 0 {
+		e.push(c) // what happened meanwhile is for a worker
+	}
+	return nil
+}
+
+// adopt registers c, a connection whose handshake is done, and runs
+// Opened; c keeps its turn (pend is 1) for the caller to give up.
+func (e *Engine) adopt(c *conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) error {
 	c.pend.Store(1) // ours until Opened has run
 	if !e.register(c, false) {
 		return net.ErrClosed
 	}
-	if err := epollAdd(e.epfd, fd, connEvents, c.gen); err != nil {
+	if err := epollAdd(e.epfd, int(c.fd), connEvents, c.gen); err != nil {
 		e.unregister(c)
 		e.finished()
 		return err
 	}
 	c.open(mk, rest)
-	if c.pend.Add(-1) > 0 {
-		e.push(c) // what happened meanwhile is for a worker
-	}
 	return nil
 }

@@ -77,6 +77,7 @@ type tlsIO struct {
 	net.Conn // the TCP connection: the handshake, addresses, Close
 	tc       *tls.Conn
 	fed      bool // adopted: set before the descriptor joins the epoll set
+	primed   bool // what the handshake goroutine left in tc was fed (the runner's)
 	fd       int
 	in       []byte // ciphertext read from the descriptor, not yet taken (the runner's)
 
@@ -157,12 +158,6 @@ func (t *tlsIO) flush() (bool, error) {
 	return true, nil
 }
 
-func (t *tlsIO) pending() bool {
-	t.omu.Lock()
-	defer t.omu.Unlock()
-	return len(t.out) > 0
-}
-
 // Pending returns the bytes of ciphertext waiting for the socket.
 func (t *tlsIO) Pending() int {
 	t.omu.Lock()
@@ -215,18 +210,10 @@ func (e *Engine) AdoptTLS(tc *tls.Conn, mk func(wsconn.Transport) *wsconn.Conn, 
 	}
 	t.fd, t.fed = fd, true
 	c := &conn{e: e, fd: int32(fd), x: &extra{nc: t.Conn, tls: t}, tls: true}
-	c.pend.Store(1) // ours until Opened has run
-	if !e.register(c, false) {
-		t.fed = false
-		return net.ErrClosed
-	}
-	if err := epollAdd(e.epfd, fd, connEvents, c.gen); err != nil {
-		e.unregister(c)
-		e.finished()
+	if err := e.adopt(c, mk, rest); err != nil {
 		t.fed = false
 		return err
 	}
-	c.open(mk, rest)
 	// Records the handshake goroutine read past the request head are
 	// in crypto/tls's buffer, not in the socket: no event will come for
 	// them, so a worker looks at once.
@@ -303,7 +290,7 @@ func (c *conn) writeTLS(head []byte, bufs [][]byte) (int, error) {
 			return total, err
 		}
 		total += len(chunk)
-		if t.pending() {
+		if t.Pending() > 0 {
 			break
 		}
 	}
@@ -321,12 +308,6 @@ func (c *conn) flushTLS() {
 	if _, err := c.tlsIO().flush(); err != nil {
 		c.requestClose(false)
 	}
-}
-
-// shutdownTLS sends close_notify after the close frame; the graceful close
-// that follows waits for the socket to take it.
-func (c *conn) shutdownTLS() {
-	_ = c.tlsIO().tc.CloseWrite()
 }
 
 // lingerTLS reports whether a graceful close must wait for pending
