@@ -40,7 +40,6 @@ type Conn struct {
 	code       handler.CloseCode
 	reason     string
 	terminated bool
-	writing    bool // a NewWriter message is open
 	data       any
 }
 
