@@ -1,0 +1,117 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/gobwas/ws"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/testutil"
+	"github.com/ws4go/ws4go/server"
+	_ "github.com/ws4go/ws4go/xconnect" // extended CONNECT in net/http and x/net/http2
+)
+
+// startH2 serves s over TLS offering h2 and http/1.1 by ALPN.
+func startH2(t *testing.T, e server.Engine, s *server.Server) (string, *x509.CertPool) {
+	t.Helper()
+	cert, pool := testutil.SelfSigned(t)
+	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	return start(t, e, s), pool
+}
+
+// openH2 opens a WebSocket stream at path on c and checks the 200.
+func openH2(t *testing.T, c *testutil.H2Conn, path string, h http.Header) (*http.Response, *rawClient) {
+	t.Helper()
+	resp, st := c.Open(path, h)
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("extended CONNECT: %s %q", resp.Status, body)
+	}
+	if a := resp.Header.Get("Sec-WebSocket-Accept"); a != "" {
+		t.Fatalf("Sec-WebSocket-Accept %q over HTTP/2 (RFC 8441 section 5 has none)", a)
+	}
+	return resp, &rawClient{t: t, nc: st, br: bufio.NewReader(st)}
+}
+
+// protoRecorder records the HTTP version each connection's request has.
+type protoRecorder struct {
+	handler.EchoHandler
+	majors chan int
+}
+
+func (p protoRecorder) Opened(c handler.Conn) {
+	if r := c.Request(); r != nil {
+		p.majors <- r.ProtoMajor
+	} else {
+		p.majors <- 0
+	}
+}
+
+// closer closes with the code a text message names ("close 4001").
+type closer struct{ handler.EchoHandler }
+
+func (closer) ReceivedMessage(c handler.Conn, m handler.Message) {
+	var code int
+	if _, err := fmt.Sscanf(string(m.Data), "close %d", &code); err == nil {
+		_ = c.Close(handler.CloseCode(code), "asked")
+		return
+	}
+	_ = c.Send(m.Type, m.Data)
+}
+
+// TestH2Echo: on the standalone TLS listener offering h2, both engines run
+// WebSockets over HTTP/2 streams (the request says HTTP/2): text, binary,
+// 1 MiB, fragmented and pipelined messages echo, and the closing handshake
+// ends the stream cleanly with the code, started by either side.
+func TestH2Echo(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		majors := make(chan int, 10)
+		s := &server.Server{Routes: map[string]handler.Factory{
+			"/echo":  func() handler.Handler { return protoRecorder{majors: majors} },
+			"/close": func() handler.Handler { return closer{} },
+		}}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		_, c := openH2(t, hc, "/echo", nil)
+		if m := <-majors; m != 2 {
+			t.Fatalf("Request().ProtoMajor = %d, want 2", m)
+		}
+		c.echoes("hello")
+		c.send(ws.OpBinary, []byte{0, 1, 2, 255})
+		c.expect(ws.OpBinary, []byte{0, 1, 2, 255})
+		big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+		c.send(ws.OpBinary, big)
+		c.expect(ws.OpBinary, big)
+		c.write(false, 0, ws.OpText, []byte("frag"))
+		c.send(ws.OpPing, []byte("p"))
+		c.expect(ws.OpPong, []byte("p"))
+		c.write(true, 0, ws.OpContinuation, []byte("mented"))
+		c.expect(ws.OpText, []byte("fragmented"))
+		var all []byte
+		for i := range 100 {
+			all = append(all, frame(true, 0, ws.OpText, []byte(fmt.Sprint("m", i)))...)
+		}
+		c.writeRaw(all)
+		for i := range 100 {
+			c.expect(ws.OpText, []byte(fmt.Sprint("m", i)))
+		}
+		c.send(ws.OpClose, closePayload(4000, "client"))
+		c.expectClose(4000)
+
+		_, c = openH2(t, hc, "/close", nil)
+		c.send(ws.OpText, []byte("close 4001"))
+		h, p, err := c.read()
+		if err != nil || h.OpCode != ws.OpClose || !bytes.Equal(p, closePayload(4001, "asked")) {
+			t.Fatalf("got %v %q %v, want close 4001", h.OpCode, p, err)
+		}
+		c.send(ws.OpClose, closePayload(4001, ""))
+		c.expectEOF()
+	})
+}
