@@ -3,11 +3,13 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -113,5 +115,66 @@ func TestH2Echo(t *testing.T) {
 		}
 		c.send(ws.OpClose, closePayload(4001, ""))
 		c.expectEOF()
+	})
+}
+
+// TestH2Handshake: an extended CONNECT gets the HTTP/1.1 handshake's
+// checks: the subprotocol and permessage-deflate are negotiated (and a
+// compressed message inflates), a foreign Origin gets 403, a version other
+// than 13 gets 426 with Sec-WebSocket-Version, a :protocol other than
+// websocket and a plain GET at a WebSocket path get 400, an unknown path
+// 404; each refusal costs only its stream.
+func TestH2Handshake(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		s := &server.Server{
+			Routes:       map[string]handler.Factory{"/ws": handler.Echo},
+			Subprotocols: []string{"chat.v2", "chat.v1"},
+			Compression:  true,
+		}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		resp, c := openH2(t, hc, "/ws", http.Header{
+			"Sec-Websocket-Protocol":   {"chat.v1, chat.v2"},
+			"Sec-Websocket-Extensions": {"permessage-deflate; client_max_window_bits"},
+			"Origin":                   {"https://" + addr},
+		})
+		if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "chat.v2" {
+			t.Errorf("subprotocol %q, want chat.v2", p)
+		}
+		if x := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(x, "permessage-deflate") {
+			t.Errorf("extensions %q, want permessage-deflate", x)
+		}
+		var z bytes.Buffer
+		w, _ := flate.NewWriter(&z, flate.BestSpeed)
+		_, _ = w.Write([]byte("squeezed"))
+		_ = w.Flush()
+		c.write(true, 4, ws.OpText, bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xff, 0xff}))
+		c.expect(ws.OpText, []byte("squeezed")) // short: sent uncompressed
+
+		refused := func(path string, h http.Header, status int) *http.Response {
+			t.Helper()
+			resp, _ := hc.Open(path, h)
+			if resp.StatusCode != status {
+				body, _ := io.ReadAll(resp.Body)
+				t.Fatalf("%s %v: %s %q, want %d", path, h, resp.Status, body, status)
+			}
+			return resp
+		}
+		refused("/ws", http.Header{"Origin": {"https://evil.example"}}, http.StatusForbidden)
+		resp = refused("/ws", http.Header{"Sec-Websocket-Version": {"8"}}, http.StatusUpgradeRequired)
+		if v := resp.Header.Get("Sec-WebSocket-Version"); v != "13" {
+			t.Errorf("426 says Sec-WebSocket-Version %q, want 13", v)
+		}
+		refused("/ws", http.Header{"Sec-Websocket-Version": {}}, http.StatusBadRequest)
+		refused("/nowhere", nil, http.StatusNotFound)
+		refused("/ws", http.Header{":protocol": {"webtransport"}}, http.StatusBadRequest)
+		get, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/ws", nil)
+		resp, err := hc.Do(get)
+		if err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("GET /ws over HTTP/2: %v %v, want 400", resp, err)
+		}
+		resp.Body.Close()
+		c.echoes("still open")
+		c.closeNormally()
 	})
 }
