@@ -4,18 +4,25 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
+	"go.uber.org/goleak"
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/testutil"
+	"github.com/ws4go/ws4go/observe"
 	"github.com/ws4go/ws4go/server"
 	_ "github.com/ws4go/ws4go/xconnect" // extended CONNECT in net/http and x/net/http2
 )
@@ -176,5 +183,124 @@ func TestH2Handshake(t *testing.T) {
 		resp.Body.Close()
 		c.echoes("still open")
 		c.closeNormally()
+	})
+}
+
+// h2Observer counts accepted TCP connections and opened WebSockets by
+// HTTP version.
+type h2Observer struct {
+	observe.Base
+	accepted atomic.Int64
+	byHTTP   [3]atomic.Int64
+}
+
+func (o *h2Observer) Accepted()            { o.accepted.Add(1) }
+func (o *h2Observer) OpenedHTTP(major int) { o.byHTTP[min(major, 2)].Add(1) }
+
+// TestH2SharedConnection: several WebSockets on one HTTP/2 connection
+// (one accepted TCP connection, one RemoteAddr) are independent: a handler
+// panic closes its own stream with 1011 and no other; an HTTP/1.1 client
+// is served on the same TLS listener (ALPN http/1.1); the Observer tells
+// the versions apart; and Shutdown ends with no goroutine left.
+func TestH2SharedConnection(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		opt := goleak.IgnoreCurrent()
+		t.Cleanup(func() { goleak.VerifyNone(t, opt) }) // runs last
+		o := &h2Observer{}
+		addrs := make(chan string, 10)
+		s := &server.Server{Observer: o, Handler: func() handler.Handler { return addrRecorder{addrs: addrs} }}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		var cs []*rawClient
+		for range 5 {
+			_, c := openH2(t, hc, "/", nil)
+			cs = append(cs, c)
+		}
+		want := hc.LocalAddr().String()
+		for range 5 {
+			if a := <-addrs; a != want {
+				t.Fatalf("RemoteAddr %s, want %s (the one TCP connection)", a, want)
+			}
+		}
+		cs[2].send(ws.OpText, []byte("panic"))
+		cs[2].expectClose(handler.CloseInternalError)
+		for i, c := range cs {
+			if i != 2 {
+				c.echoes(fmt.Sprint("stream ", i))
+			}
+		}
+		h1, _ := dialTLS(t, addr, pool) // ALPN http/1.1
+		<-addrs
+		h1.echoes("over HTTP/1.1")
+		if n := o.accepted.Load(); n != 2 {
+			t.Errorf("%d TCP connections accepted, want 2", n)
+		}
+		if h1n, h2n := o.byHTTP[1].Load(), o.byHTTP[2].Load(); h1n != 1 || h2n != 5 {
+			t.Errorf("opened over HTTP/1.1: %d, HTTP/2: %d; want 1, 5", h1n, h2n)
+		}
+		for i, c := range cs {
+			if i != 2 {
+				c.closeNormally()
+			}
+		}
+		h1.closeNormally()
+	})
+}
+
+// addrRecorder is an echo handler (that panics on "panic") recording its
+// connections' RemoteAddr.
+type addrRecorder struct {
+	panicky
+	addrs chan string
+}
+
+func (a addrRecorder) Opened(c handler.Conn) { a.addrs <- c.RemoteAddr().String() }
+
+// TestH2Shutdown: Shutdown sends every stream 1001, waits for the
+// closing handshakes, then ends the HTTP/2 connection; no goroutine is
+// left on either engine.
+func TestH2Shutdown(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		opt := goleak.IgnoreCurrent()
+		t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+		cert, pool := testutil.SelfSigned(t)
+		s := &server.Server{Engine: e, Handler: handler.Echo,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- s.Serve(l) }()
+		hc := testutil.DialH2(t, l.Addr().String(), pool)
+		var cs []*rawClient
+		for range 3 {
+			_, c := openH2(t, hc, "/", nil)
+			c.echoes("hi")
+			cs = append(cs, c)
+		}
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			done <- s.Shutdown(ctx)
+		}()
+		for i, c := range cs {
+			h, p, err := c.read()
+			if err != nil || h.OpCode != ws.OpClose || !bytes.Equal(p[:2], closePayload(1001, "")) {
+				t.Fatalf("got %v %x %v, want close 1001", h.OpCode, p, err)
+			}
+			c.send(ws.OpClose, closePayload(1001, ""))
+			c.expectEOF()
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Errorf("%d connections left", n)
+		}
 	})
 }
