@@ -285,7 +285,7 @@ func TestH2Shutdown(t *testing.T) {
 			defer cancel()
 			done <- s.Shutdown(ctx)
 		}()
-		for i, c := range cs {
+		for _, c := range cs {
 			h, p, err := c.read()
 			if err != nil || h.OpCode != ws.OpClose || !bytes.Equal(p[:2], closePayload(1001, "")) {
 				t.Fatalf("got %v %x %v, want close 1001", h.OpCode, p, err)
