@@ -304,3 +304,170 @@ func TestH2Shutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestH2HTTPHandler: mounted on the embedder's own http.Server (TLS, h2,
+// with ReadTimeout and WriteTimeout shorter than the test), a Server runs
+// WebSockets on HTTP/2 streams that outlive those per-request timeouts,
+// next to plain HTTP/2 requests.
+func TestH2HTTPHandler(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		majors := make(chan int, 1)
+		s := &server.Server{Engine: e}
+		mux := http.NewServeMux()
+		mux.Handle("/ws", s.HTTPHandler(func() handler.Handler { return protoRecorder{majors: majors} }))
+		mux.HandleFunc("/page", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })
+		cert, pool := testutil.SelfSigned(t)
+		hs := &http.Server{
+			Handler:      mux,
+			TLSConfig:    &tls.Config{Certificates: []tls.Certificate{cert}},
+			ReadTimeout:  200 * time.Millisecond,
+			WriteTimeout: 200 * time.Millisecond,
+			HTTP2: &http.HTTP2Config{
+				MaxReceiveBufferPerStream:     server.H2StreamWindow,
+				MaxReceiveBufferPerConnection: server.H2ConnWindow,
+				MaxConcurrentStreams:          server.H2MaxStreams,
+			},
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = hs.ServeTLS(l, "", "") }()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			hs.Close()
+		})
+		addr := l.Addr().String()
+		hc := testutil.DialH2(t, addr, pool)
+		_, c := openH2(t, hc, "/ws", nil)
+		if m := <-majors; m != 2 {
+			t.Fatalf("ProtoMajor %d, want 2", m)
+		}
+		c.echoes("one")
+		// Not a synchronisation: time passing the http.Server's
+		// timeouts, which bound requests, not WebSockets.
+		time.Sleep(400 * time.Millisecond)
+		c.echoes("two")
+		big := bytes.Repeat([]byte("x"), 1<<20)
+		c.send(ws.OpBinary, big)
+		c.expect(ws.OpBinary, big)
+		get, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/page", nil)
+		resp, err := hc.Do(get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "HTTP/2.0" {
+			t.Errorf("plain request: %q", body)
+		}
+		c.closeNormally()
+	})
+}
+
+// closedCodes is a handler that reports the code its connection closed
+// with; "flood" makes it send 16 MiB to a peer that reads none of it.
+type closedCodes struct {
+	handler.EchoHandler
+	codes chan handler.CloseCode
+}
+
+func (h closedCodes) ReceivedMessage(c handler.Conn, m handler.Message) {
+	if string(m.Data) != "flood" {
+		h.EchoHandler.ReceivedMessage(c, m)
+		return
+	}
+	// From a goroutine of its own, as an application pushing data
+	// would: Send blocks while the stream's window is shut.
+	go func() {
+		p := make([]byte, 1<<20)
+		for range 16 {
+			if c.Send(handler.Binary, p) != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (h closedCodes) Closed(_ handler.Conn, code handler.CloseCode, _ string) { h.codes <- code }
+
+// TestH2Hostile: a stream whose peer reads nothing is held back by HTTP/2
+// flow control (the client's window) and dropped after WriteTimeout (1006); a stream that stops
+// in the middle of a frame is closed with 1008 after MessageTimeout; the
+// other streams of the same connection are served throughout.
+func TestH2Hostile(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		codes := make(chan handler.CloseCode, 4)
+		s := &server.Server{
+			WriteTimeout:   300 * time.Millisecond,
+			MessageTimeout: 300 * time.Millisecond,
+			MaxWriteQueue:  64 << 20, // past what the flood queues: the write timeout is what ends it
+			Handler:        func() handler.Handler { return closedCodes{codes: codes} },
+		}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		_, bystander := openH2(t, hc, "/", nil)
+
+		_, deaf := openH2(t, hc, "/", nil)
+		deaf.send(ws.OpText, []byte("flood"))
+		if code := <-codes; code != handler.CloseAbnormal {
+			t.Fatalf("deaf stream closed with %d, want 1006", code)
+		}
+		bystander.echoes("after the deaf one")
+
+		_, stall := openH2(t, hc, "/", nil)
+		stall.writeRaw(frame(true, 0, ws.OpText, []byte("half a frame"))[:8])
+		stall.expectClose(handler.ClosePolicyViolation)
+		if code := <-codes; code != handler.ClosePolicyViolation {
+			t.Fatalf("stalled stream closed with %d, want 1008", code)
+		}
+		bystander.echoes("after the stalled one")
+		bystander.closeNormally()
+		<-codes
+	})
+}
+
+// TestH2MaxStreams: one connection runs H2MaxStreams WebSockets at once;
+// the next waits (the client sees SETTINGS_MAX_CONCURRENT_STREAMS) until
+// one ends.
+func TestH2MaxStreams(t *testing.T) {
+	addr, pool := startH2(t, server.EngineGoroutine, &server.Server{})
+	hc := testutil.DialH2(t, addr, pool)
+	cs := make([]*rawClient, server.H2MaxStreams)
+	for i := range cs {
+		_, cs[i] = openH2(t, hc, "/", nil)
+	}
+	for i, c := range cs {
+		c.echoes(fmt.Sprint(i))
+	}
+	type result struct {
+		resp *http.Response
+		st   *testutil.H2Stream
+		err  error
+	}
+	opened := make(chan result, 1)
+	go func() {
+		resp, st, err := hc.OpenErr("/", nil)
+		opened <- result{resp, st, err}
+	}()
+	select {
+	case <-opened:
+		t.Fatal("a stream past MaxConcurrentStreams opened")
+	case <-time.After(200 * time.Millisecond): // (the absence of an event)
+	}
+	cs[0].closeNormally()
+	r := <-opened
+	if r.err != nil || r.resp.StatusCode != http.StatusOK {
+		t.Fatalf("the stream waiting for a slot: %v %v", r.resp, r.err)
+	}
+	last := &rawClient{t: t, nc: r.st, br: bufio.NewReader(r.st)}
+	last.echoes("in the freed slot")
+	last.closeNormally()
+	for _, c := range cs[1:] {
+		c.closeNormally()
+	}
+}
