@@ -49,17 +49,21 @@ func openH2(t *testing.T, c *testutil.H2Conn, path string, h http.Header) (*http
 	return resp, &rawClient{t: t, nc: st, br: bufio.NewReader(st)}
 }
 
-// protoRecorder records the HTTP version each connection's request has.
+// protoRecorder records the HTTP version each connection's request has (-1:
+// its Body is the stream's, which the connection alone may read).
 type protoRecorder struct {
 	handler.EchoHandler
 	majors chan int
 }
 
 func (p protoRecorder) Opened(c handler.Conn) {
-	if r := c.Request(); r != nil {
-		p.majors <- r.ProtoMajor
-	} else {
+	switch r := c.Request(); {
+	case r == nil:
 		p.majors <- 0
+	case r.Body != http.NoBody:
+		p.majors <- -1
+	default:
+		p.majors <- r.ProtoMajor
 	}
 }
 
@@ -470,4 +474,34 @@ func TestH2MaxStreams(t *testing.T) {
 	for _, c := range cs[1:] {
 		c.closeNormally()
 	}
+}
+
+// heartbeatObserver counts heartbeat timeouts.
+type heartbeatObserver struct {
+	observe.Base
+	timeouts chan struct{}
+}
+
+func (o heartbeatObserver) HeartbeatTimeout() { o.timeouts <- struct{}{} }
+
+// TestH2Heartbeat: a stream whose peer answers no ping is dropped by the
+// heartbeat (1006), as a TCP connection is.
+func TestH2Heartbeat(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		codes := make(chan handler.CloseCode, 1)
+		o := heartbeatObserver{timeouts: make(chan struct{}, 1)}
+		s := &server.Server{
+			PingInterval: 100 * time.Millisecond,
+			PongTimeout:  200 * time.Millisecond,
+			Observer:     o,
+			Handler:      func() handler.Handler { return closedCodes{codes: codes} },
+		}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		openH2(t, hc, "/", nil) // then silent
+		<-o.timeouts
+		if code := <-codes; code != handler.CloseAbnormal {
+			t.Fatalf("silent stream closed with %d, want 1006", code)
+		}
+	})
 }

@@ -30,7 +30,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, res *handsh
 		return
 	}
 	_ = rc.SetWriteDeadline(noDeadline)
-	sc := &streamConn{body: r.Body, w: w, rc: rc, remote: addrOf(r.RemoteAddr)}
+	sc := &streamConn{body: r.Body, w: w, rc: rc, local: stringAddr(""), remote: addrOf(r.RemoteAddr)}
 	sc.writing.Store(true)
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		sc.local = a
