@@ -505,3 +505,57 @@ func TestH2Heartbeat(t *testing.T) {
 		}
 	})
 }
+
+// TestH2AcceptAndClose: the accept hook decides on extended CONNECTs as on
+// upgrades (its refusal's status and header reach the client; its Data
+// reaches the connection), and Close drops open streams at once, leaving
+// no goroutine behind.
+func TestH2AcceptAndClose(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		opt := goleak.IgnoreCurrent()
+		t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+		cert, pool := testutil.SelfSigned(t)
+		s := &server.Server{
+			Engine: e,
+			Handler: func() handler.Handler {
+				return &opener{f: func(c handler.Conn) { _ = c.SendText(fmt.Sprint(c.Data())) }}
+			},
+			Accept: func(r *http.Request) (server.Accepted, error) {
+				if r.Header.Get("X-Token") != "secret" {
+					return server.Accepted{}, &server.Refusal{Status: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {"Token"}}}
+				}
+				return server.Accepted{Data: "user " + r.Proto}, nil
+			},
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- s.Serve(l) }()
+		hc := testutil.DialH2(t, l.Addr().String(), pool)
+		resp, _ := hc.Open("/", nil)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "Token" {
+			t.Fatalf("no token: %s %v, want 401 with WWW-Authenticate", resp.Status, resp.Header)
+		}
+		_, c := openH2(t, hc, "/", http.Header{"X-Token": {"secret"}})
+		c.expect(ws.OpText, []byte("user HTTP/2.0"))
+		_, c2 := openH2(t, hc, "/", http.Header{"X-Token": {"secret"}})
+		c2.expect(ws.OpText, []byte("user HTTP/2.0"))
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		for _, c := range []*rawClient{c, c2} {
+			if _, _, err := c.read(); err == nil {
+				t.Error("a frame after Close, want the stream ended")
+			}
+		}
+		if n := s.Len(); n != 0 {
+			t.Errorf("%d connections left", n)
+		}
+	})
+}
