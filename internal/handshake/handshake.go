@@ -444,7 +444,7 @@ func (f *fields) add(k fieldKind, _, v []byte) {
 // WantsWebSocket reports whether r asks for a WebSocket: Upgrade names
 // "websocket", or, over HTTP/2, r is an extended CONNECT for it.
 func WantsWebSocket(r *http.Request) bool {
-	if ExtendedConnect(r) {
+	if OverHTTP2(r) {
 		return strings.EqualFold(r.Header.Get(":protocol"), "websocket")
 	}
 	var f fields
@@ -464,11 +464,11 @@ func OfferedSubprotocols(r *http.Request) []string {
 	return f.protocols
 }
 
-// ExtendedConnect reports whether r came over HTTP/2, where a WebSocket
+// OverHTTP2 reports whether r came over HTTP/2, where a WebSocket
 // opens with an extended CONNECT (RFC 8441) instead of an Upgrade: the
 // checks, the answer (AnswerStream) and the connection's transport (the
 // request's stream) differ from HTTP/1.1's.
-func ExtendedConnect(r *http.Request) bool { return r.ProtoMajor == 2 }
+func OverHTTP2(r *http.Request) bool { return r.ProtoMajor == 2 }
 
 // CheckRequest checks an *http.Request (the http.Handler path): an HTTP/1.1
 // upgrade (RFC 6455 section 4.2.1) or, over HTTP/2, an extended CONNECT
@@ -483,7 +483,7 @@ func CheckRequest(r *http.Request, cfg *Config) (*Result, *Rejection) {
 		origin: r.Header.Get("Origin"),
 		tls:    r.TLS != nil,
 	}
-	if ExtendedConnect(r) {
+	if OverHTTP2(r) {
 		f.connect, f.protocol = true, r.Header.Get(":protocol")
 	}
 	size := 0
