@@ -19,6 +19,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"go.uber.org/goleak"
+	"golang.org/x/net/http2"
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/testutil"
@@ -558,4 +559,58 @@ func TestH2AcceptAndClose(t *testing.T) {
 			t.Errorf("%d connections left", n)
 		}
 	})
+}
+
+// TestH2Settings: the standalone listener's HTTP/2 bounds are what the
+// server announces: SETTINGS with extended CONNECT on, H2StreamWindow,
+// H2MaxStreams and 16 KiB frames, and a connection window raised to
+// H2ConnWindow.
+func TestH2Settings(t *testing.T) {
+	addr, pool := startH2(t, server.EngineNetpoll, &server.Server{})
+	tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(tc, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(tc, tc)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[http2.SettingID]uint32{
+		http2.SettingEnableConnectProtocol: 1,
+		http2.SettingInitialWindowSize:     server.H2StreamWindow,
+		http2.SettingMaxConcurrentStreams:  server.H2MaxStreams,
+		http2.SettingMaxFrameSize:          16 << 10,
+	}
+	connWindow := uint32(65535) // the protocol's initial window
+	for got := 0; got < 2; {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if f.IsAck() {
+				continue
+			}
+			for id, v := range want {
+				if s, ok := f.Value(id); !ok || s != v {
+					t.Errorf("SETTINGS %v = %d (sent: %v), want %d", id, s, ok, v)
+				}
+			}
+			got++
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				connWindow += f.Increment
+				got++
+			}
+		}
+	}
+	if connWindow != server.H2ConnWindow {
+		t.Errorf("connection window %d, want %d", connWindow, server.H2ConnWindow)
+	}
 }
