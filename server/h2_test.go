@@ -614,3 +614,39 @@ func TestH2Settings(t *testing.T) {
 		t.Errorf("connection window %d, want %d", connWindow, server.H2ConnWindow)
 	}
 }
+
+// TestH2ShutdownUnanswered: a stream that never answers the 1001 is dropped
+// when Shutdown's context ends (CloseTimeout applies without a deadline),
+// and its HTTP/2 connection with it; no goroutine is left.
+func TestH2ShutdownUnanswered(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	cert, pool := testutil.SelfSigned(t)
+	s := &server.Server{Handler: handler.Echo, CloseTimeout: time.Minute,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	hc := testutil.DialH2(t, l.Addr().String(), pool)
+	_, c := openH2(t, hc, "/", nil)
+	c.echoes("hi")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v, want the context's deadline", err)
+	}
+	if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+	h, p, err := c.read()
+	if err != nil || h.OpCode != ws.OpClose || !bytes.Equal(p[:2], closePayload(1001, "")) {
+		t.Fatalf("got %v %x %v, want close 1001", h.OpCode, p, err)
+	}
+	if _, _, err := c.read(); err == nil {
+		t.Fatal("the stream outlived Shutdown")
+	}
+	hc.Close()
+}
