@@ -27,8 +27,8 @@
 //	ws4go_netpoll_worker_queue_length           gauge     ready connections waiting for a netpoll worker
 //
 // The label values are bounded: http is "1.1" (an upgrade) or "2" (an RFC
-// 8441 stream; "other" for any other version); type is one of text, binary, ping, pong,
-// close; initiator one of server, peer, none (the connection ended without
+// 8441 stream; "other" for any other version); type is one of text,
+// binary, ping, pong, close; initiator one of server, peer, none (the connection ended without
 // a close frame); code is the number of a code in 1000–1015, "3xxx" for
 // 3000–3999, "4xxx" for 4000–4999, else "other"; reason is one of
 // malformed, method, http_version, host, not_upgrade, key, no_version,
@@ -88,11 +88,12 @@ type StatsSource interface {
 // Metrics implements observe.Observer with Prometheus collectors. It is
 // also a prometheus.Collector of all of them. Safe for concurrent use.
 type Metrics struct {
-	open       prometheus.Gauge
-	accepted   prometheus.Counter
-	openedVec  *prometheus.CounterVec
-	openedHTTP [3]lazyCounter // HTTP/1.1, HTTP/2, other
-	rejected   [observe.NumReasons]prometheus.Counter
+	open        prometheus.Gauge
+	accepted    prometheus.Counter
+	openedVec   *prometheus.CounterVec
+	opened      [2]prometheus.Counter // HTTP/1.1, HTTP/2
+	openedOther lazyCounter
+	rejected    [observe.NumReasons]prometheus.Counter
 
 	recvMsgs, recvBytes, sentMsgs, sentBytes [observe.NumKinds]prometheus.Counter
 
@@ -150,6 +151,9 @@ func New(reg prometheus.Registerer, o *Options) (*Metrics, error) {
 	m.collectors = append(m.collectors, m.open)
 	m.accepted = counter("ws4go_connections_accepted_total", "TCP connections accepted (their opening handshake started).")
 	m.openedVec = counterVec("ws4go_connections_opened_total", "WebSocket handshakes that succeeded, by the HTTP version that carried them.", "http")
+	for i := range m.opened {
+		m.opened[i] = m.openedVec.WithLabelValues(httpLabels[i])
+	}
 	rejected := counterVec("ws4go_handshakes_rejected_total", "Opening handshakes refused, by HTTP status and reason.", "status", "reason")
 	for r := range observe.NumReasons {
 		m.rejected[r] = rejected.WithLabelValues(strconv.Itoa(r.Status()), r.String())
@@ -258,11 +262,11 @@ var httpLabels = [...]string{"1.1", "2", "other"}
 
 // OpenedHTTP implements observe.Observer: it counts the handshake.
 func (m *Metrics) OpenedHTTP(major int) {
-	i := 2
 	if major == 1 || major == 2 {
-		i = major - 1
+		m.opened[major-1].Inc()
+		return
 	}
-	m.openedHTTP[i].get(m.openedVec, httpLabels[i]).Inc()
+	m.openedOther.get(m.openedVec, httpLabels[2]).Inc()
 }
 
 // Closed implements observe.Observer.

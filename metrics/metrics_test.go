@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/metrics"
 	"github.com/ws4go/ws4go/server"
+	_ "github.com/ws4go/ws4go/xconnect" // extended CONNECT for TestOpenedByHTTPVersion
 )
 
 var engines = []server.Engine{server.EngineGoroutine, server.EngineNetpoll}
@@ -549,3 +551,30 @@ func TestWriteQueueOverflow(t *testing.T) {
 
 // quietLogger drops the server's logs (the panic's stack trace).
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestOpenedByHTTPVersion: WebSockets opened over HTTP/2 (RFC 8441 streams,
+// on a TLS listener offering h2) and over HTTP/1.1 are counted apart.
+func TestOpenedByHTTPVersion(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	s := &server.Server{
+		Handler:   handler.Echo,
+		Logger:    quietLogger(),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
+	}
+	addr, scrape := setup(t, server.EngineNetpoll, s)
+	hc := testutil.DialH2(t, addr, pool)
+	for range 2 {
+		if resp, _ := hc.Open("/", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("extended CONNECT: %s", resp.Status)
+		}
+	}
+	d := ws.Dialer{TLSConfig: &tls.Config{RootCAs: pool}}
+	nc, _, _, err := d.Dial(context.Background(), "wss://"+addr+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitFor(t, scrape, "three opened", func(s series) bool {
+		return s[`ws4go_connections_opened_total{http="2"}`] == 2 && s[`ws4go_connections_opened_total{http="1.1"}`] == 1
+	})
+}
