@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -134,9 +133,12 @@ func TestServeHTTP2(t *testing.T) {
 			if err := wsutil.WriteClientMessage(st, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, "")); err != nil {
 				t.Fatal(err)
 			}
-			var closed wsutil.ClosedError
-			if _, _, err := wsutil.ReadServerData(st); !errors.As(err, &closed) || closed.Code != ws.StatusNormalClosure {
-				t.Fatalf("after the close frame: %v, want the server's close 1000", err)
+			f, err := ws.ReadFrame(st)
+			if err != nil || f.Header.OpCode != ws.OpClose {
+				t.Fatalf("after the close frame: %v %v, want the server's close", f.Header.OpCode, err)
+			}
+			if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusNormalClosure {
+				t.Fatalf("the server closed with %d, want 1000", code)
 			}
 			if code := stop(); code != 0 {
 				t.Fatalf("exit %d", code)
