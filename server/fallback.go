@@ -146,18 +146,22 @@ func (fb *fallback) shutdown() {
 	})
 }
 
-// settle waits, until done fires, for the graceful shutdown to end the
-// HTTP/2 connections: a stream's END_STREAM is written after its handler
-// returned (and so after the server's WaitGroup let go), and closing the
-// connection at once could cut it off. (net/http closes a connection whose
-// last stream ended after GOAWAY within a second.)
-func (fb *fallback) settle(done <-chan struct{}) {
+// settle waits, until done fires or at most bound, for the graceful
+// shutdown to end the HTTP/2 connections: a stream's END_STREAM is written
+// after its handler returned (and so after the server's WaitGroup let go),
+// and closing the connection at once could cut it off. (net/http closes a
+// connection whose last stream ended after GOAWAY within a second; bound
+// stops a plain HTTP/2 request that does not end from holding Shutdown.)
+func (fb *fallback) settle(done <-chan struct{}, bound time.Duration) {
 	if !fb.h2.Load() {
 		return
 	}
+	t := time.NewTimer(bound)
+	defer t.Stop()
 	select {
 	case <-fb.shutDone:
 	case <-done:
+	case <-t.C:
 	}
 }
 

@@ -650,3 +650,50 @@ func TestH2ShutdownUnanswered(t *testing.T) {
 	}
 	hc.Close()
 }
+
+// TestH2ShutdownPlainRequest: a plain HTTP/2 request that does not end
+// (a long poll on Server.HTTP) holds Shutdown at most CloseTimeout past its
+// WebSockets, even without a deadline.
+func TestH2ShutdownPlainRequest(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	cert, pool := testutil.SelfSigned(t)
+	entered := make(chan struct{})
+	s := &server.Server{Handler: handler.Echo, CloseTimeout: 300 * time.Millisecond,
+		HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			<-r.Context().Done() // until the connection is closed
+		}),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	hc := testutil.DialH2(t, l.Addr().String(), pool)
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+l.Addr().String()+"/poll", nil)
+		resp, err := hc.Do(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-entered
+	start := time.Now()
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Shutdown took %v", d)
+	}
+	if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+	if err := <-done; err == nil {
+		t.Error("the long poll ended normally, want it cut off")
+	}
+}

@@ -578,7 +578,7 @@ func (s *Server) release(done <-chan struct{}, graceful bool) bool {
 	s.mu.Unlock()
 	if fb != nil {
 		if graceful && ok {
-			fb.settle(done)
+			fb.settle(done, s.wcfg.CloseTimeout)
 		}
 		fb.close()
 	}
