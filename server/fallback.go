@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"sync"
@@ -11,16 +12,23 @@ import (
 )
 
 // fallback serves the plain HTTP requests that reach the standalone
-// listener (s.HTTP) with a net/http server fed through a channel.
+// listener (s.HTTP), and the HTTP/2 connections ALPN chose (see serveH2),
+// with a net/http server fed through a channel.
 type fallback struct {
 	srv    *http.Server
 	conns  chan net.Conn
 	done   chan struct{}
 	once   sync.Once
+	shut   sync.Once
 	served sync.WaitGroup
 }
 
 func (s *Server) serveFallback(nc net.Conn, read []byte) {
+	s.toFallback(&prefixConn{Conn: nc, read: read})
+}
+
+// toFallback hands nc to the fallback server, started on first use.
+func (s *Server) toFallback(nc net.Conn) {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -42,6 +50,7 @@ func (s *Server) serveFallback(nc net.Conn, read []byte) {
 				// not WebSocket connections: do not hold them
 				// forever.
 				IdleTimeout: fallbackIdleTimeout,
+				HTTP2:       s.http2Config(),
 			},
 			conns: make(chan net.Conn),
 			done:  make(chan struct{}),
@@ -55,7 +64,7 @@ func (s *Server) serveFallback(nc net.Conn, read []byte) {
 	}
 	s.mu.Unlock()
 	select {
-	case fb.conns <- &prefixConn{Conn: nc, read: read}:
+	case fb.conns <- nc:
 	case <-fb.done:
 		nc.Close()
 	}
@@ -74,7 +83,10 @@ const (
 // a first request.
 func (s *Server) fallbackHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.plainHTTP(r.URL.Path, handshake.WantsWebSocket(r)) {
+		// (Without s.HTTP only HTTP/2 connections come here: their
+		// requests are all answered as WebSocket handshakes, as
+		// decideHead answers a head.)
+		if s.HTTP != nil && s.plainHTTP(r.URL.Path, handshake.WantsWebSocket(r)) {
 			if !handshake.HostAllowed(r.Host, s.AllowedHosts) {
 				s.refuseHTTP(w, handshake.Reject(observe.RejectHostNotAllowed, "host not allowed"))
 				return
@@ -105,6 +117,23 @@ func (fb *fallback) Close() error {
 
 // Addr implements net.Listener.
 func (fb *fallback) Addr() net.Addr { return &net.TCPAddr{} }
+
+// shutdown stops the fallback server taking connections and starts its
+// graceful shutdown: HTTP/2 connections get GOAWAY and close once their
+// streams (WebSockets, which Shutdown sends 1001) have ended. close ends
+// what is left.
+func (fb *fallback) shutdown() {
+	fb.Close()
+	fb.shut.Do(func() {
+		fb.served.Add(1)
+		go func() {
+			defer fb.served.Done()
+			// It returns when every connection is idle or
+			// closed: close closes the rest.
+			_ = fb.srv.Shutdown(context.Background())
+		}()
+	})
+}
 
 func (fb *fallback) close() {
 	fb.Close()

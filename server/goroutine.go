@@ -87,6 +87,12 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 			nc.Close()
 			return
 		}
+		if tc.ConnectionState().NegotiatedProtocol == http2ALPN {
+			s.trackHandshake(nc, false)
+			_ = nc.SetDeadline(noDeadline)
+			s.serveH2(tc)
+			return
+		}
 	}
 	bp := readBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], read...)
@@ -244,6 +250,11 @@ func (t *blockingTransport) Write(bufs [][]byte) (int, error) {
 	_ = t.nc.SetWriteDeadline(deadline(t.s.writeTimeout()))
 	nb := net.Buffers(bufs)
 	n, err := nb.WriteTo(t.nc)
+	if f, ok := t.nc.(interface{ Flush() error }); ok && err == nil {
+		// An HTTP/2 stream buffers the frame's pieces and sends
+		// them as one.
+		err = f.Flush()
+	}
 	return int(n), err
 }
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -278,6 +280,9 @@ func (s *Server) init() {
 			if len(s.tlsCfg.NextProtos) == 0 {
 				s.tlsCfg.NextProtos = []string{"http/1.1"}
 			}
+			if offersH2(s.tlsCfg) && !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
+				s.logger().Warn(`ws4go: TLSConfig offers "h2" but net/http's extended CONNECT is off: browsers will open their WebSockets over HTTP/1.1; import _ "github.com/ws4go/ws4go/xconnect"`)
+			}
 		}
 		s.closed, s.stop = context.WithCancel(context.Background())
 		s.table = wsconn.NewTable(&s.wcfg)
@@ -534,7 +539,7 @@ func (s *Server) stopAccepting() {
 	fb := s.fallback
 	s.mu.Unlock()
 	if fb != nil {
-		fb.close()
+		fb.shutdown()
 	}
 	if d, ok := s.engine.(interface{ dropHandshakes() }); ok {
 		d.dropHandshakes()
@@ -557,6 +562,12 @@ func (s *Server) release(done <-chan struct{}) bool {
 	case <-ended:
 	case <-done:
 		ok = false
+	}
+	s.mu.Lock()
+	fb := s.fallback
+	s.mu.Unlock()
+	if fb != nil {
+		fb.close()
 	}
 	s.engine.close()
 	return ok

@@ -95,6 +95,9 @@ func (s *Server) plainHTTP(path string, wantsWS bool) bool {
 
 // ServeHTTP upgrades r to a WebSocket connection run by the handler that
 // Routes or Handler give for r's path, so a Server can be mounted on any mux.
+// Over HTTP/2, r is an RFC 8441 extended CONNECT and the connection runs on
+// its stream, on this goroutine, until it ends (see the README's "WebSocket
+// over HTTP/2" for what the embedding http.Server must allow).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, _ := s.route(r.URL.Path)
 	s.upgradeHTTP(w, r, f, true)
@@ -143,6 +146,17 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		refuse(rej)
 		return
 	}
+	// The request's context ends when ServeHTTP returns; keep a shallow
+	// copy that outlives it for Conn.Request (not a deep Clone: that would
+	// double the memory of a large header for the connection's start).
+	req := r.WithContext(contextWithoutCancel(r))
+	mk := func(tr wsconn.Transport) *wsconn.Conn {
+		return s.newConn(tr, a.Handler, res, a.Data, nil, req)
+	}
+	if handshake.ExtendedConnect(r) {
+		s.serveStream(w, r, res, mk)
+		return
+	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		refuse(handshake.Reject(observe.RejectInternal, "cannot take over the connection: "+err.Error()))
@@ -158,13 +172,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		nc.Close()
 		return
 	}
-	// The request's context ends when ServeHTTP returns; keep a shallow
-	// copy that outlives it for Conn.Request (not a deep Clone: that would
-	// double the memory of a large header for the connection's start).
-	req := r.WithContext(contextWithoutCancel(r))
-	s.engine.adopt(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, a.Handler, res, a.Data, nil, req)
-	}, rest)
+	s.engine.adopt(nc, mk, rest)
 }
 
 // hijacked returns the bytes the http server had already read past the

@@ -1,9 +1,10 @@
 // Package handshake checks a client's opening handshake (RFC 6455 section
-// 4.2.1) and writes the server's answer. It has two front ends that feed one
-// set of checks, so both entry points answer bad input identically: a raw
-// request head read from a socket (the zero-copy path of the standalone
-// server and the netpoll engine, parsed with github.com/gobwas/httphead) and an
-// *http.Request (the http.Handler path).
+// 4.2.1, and RFC 8441 section 5 over HTTP/2) and writes the server's answer.
+// It has two front ends that feed one set of checks, so both entry points
+// answer bad input identically: a raw request head read from a socket (the
+// zero-copy path of the standalone server and the netpoll engine, parsed
+// with github.com/gobwas/httphead) and an *http.Request (the http.Handler
+// path: an HTTP/1.1 upgrade or an HTTP/2 extended CONNECT).
 package handshake
 
 import (
@@ -98,7 +99,7 @@ func Reject(why observe.Reason, text string) *Rejection {
 
 // Result is an accepted handshake.
 type Result struct {
-	Accept      string // Sec-WebSocket-Accept
+	Accept      string // Sec-WebSocket-Accept ("" over HTTP/2: RFC 8441 has none)
 	Subprotocol string
 	Extensions  string // Sec-WebSocket-Extensions answer, or ""
 	// Offered are the subprotocols the client offered, in its order.
@@ -124,6 +125,11 @@ type fields struct {
 	extensions   []byte   // the offers joined by ", "
 	badTokenList bool
 	tls          bool // the request came over TLS
+	// connect: an HTTP/2 request (RFC 8441), which opens a WebSocket with
+	// an extended CONNECT whose :protocol (protocol) is "websocket",
+	// instead of Upgrade, Connection and Sec-WebSocket-Key.
+	connect  bool
+	protocol string
 }
 
 func (f *fields) addUpgrade(v []byte) {
@@ -170,7 +176,11 @@ func (f *fields) addExtensions(v []byte) {
 // *http.Request only if a CheckOrigin function needs it.
 func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection) {
 	switch {
-	case f.method != http.MethodGet:
+	case f.connect && (f.method != http.MethodConnect || !strings.EqualFold(f.protocol, "websocket")):
+		// As an HTTP/1.1 Upgrade naming another protocol is: a
+		// WebSocket path speaks nothing else.
+		return nil, Reject(observe.RejectNotUpgrade, `over HTTP/2 a WebSocket opens with an extended CONNECT whose :protocol is "websocket" (RFC 8441)`)
+	case !f.connect && f.method != http.MethodGet:
 		return nil, Reject(observe.RejectMethod, "the method must be GET")
 	case f.major < 1 || f.major == 1 && f.minor < 1:
 		return nil, Reject(observe.RejectHTTPVersion, "HTTP/1.1 or later is required")
@@ -178,11 +188,11 @@ func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection
 		return nil, Reject(observe.RejectHost, "missing Host header")
 	case !HostAllowed(f.host, cfg.AllowedHosts):
 		return nil, Reject(observe.RejectHostNotAllowed, "host not allowed")
-	case !f.upgradeSeen || !f.upgrade:
+	case !f.connect && (!f.upgradeSeen || !f.upgrade):
 		return nil, Reject(observe.RejectNotUpgrade, `the Upgrade header must include "websocket"`)
-	case !f.connSeen || !f.connection:
+	case !f.connect && (!f.connSeen || !f.connection):
 		return nil, Reject(observe.RejectNotUpgrade, `the Connection header must include "Upgrade"`)
-	case f.badTokenList:
+	case !f.connect && f.badTokenList:
 		return nil, Reject(observe.RejectNotUpgrade, "malformed Upgrade or Connection header")
 	case !f.versionSeen:
 		return nil, Reject(observe.RejectNoVersion, "missing Sec-WebSocket-Version header")
@@ -190,7 +200,7 @@ func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection
 		rej := Reject(observe.RejectVersion, "unsupported WebSocket version: 13 is required")
 		rej.Header = http.Header{"Sec-WebSocket-Version": {"13"}}
 		return nil, rej
-	case f.keyCount != 1 || !validKey(f.key):
+	case !f.connect && (f.keyCount != 1 || !validKey(f.key)):
 		return nil, Reject(observe.RejectKey, "Sec-WebSocket-Key must be the base64 of 16 bytes")
 	}
 	if cfg.CheckOrigin != nil {
@@ -209,7 +219,10 @@ func (f *fields) check(cfg *Config, r func() *http.Request) (*Result, *Rejection
 		// as they came.
 		return nil, Reject(observe.RejectOrigin, "origin not allowed: "+strconv.Quote(f.origin))
 	}
-	res := &Result{Accept: AcceptKey(f.key), Offered: f.protocols}
+	res := &Result{Offered: f.protocols}
+	if !f.connect {
+		res.Accept = AcceptKey(f.key)
+	}
 	for _, want := range cfg.Subprotocols {
 		for _, got := range f.protocols {
 			if want == got {
@@ -425,9 +438,12 @@ func (f *fields) add(k fieldKind, _, v []byte) {
 	}
 }
 
-// WantsWebSocket reports whether r asks for a WebSocket (Upgrade names
-// "websocket").
+// WantsWebSocket reports whether r asks for a WebSocket: Upgrade names
+// "websocket", or, over HTTP/2, r is an extended CONNECT for it.
 func WantsWebSocket(r *http.Request) bool {
+	if ExtendedConnect(r) {
+		return strings.EqualFold(r.Header.Get(":protocol"), "websocket")
+	}
 	var f fields
 	for _, v := range r.Header.Values("Upgrade") {
 		f.addUpgrade([]byte(v))
@@ -445,15 +461,27 @@ func OfferedSubprotocols(r *http.Request) []string {
 	return f.protocols
 }
 
-// CheckRequest checks an *http.Request (the http.Handler path). The fields
-// the handshake reads may total at most MaxHeadSize, as on the raw path,
-// whatever header size the embedding server allows.
+// ExtendedConnect reports whether r came over HTTP/2, where a WebSocket
+// opens with an extended CONNECT (RFC 8441) instead of an Upgrade: the
+// checks, the answer (AnswerStream) and the connection's transport (the
+// request's stream) differ from HTTP/1.1's.
+func ExtendedConnect(r *http.Request) bool { return r.ProtoMajor == 2 }
+
+// CheckRequest checks an *http.Request (the http.Handler path): an HTTP/1.1
+// upgrade (RFC 6455 section 4.2.1) or, over HTTP/2, an extended CONNECT
+// (RFC 8441 section 5: no Upgrade, Connection or Sec-WebSocket-Key; the
+// version, Origin, subprotocol and extension checks are HTTP/1.1's). The
+// fields the handshake reads may total at most MaxHeadSize, as on the raw
+// path, whatever header size the embedding server allows.
 func CheckRequest(r *http.Request, cfg *Config) (*Result, *Rejection) {
 	f := fields{
 		method: r.Method, major: r.ProtoMajor, minor: r.ProtoMinor,
 		host: r.Host, hostSeen: r.Host != "",
 		origin: r.Header.Get("Origin"),
 		tls:    r.TLS != nil,
+	}
+	if ExtendedConnect(r) {
+		f.connect, f.protocol = true, r.Header.Get(":protocol")
 	}
 	size := 0
 	for _, k := range []string{"Upgrade", "Connection", "Sec-Websocket-Version", "Sec-Websocket-Key", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions"} {

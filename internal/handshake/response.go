@@ -1,6 +1,7 @@
 package handshake
 
-// The server's answers: the 101 and the refusals.
+// The server's answers: the 101 (the 200 of an HTTP/2 stream) and the
+// refusals.
 
 import (
 	"crypto/sha1"
@@ -33,6 +34,18 @@ func AppendResponse(dst []byte, res *Result) []byte {
 		dst = append(dst, "\r\n"...)
 	}
 	return append(dst, "\r\n"...)
+}
+
+// AnswerStream sets the header of the 200 that accepts an RFC 8441
+// extended CONNECT (section 5: the subprotocol and extensions as in a 101,
+// no Sec-WebSocket-Accept).
+func AnswerStream(h http.Header, res *Result) {
+	if res.Subprotocol != "" {
+		h.Set("Sec-WebSocket-Protocol", res.Subprotocol)
+	}
+	if res.Extensions != "" {
+		h.Set("Sec-WebSocket-Extensions", res.Extensions)
+	}
 }
 
 // AppendRejection appends a complete error response with a plain-text body.
