@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -196,4 +197,99 @@ func TestHTTP2FallbackNoH2(t *testing.T) {
 	r.expect(t, handler.Text, []byte("over h1"))
 	_ = c.Close(handler.CloseNormal, "")
 	r.expectClosed(t, handler.CloseNormal, "")
+}
+
+// TestHTTP2OurServer runs the client over HTTP/2 against ws4go's server:
+// on the standalone TLS listener (ALPN h2) of each engine, and on the
+// http.Handler path in net/http's HTTP/2 server.
+func TestHTTP2OurServer(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	srvTLS := func() *tls.Config {
+		return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	for _, e := range []server.Engine{server.EngineGoroutine, server.EngineNetpoll} {
+		t.Run(string(e), func(t *testing.T) {
+			sh := &closerHandler{closed: make(chan closeEvent, 16)}
+			s := &server.Server{Engine: e, Compression: true, TLSConfig: srvTLS(),
+				Handler: func() handler.Handler { return sh }}
+			http2Checks(t, "wss://"+start(t, s)+"/ws", pool)
+		})
+	}
+	t.Run("http.Handler", func(t *testing.T) {
+		sh := &closerHandler{closed: make(chan closeEvent, 16)}
+		s := &server.Server{Compression: true, Handler: func() handler.Handler { return sh }}
+		hs := httptest.NewUnstartedServer(s)
+		hs.EnableHTTP2 = true
+		hs.TLS = srvTLS()
+		hs.StartTLS()
+		t.Cleanup(hs.Close)
+		http2Checks(t, "wss://"+hs.Listener.Addr().String()+"/ws", pool)
+	})
+}
+
+// http2Checks runs echoChecks over HTTP/2, then opens four WebSockets
+// that must share one TCP connection, negotiate permessage-deflate, and
+// close as the server asks.
+func http2Checks(t *testing.T, url string, pool *x509.CertPool) {
+	opts := &client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)}
+	echoChecks(t, url, opts)
+	var first string
+	for i := range 4 {
+		r := newRecorder()
+		c := dial(t, url, r, opts)
+		if c.Proto() != "HTTP/2.0" || c.Extensions() == "" {
+			t.Fatalf("Proto %q, Extensions %q: want HTTP/2.0 and permessage-deflate", c.Proto(), c.Extensions())
+		}
+		if i == 0 {
+			first = c.LocalAddr().String()
+		} else if a := c.LocalAddr().String(); a != first {
+			t.Fatalf("WebSocket %d runs on %s, the first on %s: not one TCP connection", i, a, first)
+		}
+		msg := strings.Repeat("squeeze ", 4096)
+		_ = c.SendText(msg)
+		r.expect(t, handler.Text, []byte(msg))
+		_ = c.SendText("close-me 4002 going")
+		r.expectClosed(t, 4002, "going")
+	}
+}
+
+// TestHTTP2Shutdown: a server shutting down closes WebSockets over HTTP/2
+// with 1001, on both engines.
+func TestHTTP2Shutdown(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	for _, e := range []server.Engine{server.EngineGoroutine, server.EngineNetpoll} {
+		t.Run(string(e), func(t *testing.T) {
+			s := &server.Server{Engine: e, Handler: handler.Echo,
+				TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(l) }()
+			opts := &client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)}
+			var recs []*recorder
+			for range 3 {
+				r := newRecorder()
+				c := dial(t, "wss://"+l.Addr().String()+"/ws", r, opts)
+				if c.Proto() != "HTTP/2.0" {
+					t.Fatalf("Proto %q", c.Proto())
+				}
+				recs = append(recs, r)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if err := <-served; !errors.Is(err, server.ErrServerClosed) {
+				t.Fatalf("Serve: %v", err)
+			}
+			for _, r := range recs {
+				if ev := r.waitClosed(t); ev.code != handler.CloseGoingAway {
+					t.Fatalf("Closed(%d, %q), want 1001", ev.code, ev.reason)
+				}
+			}
+		})
+	}
 }
