@@ -6,14 +6,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"golang.org/x/net/http2"
 
 	"github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
@@ -291,5 +295,136 @@ func TestHTTP2Shutdown(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHTTP2FallbackNoExtendedConnect: a server that speaks HTTP/2 without
+// SETTINGS_ENABLE_CONNECT_PROTOCOL gets the WebSocket over HTTP/1.1 on a
+// new TLS connection. The server is raw: over h2 it sends empty SETTINGS
+// and reads frames; over HTTP/1.1 it echoes with gobwas/ws.
+func TestHTTP2FallbackNoExtendedConnect(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	var h2conns atomic.Int32
+	addr := testutil.TCPServer(t, func(nc net.Conn, _ func(net.Conn)) {
+		defer nc.Close()
+		tc := tls.Server(nc, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+		if tc.Handshake() != nil {
+			return
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			h2conns.Add(1)
+			preface := make([]byte, len(http2.ClientPreface))
+			if _, err := io.ReadFull(tc, preface); err != nil || string(preface) != http2.ClientPreface {
+				return
+			}
+			fr := http2.NewFramer(tc, tc)
+			if fr.WriteSettings() != nil {
+				return
+			}
+			for {
+				f, err := fr.ReadFrame()
+				if err != nil {
+					return
+				}
+				if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
+					_ = fr.WriteSettingsAck()
+				}
+			}
+		}
+		if _, err := ws.Upgrade(tc); err != nil {
+			return
+		}
+		for {
+			p, op, err := wsutil.ReadClientData(tc)
+			if err != nil || wsutil.WriteServerMessage(tc, op, p) != nil {
+				return
+			}
+		}
+	})
+	r := newRecorder()
+	c := dial(t, "wss://"+addr+"/ws", r, &client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)})
+	if c.Proto() != "HTTP/1.1" || h2conns.Load() != 1 {
+		t.Fatalf("Proto %q after %d HTTP/2 connections, want HTTP/1.1 after 1", c.Proto(), h2conns.Load())
+	}
+	_ = c.SendText("via h1")
+	r.expect(t, handler.Text, []byte("via h1"))
+}
+
+// TestHTTP2WriteTimeout: a server that reads nothing stalls the stream's
+// flow control; the write blocked on it ends after WriteTimeout, and the
+// stream is reset.
+func TestHTTP2WriteTimeout(t *testing.T) {
+	released := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		select { // read nothing until the client gives up
+		case <-r.Context().Done():
+		case <-released:
+		}
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(released) })
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	r := newRecorder()
+	c := dial(t, "wss://"+srv.Listener.Addr().String()+"/ws", r, &client.Options{TLSConfig: &tls.Config{RootCAs: pool},
+		HTTP2: new(client.HTTP2Pool), WriteTimeout: 300 * time.Millisecond, Compression: client.Compression{Disable: true}})
+	start := time.Now()
+	err := c.SendBinary(make([]byte, 8<<20)) // more than the server's windows
+	if err == nil {
+		t.Fatal("an 8 MiB message to a server reading nothing was sent")
+	}
+	if d := time.Since(start); d > waitTimeout {
+		t.Fatalf("Send failed after %v", d)
+	}
+	if ev := r.waitClosed(t); ev.code != handler.CloseAbnormal {
+		t.Fatalf("Closed(%d, %q), want 1006", ev.code, ev.reason)
+	}
+}
+
+// openedTo is a handler that sends every connection it opens to ch.
+type openedTo struct {
+	handler.Base
+	ch chan handler.Conn
+}
+
+func (o openedTo) Opened(c handler.Conn) { o.ch <- c }
+
+// TestHTTP2Redial: Redial with Options.HTTP2 redials over HTTP/2, on the
+// pool's connection.
+func TestHTTP2Redial(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	sh := &closerHandler{closed: make(chan closeEvent, 4)}
+	addr := start(t, &server.Server{Handler: func() handler.Handler { return sh },
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}})
+	opened := make(chan handler.Conn, 4)
+	rd := client.Redial(context.Background(), "wss://"+addr+"/ws", func() handler.Handler { return openedTo{ch: opened} },
+		&client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)},
+		&client.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond})
+	defer func() {
+		rd.Stop()
+		<-rd.Done()
+	}()
+	next := func() *client.Conn {
+		t.Helper()
+		select {
+		case c := <-opened:
+			if c.(*client.Conn).Proto() != "HTTP/2.0" {
+				t.Fatalf("Proto %q", c.(*client.Conn).Proto())
+			}
+			return c.(*client.Conn)
+		case <-time.After(waitTimeout):
+			t.Fatal("no connection")
+		}
+		return nil
+	}
+	c1 := next()
+	_ = c1.SendText("close-me 4002 again")
+	c2 := next()
+	if c1.LocalAddr().String() != c2.LocalAddr().String() {
+		t.Fatalf("redialled on %s, first on %s: not the pool's connection", c2.LocalAddr(), c1.LocalAddr())
 	}
 }
