@@ -71,7 +71,7 @@ func ExampleNew() {
 		}
 	}
 	// Output:
-	// ws4go_connections_opened_total 1
+	// ws4go_connections_opened_total{http="1.1"} 1
 	// ws4go_received_messages_total{type="close"} 1
 	// ws4go_received_messages_total{type="text"} 3
 }

@@ -12,7 +12,7 @@
 //
 //	ws4go_connections_open                      gauge     WebSocket connections open now
 //	ws4go_connections_accepted_total            counter   TCP connections accepted (an upgrade request on the net/http path)
-//	ws4go_connections_opened_total              counter   handshakes that succeeded
+//	ws4go_connections_opened_total{http}        counter   handshakes that succeeded, by the HTTP version that carried them
 //	ws4go_handshakes_rejected_total{status,reason} counter handshakes refused, by HTTP status and reason
 //	ws4go_received_messages_total{type}         counter   data messages (text, binary) and control frames (ping, pong, close) received
 //	ws4go_received_bytes_total{type}            counter   their payload bytes
@@ -26,7 +26,8 @@
 //	ws4go_netpoll_workers_busy                  gauge     netpoll workers running a connection now (0 on the goroutine engine)
 //	ws4go_netpoll_worker_queue_length           gauge     ready connections waiting for a netpoll worker
 //
-// The label values are bounded: type is one of text, binary, ping, pong,
+// The label values are bounded: http is "1.1" (an upgrade) or "2" (an RFC
+// 8441 stream; "other" for any other version); type is one of text, binary, ping, pong,
 // close; initiator one of server, peer, none (the connection ended without
 // a close frame); code is the number of a code in 1000–1015, "3xxx" for
 // 3000–3999, "4xxx" for 4000–4999, else "other"; reason is one of
@@ -87,10 +88,11 @@ type StatsSource interface {
 // Metrics implements observe.Observer with Prometheus collectors. It is
 // also a prometheus.Collector of all of them. Safe for concurrent use.
 type Metrics struct {
-	open     prometheus.Gauge
-	accepted prometheus.Counter
-	opened   prometheus.Counter
-	rejected [observe.NumReasons]prometheus.Counter
+	open       prometheus.Gauge
+	accepted   prometheus.Counter
+	openedVec  *prometheus.CounterVec
+	openedHTTP [3]lazyCounter // HTTP/1.1, HTTP/2, other
+	rejected   [observe.NumReasons]prometheus.Counter
 
 	recvMsgs, recvBytes, sentMsgs, sentBytes [observe.NumKinds]prometheus.Counter
 
@@ -147,7 +149,7 @@ func New(reg prometheus.Registerer, o *Options) (*Metrics, error) {
 	m.open = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws4go_connections_open", Help: "WebSocket connections open now.", ConstLabels: cl})
 	m.collectors = append(m.collectors, m.open)
 	m.accepted = counter("ws4go_connections_accepted_total", "TCP connections accepted (their opening handshake started).")
-	m.opened = counter("ws4go_connections_opened_total", "WebSocket handshakes that succeeded.")
+	m.openedVec = counterVec("ws4go_connections_opened_total", "WebSocket handshakes that succeeded, by the HTTP version that carried them.", "http")
 	rejected := counterVec("ws4go_handshakes_rejected_total", "Opening handshakes refused, by HTTP status and reason.", "status", "reason")
 	for r := range observe.NumReasons {
 		m.rejected[r] = rejected.WithLabelValues(strconv.Itoa(r.Status()), r.String())
@@ -249,9 +251,18 @@ func (m *Metrics) Rejected(r observe.Reason) {
 }
 
 // Opened implements observe.Observer.
-func (m *Metrics) Opened() {
-	m.opened.Inc()
-	m.open.Inc()
+func (m *Metrics) Opened() { m.open.Inc() }
+
+// httpLabels are the values of ws4go_connections_opened_total's http label.
+var httpLabels = [...]string{"1.1", "2", "other"}
+
+// OpenedHTTP implements observe.Observer: it counts the handshake.
+func (m *Metrics) OpenedHTTP(major int) {
+	i := 2
+	if major == 1 || major == 2 {
+		i = major - 1
+	}
+	m.openedHTTP[i].get(m.openedVec, httpLabels[i]).Inc()
 }
 
 // Closed implements observe.Observer.

@@ -402,9 +402,9 @@ func TestScriptedSession(t *testing.T) {
 				t.Errorf("handler duration sum %v", got[`ws4go_handler_duration_seconds_sum`])
 			}
 			got.expectExactly(t, series{
-				`ws4go_connections_accepted_total`: 4 + 7,
-				`ws4go_connections_opened_total`:   7,
-				`ws4go_connections_open`:           0,
+				`ws4go_connections_accepted_total`:           4 + 7,
+				`ws4go_connections_opened_total{http="1.1"}`: 7,
+				`ws4go_connections_open`:                     0,
 
 				`ws4go_handshakes_rejected_total{reason="not_found",status="404"}`: 1,
 				`ws4go_handshakes_rejected_total{reason="version",status="426"}`:   1,
@@ -504,7 +504,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 			})
 			got.expectExactly(t, series{
 				`ws4go_connections_accepted_total`:                             1,
-				`ws4go_connections_opened_total`:                               1,
+				`ws4go_connections_opened_total{http="1.1"}`:                   1,
 				`ws4go_heartbeat_timeouts_total`:                               1,
 				`ws4go_sent_messages_total{type="ping"}`:                       1,
 				`ws4go_connections_closed_total{code="1006",initiator="none"}`: 1,

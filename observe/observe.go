@@ -172,6 +172,11 @@ type Observer interface {
 	Rejected(r Reason)
 	// Opened: a WebSocket connection opened.
 	Opened()
+	// OpenedHTTP follows each Opened with the major version of the HTTP
+	// that carried the connection's handshake: 1 (an HTTP/1.1 upgrade)
+	// or 2 (an RFC 8441 extended CONNECT; the connection is an HTTP/2
+	// stream).
+	OpenedHTTP(major int)
 	// Closed: a WebSocket connection is gone; code is what its handler's
 	// Closed callback got and by says who sent the first close frame.
 	Closed(code handler.CloseCode, by Side)
@@ -211,6 +216,9 @@ func (Base) Rejected(Reason) {}
 
 // Opened does nothing.
 func (Base) Opened() {}
+
+// OpenedHTTP does nothing.
+func (Base) OpenedHTTP(int) {}
 
 // Closed does nothing.
 func (Base) Closed(handler.CloseCode, Side) {}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ws4go/ws4go/internal/handshake"
@@ -21,14 +22,19 @@ type fallback struct {
 	once   sync.Once
 	shut   sync.Once
 	served sync.WaitGroup
+	// h2 is set once an HTTP/2 connection was served; shutDone is
+	// closed when the graceful shutdown has ended every connection.
+	h2       atomic.Bool
+	shutDone chan struct{}
 }
 
 func (s *Server) serveFallback(nc net.Conn, read []byte) {
-	s.toFallback(&prefixConn{Conn: nc, read: read})
+	s.toFallback(&prefixConn{Conn: nc, read: read}, false)
 }
 
-// toFallback hands nc to the fallback server, started on first use.
-func (s *Server) toFallback(nc net.Conn) {
+// toFallback hands nc (h2: an HTTP/2 connection) to the fallback server,
+// started on first use.
+func (s *Server) toFallback(nc net.Conn, h2 bool) {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -52,8 +58,9 @@ func (s *Server) toFallback(nc net.Conn) {
 				IdleTimeout: fallbackIdleTimeout,
 				HTTP2:       s.http2Config(),
 			},
-			conns: make(chan net.Conn),
-			done:  make(chan struct{}),
+			conns:    make(chan net.Conn),
+			done:     make(chan struct{}),
+			shutDone: make(chan struct{}),
 		}
 		s.fallback = fb
 		fb.served.Add(1)
@@ -63,6 +70,9 @@ func (s *Server) toFallback(nc net.Conn) {
 		}()
 	}
 	s.mu.Unlock()
+	if h2 {
+		fb.h2.Store(true)
+	}
 	select {
 	case fb.conns <- nc:
 	case <-fb.done:
@@ -131,8 +141,24 @@ func (fb *fallback) shutdown() {
 			// It returns when every connection is idle or
 			// closed: close closes the rest.
 			_ = fb.srv.Shutdown(context.Background())
+			close(fb.shutDone)
 		}()
 	})
+}
+
+// settle waits, until done fires, for the graceful shutdown to end the
+// HTTP/2 connections: a stream's END_STREAM is written after its handler
+// returned (and so after the server's WaitGroup let go), and closing the
+// connection at once could cut it off. (net/http closes a connection whose
+// last stream ended after GOAWAY within a second.)
+func (fb *fallback) settle(done <-chan struct{}) {
+	if !fb.h2.Load() {
+		return
+	}
+	select {
+	case <-fb.shutDone:
+	case <-done:
+	}
 }
 
 func (fb *fallback) close() {

@@ -53,4 +53,4 @@ func (s *Server) http2Config() *http.HTTP2Config {
 // serveH2 serves an HTTP/2 connection (its TLS handshake done) until it
 // ends. Its requests were not counted as accepted connections: the TCP
 // connection was.
-func (s *Server) serveH2(tc *tls.Conn) { s.toFallback(tc) }
+func (s *Server) serveH2(tc *tls.Conn) { s.toFallback(tc, true) }

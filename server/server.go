@@ -494,7 +494,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.table.Wait(ctx.Done()) {
 		err = ctx.Err()
 	}
-	if !s.release(ctx.Done()) && err == nil {
+	if !s.release(ctx.Done(), true) && err == nil {
 		err = ctx.Err()
 	}
 	return err
@@ -513,7 +513,7 @@ func (s *Server) Close() error {
 		defer cancel()
 		bound = ctx.Done()
 	}
-	s.release(bound)
+	s.release(bound, false)
 	return nil
 }
 
@@ -547,10 +547,11 @@ func (s *Server) stopAccepting() {
 }
 
 // release drops every connection, waits for the server's goroutines until
-// done fires (nil: no bound) and closes the engine. It reports whether the
+// done fires (nil: no bound) and closes the engine; graceful, it also waits
+// for the HTTP/2 connections' graceful end. It reports whether the
 // goroutines ended: one still in an accept hook finds the server closing
 // when the hook returns, and refuses its handshake.
-func (s *Server) release(done <-chan struct{}) bool {
+func (s *Server) release(done <-chan struct{}, graceful bool) bool {
 	s.table.TerminateAll()
 	ended := make(chan struct{})
 	go func() {
@@ -567,6 +568,9 @@ func (s *Server) release(done <-chan struct{}) bool {
 	fb := s.fallback
 	s.mu.Unlock()
 	if fb != nil {
+		if graceful && ok {
+			fb.settle(done)
+		}
 		fb.close()
 	}
 	s.engine.close()

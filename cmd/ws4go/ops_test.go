@@ -158,7 +158,7 @@ func TestOperations(t *testing.T) {
 				labels []string
 				want   float64
 			}{
-				{"ws4go_connections_opened_total", nil, 2},
+				{"ws4go_connections_opened_total", []string{"http", "1.1"}, 2},
 				{"ws4go_connections_open", nil, 0},
 				{"ws4go_received_messages_total", []string{"type", "text"}, 2},
 				{"ws4go_sent_messages_total", []string{"type", "text"}, 2},

@@ -45,14 +45,18 @@ func DialH2(t testing.TB, addr string, pool *x509.CertPool) *H2Conn {
 	return &H2Conn{t: t, tc: tc, cc: cc}
 }
 
+// Do sends any request on the connection.
+func (c *H2Conn) Do(req *http.Request) (*http.Response, error) { return c.cc.RoundTrip(req) }
+
 // LocalAddr is the client's end of the TCP connection.
 func (c *H2Conn) LocalAddr() net.Addr { return c.tc.LocalAddr() }
 
 // Close closes the connection.
 func (c *H2Conn) Close() error { return c.cc.Close() }
 
-// Open sends an extended CONNECT for a WebSocket at path, with
-// Sec-WebSocket-Version 13 and the fields of h, and returns the response
+// Open sends an extended CONNECT for a WebSocket at path, with :protocol
+// websocket and Sec-WebSocket-Version 13 unless h has them (an empty value
+// list: none), and the other fields of h, and returns the response
 // and the stream (which carries frames only if the status is 200). The
 // stream is reset when the test ends.
 func (c *H2Conn) Open(path string, h http.Header) (*http.Response, *H2Stream) {
@@ -67,7 +71,9 @@ func (c *H2Conn) Open(path string, h http.Header) (*http.Response, *H2Stream) {
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
-	req.Header.Set(":protocol", "websocket")
+	if _, ok := req.Header[":protocol"]; !ok {
+		req.Header[":protocol"] = []string{"websocket"}
+	}
 	if _, ok := req.Header["Sec-Websocket-Version"]; !ok {
 		req.Header.Set("Sec-WebSocket-Version", "13")
 	}

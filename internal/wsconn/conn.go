@@ -298,6 +298,11 @@ func (c *Conn) Start(t *Table) {
 	}
 	if o := c.cfg.Observer; o != nil {
 		o.Opened()
+		major := 1 // a raw head is HTTP/1.1's
+		if c.x != nil && c.x.req != nil {
+			major = c.x.req.ProtoMajor
+		}
+		o.OpenedHTTP(major)
 	}
 	c.call(func() { c.h.Opened(c) })
 	if drain != 0 {

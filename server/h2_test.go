@@ -1,0 +1,306 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"go.uber.org/goleak"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/testutil"
+	"github.com/ws4go/ws4go/observe"
+	"github.com/ws4go/ws4go/server"
+	_ "github.com/ws4go/ws4go/xconnect" // extended CONNECT in net/http and x/net/http2
+)
+
+// startH2 serves s over TLS offering h2 and http/1.1 by ALPN.
+func startH2(t *testing.T, e server.Engine, s *server.Server) (string, *x509.CertPool) {
+	t.Helper()
+	cert, pool := testutil.SelfSigned(t)
+	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	return start(t, e, s), pool
+}
+
+// openH2 opens a WebSocket stream at path on c and checks the 200.
+func openH2(t *testing.T, c *testutil.H2Conn, path string, h http.Header) (*http.Response, *rawClient) {
+	t.Helper()
+	resp, st := c.Open(path, h)
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("extended CONNECT: %s %q", resp.Status, body)
+	}
+	if a := resp.Header.Get("Sec-WebSocket-Accept"); a != "" {
+		t.Fatalf("Sec-WebSocket-Accept %q over HTTP/2 (RFC 8441 section 5 has none)", a)
+	}
+	return resp, &rawClient{t: t, nc: st, br: bufio.NewReader(st)}
+}
+
+// protoRecorder records the HTTP version each connection's request has.
+type protoRecorder struct {
+	handler.EchoHandler
+	majors chan int
+}
+
+func (p protoRecorder) Opened(c handler.Conn) {
+	if r := c.Request(); r != nil {
+		p.majors <- r.ProtoMajor
+	} else {
+		p.majors <- 0
+	}
+}
+
+// closer closes with the code a text message names ("close 4001").
+type closer struct{ handler.EchoHandler }
+
+func (closer) ReceivedMessage(c handler.Conn, m handler.Message) {
+	var code int
+	if _, err := fmt.Sscanf(string(m.Data), "close %d", &code); err == nil {
+		_ = c.Close(handler.CloseCode(code), "asked")
+		return
+	}
+	_ = c.Send(m.Type, m.Data)
+}
+
+// TestH2Echo: on the standalone TLS listener offering h2, both engines run
+// WebSockets over HTTP/2 streams (the request says HTTP/2): text, binary,
+// 1 MiB, fragmented and pipelined messages echo, and the closing handshake
+// ends the stream cleanly with the code, started by either side.
+func TestH2Echo(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		majors := make(chan int, 10)
+		s := &server.Server{Routes: map[string]handler.Factory{
+			"/echo":  func() handler.Handler { return protoRecorder{majors: majors} },
+			"/close": func() handler.Handler { return closer{} },
+		}}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		_, c := openH2(t, hc, "/echo", nil)
+		if m := <-majors; m != 2 {
+			t.Fatalf("Request().ProtoMajor = %d, want 2", m)
+		}
+		c.echoes("hello")
+		c.send(ws.OpBinary, []byte{0, 1, 2, 255})
+		c.expect(ws.OpBinary, []byte{0, 1, 2, 255})
+		big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+		c.send(ws.OpBinary, big)
+		c.expect(ws.OpBinary, big)
+		c.write(false, 0, ws.OpText, []byte("frag"))
+		c.send(ws.OpPing, []byte("p"))
+		c.expect(ws.OpPong, []byte("p"))
+		c.write(true, 0, ws.OpContinuation, []byte("mented"))
+		c.expect(ws.OpText, []byte("fragmented"))
+		var all []byte
+		for i := range 100 {
+			all = append(all, frame(true, 0, ws.OpText, []byte(fmt.Sprint("m", i)))...)
+		}
+		c.writeRaw(all)
+		for i := range 100 {
+			c.expect(ws.OpText, []byte(fmt.Sprint("m", i)))
+		}
+		c.send(ws.OpClose, closePayload(4000, "client"))
+		c.expectClose(4000)
+
+		_, c = openH2(t, hc, "/close", nil)
+		c.send(ws.OpText, []byte("close 4001"))
+		h, p, err := c.read()
+		if err != nil || h.OpCode != ws.OpClose || !bytes.Equal(p, closePayload(4001, "asked")) {
+			t.Fatalf("got %v %q %v, want close 4001", h.OpCode, p, err)
+		}
+		c.send(ws.OpClose, closePayload(4001, ""))
+		c.expectEOF()
+	})
+}
+
+// TestH2Handshake: an extended CONNECT gets the HTTP/1.1 handshake's
+// checks: the subprotocol and permessage-deflate are negotiated (and a
+// compressed message inflates), a foreign Origin gets 403, a version other
+// than 13 gets 426 with Sec-WebSocket-Version, a :protocol other than
+// websocket and a plain GET at a WebSocket path get 400, an unknown path
+// 404; each refusal costs only its stream.
+func TestH2Handshake(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		s := &server.Server{
+			Routes:       map[string]handler.Factory{"/ws": handler.Echo},
+			Subprotocols: []string{"chat.v2", "chat.v1"},
+			Compression:  true,
+		}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		resp, c := openH2(t, hc, "/ws", http.Header{
+			"Sec-Websocket-Protocol":   {"chat.v1, chat.v2"},
+			"Sec-Websocket-Extensions": {"permessage-deflate; client_max_window_bits"},
+			"Origin":                   {"https://" + addr},
+		})
+		if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "chat.v2" {
+			t.Errorf("subprotocol %q, want chat.v2", p)
+		}
+		if x := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(x, "permessage-deflate") {
+			t.Errorf("extensions %q, want permessage-deflate", x)
+		}
+		var z bytes.Buffer
+		w, _ := flate.NewWriter(&z, flate.BestSpeed)
+		_, _ = w.Write([]byte("squeezed"))
+		_ = w.Flush()
+		c.write(true, 4, ws.OpText, bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xff, 0xff}))
+		c.expect(ws.OpText, []byte("squeezed")) // short: sent uncompressed
+
+		refused := func(path string, h http.Header, status int) *http.Response {
+			t.Helper()
+			resp, _ := hc.Open(path, h)
+			if resp.StatusCode != status {
+				body, _ := io.ReadAll(resp.Body)
+				t.Fatalf("%s %v: %s %q, want %d", path, h, resp.Status, body, status)
+			}
+			return resp
+		}
+		refused("/ws", http.Header{"Origin": {"https://evil.example"}}, http.StatusForbidden)
+		resp = refused("/ws", http.Header{"Sec-Websocket-Version": {"8"}}, http.StatusUpgradeRequired)
+		if v := resp.Header.Get("Sec-WebSocket-Version"); v != "13" {
+			t.Errorf("426 says Sec-WebSocket-Version %q, want 13", v)
+		}
+		refused("/ws", http.Header{"Sec-Websocket-Version": {}}, http.StatusBadRequest)
+		refused("/nowhere", nil, http.StatusNotFound)
+		refused("/ws", http.Header{":protocol": {"webtransport"}}, http.StatusBadRequest)
+		get, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/ws", nil)
+		resp, err := hc.Do(get)
+		if err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("GET /ws over HTTP/2: %v %v, want 400", resp, err)
+		}
+		resp.Body.Close()
+		c.echoes("still open")
+		c.closeNormally()
+	})
+}
+
+// h2Observer counts accepted TCP connections and opened WebSockets by
+// HTTP version.
+type h2Observer struct {
+	observe.Base
+	accepted atomic.Int64
+	byHTTP   [3]atomic.Int64
+}
+
+func (o *h2Observer) Accepted()            { o.accepted.Add(1) }
+func (o *h2Observer) OpenedHTTP(major int) { o.byHTTP[min(major, 2)].Add(1) }
+
+// TestH2SharedConnection: several WebSockets on one HTTP/2 connection
+// (one accepted TCP connection, one RemoteAddr) are independent: a handler
+// panic closes its own stream with 1011 and no other; an HTTP/1.1 client
+// is served on the same TLS listener (ALPN http/1.1); the Observer tells
+// the versions apart; and Shutdown ends with no goroutine left.
+func TestH2SharedConnection(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		opt := goleak.IgnoreCurrent()
+		t.Cleanup(func() { goleak.VerifyNone(t, opt) }) // runs last
+		o := &h2Observer{}
+		addrs := make(chan string, 10)
+		s := &server.Server{Observer: o, Handler: func() handler.Handler { return addrRecorder{addrs: addrs} }}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		var cs []*rawClient
+		for range 5 {
+			_, c := openH2(t, hc, "/", nil)
+			cs = append(cs, c)
+		}
+		want := hc.LocalAddr().String()
+		for range 5 {
+			if a := <-addrs; a != want {
+				t.Fatalf("RemoteAddr %s, want %s (the one TCP connection)", a, want)
+			}
+		}
+		cs[2].send(ws.OpText, []byte("panic"))
+		cs[2].expectClose(handler.CloseInternalError)
+		for i, c := range cs {
+			if i != 2 {
+				c.echoes(fmt.Sprint("stream ", i))
+			}
+		}
+		h1, _ := dialTLS(t, addr, pool) // ALPN http/1.1
+		<-addrs
+		h1.echoes("over HTTP/1.1")
+		if n := o.accepted.Load(); n != 2 {
+			t.Errorf("%d TCP connections accepted, want 2", n)
+		}
+		if h1n, h2n := o.byHTTP[1].Load(), o.byHTTP[2].Load(); h1n != 1 || h2n != 5 {
+			t.Errorf("opened over HTTP/1.1: %d, HTTP/2: %d; want 1, 5", h1n, h2n)
+		}
+		for i, c := range cs {
+			if i != 2 {
+				c.closeNormally()
+			}
+		}
+		h1.closeNormally()
+	})
+}
+
+// addrRecorder is an echo handler (that panics on "panic") recording its
+// connections' RemoteAddr.
+type addrRecorder struct {
+	panicky
+	addrs chan string
+}
+
+func (a addrRecorder) Opened(c handler.Conn) { a.addrs <- c.RemoteAddr().String() }
+
+// TestH2Shutdown: Shutdown sends every stream 1001, waits for the
+// closing handshakes, then ends the HTTP/2 connection; no goroutine is
+// left on either engine.
+func TestH2Shutdown(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		opt := goleak.IgnoreCurrent()
+		t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+		cert, pool := testutil.SelfSigned(t)
+		s := &server.Server{Engine: e, Handler: handler.Echo,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- s.Serve(l) }()
+		hc := testutil.DialH2(t, l.Addr().String(), pool)
+		var cs []*rawClient
+		for range 3 {
+			_, c := openH2(t, hc, "/", nil)
+			c.echoes("hi")
+			cs = append(cs, c)
+		}
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			done <- s.Shutdown(ctx)
+		}()
+		for _, c := range cs {
+			h, p, err := c.read()
+			if err != nil || h.OpCode != ws.OpClose || !bytes.Equal(p[:2], closePayload(1001, "")) {
+				t.Fatalf("got %v %x %v, want close 1001", h.OpCode, p, err)
+			}
+			c.send(ws.OpClose, closePayload(1001, ""))
+			c.expectEOF()
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Errorf("%d connections left", n)
+		}
+	})
+}
