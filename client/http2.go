@@ -100,12 +100,12 @@ func dialHTTP2(ctx context.Context, t *target, h handler.Handler, opts *Options)
 	// RFC 8441 section 5: no Upgrade, Connection or Sec-WebSocket-Key;
 	// the version, subprotocols and extensions as over HTTP/1.1.
 	setOffer(req.Header, opts, offer)
-	u := &url.URL{Scheme: "https", Host: req.Host, Path: t.url.Path, RawPath: t.url.RawPath, RawQuery: t.url.RawQuery}
+	u := &url.URL{Scheme: "https", Host: t.addr, Path: t.url.Path, RawPath: t.url.RawPath, RawQuery: t.url.RawQuery}
 	if u.Path == "" {
 		u.Path = "/"
 	}
 	d := &h2Dial{t: t, opts: opts}
-	resp, sc, err := h2stream.Open(context.WithValue(ctx, h2DialKey{}, d), opts.HTTP2.transport(), u, req.Header)
+	resp, sc, err := h2stream.Open(context.WithValue(ctx, h2DialKey{}, d), opts.HTTP2.transport(), u, req.Host, req.Header)
 	h1 := d.giveUp()
 	if err != nil {
 		if h2stream.Unsupported(err) && ctx.Err() == nil {

@@ -26,7 +26,7 @@ func dialH2(ctx context.Context, t Target) (*Client, error) {
 	if host == "" {
 		host = t.Addr
 	}
-	u, err := url.Parse("https://" + host + path)
+	u, err := url.Parse("https://" + t.Addr + path)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func dialH2(ctx context.Context, t Target) (*Client, error) {
 	if t.Extensions != "" {
 		h.Set("Sec-WebSocket-Extensions", t.Extensions)
 	}
-	resp, conn, err := h2stream.Open(ctx, t.HTTP2, u, h)
+	resp, conn, err := h2stream.Open(ctx, t.HTTP2, u, host, h)
 	if err != nil {
 		return nil, fmt.Errorf("handshake over HTTP/2: %w", err)
 	}

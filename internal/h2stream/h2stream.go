@@ -41,12 +41,14 @@ func Unsupported(err error) bool {
 // server did not choose "h2" in the TLS handshake (ALPN).
 var ErrNoHTTP2 = errors.New("the server does not speak HTTP/2 (ALPN)")
 
-// Open sends an RFC 8441 extended CONNECT request for u (an https URL)
-// with the headers h through tr, and returns the server's response. When
+// Open sends an RFC 8441 extended CONNECT request through tr for u, an
+// https URL whose host:port is dialled (and picks the pooled connection),
+// with host as :authority and the headers h, and returns the server's
+// response. When
 // its status is 2xx the WebSocket runs over the returned Conn; otherwise
 // the Conn is nil and resp.Body holds the answer's body (close it).
 // ctx bounds Open only.
-func Open(ctx context.Context, tr *http2.Transport, u *url.URL, h http.Header) (*http.Response, *Conn, error) {
+func Open(ctx context.Context, tr *http2.Transport, u *url.URL, host string, h http.Header) (*http.Response, *Conn, error) {
 	h = h.Clone()
 	if h == nil {
 		h = http.Header{}
@@ -58,7 +60,7 @@ func Open(ctx context.Context, tr *http2.Transport, u *url.URL, h http.Header) (
 	req := (&http.Request{
 		Method:        http.MethodConnect,
 		URL:           u,
-		Host:          u.Host,
+		Host:          host,
 		Proto:         "HTTP/2.0",
 		ProtoMajor:    2,
 		Header:        h,
