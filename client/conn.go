@@ -253,7 +253,8 @@ func (c *Conn) Close(code handler.CloseCode, reason string) error { return c.c.C
 // closing handshake; Handler.Closed follows with CloseAbnormal.
 func (c *Conn) Terminate() { c.c.Terminate() }
 
-// LocalAddr implements handler.Conn.
+// LocalAddr implements handler.Conn. Over HTTP/2 it is the TCP
+// connection's, which the pool's other WebSockets to the server may share.
 func (c *Conn) LocalAddr() net.Addr { return c.c.LocalAddr() }
 
 // RemoteAddr implements handler.Conn: the server's address (or the proxy's,

@@ -129,6 +129,8 @@ func (o *Options) logger() *slog.Logger {
 // Closed last, exactly once. The URL is ws://host[:port]/path?query,
 // wss://... (TLS), or ws+unix:///path/to/socket:/request/path?query for a
 // server on a Unix socket (the convention of Node's ws).
+// With Options.HTTP2, a wss:// WebSocket opens as an HTTP/2 stream (RFC
+// 8441) when the server allows it.
 //
 // ctx bounds the connection and the opening handshake only; once Dial has
 // returned, ctx no longer matters. Give it a deadline: without one, a server

@@ -26,6 +26,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,8 @@ type result struct {
 	name             string
 	conns, tcp       int
 	rss, heap        float64 // bytes per WebSocket
-	goroutines       float64
+	goroutines       float64 // the server's
+	clientGoroutines int
 	msgsPerS, cpuMsg float64 // echo: messages/s, server CPU µs per message
 }
 
@@ -71,8 +73,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "h2-measure:", err)
 			os.Exit(1)
 		}
-		fmt.Printf("%-8s websockets=%d tcp=%d rss/ws=%.1fKiB heap/ws=%.1fKiB goroutines=%.0f echo msg/s=%.0f srvCPU/msg=%.1fus\n",
-			r.name, r.conns, r.tcp, r.rss/1024, r.heap/1024, r.goroutines, r.msgsPerS, r.cpuMsg)
+		fmt.Printf("%-8s websockets=%d tcp=%d rss/ws=%.1fKiB heap/ws=%.1fKiB goroutines=%.0f (client: %d) echo msg/s=%.0f srvCPU/msg=%.1fus\n",
+			r.name, r.conns, r.tcp, r.rss/1024, r.heap/1024, r.goroutines, r.clientGoroutines, r.msgsPerS, r.cpuMsg)
 		rs = append(rs, r)
 	}
 	h1, h2 := rs[0], rs[1]
@@ -172,7 +174,7 @@ func measure(h2 bool, addr, maddr string, n, ec int, ed time.Duration, args []st
 	for _, c := range conns {
 		tcp[c.LocalAddr().String()] = true
 	}
-	r.conns, r.tcp = n, len(tcp)
+	r.conns, r.tcp, r.clientGoroutines = n, len(tcp), runtime.NumGoroutine()
 	time.Sleep(2 * time.Second) // let the server's handshake garbage settle before its GC
 	rss1, heap1, gor, _, err := usage()
 	if err != nil {
