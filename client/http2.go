@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 
@@ -31,13 +32,36 @@ type HTTP2Pool struct {
 	tr   *http2.Transport
 }
 
+// The pool's connection timers.
+const (
+	// HTTP2IdleTimeout: a connection that has carried no WebSocket for
+	// this long is closed.
+	HTTP2IdleTimeout = 90 * time.Second
+	// HTTP2PingInterval: a connection that received no frame for this
+	// long is pinged (an HTTP/2 PING). A connection whose writes make no
+	// progress for DefaultWriteTimeout is dropped with its WebSockets.
+	HTTP2PingInterval = 30 * time.Second
+	// HTTP2PingTimeout: a pinged connection that does not answer within
+	// it is dropped with its WebSockets.
+	HTTP2PingTimeout = 15 * time.Second
+)
+
 // CloseIdleConnections closes the pool's connections that carry no
 // WebSocket.
 func (p *HTTP2Pool) CloseIdleConnections() { p.transport().CloseIdleConnections() }
 
 func (p *HTTP2Pool) transport() *http2.Transport {
 	p.once.Do(func() {
-		p.tr = &http2.Transport{DialTLSContext: dialH2}
+		p.tr = &http2.Transport{
+			DialTLSContext:  dialH2,
+			IdleConnTimeout: HTTP2IdleTimeout,
+			// A dead TCP connection would take every new stream
+			// with it: the transport pings a silent one and drops
+			// it when no answer comes, or when its writes stall.
+			ReadIdleTimeout:  HTTP2PingInterval,
+			PingTimeout:      HTTP2PingTimeout,
+			WriteByteTimeout: DefaultWriteTimeout,
+		}
 	})
 	return p.tr
 }
