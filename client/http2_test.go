@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -426,5 +427,28 @@ func TestHTTP2Redial(t *testing.T) {
 	c2 := next()
 	if c1.LocalAddr().String() != c2.LocalAddr().String() {
 		t.Fatalf("redialled on %s, first on %s: not the pool's connection", c2.LocalAddr(), c1.LocalAddr())
+	}
+}
+
+// TestHTTP2Proxy: the pool's connection goes through the HTTP CONNECT
+// proxy, and two WebSockets share its one tunnel.
+func TestHTTP2Proxy(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	addr := start(t, &server.Server{Handler: handler.Echo,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}})
+	paddr, tunnels := connectProxy(t, false)
+	purl, _ := url.Parse("http://" + paddr)
+	opts := &client.Options{Proxy: http.ProxyURL(purl), TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)}
+	for range 2 {
+		r := newRecorder()
+		c := dial(t, "wss://"+addr+"/ws", r, opts)
+		if c.Proto() != "HTTP/2.0" {
+			t.Fatalf("Proto %q", c.Proto())
+		}
+		_ = c.SendText("tunnelled")
+		r.expect(t, handler.Text, []byte("tunnelled"))
+	}
+	if n := tunnels.Load(); n != 1 {
+		t.Fatalf("%d tunnels through the proxy, want 1", n)
 	}
 }
