@@ -36,11 +36,12 @@ type h2Server struct {
 	url   string
 	tls   *tls.Config
 	conns atomic.Int32
+	reqs  chan *http.Request // the first WebSocket requests accepted
 }
 
 func startH2Server(t *testing.T, ext string, refuse int) *h2Server {
 	t.Helper()
-	s := &h2Server{}
+	s := &h2Server{reqs: make(chan *http.Request, 16)}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect || r.Header.Get(":protocol") != "websocket" || r.ProtoMajor != 2 ||
 			r.Header.Get("Sec-WebSocket-Version") != "13" || r.Header.Get("Sec-WebSocket-Key") != "" {
@@ -50,6 +51,10 @@ func startH2Server(t *testing.T, ext string, refuse int) *h2Server {
 		if refuse != 0 {
 			http.Error(w, "refused", refuse)
 			return
+		}
+		select {
+		case s.reqs <- r.Clone(context.Background()):
+		default:
 		}
 		if ext != "" {
 			w.Header().Set("Sec-WebSocket-Extensions", ext)
@@ -450,5 +455,23 @@ func TestHTTP2Proxy(t *testing.T) {
 	}
 	if n := tunnels.Load(); n != 1 {
 		t.Fatalf("%d tunnels through the proxy, want 1", n)
+	}
+}
+
+// TestHTTP2Request: the extended CONNECT carries the Host override as
+// :authority, Options.Header, the subprotocols and the extension offer,
+// and the connection still goes to the URL's address.
+func TestHTTP2Request(t *testing.T) {
+	s := startH2Server(t, "", 0)
+	c := dial(t, s.url+"?room=a", newRecorder(), &client.Options{TLSConfig: s.tls, HTTP2: new(client.HTTP2Pool),
+		Header:       http.Header{"Host": {"chat.example"}, "Origin": {"https://chat.example"}},
+		Subprotocols: []string{"chat.v2", "chat.v1"}})
+	r := <-s.reqs
+	if r.Host != "chat.example" || r.URL.RequestURI() != "/ws?room=a" || r.Header.Get("Origin") != "https://chat.example" ||
+		r.Header.Get("Sec-WebSocket-Protocol") != "chat.v2, chat.v1" || r.Header.Get("Sec-WebSocket-Extensions") == "" {
+		t.Fatalf("the server got Host %q, %q, header %v", r.Host, r.URL.RequestURI(), r.Header)
+	}
+	if c.Request().Proto != "HTTP/2.0" || c.Request().Method != http.MethodConnect || c.Subprotocol() != "" {
+		t.Fatalf("Request %s %s, subprotocol %q", c.Request().Method, c.Request().Proto, c.Subprotocol())
 	}
 }
