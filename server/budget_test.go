@@ -44,6 +44,8 @@ func TestBudgetTable(t *testing.T) {
 		"MessageTimeout":   dur(server.DefaultMessageTimeout),
 		"WriteTimeout":     dur(server.DefaultWriteTimeout),
 		"CloseTimeout":     dur(server.DefaultCloseTimeout),
+		"H2StreamWindow":   size(server.H2StreamWindow),
+		"H2ConnWindow":     size(server.H2ConnWindow),
 	}
 	seen := map[string]bool{}
 	for _, m := range regexp.MustCompile("`(\\w+)` \\(([^);]+)").FindAllStringSubmatch(table, -1) {

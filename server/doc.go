@@ -24,6 +24,17 @@
 // Behind net/http, the hijacked connections are the Server's: call its
 // Shutdown (net/http.Server.Shutdown does not see them).
 //
+// # WebSocket over HTTP/2
+//
+// An RFC 8441 extended CONNECT (a browser's WebSocket on its HTTP/2
+// connection) is served on every entry point: by ServeHTTP and HTTPHandler
+// behind an http.Server speaking HTTP/2, and on the Server's own TLS
+// listener when TLSConfig.NextProtos offers "h2". Import
+// github.com/ws4go/ws4go/xconnect so that net/http accepts extended CONNECT.
+// Each stream runs on its net/http handler goroutine, whatever the Engine;
+// its request's ProtoMajor is 2. The README's "WebSocket over HTTP/2" says
+// what an embedding http.Server should bound.
+//
 // # Engines
 //
 // EngineGoroutine reads each connection on a goroutine of its own: simple,

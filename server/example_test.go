@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -192,4 +193,27 @@ func ExampleServer_accept() {
 	// Output:
 	// 401 Bearer realm="chat" unknown token
 	// hello, ada
+}
+
+// WebSocket over HTTP/2 (RFC 8441) on the standalone listener: offer "h2"
+// by ALPN, and turn on net/http's extended CONNECT with a blank import of
+// github.com/ws4go/ws4go/xconnect in package main. Browsers that load a
+// page from this server then open their WebSockets as streams of the
+// page's connection; HTTP/1.1 clients upgrade as before.
+func ExampleServer_http2() {
+	cert, err := tls.LoadX509KeyPair("cert.pem", "key.pem")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := &server.Server{
+		Addr:    ":443",
+		Handler: handler.Echo,
+		HTTP:    http.FileServer(http.Dir("static")),
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+	}
+	fmt.Println(srv.ListenAndServe())
 }

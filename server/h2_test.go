@@ -49,17 +49,21 @@ func openH2(t *testing.T, c *testutil.H2Conn, path string, h http.Header) (*http
 	return resp, &rawClient{t: t, nc: st, br: bufio.NewReader(st)}
 }
 
-// protoRecorder records the HTTP version each connection's request has.
+// protoRecorder records the HTTP version each connection's request has (-1:
+// its Body is the stream's, which the connection alone may read).
 type protoRecorder struct {
 	handler.EchoHandler
 	majors chan int
 }
 
 func (p protoRecorder) Opened(c handler.Conn) {
-	if r := c.Request(); r != nil {
-		p.majors <- r.ProtoMajor
-	} else {
+	switch r := c.Request(); {
+	case r == nil:
 		p.majors <- 0
+	case r.Body != http.NoBody:
+		p.majors <- -1
+	default:
+		p.majors <- r.ProtoMajor
 	}
 }
 
@@ -298,6 +302,257 @@ func TestH2Shutdown(t *testing.T) {
 		}
 		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
+		}
+		if n := s.Len(); n != 0 {
+			t.Errorf("%d connections left", n)
+		}
+	})
+}
+
+// TestH2HTTPHandler: mounted on the embedder's own http.Server (TLS, h2,
+// with ReadTimeout and WriteTimeout shorter than the test), a Server runs
+// WebSockets on HTTP/2 streams that outlive those per-request timeouts,
+// next to plain HTTP/2 requests.
+func TestH2HTTPHandler(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		majors := make(chan int, 1)
+		s := &server.Server{Engine: e}
+		mux := http.NewServeMux()
+		mux.Handle("/ws", s.HTTPHandler(func() handler.Handler { return protoRecorder{majors: majors} }))
+		mux.HandleFunc("/page", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.Proto) })
+		cert, pool := testutil.SelfSigned(t)
+		hs := &http.Server{
+			Handler:      mux,
+			TLSConfig:    &tls.Config{Certificates: []tls.Certificate{cert}},
+			ReadTimeout:  200 * time.Millisecond,
+			WriteTimeout: 200 * time.Millisecond,
+			HTTP2: &http.HTTP2Config{
+				MaxReceiveBufferPerStream:     server.H2StreamWindow,
+				MaxReceiveBufferPerConnection: server.H2ConnWindow,
+				MaxConcurrentStreams:          server.H2MaxStreams,
+			},
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = hs.ServeTLS(l, "", "") }()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			hs.Close()
+		})
+		addr := l.Addr().String()
+		hc := testutil.DialH2(t, addr, pool)
+		_, c := openH2(t, hc, "/ws", nil)
+		if m := <-majors; m != 2 {
+			t.Fatalf("ProtoMajor %d, want 2", m)
+		}
+		c.echoes("one")
+		// Not a synchronisation: time passing the http.Server's
+		// timeouts, which bound requests, not WebSockets.
+		time.Sleep(400 * time.Millisecond)
+		c.echoes("two")
+		big := bytes.Repeat([]byte("x"), 1<<20)
+		c.send(ws.OpBinary, big)
+		c.expect(ws.OpBinary, big)
+		get, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/page", nil)
+		resp, err := hc.Do(get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "HTTP/2.0" {
+			t.Errorf("plain request: %q", body)
+		}
+		c.closeNormally()
+	})
+}
+
+// closedCodes is a handler that reports the code its connection closed
+// with; "flood" makes it send 16 MiB to a peer that reads none of it.
+type closedCodes struct {
+	handler.EchoHandler
+	codes chan handler.CloseCode
+}
+
+func (h closedCodes) ReceivedMessage(c handler.Conn, m handler.Message) {
+	if string(m.Data) != "flood" {
+		h.EchoHandler.ReceivedMessage(c, m)
+		return
+	}
+	// From a goroutine of its own, as an application pushing data
+	// would: Send blocks while the stream's window is shut.
+	go func() {
+		p := make([]byte, 1<<20)
+		for range 16 {
+			if c.Send(handler.Binary, p) != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (h closedCodes) Closed(_ handler.Conn, code handler.CloseCode, _ string) { h.codes <- code }
+
+// TestH2Hostile: a stream whose peer reads nothing is held back by HTTP/2
+// flow control (the client's window) and dropped after WriteTimeout (1006); a stream that stops
+// in the middle of a frame is closed with 1008 after MessageTimeout; the
+// other streams of the same connection are served throughout.
+func TestH2Hostile(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		codes := make(chan handler.CloseCode, 4)
+		s := &server.Server{
+			WriteTimeout:   300 * time.Millisecond,
+			MessageTimeout: 300 * time.Millisecond,
+			MaxWriteQueue:  64 << 20, // past what the flood queues: the write timeout is what ends it
+			Handler:        func() handler.Handler { return closedCodes{codes: codes} },
+		}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		_, bystander := openH2(t, hc, "/", nil)
+
+		_, deaf := openH2(t, hc, "/", nil)
+		deaf.send(ws.OpText, []byte("flood"))
+		if code := <-codes; code != handler.CloseAbnormal {
+			t.Fatalf("deaf stream closed with %d, want 1006", code)
+		}
+		bystander.echoes("after the deaf one")
+
+		_, stall := openH2(t, hc, "/", nil)
+		stall.writeRaw(frame(true, 0, ws.OpText, []byte("half a frame"))[:8])
+		stall.expectClose(handler.ClosePolicyViolation)
+		if code := <-codes; code != handler.ClosePolicyViolation {
+			t.Fatalf("stalled stream closed with %d, want 1008", code)
+		}
+		bystander.echoes("after the stalled one")
+		bystander.closeNormally()
+		<-codes
+	})
+}
+
+// TestH2MaxStreams: one connection runs H2MaxStreams WebSockets at once;
+// the next waits (the client sees SETTINGS_MAX_CONCURRENT_STREAMS) until
+// one ends.
+func TestH2MaxStreams(t *testing.T) {
+	addr, pool := startH2(t, server.EngineGoroutine, &server.Server{})
+	hc := testutil.DialH2(t, addr, pool)
+	cs := make([]*rawClient, server.H2MaxStreams)
+	for i := range cs {
+		_, cs[i] = openH2(t, hc, "/", nil)
+	}
+	for i, c := range cs {
+		c.echoes(fmt.Sprint(i))
+	}
+	type result struct {
+		resp *http.Response
+		st   *testutil.H2Stream
+		err  error
+	}
+	opened := make(chan result, 1)
+	go func() {
+		resp, st, err := hc.OpenErr("/", nil)
+		opened <- result{resp, st, err}
+	}()
+	select {
+	case <-opened:
+		t.Fatal("a stream past MaxConcurrentStreams opened")
+	case <-time.After(200 * time.Millisecond): // (the absence of an event)
+	}
+	cs[0].closeNormally()
+	r := <-opened
+	if r.err != nil || r.resp.StatusCode != http.StatusOK {
+		t.Fatalf("the stream waiting for a slot: %v %v", r.resp, r.err)
+	}
+	last := &rawClient{t: t, nc: r.st, br: bufio.NewReader(r.st)}
+	last.echoes("in the freed slot")
+	last.closeNormally()
+	for _, c := range cs[1:] {
+		c.closeNormally()
+	}
+}
+
+// heartbeatObserver counts heartbeat timeouts.
+type heartbeatObserver struct {
+	observe.Base
+	timeouts chan struct{}
+}
+
+func (o heartbeatObserver) HeartbeatTimeout() { o.timeouts <- struct{}{} }
+
+// TestH2Heartbeat: a stream whose peer answers no ping is dropped by the
+// heartbeat (1006), as a TCP connection is.
+func TestH2Heartbeat(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		codes := make(chan handler.CloseCode, 1)
+		o := heartbeatObserver{timeouts: make(chan struct{}, 1)}
+		s := &server.Server{
+			PingInterval: 100 * time.Millisecond,
+			PongTimeout:  200 * time.Millisecond,
+			Observer:     o,
+			Handler:      func() handler.Handler { return closedCodes{codes: codes} },
+		}
+		addr, pool := startH2(t, e, s)
+		hc := testutil.DialH2(t, addr, pool)
+		openH2(t, hc, "/", nil) // then silent
+		<-o.timeouts
+		if code := <-codes; code != handler.CloseAbnormal {
+			t.Fatalf("silent stream closed with %d, want 1006", code)
+		}
+	})
+}
+
+// TestH2AcceptAndClose: the accept hook decides on extended CONNECTs as on
+// upgrades (its refusal's status and header reach the client; its Data
+// reaches the connection), and Close drops open streams at once, leaving
+// no goroutine behind.
+func TestH2AcceptAndClose(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		opt := goleak.IgnoreCurrent()
+		t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+		cert, pool := testutil.SelfSigned(t)
+		s := &server.Server{
+			Engine: e,
+			Handler: func() handler.Handler {
+				return &opener{f: func(c handler.Conn) { _ = c.SendText(fmt.Sprint(c.Data())) }}
+			},
+			Accept: func(r *http.Request) (server.Accepted, error) {
+				if r.Header.Get("X-Token") != "secret" {
+					return server.Accepted{}, &server.Refusal{Status: http.StatusUnauthorized, Header: http.Header{"Www-Authenticate": {"Token"}}}
+				}
+				return server.Accepted{Data: "user " + r.Proto}, nil
+			},
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- s.Serve(l) }()
+		hc := testutil.DialH2(t, l.Addr().String(), pool)
+		resp, _ := hc.Open("/", nil)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "Token" {
+			t.Fatalf("no token: %s %v, want 401 with WWW-Authenticate", resp.Status, resp.Header)
+		}
+		_, c := openH2(t, hc, "/", http.Header{"X-Token": {"secret"}})
+		c.expect(ws.OpText, []byte("user HTTP/2.0"))
+		_, c2 := openH2(t, hc, "/", http.Header{"X-Token": {"secret"}})
+		c2.expect(ws.OpText, []byte("user HTTP/2.0"))
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		for _, c := range []*rawClient{c, c2} {
+			if _, _, err := c.read(); err == nil {
+				t.Error("a frame after Close, want the stream ended")
+			}
 		}
 		if n := s.Len(); n != 0 {
 			t.Errorf("%d connections left", n)

@@ -87,9 +87,18 @@ type Server struct {
 	// handshakes are counted by the Observer (observe.RejectTLSTimeout
 	// and the other RejectTLS reasons). A clone is used, with defaults
 	// filled in: MinVersion TLS 1.2 (1.3 is preferred, as crypto/tls
-	// does), NextProtos ["http/1.1"] (WebSocket over HTTP/2 is not
-	// spoken). Session tickets stay on unless SessionTicketsDisabled; use
-	// GetCertificate to replace the certificate without a restart.
+	// does), NextProtos ["http/1.1"]. Session tickets stay on unless
+	// SessionTicketsDisabled; use GetCertificate to replace the
+	// certificate without a restart.
+	//
+	// NextProtos with "h2" (opt-in: ["h2", "http/1.1"]) serves WebSocket
+	// over HTTP/2 (RFC 8441) besides HTTP/1.1 upgrades: a connection
+	// whose ALPN picks h2 goes to net/http's HTTP/2 server (with
+	// H2StreamWindow, H2ConnWindow and H2MaxStreams as its bounds), which
+	// runs each WebSocket stream as the goroutine engine runs a
+	// connection, on either engine, and other requests through HTTP.
+	// Extended CONNECT must be on in net/http: import
+	// github.com/ws4go/ws4go/xconnect (a warning is logged otherwise).
 	// (Passing Serve a tls.NewListener instead also works, on the
 	// goroutine engine only.)
 	TLSConfig *tls.Config

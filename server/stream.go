@@ -30,7 +30,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, res *handsh
 		return
 	}
 	_ = rc.SetWriteDeadline(noDeadline)
-	sc := &streamConn{body: r.Body, w: w, rc: rc, remote: addrOf(r.RemoteAddr)}
+	sc := &streamConn{body: r.Body, w: w, rc: rc, local: stringAddr(""), remote: addrOf(r.RemoteAddr)}
 	sc.writing.Store(true)
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		sc.local = a
@@ -73,14 +73,19 @@ func (c *streamConn) Write(p []byte) (int, error) {
 }
 
 // Flush sends what Write buffered, waiting for the peer's flow-control
-// window until the write deadline.
+// window until the write deadline, which it then clears: net/http resets
+// a stream whose write deadline passes even if nothing waits to be sent.
 func (c *streamConn) Flush() error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.ended {
 		return net.ErrClosed
 	}
-	return c.rc.Flush()
+	err := c.rc.Flush()
+	if err == nil {
+		err = c.rc.SetWriteDeadline(noDeadline)
+	}
+	return err
 }
 
 // CloseWrite marks the WebSocket's output done (its close frame is

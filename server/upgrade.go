@@ -150,6 +150,10 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	// copy that outlives it for Conn.Request (not a deep Clone: that would
 	// double the memory of a large header for the connection's start).
 	req := r.WithContext(contextWithoutCancel(r))
+	if handshake.ExtendedConnect(r) {
+		// The body is the stream: nobody but the connection reads it.
+		req.Body = http.NoBody
+	}
 	mk := func(tr wsconn.Transport) *wsconn.Conn {
 		return s.newConn(tr, a.Handler, res, a.Data, nil, req)
 	}

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	_ "github.com/ws4go/ws4go/xconnect" // WebSocket over HTTP/2 (RFC 8441) in net/http
 )
 
 func main() {

@@ -82,7 +82,7 @@ type serveFlags struct {
 	workers                                                                 int
 	metricsAddr, tlsCert, tlsKey                                            string
 	tlsCheck                                                                time.Duration
-	pprof, compression                                                      bool
+	pprof, compression, http2                                               bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -112,6 +112,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics-addr listener")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file` (chain first): serve wss:// and https:// (with -tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
+	fs.BoolVar(&f.http2, "http2", true, "with -tls-cert, offer HTTP/2 by ALPN: browsers then open their WebSockets as RFC 8441 streams, several on one connection (false: HTTP/1.1 only)")
 	fs.DurationVar(&f.tlsCheck, "tls-reload-check", 10*time.Second, "look this often for a changed -tls-cert or -tls-key and load it, as SIGHUP does (0: on SIGHUP only)")
 }
 
@@ -276,10 +277,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			// connection keeps the certificate it was made with.
 			GetCertificate: certs.get,
 			MinVersion:     tls.VersionTLS12,
-			// WebSocket over HTTP/2 (RFC 8441) is not spoken.
-			NextProtos: []string{"http/1.1"},
+			NextProtos:     []string{"http/1.1"},
 			// Session tickets (resumption) are on: crypto/tls's
 			// default, with keys it rotates itself.
+		}
+		if f.http2 {
+			// WebSocket over HTTP/2 (RFC 8441): extended CONNECT
+			// is on (main imports xconnect).
+			tlsConfig.NextProtos = []string{"h2", "http/1.1"}
 		}
 	}
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
+	"net/http"
 	"os"
 	"syscall"
 	"testing"
@@ -110,5 +112,49 @@ func waitCert(t *testing.T, url string, pool *x509.CertPool) {
 			t.Fatalf("the new certificate is not served: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeHTTP2: with -tls-cert, ws4go serve offers h2 by ALPN and serves
+// WebSockets as RFC 8441 streams (the binary imports xconnect), on either
+// engine; -http2=false offers HTTP/1.1 only.
+func TestServeHTTP2(t *testing.T) {
+	certFile, keyFile, pool := testutil.WriteSelfSigned(t, t.TempDir())
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			addr, stop := startServe(t, "-addr", "127.0.0.1:0", "-engine", engine,
+				"-tls-cert", certFile, "-tls-key", keyFile, "-shutdown-timeout", "2s")
+			hc := testutil.DialH2(t, addr, pool)
+			resp, st := hc.Open("/ws", nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("extended CONNECT: %s", resp.Status)
+			}
+			_ = st.SetDeadline(time.Now().Add(30 * time.Second))
+			echoes(t, st, "over HTTP/2")
+			if err := wsutil.WriteClientMessage(st, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, "")); err != nil {
+				t.Fatal(err)
+			}
+			var closed wsutil.ClosedError
+			if _, _, err := wsutil.ReadServerData(st); !errors.As(err, &closed) || closed.Code != ws.StatusNormalClosure {
+				t.Fatalf("after the close frame: %v, want the server's close 1000", err)
+			}
+			if code := stop(); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+
+			addr, stop = startServe(t, "-addr", "127.0.0.1:0", "-engine", engine, "-http2=false",
+				"-tls-cert", certFile, "-tls-key", keyFile, "-shutdown-timeout", "2s")
+			tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := tc.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+				t.Errorf("-http2=false: ALPN chose %q", p)
+			}
+			tc.Close()
+			if code := stop(); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+		})
 	}
 }

@@ -357,7 +357,9 @@ func (h *Head) Parse(raw []byte) *Rejection {
 	}
 	h.f.method = string(rl.method)
 	h.f.major, h.f.minor = rl.major, rl.minor
-	h.f.connect = rl.major == 2 // (only in a bogus head: checked as CheckRequest checks it)
+	// (An HTTP/2.0 request line is bogus here: it is checked as
+	// CheckRequest checks an HTTP/2 request, so both answer alike.)
+	h.f.connect = rl.major == 2
 	if rl.url.Host != "" { // absolute-form: the target's host wins, as in net/http
 		h.f.host, h.f.hostSeen = rl.url.Host, true
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -36,7 +37,9 @@ func DialH2(t testing.TB, addr string, pool *x509.CertPool) *H2Conn {
 		tc.Close()
 		t.Fatalf("ALPN chose %q, want h2", p)
 	}
-	cc, err := (&http2.Transport{}).NewClientConn(tc)
+	// Strict: a stream past the server's SETTINGS_MAX_CONCURRENT_STREAMS
+	// waits for a free slot instead of failing.
+	cc, err := (&http2.Transport{StrictMaxConcurrentStreams: true}).NewClientConn(tc)
 	if err != nil {
 		tc.Close()
 		t.Fatal(err)
@@ -56,16 +59,27 @@ func (c *H2Conn) Close() error { return c.cc.Close() }
 
 // Open sends an extended CONNECT for a WebSocket at path, with :protocol
 // websocket and Sec-WebSocket-Version 13 unless h has them (an empty value
-// list: none), and the other fields of h, and returns the response
-// and the stream (which carries frames only if the status is 200). The
-// stream is reset when the test ends.
+// list: none), and the other fields of h, and returns the response and the
+// stream (which carries frames only if the status is 200). The stream is
+// reset when the test ends.
 func (c *H2Conn) Open(path string, h http.Header) (*http.Response, *H2Stream) {
 	c.t.Helper()
+	resp, s, err := c.OpenErr(path, h)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp, s
+}
+
+// OpenErr is Open returning its error, for goroutines other than the
+// test's. It waits at most 10 s for the response header.
+func (c *H2Conn) OpenErr(path string, h http.Header) (*http.Response, *H2Stream, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, "https://"+c.tc.RemoteAddr().String()+path, pr)
 	if err != nil {
-		c.t.Fatal(err)
+		cancel()
+		return nil, nil, err
 	}
 	req.Header = h.Clone()
 	if req.Header == nil {
@@ -77,30 +91,17 @@ func (c *H2Conn) Open(path string, h http.Header) (*http.Response, *H2Stream) {
 	if _, ok := req.Header["Sec-Websocket-Version"]; !ok {
 		req.Header.Set("Sec-WebSocket-Version", "13")
 	}
-	type result struct {
-		resp *http.Response
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := c.cc.RoundTrip(req)
-		done <- result{resp, err}
-	}()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(10 * time.Second):
-		cancel()
-		r = <-done
-	}
-	if r.err != nil {
+	timer := time.AfterFunc(10*time.Second, cancel)
+	resp, err := c.cc.RoundTrip(req)
+	timer.Stop()
+	if err != nil {
 		cancel()
 		pw.Close()
-		c.t.Fatalf("extended CONNECT %s: %v", path, r.err)
+		return nil, nil, fmt.Errorf("extended CONNECT %s: %w", path, err)
 	}
-	s := &H2Stream{pw: pw, body: r.resp.Body, cancel: cancel, local: c.tc.LocalAddr(), remote: c.tc.RemoteAddr()}
+	s := &H2Stream{pw: pw, body: resp.Body, cancel: cancel, local: c.tc.LocalAddr(), remote: c.tc.RemoteAddr()}
 	c.t.Cleanup(func() { s.Close() })
-	return r.resp, s
+	return resp, s, nil
 }
 
 // H2Stream is one WebSocket stream as a net.Conn: Read takes the response
@@ -118,8 +119,15 @@ type H2Stream struct {
 
 var _ net.Conn = (*H2Stream)(nil)
 
-// Read reads the server's bytes; io.EOF is its END_STREAM.
-func (s *H2Stream) Read(p []byte) (int, error) { return s.body.Read(p) }
+// Read reads the server's bytes; io.EOF is its END_STREAM, which ends the
+// client's side too (as a WebSocket client does once the server has).
+func (s *H2Stream) Read(p []byte) (int, error) {
+	n, err := s.body.Read(p)
+	if err == io.EOF {
+		s.pw.Close()
+	}
+	return n, err
+}
 
 // Write sends bytes to the server.
 func (s *H2Stream) Write(p []byte) (int, error) { return s.pw.Write(p) }
