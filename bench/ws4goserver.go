@@ -20,7 +20,10 @@ import (
 // under test runs. It serves until ctx ends, then drops every
 // connection. args are its command line:
 //
-//	-addr 127.0.0.1:9400 -metrics 127.0.0.1:9401 -engine goroutine|netpoll [-tls-cert F -tls-key F]
+//	-addr 127.0.0.1:9400 -metrics 127.0.0.1:9401 -engine goroutine|netpoll [-tls-cert F -tls-key F [-h2]]
+//
+// -h2 needs package xconnect in the program (bench/cmd/ws4go-server
+// imports it).
 func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ws4go-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -30,6 +33,7 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.String("mode", "", "ignored: /ws and /broadcast are both served")
 	certFile := fs.String("tls-cert", "", "PEM certificate `file`: serve wss:// (with -tls-key)")
 	keyFile := fs.String("tls-key", "", "PEM key `file` of -tls-cert")
+	h2 := fs.Bool("h2", false, "with -tls-cert: offer HTTP/2 (ALPN h2), WebSockets over RFC 8441 streams")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +49,9 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		if *h2 {
+			srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+		}
 	}
 	srv.Routes = map[string]handler.Factory{
 		"/ws":        handler.Echo,

@@ -168,9 +168,18 @@ func (t *transport) Write(bufs [][]byte) (int, error) {
 	if t.writeTimeout > 0 {
 		_ = t.nc.SetWriteDeadline(time.Now().Add(t.writeTimeout))
 	}
+	if bw, ok := t.nc.(buffersWriter); ok {
+		return bw.WriteBuffers(bufs)
+	}
 	nb := net.Buffers(bufs)
 	n, err := nb.WriteTo(t.nc)
 	return int(n), err
+}
+
+// buffersWriter is a socket that takes a frame's header and payload in one
+// call: an HTTP/2 stream then sends them in one DATA frame.
+type buffersWriter interface {
+	WriteBuffers(bufs [][]byte) (int, error)
 }
 
 // WaitWrite returns once the write in progress, if any, has.
@@ -188,7 +197,8 @@ func (t *transport) WaitWritable() { go t.c.Flush() }
 // Shutdown follows the closing handshake: the server closes the TCP
 // connection first (RFC 6455 7.1.1), so the client half-closes (the FIN
 // follows its close frame, which a reset would destroy) and reads on until
-// the server closes, or CloseTimeout passes.
+// the server closes, or CloseTimeout passes. Over HTTP/2 the half-close is
+// END_STREAM (RFC 8441 section 5).
 func (t *transport) Shutdown() {
 	if cw, ok := t.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		if t.closeTimeout > 0 {
@@ -243,7 +253,8 @@ func (c *Conn) Close(code handler.CloseCode, reason string) error { return c.c.C
 // closing handshake; Handler.Closed follows with CloseAbnormal.
 func (c *Conn) Terminate() { c.c.Terminate() }
 
-// LocalAddr implements handler.Conn.
+// LocalAddr implements handler.Conn. Over HTTP/2 it is the TCP
+// connection's, which the pool's other WebSockets to the server may share.
 func (c *Conn) LocalAddr() net.Addr { return c.c.LocalAddr() }
 
 // RemoteAddr implements handler.Conn: the server's address (or the proxy's,
@@ -257,6 +268,10 @@ func (c *Conn) Request() *http.Request { return c.c.Request() }
 // Subprotocol implements handler.Conn: the subprotocol the server chose, or
 // "".
 func (c *Conn) Subprotocol() string { return c.c.Subprotocol() }
+
+// Proto is the HTTP version the WebSocket runs over: "HTTP/1.1", or
+// "HTTP/2.0" on a stream of an HTTP/2 connection (Options.HTTP2).
+func (c *Conn) Proto() string { return c.c.Request().Proto }
 
 // Extensions is the Sec-WebSocket-Extensions answer of the server, e.g.
 // "permessage-deflate; server_no_context_takeover", or "" when it accepted

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/deflate"
+	"github.com/ws4go/ws4go/internal/h2stream"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/observe"
 )
@@ -51,8 +52,23 @@ type Options struct {
 	Compression Compression
 
 	// TLSConfig is used for wss:// (default: the system roots, and the
-	// URL's host as ServerName).
+	// URL's host as ServerName). Its NextProtos is ignored: ALPN offers
+	// nothing over HTTP/1.1, and h2 then http/1.1 with HTTP2.
 	TLSConfig *tls.Config
+	// HTTP2, if set, makes Dial open wss:// WebSockets on HTTP/2 streams
+	// (RFC 8441 extended CONNECT) of the pool's connections, several
+	// WebSockets sharing one TCP connection. It needs
+	//
+	//	import _ "github.com/ws4go/ws4go/xconnect"
+	//
+	// in the program (Go's HTTP/2 speaks extended CONNECT only then).
+	// When the server does not choose h2 in the TLS handshake, Dial
+	// continues over HTTP/1.1 on the same TLS connection; when it speaks
+	// HTTP/2 without announcing extended CONNECT, Dial opens a new
+	// HTTP/1.1 connection. A refusal over HTTP/2 (a non-2xx status) is
+	// not retried. Conn.Proto tells which one runs. ws:// and ws+unix
+	// URLs ignore HTTP2.
+	HTTP2 *HTTP2Pool
 	// Proxy returns the HTTP proxy to reach the server through (with a
 	// CONNECT request), or nil for a direct connection; e.g.
 	// http.ProxyFromEnvironment, or http.ProxyURL(u). Only http:// proxy
@@ -113,6 +129,8 @@ func (o *Options) logger() *slog.Logger {
 // Closed last, exactly once. The URL is ws://host[:port]/path?query,
 // wss://... (TLS), or ws+unix:///path/to/socket:/request/path?query for a
 // server on a Unix socket (the convention of Node's ws).
+// With Options.HTTP2, a wss:// WebSocket opens as an HTTP/2 stream (RFC
+// 8441) when the server allows it.
 //
 // ctx bounds the connection and the opening handshake only; once Dial has
 // returned, ctx no longer matters. Give it a deadline: without one, a server
@@ -237,9 +255,20 @@ func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) 
 		return nil, err
 	}
 
-	nc, err := connect(ctx, t, opts)
-	if err != nil {
-		return nil, err
+	var nc net.Conn
+	if opts.HTTP2 != nil && t.tls {
+		c, h1, err := dialHTTP2(ctx, t, h, opts)
+		if !h2stream.Unsupported(err) {
+			return c, err
+		}
+		opts.logger().Debug("ws4go client: HTTP/2 unavailable, using HTTP/1.1", "url", t.display, "err", err)
+		nc = h1
+	}
+	if nc == nil {
+		var err error
+		if nc, err = connect(ctx, t, opts, nil); err != nil {
+			return nil, err
+		}
 	}
 	// ctx bounds the handshake: its end wakes any blocked read or write.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
@@ -268,9 +297,9 @@ func unwrapTimeout(err error) error {
 	return err
 }
 
-// connect opens the transport: TCP (possibly through a proxy, then TLS) or
-// a Unix socket.
-func connect(ctx context.Context, t *target, opts *Options) (net.Conn, error) {
+// connect opens the transport: TCP (possibly through a proxy, then TLS,
+// offering the protocols alpn) or a Unix socket.
+func connect(ctx context.Context, t *target, opts *Options, alpn []string) (net.Conn, error) {
 	var d net.Dialer
 	if t.unix != "" {
 		nc, err := d.DialContext(ctx, "unix", t.unix)
@@ -315,8 +344,8 @@ func connect(ctx context.Context, t *target, opts *Options) (net.Conn, error) {
 	if cfg.ServerName == "" {
 		cfg.ServerName = t.url.Hostname()
 	}
-	// Only HTTP/1.1 can be upgraded.
-	cfg.NextProtos = nil
+	// HTTP/1.1 (no ALPN) unless HTTP/2 is asked for.
+	cfg.NextProtos = alpn
 	tc := tls.Client(nc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
@@ -384,27 +413,7 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 	_, _ = rand.Read(raw[:])
 	key := base64.StdEncoding.EncodeToString(raw[:])
 
-	req := &http.Request{
-		Method:     http.MethodGet,
-		URL:        t.url,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     http.Header{},
-		Host:       t.host,
-		RequestURI: t.reqURI,
-	}
-	for k, vs := range opts.Header {
-		if http.CanonicalHeaderKey(k) == "Host" {
-			if len(vs) > 0 {
-				req.Host = vs[0]
-			}
-			continue
-		}
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
+	req, offer := newRequest(t, opts)
 	var b strings.Builder
 	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", t.reqURI, req.Host)
 	_ = req.Header.Write(&b)
@@ -412,20 +421,13 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 	if len(opts.Subprotocols) > 0 {
 		fmt.Fprintf(&b, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(opts.Subprotocols, ", "))
 	}
-	offer := opts.Compression.offer()
 	if offer != "" {
 		fmt.Fprintf(&b, "Sec-WebSocket-Extensions: %s\r\n", offer)
 	}
 	b.WriteString("\r\n")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	if len(opts.Subprotocols) > 0 {
-		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
-	}
-	if offer != "" {
-		req.Header.Set("Sec-WebSocket-Extensions", offer)
-	}
+	setOffer(req.Header, opts, offer)
 	if _, err := io.WriteString(nc, b.String()); err != nil {
 		return nil, fmt.Errorf("ws4go client: sending the handshake to %s: %w", t.display, err)
 	}
@@ -452,9 +454,53 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 	}
 	var ext string
 	if pmd != nil {
-		ext = strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
+		ext = extensionsOf(resp)
 	}
 	return newConn(nc, br, h, opts, req, sub, pmd, ext), nil
+}
+
+// newRequest is the opening handshake's request with Options.Header (its
+// Host entry as the Host), and the permessage-deflate offer ("": none).
+func newRequest(t *target, opts *Options) (*http.Request, string) {
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        t.url,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{},
+		Host:       t.host,
+		RequestURI: t.reqURI,
+	}
+	for k, vs := range opts.Header {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			if len(vs) > 0 {
+				req.Host = vs[0]
+			}
+			continue
+		}
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	return req, opts.Compression.offer()
+}
+
+// setOffer sets the handshake's headers common to HTTP/1.1 and HTTP/2:
+// the version, the subprotocols and the extension offer.
+func setOffer(h http.Header, opts *Options, offer string) {
+	h.Set("Sec-WebSocket-Version", "13")
+	if len(opts.Subprotocols) > 0 {
+		h.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
+	}
+	if offer != "" {
+		h.Set("Sec-WebSocket-Extensions", offer)
+	}
+}
+
+// extensionsOf is the Sec-WebSocket-Extensions answer, as one value.
+func extensionsOf(resp *http.Response) string {
+	return strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ", ")
 }
 
 // checkResponse applies RFC 6455 section 4.1 and RFC 7692 section 7.1 to
@@ -464,7 +510,6 @@ func checkResponse(resp *http.Response, key string, opts *Options) (string, *def
 	fail := func(err error, detail string) (string, *deflate.Parameters, *HandshakeError) {
 		return "", nil, &HandshakeError{Err: err, Detail: detail, StatusCode: resp.StatusCode, Header: resp.Header}
 	}
-	offered := opts.Subprotocols
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		detail := "got " + resp.Status
 		if loc := resp.Header.Get("Location"); loc != "" {
@@ -489,6 +534,17 @@ func checkResponse(resp *http.Response, key string, opts *Options) (string, *def
 	case strings.TrimSpace(accept[0]) != handshake.AcceptKey(key):
 		return fail(ErrBadAccept, fmt.Sprintf("got %q, want %q", accept[0], handshake.AcceptKey(key)))
 	}
+	return checkNegotiation(resp, opts)
+}
+
+// checkNegotiation checks the extensions and the subprotocol the server
+// accepted (RFC 6455 section 4.1, RFC 7692 section 7.1), over HTTP/1.1 or
+// HTTP/2 (RFC 8441 section 5 keeps them as they are).
+func checkNegotiation(resp *http.Response, opts *Options) (string, *deflate.Parameters, *HandshakeError) {
+	fail := func(err error, detail string) (string, *deflate.Parameters, *HandshakeError) {
+		return "", nil, &HandshakeError{Err: err, Detail: detail, StatusCode: resp.StatusCode, Header: resp.Header}
+	}
+	offered := opts.Subprotocols
 	pmd, herr := checkExtensions(resp.Header.Values("Sec-WebSocket-Extensions"), &opts.Compression)
 	if herr != nil {
 		return fail(herr.Err, herr.Detail)

@@ -34,6 +34,19 @@
 // it, or a text message that inflates to invalid UTF-8, fails the
 // connection (1009, 1007) at once, not when its last frame arrives.
 //
+// With Options.HTTP2 (and package xconnect imported), wss:// WebSockets
+// open as streams of HTTP/2 connections (RFC 8441 extended CONNECT),
+// several sharing one TCP connection; Dial falls back to HTTP/1.1 when the
+// server does not speak HTTP/2 or extended CONNECT (see Options.HTTP2).
+// The stream stands for the TCP connection: a write waits for the stream's
+// flow control (bounded by Options.WriteTimeout), the half-close after the
+// closing handshake is END_STREAM, a dropped connection is RST_STREAM.
+// golang.org/x/net/http2 runs one goroutine per stream (sending what the
+// client writes) and one per TCP connection (reading all its streams),
+// besides the Conn's own reading goroutine; what the server sent and the
+// client has not read yet is bounded by the stream's receive window (4
+// MiB, x/net's default).
+//
 // A connection runs on the same core as the server's connections (the
 // closing handshake, heartbeat, panic isolation and inflater are the
 // server's), and Options.Observer hears its events as a server's observer

@@ -12,7 +12,8 @@ import (
 // with errors.Is.
 var (
 	// ErrBadStatus: the server answered with a status other than 101
-	// Switching Protocols (a refusal, a redirect, a plain HTTP server).
+	// Switching Protocols (a refusal, a redirect, a plain HTTP server),
+	// or, over HTTP/2, other than 2xx.
 	ErrBadStatus = errors.New("status is not 101 Switching Protocols")
 	// ErrBadUpgrade: the Upgrade header is missing or does not name
 	// "websocket".

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/net/http2"
 )
 
 // CloseTimeout bounds how long the client waits, after the server's Close
@@ -47,6 +49,12 @@ type Target struct {
 	Extensions string
 	// TLSConfig, if set, makes the client speak TLS (wss://) to Addr.
 	TLSConfig *tls.Config
+	// HTTP2, if set, makes every case's WebSocket an HTTP/2 stream (RFC
+	// 8441) of this transport's connections to Host (default Addr); its
+	// TLSClientConfig is used, not TLSConfig. The process must import
+	// github.com/ws4go/ws4go/xconnect. The stream's end stands for the
+	// TCP connection's: END_STREAM for a FIN, RST_STREAM for a reset.
+	HTTP2 *http2.Transport
 
 	// pmd, set by family 10's re-runs of families 1–9, makes a scenario
 	// negotiate permessage-deflate and compress the client's messages.
@@ -113,6 +121,9 @@ func hasToken(v, token string) bool {
 // Sec-WebSocket-Accept value, and that the server accepted no extension or
 // subprotocol that was not offered. ctx bounds the dial and the handshake.
 func Dial(ctx context.Context, t Target) (*Client, error) {
+	if t.HTTP2 != nil {
+		return dialH2(ctx, t)
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", t.Addr)
 	if err != nil {

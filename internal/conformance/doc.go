@@ -6,6 +6,11 @@
 // the HTTP/1.1 upgrade itself, encodes and masks every client frame itself and
 // decodes every server frame itself, over a raw TCP connection. A bug in the
 // server's frame code therefore cannot be hidden by the same bug here.
+// With Target.HTTP2 each case runs on an RFC 8441 stream instead (the
+// HTTP/2 framing is golang.org/x/net/http2's, the stream's adapter
+// internal/h2stream, which the server does not use): the stream's
+// END_STREAM and RST_STREAM stand for the TCP close and reset the cases
+// expect ("tcp-closed").
 //
 // The server under test must be an echo server: every text or binary message
 // is sent back with the same type and payload, every ping is answered with a

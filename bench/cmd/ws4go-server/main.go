@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/ws4go/ws4go/bench"
+	_ "github.com/ws4go/ws4go/xconnect" // -h2: RFC 8441 in net/http
 )
 
 func main() {

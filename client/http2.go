@@ -1,0 +1,163 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/h2stream"
+)
+
+// HTTP2Pool holds the HTTP/2 connections that Dial opens WebSockets on
+// (RFC 8441) when Options.HTTP2 points to it: the WebSockets dialled to
+// one host share a TCP connection (a new one is opened when the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS is reached). Share one pool between the
+// Options that may share connections: a connection is opened with the TLS
+// settings (Options.TLSConfig, Options.Proxy) of the Dial that needed it.
+// The zero value is ready to use; a pool must not be copied after use.
+//
+// The program must import package xconnect (see Options.HTTP2).
+type HTTP2Pool struct {
+	once sync.Once
+	tr   *http2.Transport
+}
+
+// The pool's connection timers.
+const (
+	// HTTP2IdleTimeout: a connection that has carried no WebSocket for
+	// this long is closed.
+	HTTP2IdleTimeout = 90 * time.Second
+	// HTTP2PingInterval: a connection that received no frame for this
+	// long is pinged (an HTTP/2 PING). A connection whose writes make no
+	// progress for DefaultWriteTimeout is dropped with its WebSockets.
+	HTTP2PingInterval = 30 * time.Second
+	// HTTP2PingTimeout: a pinged connection that does not answer within
+	// it is dropped with its WebSockets.
+	HTTP2PingTimeout = 15 * time.Second
+)
+
+// CloseIdleConnections closes the pool's connections that carry no
+// WebSocket.
+func (p *HTTP2Pool) CloseIdleConnections() { p.transport().CloseIdleConnections() }
+
+func (p *HTTP2Pool) transport() *http2.Transport {
+	p.once.Do(func() {
+		p.tr = &http2.Transport{
+			DialTLSContext:  dialH2,
+			IdleConnTimeout: HTTP2IdleTimeout,
+			// A dead TCP connection would take every new stream
+			// with it: the transport pings a silent one and drops
+			// it when no answer comes, or when its writes stall.
+			ReadIdleTimeout:  HTTP2PingInterval,
+			PingTimeout:      HTTP2PingTimeout,
+			WriteByteTimeout: DefaultWriteTimeout,
+		}
+	})
+	return p.tr
+}
+
+// h2Dial is what the pool's dial function needs from the Dial that asked
+// for a connection; it travels in the request's context.
+type h2Dial struct {
+	t    *target
+	opts *Options
+	mu   sync.Mutex
+	done bool // Dial no longer waits: a late connection is closed
+	// http1 is a TLS connection on which the server chose HTTP/1.1:
+	// the WebSocket is opened on it rather than on a new one.
+	http1 net.Conn
+}
+
+// giveUp marks d done and returns its HTTP/1.1 connection, if any.
+func (d *h2Dial) giveUp() net.Conn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.done = true
+	return d.http1
+}
+
+type h2DialKey struct{}
+
+// dialH2 opens a TLS connection offering h2 and http/1.1 (ALPN), through
+// the proxy if any; the pool's dial function.
+func dialH2(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
+	d, _ := ctx.Value(h2DialKey{}).(*h2Dial)
+	if d == nil {
+		// A Dial's own request always carries one.
+		return nil, h2stream.ErrNoHTTP2
+	}
+	nc, err := connect(ctx, d.t, d.opts, []string{http2.NextProtoTLS, "http/1.1"})
+	if err != nil {
+		return nil, err
+	}
+	if nc.(*tls.Conn).ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+		d.mu.Lock()
+		if d.done {
+			nc.Close()
+		} else {
+			d.http1 = nc
+		}
+		d.mu.Unlock()
+		return nil, h2stream.ErrNoHTTP2
+	}
+	return nc, nil
+}
+
+// dialHTTP2 opens the WebSocket on an HTTP/2 stream of opts.HTTP2. When
+// the server speaks no HTTP/2 or no extended CONNECT, it returns
+// (nil, nil, nil, err) with h2stream.Unsupported(err), and the TLS
+// connection the server chose HTTP/1.1 on, if it has one.
+func dialHTTP2(ctx context.Context, t *target, h handler.Handler, opts *Options) (*Conn, net.Conn, error) {
+	req, offer := newRequest(t, opts)
+	req.Method = http.MethodConnect
+	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+	// RFC 8441 section 5: no Upgrade, Connection or Sec-WebSocket-Key;
+	// the version, subprotocols and extensions as over HTTP/1.1.
+	setOffer(req.Header, opts, offer)
+	u := &url.URL{Scheme: "https", Host: t.addr, Path: t.url.Path, RawPath: t.url.RawPath, RawQuery: t.url.RawQuery}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	d := &h2Dial{t: t, opts: opts}
+	resp, sc, err := h2stream.Open(context.WithValue(ctx, h2DialKey{}, d), opts.HTTP2.transport(), u, req.Host, req.Header)
+	h1 := d.giveUp()
+	if err != nil {
+		if h2stream.Unsupported(err) && ctx.Err() == nil {
+			return nil, h1, err
+		}
+		if h1 != nil {
+			h1.Close()
+		}
+		return nil, nil, fmt.Errorf("ws4go client: dial %s over HTTP/2: %w", t.display, err)
+	}
+	if sc == nil {
+		defer resp.Body.Close()
+		herr := &HandshakeError{URL: t.display, Err: ErrBadStatus, Detail: "got " + resp.Status + " (HTTP/2: want 2xx)",
+			StatusCode: resp.StatusCode, Header: resp.Header}
+		herr.Body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		return nil, nil, herr
+	}
+	sub, pmd, herr := checkNegotiation(resp, opts)
+	if herr != nil {
+		sc.Close()
+		herr.URL = t.display
+		return nil, nil, herr
+	}
+	var ext string
+	if pmd != nil {
+		ext = extensionsOf(resp)
+	}
+	// A bufio.Reader's smallest buffer: the reading goroutine's reads
+	// are larger and bypass it.
+	return newConn(sc, bufio.NewReaderSize(sc, 16), h, opts, req, sub, pmd, ext), nil, nil
+}

@@ -1,0 +1,477 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"golang.org/x/net/http2"
+
+	"github.com/ws4go/ws4go/client"
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/testutil"
+	"github.com/ws4go/ws4go/server"
+	_ "github.com/ws4go/ws4go/xconnect"
+)
+
+// h2Server is a minimal RFC 8441 echo server on net/http's HTTP/2 (not
+// ws4go's): it answers an extended CONNECT with 200 and ext as
+// Sec-WebSocket-Extensions, then echoes every data frame as it came
+// (compressed ones too: with client_no_context_takeover each stands
+// alone) and answers a close frame. conns counts its TCP connections.
+type h2Server struct {
+	url   string
+	tls   *tls.Config
+	conns atomic.Int32
+	reqs  chan *http.Request // the first WebSocket requests accepted
+}
+
+func startH2Server(t *testing.T, ext string, refuse int) *h2Server {
+	t.Helper()
+	s := &h2Server{reqs: make(chan *http.Request, 16)}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect || r.Header.Get(":protocol") != "websocket" || r.ProtoMajor != 2 ||
+			r.Header.Get("Sec-WebSocket-Version") != "13" || r.Header.Get("Sec-WebSocket-Key") != "" {
+			http.Error(w, "not an RFC 8441 WebSocket request", http.StatusBadRequest)
+			return
+		}
+		if refuse != 0 {
+			http.Error(w, "refused", refuse)
+			return
+		}
+		select {
+		case s.reqs <- r.Clone(context.Background()):
+		default:
+		}
+		if ext != "" {
+			w.Header().Set("Sec-WebSocket-Extensions", ext)
+		}
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		for {
+			f, err := ws.ReadFrame(r.Body)
+			if err != nil {
+				return
+			}
+			if !f.Header.Masked {
+				return
+			}
+			ws.Cipher(f.Payload, f.Header.Mask, 0)
+			f.Header.Masked = false
+			switch f.Header.OpCode {
+			case ws.OpPing:
+				f.Header.OpCode = ws.OpPong
+			case ws.OpClose:
+				_ = ws.WriteFrame(w, ws.NewCloseFrame(f.Payload))
+				http.NewResponseController(w).Flush()
+				return
+			}
+			if err := ws.WriteFrame(w, f); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+		}
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	s.url = "wss://" + srv.Listener.Addr().String() + "/ws"
+	s.tls = &tls.Config{RootCAs: pool}
+	return s
+}
+
+// TestHTTP2SharedConnection opens three WebSockets with one HTTP2Pool:
+// they run over HTTP/2 on one TCP connection and echo independently.
+func TestHTTP2SharedConnection(t *testing.T) {
+	s := startH2Server(t, "", 0)
+	opts := &client.Options{TLSConfig: s.tls, HTTP2: new(client.HTTP2Pool), Compression: client.Compression{Disable: true}}
+	var recs []*recorder
+	var conns []*client.Conn
+	for range 3 {
+		r := newRecorder()
+		c := dial(t, s.url, r, opts)
+		if c.Proto() != "HTTP/2.0" {
+			t.Fatalf("Proto %q, want HTTP/2.0", c.Proto())
+		}
+		recs, conns = append(recs, r), append(conns, c)
+	}
+	if n := s.conns.Load(); n != 1 {
+		t.Fatalf("%d TCP connections, want 1", n)
+	}
+	if a, b := conns[0].LocalAddr().String(), conns[2].LocalAddr().String(); a != b {
+		t.Fatalf("local addresses %s and %s differ", a, b)
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	for i, c := range conns {
+		if err := c.SendText("hello"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendBinary(big); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.NewWriter(handler.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte("frag"))
+		_, _ = w.Write([]byte("mented"))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Ping([]byte("p")); err != nil {
+			t.Fatal(err)
+		}
+		recs[i].expect(t, handler.Text, []byte("hello"))
+		recs[i].expect(t, handler.Binary, big)
+		recs[i].expect(t, handler.Text, []byte("fragmented"))
+		recs[i].expectPong(t, "p")
+	}
+	for i, c := range conns {
+		if err := c.Close(4000+handler.CloseCode(i), "bye"); err != nil {
+			t.Fatal(err)
+		}
+		recs[i].expectClosed(t, 4000+handler.CloseCode(i), "bye")
+	}
+}
+
+// TestHTTP2Compression: permessage-deflate is negotiated and checked over
+// HTTP/2 as over HTTP/1.1.
+func TestHTTP2Compression(t *testing.T) {
+	s := startH2Server(t, "permessage-deflate; server_no_context_takeover; client_no_context_takeover", 0)
+	r := newRecorder()
+	c := dial(t, s.url, r, &client.Options{TLSConfig: s.tls, HTTP2: new(client.HTTP2Pool),
+		Compression: client.Compression{Threshold: 1}})
+	if c.Extensions() == "" {
+		t.Fatal("no extension negotiated")
+	}
+	msg := bytes.Repeat([]byte("compress me "), 1000)
+	for range 3 {
+		if err := c.SendText(string(msg)); err != nil {
+			t.Fatal(err)
+		}
+		r.expect(t, handler.Text, msg)
+	}
+	_ = c.Close(handler.CloseNormal, "")
+	r.expectClosed(t, handler.CloseNormal, "")
+}
+
+// TestHTTP2Refused: a non-2xx answer over HTTP/2 is a HandshakeError, and
+// an extension that was not offered is refused as over HTTP/1.1.
+func TestHTTP2Refused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	s := startH2Server(t, "", http.StatusForbidden)
+	_, err := client.Dial(ctx, s.url, newRecorder(), &client.Options{TLSConfig: s.tls, HTTP2: new(client.HTTP2Pool)})
+	var he *client.HandshakeError
+	if !errors.As(err, &he) || !errors.Is(err, client.ErrBadStatus) || he.StatusCode != http.StatusForbidden || string(he.Body) != "refused\n" {
+		t.Fatalf("got %v, want a 403 HandshakeError", err)
+	}
+	s = startH2Server(t, "x-unknown", 0)
+	_, err = client.Dial(ctx, s.url, newRecorder(), &client.Options{TLSConfig: s.tls, HTTP2: new(client.HTTP2Pool)})
+	if !errors.Is(err, client.ErrBadExtension) {
+		t.Fatalf("got %v, want ErrBadExtension", err)
+	}
+}
+
+// TestHTTP2FallbackNoH2: against a TLS server that does not offer h2, Dial
+// runs over HTTP/1.1.
+func TestHTTP2FallbackNoH2(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	addr := start(t, &server.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	r := newRecorder()
+	c := dial(t, "wss://"+addr+"/ws", r, &client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)})
+	if c.Proto() != "HTTP/1.1" {
+		t.Fatalf("Proto %q, want HTTP/1.1", c.Proto())
+	}
+	_ = c.SendText("over h1")
+	r.expect(t, handler.Text, []byte("over h1"))
+	_ = c.Close(handler.CloseNormal, "")
+	r.expectClosed(t, handler.CloseNormal, "")
+}
+
+// TestHTTP2OurServer runs the client over HTTP/2 against ws4go's server:
+// on the standalone TLS listener (ALPN h2) of each engine, and on the
+// http.Handler path in net/http's HTTP/2 server.
+func TestHTTP2OurServer(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	srvTLS := func() *tls.Config {
+		return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	for _, e := range []server.Engine{server.EngineGoroutine, server.EngineNetpoll} {
+		t.Run(string(e), func(t *testing.T) {
+			sh := &closerHandler{closed: make(chan closeEvent, 16)}
+			s := &server.Server{Engine: e, Compression: true, TLSConfig: srvTLS(),
+				Handler: func() handler.Handler { return sh }}
+			http2Checks(t, "wss://"+start(t, s)+"/ws", pool)
+		})
+	}
+	t.Run("http.Handler", func(t *testing.T) {
+		sh := &closerHandler{closed: make(chan closeEvent, 16)}
+		s := &server.Server{Compression: true, Handler: func() handler.Handler { return sh }}
+		hs := httptest.NewUnstartedServer(s)
+		hs.EnableHTTP2 = true
+		hs.TLS = srvTLS()
+		hs.StartTLS()
+		t.Cleanup(hs.Close)
+		http2Checks(t, "wss://"+hs.Listener.Addr().String()+"/ws", pool)
+	})
+}
+
+// http2Checks runs echoChecks over HTTP/2, then opens four WebSockets
+// that must share one TCP connection, negotiate permessage-deflate, and
+// close as the server asks.
+func http2Checks(t *testing.T, url string, pool *x509.CertPool) {
+	opts := &client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)}
+	echoChecks(t, url, opts)
+	var first string
+	for i := range 4 {
+		r := newRecorder()
+		c := dial(t, url, r, opts)
+		if c.Proto() != "HTTP/2.0" || c.Extensions() == "" {
+			t.Fatalf("Proto %q, Extensions %q: want HTTP/2.0 and permessage-deflate", c.Proto(), c.Extensions())
+		}
+		if i == 0 {
+			first = c.LocalAddr().String()
+		} else if a := c.LocalAddr().String(); a != first {
+			t.Fatalf("WebSocket %d runs on %s, the first on %s: not one TCP connection", i, a, first)
+		}
+		msg := strings.Repeat("squeeze ", 4096)
+		_ = c.SendText(msg)
+		r.expect(t, handler.Text, []byte(msg))
+		_ = c.SendText("close-me 4002 going")
+		r.expectClosed(t, 4002, "going")
+	}
+}
+
+// TestHTTP2Shutdown: a server shutting down closes WebSockets over HTTP/2
+// with 1001, on both engines.
+func TestHTTP2Shutdown(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	for _, e := range []server.Engine{server.EngineGoroutine, server.EngineNetpoll} {
+		t.Run(string(e), func(t *testing.T) {
+			s := &server.Server{Engine: e, Handler: handler.Echo,
+				TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(l) }()
+			opts := &client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)}
+			var recs []*recorder
+			for range 3 {
+				r := newRecorder()
+				c := dial(t, "wss://"+l.Addr().String()+"/ws", r, opts)
+				if c.Proto() != "HTTP/2.0" {
+					t.Fatalf("Proto %q", c.Proto())
+				}
+				recs = append(recs, r)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if err := <-served; !errors.Is(err, server.ErrServerClosed) {
+				t.Fatalf("Serve: %v", err)
+			}
+			for _, r := range recs {
+				if ev := r.waitClosed(t); ev.code != handler.CloseGoingAway {
+					t.Fatalf("Closed(%d, %q), want 1001", ev.code, ev.reason)
+				}
+			}
+		})
+	}
+}
+
+// TestHTTP2FallbackNoExtendedConnect: a server that speaks HTTP/2 without
+// SETTINGS_ENABLE_CONNECT_PROTOCOL gets the WebSocket over HTTP/1.1 on a
+// new TLS connection. The server is raw: over h2 it sends empty SETTINGS
+// and reads frames; over HTTP/1.1 it echoes with gobwas/ws.
+func TestHTTP2FallbackNoExtendedConnect(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	var h2conns atomic.Int32
+	addr := testutil.TCPServer(t, func(nc net.Conn, _ func(net.Conn)) {
+		defer nc.Close()
+		tc := tls.Server(nc, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+		if tc.Handshake() != nil {
+			return
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			h2conns.Add(1)
+			preface := make([]byte, len(http2.ClientPreface))
+			if _, err := io.ReadFull(tc, preface); err != nil || string(preface) != http2.ClientPreface {
+				return
+			}
+			fr := http2.NewFramer(tc, tc)
+			if fr.WriteSettings() != nil {
+				return
+			}
+			for {
+				f, err := fr.ReadFrame()
+				if err != nil {
+					return
+				}
+				if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
+					_ = fr.WriteSettingsAck()
+				}
+			}
+		}
+		if _, err := ws.Upgrade(tc); err != nil {
+			return
+		}
+		for {
+			p, op, err := wsutil.ReadClientData(tc)
+			if err != nil || wsutil.WriteServerMessage(tc, op, p) != nil {
+				return
+			}
+		}
+	})
+	r := newRecorder()
+	c := dial(t, "wss://"+addr+"/ws", r, &client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)})
+	if c.Proto() != "HTTP/1.1" || h2conns.Load() != 1 {
+		t.Fatalf("Proto %q after %d HTTP/2 connections, want HTTP/1.1 after 1", c.Proto(), h2conns.Load())
+	}
+	_ = c.SendText("via h1")
+	r.expect(t, handler.Text, []byte("via h1"))
+}
+
+// TestHTTP2WriteTimeout: a server that reads nothing stalls the stream's
+// flow control; the write blocked on it ends after WriteTimeout, and the
+// stream is reset.
+func TestHTTP2WriteTimeout(t *testing.T) {
+	released := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		select { // read nothing until the client gives up
+		case <-r.Context().Done():
+		case <-released:
+		}
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(released) })
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	r := newRecorder()
+	c := dial(t, "wss://"+srv.Listener.Addr().String()+"/ws", r, &client.Options{TLSConfig: &tls.Config{RootCAs: pool},
+		HTTP2: new(client.HTTP2Pool), WriteTimeout: 300 * time.Millisecond, Compression: client.Compression{Disable: true}})
+	start := time.Now()
+	err := c.SendBinary(make([]byte, 8<<20)) // more than the server's windows
+	if err == nil {
+		t.Fatal("an 8 MiB message to a server reading nothing was sent")
+	}
+	if d := time.Since(start); d > waitTimeout {
+		t.Fatalf("Send failed after %v", d)
+	}
+	if ev := r.waitClosed(t); ev.code != handler.CloseAbnormal {
+		t.Fatalf("Closed(%d, %q), want 1006", ev.code, ev.reason)
+	}
+}
+
+// openedTo is a handler that sends every connection it opens to ch.
+type openedTo struct {
+	handler.Base
+	ch chan handler.Conn
+}
+
+func (o openedTo) Opened(c handler.Conn) { o.ch <- c }
+
+// TestHTTP2Redial: Redial with Options.HTTP2 redials over HTTP/2, on the
+// pool's connection.
+func TestHTTP2Redial(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	sh := &closerHandler{closed: make(chan closeEvent, 4)}
+	addr := start(t, &server.Server{Handler: func() handler.Handler { return sh },
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}})
+	opened := make(chan handler.Conn, 4)
+	rd := client.Redial(context.Background(), "wss://"+addr+"/ws", func() handler.Handler { return openedTo{ch: opened} },
+		&client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)},
+		&client.Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond})
+	defer func() {
+		rd.Stop()
+		<-rd.Done()
+	}()
+	next := func() *client.Conn {
+		t.Helper()
+		select {
+		case c := <-opened:
+			if c.(*client.Conn).Proto() != "HTTP/2.0" {
+				t.Fatalf("Proto %q", c.(*client.Conn).Proto())
+			}
+			return c.(*client.Conn)
+		case <-time.After(waitTimeout):
+			t.Fatal("no connection")
+		}
+		return nil
+	}
+	c1 := next()
+	_ = c1.SendText("close-me 4002 again")
+	c2 := next()
+	if c1.LocalAddr().String() != c2.LocalAddr().String() {
+		t.Fatalf("redialled on %s, first on %s: not the pool's connection", c2.LocalAddr(), c1.LocalAddr())
+	}
+}
+
+// TestHTTP2Proxy: the pool's connection goes through the HTTP CONNECT
+// proxy, and two WebSockets share its one tunnel.
+func TestHTTP2Proxy(t *testing.T) {
+	cert, pool := testutil.SelfSigned(t)
+	addr := start(t, &server.Server{Handler: handler.Echo,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}})
+	paddr, tunnels := connectProxy(t, false)
+	purl, _ := url.Parse("http://" + paddr)
+	opts := &client.Options{Proxy: http.ProxyURL(purl), TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool)}
+	for range 2 {
+		r := newRecorder()
+		c := dial(t, "wss://"+addr+"/ws", r, opts)
+		if c.Proto() != "HTTP/2.0" {
+			t.Fatalf("Proto %q", c.Proto())
+		}
+		_ = c.SendText("tunnelled")
+		r.expect(t, handler.Text, []byte("tunnelled"))
+	}
+	if n := tunnels.Load(); n != 1 {
+		t.Fatalf("%d tunnels through the proxy, want 1", n)
+	}
+}
+
+// TestHTTP2Request: the extended CONNECT carries the Host override as
+// :authority, Options.Header, the subprotocols and the extension offer,
+// and the connection still goes to the URL's address.
+func TestHTTP2Request(t *testing.T) {
+	s := startH2Server(t, "", 0)
+	c := dial(t, s.url+"?room=a", newRecorder(), &client.Options{TLSConfig: s.tls, HTTP2: new(client.HTTP2Pool),
+		Header:       http.Header{"Host": {"chat.example"}, "Origin": {"https://chat.example"}},
+		Subprotocols: []string{"chat.v2", "chat.v1"}})
+	r := <-s.reqs
+	if r.Host != "chat.example" || r.URL.RequestURI() != "/ws?room=a" || r.Header.Get("Origin") != "https://chat.example" ||
+		r.Header.Get("Sec-WebSocket-Protocol") != "chat.v2, chat.v1" || r.Header.Get("Sec-WebSocket-Extensions") == "" {
+		t.Fatalf("the server got Host %q, %q, header %v", r.Host, r.URL.RequestURI(), r.Header)
+	}
+	if c.Request().Proto != "HTTP/2.0" || c.Request().Method != http.MethodConnect || c.Subprotocol() != "" {
+		t.Fatalf("Request %s %s, subprotocol %q", c.Request().Method, c.Request().Proto, c.Subprotocol())
+	}
+}
