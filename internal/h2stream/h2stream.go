@@ -41,19 +41,23 @@ func Unsupported(err error) bool {
 // server did not choose "h2" in the TLS handshake (ALPN).
 var ErrNoHTTP2 = errors.New("the server does not speak HTTP/2 (ALPN)")
 
-// Open sends an RFC 8441 extended CONNECT request through tr for u, an
-// https URL whose host:port is dialled (and picks the pooled connection),
-// with host as :authority and the headers h, and returns the server's
+// Open sends an RFC 8441 extended CONNECT request through rt (an
+// *http2.Transport, or one *http2.ClientConn) for u, an https URL whose
+// host:port is dialled (and picks the pooled connection),
+// with host as :authority and the headers h (:protocol websocket unless h
+// names another), and returns the server's
 // response. When
 // its status is 2xx the WebSocket runs over the returned Conn; otherwise
 // the Conn is nil and resp.Body holds the answer's body (close it).
 // ctx bounds Open only.
-func Open(ctx context.Context, tr *http2.Transport, u *url.URL, host string, h http.Header) (*http.Response, *Conn, error) {
+func Open(ctx context.Context, rt http.RoundTripper, u *url.URL, host string, h http.Header) (*http.Response, *Conn, error) {
 	h = h.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
-	h[":protocol"] = []string{"websocket"}
+	if _, ok := h[":protocol"]; !ok {
+		h[":protocol"] = []string{"websocket"}
+	}
 	body := newPipe()
 	// The stream lives on after Open; its own context ends it (Close).
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -73,7 +77,7 @@ func Open(ctx context.Context, tr *http2.Transport, u *url.URL, host string, h h
 	}}
 	req = req.WithContext(httptrace.WithClientTrace(sctx, trace))
 	stop := context.AfterFunc(ctx, cancel)
-	resp, err := tr.RoundTrip(req)
+	resp, err := rt.RoundTrip(req)
 	if !stop() {
 		if err == nil {
 			resp.Body.Close()

@@ -43,7 +43,14 @@ func (p *pipe) Write(bufs [][]byte) (int, error) {
 	case <-p.taken:
 		return n, nil
 	case <-p.done:
-		return 0, p.err
+		// The transport may close the body right after taking the
+		// last bytes (the server ended the stream at once): they went.
+		select {
+		case <-p.taken:
+			return n, nil
+		default:
+			return 0, p.err
+		}
 	}
 }
 

@@ -8,11 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/ws4go/ws4go/internal/h2stream"
 )
 
 // H2Conn is a test client's HTTP/2 connection (TLS, ALPN "h2") on which it
@@ -74,102 +77,48 @@ func (c *H2Conn) Open(path string, h http.Header) (*http.Response, *H2Stream) {
 // OpenErr is Open returning its error, for goroutines other than the
 // test's. It waits at most 10 s for the response header.
 func (c *H2Conn) OpenErr(path string, h http.Header) (*http.Response, *H2Stream, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, "https://"+c.tc.RemoteAddr().String()+path, pr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h = h.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if _, ok := h["Sec-Websocket-Version"]; !ok {
+		h.Set("Sec-WebSocket-Version", "13")
+	}
+	u := &url.URL{Scheme: "https", Host: c.tc.RemoteAddr().String(), Path: path}
+	if q := strings.IndexByte(path, '?'); q >= 0 {
+		u.Path, u.RawQuery = path[:q], path[q+1:]
+	}
+	resp, sc, err := h2stream.Open(ctx, c.cc, u, u.Host, h)
 	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	req.Header = h.Clone()
-	if req.Header == nil {
-		req.Header = http.Header{}
-	}
-	if _, ok := req.Header[":protocol"]; !ok {
-		req.Header[":protocol"] = []string{"websocket"}
-	}
-	if _, ok := req.Header["Sec-Websocket-Version"]; !ok {
-		req.Header.Set("Sec-WebSocket-Version", "13")
-	}
-	timer := time.AfterFunc(10*time.Second, cancel)
-	resp, err := c.cc.RoundTrip(req)
-	timer.Stop()
-	if err != nil {
-		cancel()
-		pw.Close()
 		return nil, nil, fmt.Errorf("extended CONNECT %s: %w", path, err)
 	}
-	s := &H2Stream{pw: pw, body: resp.Body, cancel: cancel, local: c.tc.LocalAddr(), remote: c.tc.RemoteAddr()}
+	if sc == nil {
+		return resp, nil, nil
+	}
+	s := &H2Stream{Conn: sc, local: c.tc.LocalAddr()}
 	c.t.Cleanup(func() { s.Close() })
 	return resp, s, nil
 }
 
-// H2Stream is one WebSocket stream as a net.Conn: Read takes the response
-// body, Write the request body. A deadline, once it passes, resets the
-// stream (a guard against hangs, not a timeout to retry after).
+// H2Stream is one WebSocket stream as a net.Conn (an h2stream.Conn, whose
+// passed deadline resets the stream: a guard against hangs, not a timeout
+// to retry after).
 type H2Stream struct {
-	pw            *io.PipeWriter
-	body          io.ReadCloser
-	cancel        context.CancelFunc
-	local, remote net.Addr
-
-	mu    sync.Mutex
-	timer *time.Timer
+	*h2stream.Conn
+	local net.Addr
 }
-
-var _ net.Conn = (*H2Stream)(nil)
 
 // Read reads the server's bytes; io.EOF is its END_STREAM, which ends the
 // client's side too (as a WebSocket client does once the server has).
 func (s *H2Stream) Read(p []byte) (int, error) {
-	n, err := s.body.Read(p)
+	n, err := s.Conn.Read(p)
 	if err == io.EOF {
-		s.pw.Close()
+		_ = s.CloseWrite()
 	}
 	return n, err
 }
 
-// Write sends bytes to the server.
-func (s *H2Stream) Write(p []byte) (int, error) { return s.pw.Write(p) }
-
-// CloseWrite ends the client's side of the stream (END_STREAM).
-func (s *H2Stream) CloseWrite() error { return s.pw.Close() }
-
-// Close resets the stream.
-func (s *H2Stream) Close() error {
-	s.cancel()
-	s.pw.Close()
-	s.body.Close()
-	s.mu.Lock()
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	s.mu.Unlock()
-	return nil
-}
-
 // LocalAddr is the client's end of the TCP connection.
 func (s *H2Stream) LocalAddr() net.Addr { return s.local }
-
-// RemoteAddr is the server's end of the TCP connection.
-func (s *H2Stream) RemoteAddr() net.Addr { return s.remote }
-
-// SetDeadline resets the stream at t (the zero time: never).
-func (s *H2Stream) SetDeadline(t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
-	if !t.IsZero() {
-		s.timer = time.AfterFunc(time.Until(t), s.cancel)
-	}
-	return nil
-}
-
-// SetReadDeadline is SetDeadline: the stream has one deadline.
-func (s *H2Stream) SetReadDeadline(t time.Time) error { return s.SetDeadline(t) }
-
-// SetWriteDeadline is SetDeadline: the stream has one deadline.
-func (s *H2Stream) SetWriteDeadline(t time.Time) error { return s.SetDeadline(t) }
