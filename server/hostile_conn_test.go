@@ -245,6 +245,17 @@ func hcGet(addr, id string) error {
 	return nil
 }
 
+// slowEcho echoes each message after working on it for d.
+type slowEcho struct {
+	handler.Base
+	d time.Duration
+}
+
+func (e slowEcho) ReceivedMessage(c handler.Conn, m handler.Message) {
+	time.Sleep(e.d) // the work, not a synchronisation
+	_ = c.Send(m.Type, m.Data)
+}
+
 // TestHcMessageTimeout: a message whose first byte arrived must arrive whole
 // within MessageTimeout, however it trickles and whatever control frames
 // come between its fragments; whole messages, however many, never time out.
@@ -308,6 +319,25 @@ func TestHcMessageTimeout(t *testing.T) {
 				}
 			})
 		}
+		t.Run("slow handler", func(t *testing.T) {
+			// The time a callback takes is the handler's, not the
+			// peer's: two whole messages sent at once are both
+			// answered although each callback outlasts the timeout.
+			obs := &hcObserver{}
+			addr := start(t, e, &server.Server{MessageTimeout: timeout, Observer: obs,
+				Handler: func() handler.Handler { return slowEcho{d: 3 * timeout} }})
+			c := dial(t, addr, "/")
+			_, err := c.nc.Write(append(frame(true, 0, ws.OpText, []byte("one")), frame(true, 0, ws.OpText, []byte("two"))...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.expect(ws.OpText, []byte("one"))
+			c.expect(ws.OpText, []byte("two"))
+			c.closeNormally()
+			if n := obs.limited[observe.LimitMessageTimeout].Load(); n != 0 {
+				t.Errorf("Limited(LimitMessageTimeout) %d times", n)
+			}
+		})
 		t.Run("whole messages", func(t *testing.T) {
 			addr := start(t, e, &server.Server{MessageTimeout: timeout})
 			c := dial(t, addr, "/")

@@ -15,9 +15,9 @@ import (
 // wants no more input (its closing handshake is done or it failed).
 //
 // The first byte of a message or control frame starts its message timeout
-// (Config.MessageTimeout): msgStart holds when, until the reader is back
-// between messages. Control frames inside a fragmented message do not
-// restart it.
+// (Config.MessageTimeout): msgStart holds when, until the message is whole
+// (its handler's callback does not count). Control frames inside a
+// fragmented message do not restart it.
 func (c *Conn) Feed(p []byte) bool {
 	if len(p) == 0 {
 		return true
@@ -39,16 +39,18 @@ func (c *Conn) Feed(p []byte) bool {
 			c.fail(perr.Code, perr.Reason)
 			return false
 		}
+		// Between messages the one read is whole before its callback
+		// runs: the time the handler takes is not the peer's, and what
+		// follows starts a new message once the callback returns.
+		between := !c.rd.Buffered()
+		if between {
+			c.msgStart.Store(0)
+		}
 		if !c.dispatch(ev) || !c.accountRead() {
 			return false
 		}
-		if !c.rd.Buffered() {
-			// Between messages: what follows starts a new one.
-			start := now
-			if len(p) == 0 {
-				start = 0
-			}
-			c.msgStart.Store(start)
+		if between && len(p) > 0 {
+			c.msgStart.Store(c.now())
 		}
 	}
 	return true
