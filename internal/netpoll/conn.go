@@ -68,8 +68,8 @@ type conn struct {
 
 type extra struct {
 	head  []byte   // the opening handshake read so far
-	nc    net.Conn // adopted connections: closed instead of fd
-	laddr net.Addr // the local address, once asked for (wmu)
+	nc    net.Conn // adopted connections but TLS's: closed instead of fd
+	laddr net.Addr // the local address, once asked for (wmu); TLS: from AdoptTLS
 	tls   *tlsIO   // TLS connections: the tls.Conn's transport
 }
 
@@ -455,7 +455,7 @@ func (c *conn) setRemote(sa unix.Sockaddr) {
 // RemoteAddr implements wsconn.Transport. It is the address accept4
 // reported, so it stays right after the connection has closed.
 func (c *conn) RemoteAddr() net.Addr {
-	if c.ln == nil { // adopted: x.nc never changes
+	if c.ln == nil && c.x.nc != nil { // adopted: x.nc never changes
 		return c.x.nc.RemoteAddr()
 	}
 	switch c.rfam {
@@ -484,8 +484,11 @@ func zoneName(i uint32) string {
 // the listener is on every address; then the socket's own, asked once
 // (while the descriptor is surely still this connection's).
 func (c *conn) LocalAddr() net.Addr {
-	if c.ln == nil { // adopted: x.nc never changes
-		return c.x.nc.LocalAddr()
+	if c.ln == nil { // adopted: x never changes
+		if c.x.nc != nil {
+			return c.x.nc.LocalAddr()
+		}
+		return c.x.laddr // TLS: kept at AdoptTLS
 	}
 	if !c.ln.wildcard {
 		return c.ln.addr

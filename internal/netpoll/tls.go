@@ -74,8 +74,9 @@ func (wouldBlock) Temporary() bool { return true }
 // tlsIO is the net.Conn under a TLS connection's tls.Conn. Until Adopt it
 // passes everything to the TCP connection (the handshake runs blocking).
 type tlsIO struct {
-	net.Conn // the TCP connection: the handshake, addresses, Close
+	net.Conn // the TCP connection until AdoptTLS; nil after
 	tc       *tls.Conn
+	c        *conn // the engine's connection, once adopted
 	fed      bool // adopted: set before the descriptor joins the epoll set
 	primed   bool // what the handshake goroutine left in tc was fed (the runner's)
 	fd       int
@@ -173,6 +174,30 @@ func (t *tlsIO) markClosed() {
 	t.omu.Unlock()
 }
 
+// Close implements net.Conn: once adopted the engine closes the descriptor.
+func (t *tlsIO) Close() error {
+	if t.fed {
+		return nil
+	}
+	return t.Conn.Close()
+}
+
+// LocalAddr implements net.Conn.
+func (t *tlsIO) LocalAddr() net.Addr {
+	if t.fed {
+		return t.c.LocalAddr()
+	}
+	return t.Conn.LocalAddr()
+}
+
+// RemoteAddr implements net.Conn.
+func (t *tlsIO) RemoteAddr() net.Addr {
+	if t.fed {
+		return t.c.RemoteAddr()
+	}
+	return t.Conn.RemoteAddr()
+}
+
 // Deadlines are the engine's business once fed (crypto/tls sets one
 // around close_notify).
 func (t *tlsIO) SetDeadline(d time.Time) error {
@@ -208,12 +233,26 @@ func (e *Engine) AdoptTLS(tc *tls.Conn, mk func(wsconn.Transport) *wsconn.Conn, 
 	if err != nil {
 		return err
 	}
-	t.fd, t.fed = fd, true
-	c := &conn{e: e, fd: int32(fd), x: &extra{nc: t.Conn, tls: t}, tls: true}
-	if err := e.adopt(c, mk, rest); err != nil {
-		t.fed = false
+	// The engine keeps a descriptor of its own and the net.Conn is
+	// closed: its netFD, addresses, and the Go runtime's poll descriptor
+	// and epoll entry (about half a KiB) are not kept for the
+	// connection's life. The socket stays open through the duplicate.
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
 		return err
 	}
+	nc := t.Conn
+	c := &conn{e: e, fd: int32(dup), x: &extra{laddr: nc.LocalAddr(), tls: t}, tls: true}
+	if sa, err := unix.Getpeername(dup); err == nil {
+		c.setRemote(sa)
+	}
+	t.Conn, t.c, t.fd, t.fed = nil, c, dup, true
+	if err := e.adopt(c, mk, rest); err != nil {
+		t.Conn, t.c, t.fd, t.fed = nc, nil, 0, false
+		_ = unix.Close(dup)
+		return err
+	}
+	_ = nc.Close()
 	// Records the handshake goroutine read past the request head are
 	// in crypto/tls's buffer, not in the socket: no event will come for
 	// them, so a worker looks at once.
