@@ -77,8 +77,8 @@ type tlsIO struct {
 	net.Conn // the TCP connection until AdoptTLS; nil after
 	tc       *tls.Conn
 	c        *conn // the engine's connection, once adopted
-	fed      bool // adopted: set before the descriptor joins the epoll set
-	primed   bool // what the handshake goroutine left in tc was fed (the runner's)
+	fed      bool  // adopted: set before the descriptor joins the epoll set
+	primed   bool  // what the handshake goroutine left in tc was fed (the runner's)
 	fd       int
 	in       []byte // ciphertext read from the descriptor, not yet taken (the runner's)
 
