@@ -274,9 +274,18 @@ func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 		case <-time.After(time.Until(end)):
 		case <-ctx.Done():
 		}
+		// Each check waits a millisecond: many at once.
+		sem := make(chan struct{}, defaultMaxPending)
 		for _, conn := range c.conns {
-			finish(0, 0, nil, conn.alive())
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				finish(0, 0, nil, conn.alive())
+				<-sem
+			}()
 		}
+		wg.Wait()
 	case Echo:
 		if spec.Rate > 0 {
 			return out, errors.New("bench: the wss:// client runs echo in closed loop only")
