@@ -229,30 +229,10 @@ func (e *Engine) AdoptTLS(tc *tls.Conn, mk func(wsconn.Transport) *wsconn.Conn, 
 	if !ok || t.fed {
 		return errors.New("ws4go netpoll: not a connection from TLSServer")
 	}
-	fd, err := fdOf(t.Conn)
+	c, err := e.adopt(t.Conn, t, mk, rest)
 	if err != nil {
 		return err
 	}
-	// The engine keeps a descriptor of its own and the net.Conn is
-	// closed: its netFD, addresses, and the Go runtime's poll descriptor
-	// and epoll entry (about half a KiB) are not kept for the
-	// connection's life. The socket stays open through the duplicate.
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	nc := t.Conn
-	c := &conn{e: e, fd: int32(dup), x: &extra{laddr: nc.LocalAddr(), tls: t}, tls: true}
-	if sa, err := unix.Getpeername(dup); err == nil {
-		c.setRemote(sa)
-	}
-	t.Conn, t.c, t.fd, t.fed = nil, c, dup, true
-	if err := e.adopt(c, mk, rest); err != nil {
-		t.Conn, t.c, t.fd, t.fed = nc, nil, 0, false
-		_ = unix.Close(dup)
-		return err
-	}
-	_ = nc.Close()
 	// Records the handshake goroutine read past the request head are
 	// in crypto/tls's buffer, not in the socket: no event will come for
 	// them, so a worker looks at once.
