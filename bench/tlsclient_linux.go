@@ -277,6 +277,9 @@ func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 		// Each check waits a millisecond: many at once.
 		sem := make(chan struct{}, defaultMaxPending)
 		for _, conn := range c.conns {
+			if conn.dead { // counted when it was lost
+				continue
+			}
 			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
