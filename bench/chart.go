@@ -17,6 +17,8 @@ type chartPanel struct {
 	log     bool // logarithmic y axis (latencies spanning decades)
 }
 
+func init() { chartPanels[IdleWSS] = chartPanels[Idle] }
+
 // chartPanels are the headline figures charted for each scenario.
 var chartPanels = map[Scenario][]chartPanel{
 	Idle: {
@@ -26,6 +28,14 @@ var chartPanels = map[Scenario][]chartPanel{
 	Echo: {
 		{title: "Closed-loop echo, messages/s (higher is better)", metrics: []string{"msgs/s"}},
 		{title: "Latency at one fixed rate for all, µs, log scale (lower is better)", metrics: []string{"p50 at fixed rate", "p99 at fixed rate", "p99.9 at fixed rate"}, legend: []string{"p50", "p99", "p99.9"}, log: true},
+	},
+	EchoWSS: {
+		{title: "Closed-loop echo over wss://, messages/s (higher is better)", metrics: []string{"msgs/s"}},
+		{title: "Server CPU per message, µs (lower is better)", metrics: []string{"server CPU per message"}},
+	},
+	HandshakeWSS: {
+		{title: "TLS + WebSocket handshakes per second (higher is better)", metrics: []string{"handshakes/s"}},
+		{title: "Server CPU per handshake, µs (lower is better)", metrics: []string{"server CPU per handshake"}},
 	},
 	Broadcast: {
 		{title: "Deliveries per second (higher is better)", metrics: []string{"deliveries/s"}},

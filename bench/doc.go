@@ -81,6 +81,14 @@
 //     closing handshake (the client sends 1000, the server answers and
 //     closes the TCP connection first, as RFC 6455 7.1.1 asks): connections/s.
 //
+// Over TLS, run when named (TLSScenarios), against the servers with a TLS
+// mode: idle-wss and echo-wss (its closed loop) are idle and echo over
+// wss://; handshake-wss runs C cycles in flight of connect, TLS and
+// WebSocket handshakes, close: handshakes/s and server CPU per handshake.
+// The run writes a certificate for every server to read; the client is
+// crypto/tls with a goroutine per connection (tlsClient), TLS 1.3 with Go's
+// default key exchange, no session resumption.
+//
 // Server CPU and RSS come from /proc/PID/stat and /proc/PID/status of the
 // server process; the client reports its own CPU (/proc/self/stat) next to
 // it, so a run where the client, not the server, was the limit shows, and

@@ -28,3 +28,12 @@ func (*generator) Close() error { return nil }
 
 // Opened is 0.
 func (*generator) Opened() int64 { return 0 }
+
+// tlsClient is the wss:// load generator; it runs on Linux only.
+type tlsClient struct{ generator }
+
+// newTLSClient fails: the load generator needs Linux.
+func newTLSClient(loadTarget, []string) (*tlsClient, error) { return nil, errNotLinux }
+
+// Negotiated is "".
+func (*tlsClient) Negotiated() string { return "" }

@@ -88,10 +88,46 @@ const (
 	// Churn connects, sends one message, waits for its echo and closes,
 	// over and over, with C cycles in flight.
 	Churn Scenario = "churn"
+
+	// IdleWSS is Idle over wss:// (TLS 1.3).
+	IdleWSS Scenario = "idle-wss"
+	// EchoWSS is Echo's closed loop over wss://.
+	EchoWSS Scenario = "echo-wss"
+	// HandshakeWSS opens a wss:// connection (TCP, a full TLS 1.3
+	// handshake, the WebSocket handshake) and closes it (closing
+	// handshake), over and over, with C cycles in flight: handshakes/s
+	// and the server's CPU per handshake.
+	HandshakeWSS Scenario = "handshake-wss"
 )
 
-// Scenarios lists every scenario in the order the benchmark runs them.
+// Scenarios lists the scenarios the benchmark runs by default, in the order
+// it runs them.
 var Scenarios = []Scenario{Idle, Echo, Broadcast, Churn}
+
+// TLSScenarios are the wss:// scenarios, run when named (with servers
+// that serve TLS: ServerSpec.TLS), after the plain ones.
+var TLSScenarios = []Scenario{IdleWSS, EchoWSS, HandshakeWSS}
+
+// TLS reports whether sc runs over wss://.
+func (sc Scenario) TLS() bool {
+	switch sc {
+	case IdleWSS, EchoWSS, HandshakeWSS:
+		return true
+	}
+	return false
+}
+
+// plain is the scenario whose load sc runs (itself if it has no plain
+// twin): the wss:// variants reuse their plain twin's procedure.
+func (sc Scenario) plain() Scenario {
+	switch sc {
+	case IdleWSS:
+		return Idle
+	case EchoWSS:
+		return Echo
+	}
+	return sc
+}
 
 // runSpec is one measured phase on the connections already open.
 type runSpec struct {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/ws4go/ws4go/internal/testcert"
 )
 
 // Config is a benchmark run: which scenarios, which servers, how much load.
@@ -46,6 +48,10 @@ type Config struct {
 	// Progress receives the progress bar or lines; Log the notes.
 	Progress io.Writer
 	Log      io.Writer
+
+	// tlsArgs are the servers' -tls-cert and -tls-key for the wss://
+	// scenarios (Run writes a certificate for the run).
+	tlsArgs []string
 }
 
 func (c *Config) defaults() {
@@ -190,14 +196,14 @@ const busyThreshold = 10
 
 // conns is the number of connections scenario sc opens.
 func (c *Config) conns(sc Scenario) int {
-	switch sc {
+	switch sc.plain() {
 	case Idle:
 		return c.IdleConns
 	case Echo:
 		return c.EchoConns
 	case Broadcast:
 		return c.BroadcastConns
-	case Churn:
+	case Churn, HandshakeWSS:
 		return c.ChurnConc
 	}
 	return 0
@@ -246,21 +252,35 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fmt.Fprintf(cfg.Log, "bench: warning: %s\n", n)
 		rep.Notes = append(rep.Notes, n)
 	}
+	if slices.ContainsFunc(cfg.Scenarios, Scenario.TLS) {
+		dir, err := os.MkdirTemp("", "ws4go-bench-tls-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		cert, key, _, err := testcert.Write(dir, 24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		cfg.tlsArgs = []string{"-tls-cert", cert, "-tls-key", key}
+	}
 	r := &runner{ctx: ctx, cfg: &cfg, prog: newProgress(cfg.Progress)}
 	for _, sc := range cfg.Scenarios {
-		r.steps += len(specs)
+		n := len(scenarioSpecs(sc, specs))
+		r.steps += n
 		if sc == Echo {
-			r.steps += len(specs) // the fixed-rate pass
+			r.steps += n // the fixed-rate pass
 		}
 	}
 	for _, sc := range cfg.Scenarios {
+		specs := scenarioSpecs(sc, specs)
 		sr := ScenarioReport{Scenario: sc, Description: describe(sc, &cfg, 0, "")}
 		fmt.Fprintf(cfg.Log, "bench: %s: %s\n", sc, sr.Description)
 		sr.Results = make([]ServerResult, len(specs))
 		for i, spec := range specs {
 			sr.Results[i].Server = spec.Name
 		}
-		body := map[Scenario]func(*bout) error{Idle: (*bout).idle, Echo: (*bout).echoClosed, Broadcast: (*bout).broadcast, Churn: (*bout).churn}[sc]
+		body := map[Scenario]func(*bout) error{Idle: (*bout).idle, Echo: (*bout).echoClosed, Broadcast: (*bout).broadcast, Churn: (*bout).churn, HandshakeWSS: (*bout).handshakes}[sc.plain()]
 		r.pass(sc, "", specs, sr.Results, body)
 		if sc == Echo && ctx.Err() == nil {
 			rate, from := r.cfg.Rate, ""
@@ -284,6 +304,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Finished = time.Now().UTC()
 	return rep, ctx.Err()
+}
+
+// scenarioSpecs are the servers of specs that run sc: for the wss://
+// scenarios, those that serve TLS.
+func scenarioSpecs(sc Scenario, specs []ServerSpec) []ServerSpec {
+	if !sc.TLS() {
+		return specs
+	}
+	var out []ServerSpec
+	for _, s := range specs {
+		if s.TLS {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // pass runs body against every server in turn, each in a fresh process,
@@ -359,6 +394,12 @@ func serverIndex(name string) int {
 // rate is the fixed rate once known, from the server whose peak set it.
 func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 	switch sc {
+	case IdleWSS:
+		return describe(Idle, cfg, rate, from) + "; " + wssClient
+	case EchoWSS:
+		return fmt.Sprintf("%d connections, %d-byte binary messages echoed in closed loop (one message in flight per connection; no fixed-rate phase) for %v after a %v warmup; latency is the round trip; %s", cfg.EchoConns, cfg.Size, cfg.Duration, cfg.Warmup, wssClient)
+	case HandshakeWSS:
+		return fmt.Sprintf("%d cycles in flight, each: connect, TLS handshake, WebSocket handshake, closing handshake; %v measured after a %v warmup; %s", cfg.ChurnConc, cfg.Duration, cfg.Warmup, wssClient)
 	case Idle:
 		ramp := fmt.Sprintf("as fast as they are accepted (%d handshakes in flight)", defaultMaxPending)
 		if cfg.Ramp > 0 {
@@ -385,6 +426,9 @@ func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 	}
 	return string(sc)
 }
+
+// wssClient describes the client of the wss:// scenarios.
+const wssClient = "over wss://: TLS 1.3 with an ECDSA P-256 certificate made for the run, from a crypto/tls client (a goroutine per connection, Go's default key exchange X25519MLKEM768, no session resumption: every handshake is a full one)"
 
 // newClient makes the load generator for conns connections to target:
 // this process, or worker processes when one would not hold them.
@@ -419,13 +463,30 @@ func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, lo
 	if sc == Broadcast {
 		mode, path = "broadcast", "/broadcast"
 	}
-	proc, err := startServer(r.ctx, cfg.BinDir, spec, port, mode, logPath)
+	var extra []string
+	if sc.TLS() {
+		extra = cfg.tlsArgs
+	}
+	proc, err := startServer(r.ctx, cfg.BinDir, spec, port, mode, logPath, extra)
 	if err != nil {
 		res.Error = "did not start: " + err.Error()
 		return
 	}
 	defer proc.stop()
-	client, procs, err := newClient(cfg, loadTarget{Addr: proc.addr, Path: path, Raw: spec.Raw, RawHandshake: spec.Raw && mode == "echo"}, cfg.conns(sc))
+	target := loadTarget{Addr: proc.addr, Path: path, Raw: spec.Raw, RawHandshake: spec.Raw && mode == "echo"}
+	var client loadClient
+	procs := 1
+	if sc.TLS() {
+		// One process: the crypto/tls client has no workers.
+		var c *tlsClient
+		c, err = newTLSClient(target, defaultSources(cfg.SourcesPer, 0))
+		client = c
+		if n := cfg.conns(sc); err == nil && n > PerProcess() {
+			err = fmt.Errorf("bench: %s runs one client process, which holds %d connections, not %d", sc, PerProcess(), n)
+		}
+	} else {
+		client, procs, err = newClient(cfg, target, cfg.conns(sc))
+	}
 	if err != nil {
 		res.Error = err.Error()
 		return
@@ -437,6 +498,11 @@ func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, lo
 	b := &bout{ctx: r.ctx, cfg: cfg, prog: r.prog, proc: proc, client: client, procs: procs, res: res, label: label}
 	if err := body(b); err != nil {
 		res.Error = err.Error()
+	}
+	if c, ok := client.(*tlsClient); ok && c.Negotiated() != "" {
+		if n := "TLS: " + c.Negotiated(); !slices.Contains(res.Notes, n) {
+			res.note("%s", n)
+		}
 	}
 	if !proc.alive() && res.Error == "" {
 		res.Error = "server died: " + proc.logTail()
@@ -472,8 +538,8 @@ func (b *bout) connect(n int, rate float64) (connectResult, error) {
 // counter reports connections opened, for the progress bar, when the client
 // is this process.
 func (b *bout) counter(total int) func() (int64, int64) {
-	g, ok := b.client.(*generator)
-	if !ok || g == nil {
+	g, ok := b.client.(interface{ Opened() int64 })
+	if !ok {
 		return nil
 	}
 	return func() (int64, int64) { return g.Opened(), int64(total) }
@@ -535,6 +601,15 @@ func (b *bout) addRSS() {
 	if st, err := b.proc.stats(); err == nil {
 		b.res.add("server RSS", "MiB", "lower", float64(st.RSS)/(1<<20))
 	}
+}
+
+// cpuPer is the server's CPU time per operation, in µs, at rate
+// operations/s while it used cpuPct % of a core.
+func cpuPer(rate, cpuPct float64) float64 {
+	if rate <= 0 {
+		return math.NaN()
+	}
+	return cpuPct / 100 / rate * 1e6
 }
 
 func pct(cpu, wall time.Duration) float64 {
@@ -668,6 +743,7 @@ func (b *bout) echoClosed() error {
 	}
 	res.add("msgs/s", "1/s", "higher", peak)
 	res.add("msgs/s per server core", "1/s", "higher", perCore(peak, cpu.server))
+	res.add("server CPU per message", "µs", "lower", cpuPer(peak, cpu.server))
 	p50, p99, p999 := quantiles(r.Latency)
 	res.add("p50", "µs", "lower", p50)
 	res.add("p99", "µs", "lower", p99)
@@ -746,6 +822,28 @@ func (b *bout) churn() error {
 	cps := float64(r.Completed) / b.cfg.Duration.Seconds()
 	res.add("connections/s", "1/s", "higher", cps)
 	res.add("connections/s per server core", "1/s", "higher", perCore(cps, cpu.server))
+	p50, p99, _ := quantiles(r.Latency)
+	res.add("cycle p50", "ms", "lower", p50/1000)
+	res.add("cycle p99", "ms", "lower", p99/1000)
+	res.add("failed cycles", "", "lower", float64(r.Errors))
+	b.addCPU("", "", cpu)
+	b.addRSS()
+	return nil
+}
+
+// handshakes is the handshake-wss scenario: full TLS and WebSocket
+// handshakes, each connection closed after its handshake.
+func (b *bout) handshakes() error {
+	spec := runSpec{Scenario: HandshakeWSS, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Concurrency: b.cfg.ChurnConc}
+	r, cpu, err := b.measure("handshaking", spec)
+	if err != nil {
+		return err
+	}
+	res := b.res
+	hs := float64(r.Completed) / b.cfg.Duration.Seconds()
+	res.add("handshakes/s", "1/s", "higher", hs)
+	res.add("handshakes/s per server core", "1/s", "higher", perCore(hs, cpu.server))
+	res.add("server CPU per handshake", "µs", "lower", cpuPer(hs, cpu.server))
 	p50, p99, _ := quantiles(r.Latency)
 	res.add("cycle p50", "ms", "lower", p50/1000)
 	res.add("cycle p99", "ms", "lower", p99/1000)

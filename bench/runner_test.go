@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -338,5 +339,64 @@ func TestFormat(t *testing.T) {
 	}
 	if got := formatRatio(0, 0, true, "lower"); got != "=" {
 		t.Errorf("0/0 = %q", got)
+	}
+}
+
+// TestRunWSS runs the wss:// scenarios against a ws4go server process
+// given the run's certificate, and checks that a server without TLS is
+// left out.
+func TestRunWSS(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(bin, "ws4go-server")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(testRoleEnv, "server")
+	cfg := Config{
+		Scenarios: TLSScenarios,
+		Servers:   []string{"ws4go-netpoll", "gobwas"},
+		BinDir:    bin, Out: t.TempDir(), Port: freePort(t),
+		IdleConns: 100, EchoConns: 10, ChurnConc: 4,
+		Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond, Pause: 10 * time.Millisecond,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Scenario][]string{
+		IdleWSS:      {"connections held", "handshakes/s", "server RSS per connection", "server heap per connection"},
+		EchoWSS:      {"msgs/s", "msgs/s per server core", "server CPU per message", "p99"},
+		HandshakeWSS: {"handshakes/s", "handshakes/s per server core", "server CPU per handshake", "cycle p99"},
+	}
+	if len(rep.Scenarios) != 3 {
+		t.Fatalf("%d scenarios", len(rep.Scenarios))
+	}
+	for _, sr := range rep.Scenarios {
+		if len(sr.Results) != 1 || sr.Results[0].Server != "ws4go-netpoll" {
+			t.Fatalf("%s: results %+v, want ws4go-netpoll's alone", sr.Scenario, sr.Results)
+		}
+		res := sr.Results[0]
+		if res.Error != "" {
+			t.Fatalf("%s: %s", sr.Scenario, res.Error)
+		}
+		for _, name := range want[sr.Scenario] {
+			if v, ok := res.Get(name); !ok || v <= 0 {
+				t.Errorf("%s: %s = %v, %v", sr.Scenario, name, v, ok)
+			}
+		}
+		if !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.HasPrefix(n, "TLS: TLS 1.3") }) {
+			t.Errorf("%s: notes %q say nothing of TLS 1.3", sr.Scenario, res.Notes)
+		}
+		if !strings.Contains(sr.Description, "wss://") {
+			t.Errorf("%s: description %q", sr.Scenario, sr.Description)
+		}
+	}
+	if v, _ := rep.Scenarios[0].Results[0].Get("connections held"); v != 100 {
+		t.Errorf("idle-wss held %v connections, want 100", v)
 	}
 }

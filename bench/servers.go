@@ -35,19 +35,22 @@ type ServerSpec struct {
 	Module string
 	// Extra servers run only when named (-servers), not by default.
 	Extra bool
+	// TLS: it serves wss:// given -tls-cert and -tls-key (the wss://
+	// scenarios run only such servers).
+	TLS bool
 }
 
 // Servers are every server the benchmark knows, in the order it runs them.
 var Servers = []ServerSpec{
-	{Name: "ws4go-goroutine", Binary: "ws4go-server", Args: []string{"-engine", "goroutine"}, WS4Go: true, Module: "github.com/ws4go/ws4go"},
-	{Name: "ws4go-netpoll", Binary: "ws4go-server", Args: []string{"-engine", "netpoll"}, WS4Go: true, Module: "github.com/ws4go/ws4go"},
-	{Name: "gorilla", Binary: "gorilla", Module: "github.com/gorilla/websocket"},
-	{Name: "nbio", Binary: "nbio", Module: "github.com/lesismal/nbio"},
+	{Name: "ws4go-goroutine", Binary: "ws4go-server", Args: []string{"-engine", "goroutine"}, WS4Go: true, TLS: true, Module: "github.com/ws4go/ws4go"},
+	{Name: "ws4go-netpoll", Binary: "ws4go-server", Args: []string{"-engine", "netpoll"}, WS4Go: true, TLS: true, Module: "github.com/ws4go/ws4go"},
+	{Name: "gorilla", Binary: "gorilla", TLS: true, Module: "github.com/gorilla/websocket"},
+	{Name: "nbio", Binary: "nbio", TLS: true, Module: "github.com/lesismal/nbio"},
 	// nbio's README suggests IOModMixed for services with not too many
 	// connections; it is an extra to keep the standard run short (see
 	// bench/README.md).
-	{Name: "nbio-mixed", Binary: "nbio", Args: []string{"-iomod", "mixed"}, Module: "github.com/lesismal/nbio", Extra: true},
-	{Name: "coder", Binary: "coder", Module: "github.com/coder/websocket"},
+	{Name: "nbio-mixed", Binary: "nbio", Args: []string{"-iomod", "mixed"}, TLS: true, Module: "github.com/lesismal/nbio", Extra: true},
+	{Name: "coder", Binary: "coder", TLS: true, Module: "github.com/coder/websocket"},
 	{Name: "gobwas", Binary: "gobwas", Module: "github.com/gobwas/ws"},
 	{Name: "rawtcp", Binary: "rawtcp", Raw: true, Module: "golang.org/x/sys"},
 }
@@ -196,9 +199,10 @@ type serverProc struct {
 	exited     chan struct{}
 }
 
-// startServer runs spec on port (WebSocket) and port+1 (metrics), its
-// output going to logPath, and waits until it accepts connections.
-func startServer(ctx context.Context, binDir string, spec ServerSpec, port int, mode, logPath string) (*serverProc, error) {
+// startServer runs spec on port (WebSocket) and port+1 (metrics), with
+// extra arguments, its output going to logPath, and waits until it accepts
+// connections.
+func startServer(ctx context.Context, binDir string, spec ServerSpec, port int, mode, logPath string, extra []string) (*serverProc, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	maddr := "127.0.0.1:" + strconv.Itoa(port+1)
 	for _, a := range []string{addr, maddr} {
@@ -216,6 +220,7 @@ func startServer(ctx context.Context, binDir string, spec ServerSpec, port int, 
 		args = append(args, "-mode", mode)
 	}
 	args = append(args, spec.Args...)
+	args = append(args, extra...)
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err

@@ -413,3 +413,20 @@ func TestTLSShutdownDropNotCounted(t *testing.T) {
 		}
 	})
 }
+
+// TestTLSAddr: over TLS RemoteAddr and LocalAddr are right, in Opened's
+// handler and after the close (on netpoll the engine keeps them: Go's
+// net.Conn is closed once the connection is adopted).
+func TestTLSAddr(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		h := &addrKeeper{closed: make(chan [2]string, 1)}
+		addr, pool := startTLS(t, e, &server.Server{Handler: func() handler.Handler { return h }})
+		c, hc := dialTLS(t, addr, pool)
+		want := [2]string{hc.LocalAddr().String(), addr}
+		c.echoes("x")
+		c.closeNormally()
+		if got := within(t, h.closed, 5*time.Second, "Closed"); got != want {
+			t.Fatalf("in Closed: RemoteAddr, LocalAddr = %q, want %q", got, want)
+		}
+	})
+}

@@ -35,6 +35,15 @@ generator on 127.0.0.0/8, in four scenarios:
              deliveries/s
   churn      connect, one message, close, over and over: connections/s
 
+and, when named in -scenarios, over wss:// (TLS 1.3, a crypto/tls client;
+ws4go, gorilla, nbio, coder):
+
+  idle-wss       idle over TLS
+  echo-wss       echo's closed loop over TLS, with server CPU per message
+  handshake-wss  connect, TLS and WebSocket handshakes, close, over and
+                 over (-churn-concurrency in flight): handshakes/s and
+                 server CPU per handshake
+
 It builds the servers (the peers from their own module in bench/peers; the
 first build downloads their libraries through the Go module proxy), prints
 a Markdown table with ws4go's ratio to each peer, and writes results.json,
@@ -74,7 +83,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 15000, "idle: connections held")
 	fs.IntVar(&cfg.EchoConns, "echo-conns", 500, "echo: connections")
 	fs.IntVar(&cfg.BroadcastConns, "broadcast-conns", 15000, "broadcast: connections, the publisher included")
-	fs.IntVar(&cfg.ChurnConc, "churn-concurrency", 50, "churn: connect-echo-close cycles in flight")
+	fs.IntVar(&cfg.ChurnConc, "churn-concurrency", 50, "churn, handshake-wss: cycles in flight")
 	fs.IntVar(&cfg.Size, "size", 64, "message size in bytes (at least 16: each message carries its send time)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before each measured phase")
@@ -122,7 +131,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	for _, s := range splitList(*scenarios) {
 		sc := bench.Scenario(s)
-		if !slices.Contains(bench.Scenarios, sc) {
+		if !slices.Contains(bench.Scenarios, sc) && !slices.Contains(bench.TLSScenarios, sc) {
 			fmt.Fprintf(stderr, "ws4go bench: unknown scenario %q\n", s)
 			return 2
 		}

@@ -68,8 +68,7 @@ type conn struct {
 
 type extra struct {
 	head  []byte   // the opening handshake read so far
-	nc    net.Conn // adopted connections: closed instead of fd
-	laddr net.Addr // the local address, once asked for (wmu)
+	laddr net.Addr // the local address: adopted connections' from the start, others' once asked for (wmu)
 	tls   *tlsIO   // TLS connections: the tls.Conn's transport
 }
 
@@ -345,11 +344,7 @@ func (c *conn) doClose() {
 		}
 	}
 	c.e.unregister(c)
-	if c.x != nil && c.x.nc != nil {
-		c.x.nc.Close()
-	} else {
-		_ = unix.Close(fd)
-	}
+	_ = unix.Close(fd)
 	c.wmu.Unlock()
 	if c.ws != nil {
 		c.ws.Finish()
@@ -455,9 +450,6 @@ func (c *conn) setRemote(sa unix.Sockaddr) {
 // RemoteAddr implements wsconn.Transport. It is the address accept4
 // reported, so it stays right after the connection has closed.
 func (c *conn) RemoteAddr() net.Addr {
-	if c.ln == nil { // adopted: x.nc never changes
-		return c.x.nc.RemoteAddr()
-	}
 	switch c.rfam {
 	case unix.AF_INET:
 		return &net.TCPAddr{IP: net.IPv4(c.raddr[0], c.raddr[1], c.raddr[2], c.raddr[3]), Port: int(c.rport)}
@@ -484,8 +476,8 @@ func zoneName(i uint32) string {
 // the listener is on every address; then the socket's own, asked once
 // (while the descriptor is surely still this connection's).
 func (c *conn) LocalAddr() net.Addr {
-	if c.ln == nil { // adopted: x.nc never changes
-		return c.x.nc.LocalAddr()
+	if c.ln == nil { // adopted: kept from the start
+		return c.x.laddr
 	}
 	if !c.ln.wildcard {
 		return c.ln.addr

@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ws4go/ws4go/internal/wsconn"
 )
 
@@ -73,16 +75,13 @@ func fdOf(nc net.Conn) (int, error) {
 }
 
 // Adopt runs a connection whose handshake was done elsewhere (a hijacked
-// net/http connection): nc is kept for its descriptor and closed with it;
-// rest are bytes already read after the handshake. Opened runs on the
-// caller's goroutine; everything after it on the workers.
+// net/http connection); rest are bytes already read after the handshake.
+// On success nc is closed (the engine has a descriptor of its own); on an
+// error it is untouched. Opened runs on the caller's goroutine; everything
+// after it on the workers.
 func (e *Engine) Adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) error {
-	fd, err := fdOf(nc)
+	c, err := e.adopt(nc, nil, mk, rest)
 	if err != nil {
-		return err
-	}
-	c := &conn{e: e, fd: int32(fd), x: &extra{nc: nc}}
-	if err := e.adopt(c, mk, rest); err != nil {
 		return err
 	}
 	if c.pend.Add(-1) > 0 {
@@ -91,18 +90,48 @@ func (e *Engine) Adopt(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest
 	return nil
 }
 
-// adopt registers c, a connection whose handshake is done, and runs
-// Opened; c keeps its turn (pend is 1) for the caller to give up.
-func (e *Engine) adopt(c *conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) error {
+// adopt registers a connection whose handshake ran on nc (t: its tlsIO if
+// TLS, made fed) and runs Opened; the conn returned keeps its turn (pend
+// is 1) for the caller to give up. The engine takes a duplicate of the
+// descriptor and closes nc, so that nc's netFD, addresses, and the Go
+// runtime's poll descriptor and epoll entry (about half a KiB) are not kept
+// for the connection's life; the socket stays open through the duplicate.
+// On an error nc (and t) are as they were.
+func (e *Engine) adopt(nc net.Conn, t *tlsIO, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) (*conn, error) {
+	fd, err := fdOf(nc)
+	if err != nil {
+		return nil, err
+	}
+	// The peer's address as the accepted connection has it (nc's goes
+	// with nc); a peer already gone fails the adoption.
+	sa, err := unix.Getpeername(fd)
+	if err != nil {
+		return nil, err
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{e: e, fd: int32(dup), x: &extra{laddr: nc.LocalAddr(), tls: t}, tls: t != nil}
+	c.setRemote(sa)
+	if t != nil {
+		t.Conn, t.c, t.fd, t.fed = nil, c, dup, true
+	}
 	c.pend.Store(1) // ours until Opened has run
 	if !e.register(c, false) {
-		return net.ErrClosed
-	}
-	if err := epollAdd(e.epfd, int(c.fd), connEvents, c.gen); err != nil {
+		err = net.ErrClosed
+	} else if err = epollAdd(e.epfd, dup, connEvents, c.gen); err != nil {
 		e.unregister(c)
 		e.finished()
-		return err
 	}
+	if err != nil {
+		if t != nil {
+			t.Conn, t.c, t.fd, t.fed = nc, nil, 0, false
+		}
+		_ = unix.Close(dup)
+		return nil, err
+	}
+	_ = nc.Close()
 	c.open(mk, rest)
-	return nil
+	return c, nil
 }

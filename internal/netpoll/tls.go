@@ -74,10 +74,11 @@ func (wouldBlock) Temporary() bool { return true }
 // tlsIO is the net.Conn under a TLS connection's tls.Conn. Until Adopt it
 // passes everything to the TCP connection (the handshake runs blocking).
 type tlsIO struct {
-	net.Conn // the TCP connection: the handshake, addresses, Close
+	net.Conn // the TCP connection until AdoptTLS; nil after
 	tc       *tls.Conn
-	fed      bool // adopted: set before the descriptor joins the epoll set
-	primed   bool // what the handshake goroutine left in tc was fed (the runner's)
+	c        *conn // the engine's connection, once adopted
+	fed      bool  // adopted: set before the descriptor joins the epoll set
+	primed   bool  // what the handshake goroutine left in tc was fed (the runner's)
 	fd       int
 	in       []byte // ciphertext read from the descriptor, not yet taken (the runner's)
 
@@ -173,6 +174,30 @@ func (t *tlsIO) markClosed() {
 	t.omu.Unlock()
 }
 
+// Close implements net.Conn: once adopted the engine closes the descriptor.
+func (t *tlsIO) Close() error {
+	if t.fed {
+		return nil
+	}
+	return t.Conn.Close()
+}
+
+// LocalAddr implements net.Conn.
+func (t *tlsIO) LocalAddr() net.Addr {
+	if t.fed {
+		return t.c.LocalAddr()
+	}
+	return t.Conn.LocalAddr()
+}
+
+// RemoteAddr implements net.Conn.
+func (t *tlsIO) RemoteAddr() net.Addr {
+	if t.fed {
+		return t.c.RemoteAddr()
+	}
+	return t.Conn.RemoteAddr()
+}
+
 // Deadlines are the engine's business once fed (crypto/tls sets one
 // around close_notify).
 func (t *tlsIO) SetDeadline(d time.Time) error {
@@ -204,14 +229,8 @@ func (e *Engine) AdoptTLS(tc *tls.Conn, mk func(wsconn.Transport) *wsconn.Conn, 
 	if !ok || t.fed {
 		return errors.New("ws4go netpoll: not a connection from TLSServer")
 	}
-	fd, err := fdOf(t.Conn)
+	c, err := e.adopt(t.Conn, t, mk, rest)
 	if err != nil {
-		return err
-	}
-	t.fd, t.fed = fd, true
-	c := &conn{e: e, fd: int32(fd), x: &extra{nc: t.Conn, tls: t}, tls: true}
-	if err := e.adopt(c, mk, rest); err != nil {
-		t.fed = false
 		return err
 	}
 	// Records the handshake goroutine read past the request head are

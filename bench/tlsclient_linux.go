@@ -1,0 +1,449 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sys/unix"
+)
+
+// tlsClient is the load generator of the wss:// scenarios: Go's crypto/tls
+// with a goroutine per connection, in the benchmark's process. It is not
+// the epoll generator: that one would need a TLS engine of its own, and
+// what is measured is the server's process (its RSS and CPU), not the
+// client's. It offers TLS 1.3 with crypto/tls's default curve preferences
+// (X25519MLKEM768 first, as browsers do) and no session cache, so every
+// handshake is a full one. It speaks the same WebSocket as the epoll
+// generator (frame.go) and binds its connections to the same source
+// addresses, in turn.
+type tlsClient struct {
+	target  loadTarget
+	tls     *tls.Config
+	sources []*net.TCPAddr
+	srcNext atomic.Uint64
+	hsReq   []byte
+	opened  atomic.Int64
+	conns   []*tlsConn
+	// state is the first handshake's outcome, for the report.
+	state atomic.Pointer[tls.ConnectionState]
+}
+
+var _ loadClient = (*tlsClient)(nil)
+
+// tlsConn is one open wss:// connection of a tlsClient.
+type tlsConn struct {
+	tc  *tls.Conn
+	fr  frameReader
+	buf []byte
+	// Filled by the frameHandler methods as fr parses.
+	gotMsg   bool
+	head     [stampSize]byte
+	gotClose bool
+	dead     bool // the connection failed or the server closed it
+}
+
+func (c *tlsConn) message(_ byte, head []byte, _ int64) {
+	c.gotMsg = true
+	copy(c.head[:], head)
+}
+
+func (c *tlsConn) control(op byte, _ []byte) {
+	if op == opClose {
+		c.gotClose = true
+	}
+}
+
+// newTLSClient makes the wss:// load generator for target (whose
+// certificate it does not verify: it measures, it does not test).
+func newTLSClient(target loadTarget, sources []string) (*tlsClient, error) {
+	if _, err := parseTarget(target.Addr); err != nil {
+		return nil, err
+	}
+	srcs, err := parseSources(sources)
+	if err != nil {
+		return nil, err
+	}
+	c := &tlsClient{
+		target: target,
+		tls: &tls.Config{
+			InsecureSkipVerify: true, //nolint:gosec // a load generator: the server's certificate is the benchmark's own
+			MinVersion:         tls.VersionTLS13,
+			NextProtos:         []string{"http/1.1"},
+		},
+		hsReq: handshakeRequest(target.Addr, target.Path),
+	}
+	for _, s := range srcs {
+		c.sources = append(c.sources, &net.TCPAddr{IP: net.IP(s[:])})
+	}
+	return c, nil
+}
+
+// noPort sets IP_BIND_ADDRESS_NO_PORT, so that binding a source address
+// does not pin a port for every destination (see MACHINE-NOTES).
+func noPort(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
+	return errors.Join(err, serr)
+}
+
+// dial opens one connection: TCP, TLS, then the WebSocket handshake.
+func (c *tlsClient) dial(ctx context.Context, timeout time.Duration) (*tlsConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d := net.Dialer{Control: noPort}
+	if len(c.sources) > 0 {
+		d.LocalAddr = c.sources[c.srcNext.Add(1)%uint64(len(c.sources))]
+	}
+	nc, err := d.DialContext(ctx, "tcp", c.target.Addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(nc, c.tls)
+	conn := &tlsConn{tc: tc, buf: make([]byte, 4096)}
+	if err := c.upgrade(ctx, conn); err != nil {
+		drop(tc)
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (c *tlsClient) upgrade(ctx context.Context, conn *tlsConn) error {
+	tc := conn.tc
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	if c.state.Load() == nil {
+		st := tc.ConnectionState()
+		c.state.CompareAndSwap(nil, &st)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = tc.SetDeadline(dl)
+		defer tc.SetDeadline(time.Time{})
+	}
+	if _, err := tc.Write(c.hsReq); err != nil {
+		return err
+	}
+	var resp []byte
+	for {
+		n, err := tc.Read(conn.buf)
+		if err != nil {
+			return fmt.Errorf("handshake: %w", err)
+		}
+		resp = append(resp, conn.buf[:n]...)
+		end, err := parseHandshakeResponse(resp)
+		if err != nil {
+			return err
+		}
+		if end > 0 {
+			return conn.fr.feed(resp[end:], conn)
+		}
+	}
+}
+
+// drop closes a connection with a reset, leaving no TIME_WAIT behind (as
+// the epoll generator does).
+func drop(tc *tls.Conn) {
+	if t, ok := tc.NetConn().(*net.TCPConn); ok {
+		_ = t.SetLinger(0)
+	}
+	_ = tc.NetConn().Close()
+}
+
+// Connect opens spec.Conns connections, at most spec.MaxPending at once,
+// started at spec.Rate per second if set, and holds them.
+func (c *tlsClient) Connect(ctx context.Context, spec connectSpec) (connectResult, error) {
+	if spec.MaxPending <= 0 {
+		spec.MaxPending = defaultMaxPending
+	}
+	if spec.Timeout <= 0 {
+		spec.Timeout = 10 * time.Second
+	}
+	cpu0 := selfCPU()
+	start := time.Now()
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		res      connectResult
+		hist     = newHist()
+		wg       sync.WaitGroup
+		lastDone time.Time
+	)
+	for range min(spec.MaxPending, spec.Conns) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(spec.Conns) {
+					return
+				}
+				if spec.Rate > 0 {
+					due := start.Add(time.Duration(float64(i) / spec.Rate * float64(time.Second)))
+					time.Sleep(time.Until(due))
+				}
+				t0 := time.Now()
+				conn, err := c.dial(ctx, spec.Timeout)
+				now := time.Now()
+				mu.Lock()
+				lastDone = now
+				if err != nil {
+					res.Failed++
+					if res.FirstError == "" {
+						res.FirstError = err.Error()
+					}
+				} else {
+					res.Opened++
+					recordUS(hist, int64(now.Sub(t0)))
+					c.conns = append(c.conns, conn)
+					c.opened.Add(1)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = lastDone.Sub(start)
+	res.Handshake = hist.Export()
+	res.CPU = selfCPU() - cpu0
+	return res, ctx.Err()
+}
+
+// Negotiated says what the first handshake agreed on ("" before one).
+func (c *tlsClient) Negotiated() string {
+	st := c.state.Load()
+	if st == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s, %s, %s", tls.VersionName(st.Version), st.CurveID, tls.CipherSuiteName(st.CipherSuite))
+}
+
+// Opened is the number of connections open so far (read at any time, for
+// progress).
+func (c *tlsClient) Opened() int64 { return c.opened.Load() }
+
+// Run drives one measured phase: Idle holds the connections and checks at
+// the end that they are still open; Echo is the closed loop (one message
+// in flight per connection; no fixed rate); HandshakeWSS opens, upgrades
+// and closes connections over and over, spec.Concurrency at once.
+func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
+	if spec.Size < stampSize {
+		spec.Size = stampSize
+	}
+	cpu0 := selfCPU()
+	t0 := time.Now()
+	from, end := t0.Add(spec.Warmup), t0.Add(spec.Warmup+spec.Duration)
+	var (
+		mu  sync.Mutex
+		out runResult
+		wg  sync.WaitGroup
+	)
+	lat := newHist()
+	// finish merges one goroutine's figures into out.
+	finish := func(recv, done int64, h *hdrhistogram.Histogram, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out.Received += recv
+		out.Sent += recv
+		out.Completed += done
+		if h != nil {
+			lat.Merge(h)
+		}
+		if err != nil && ctx.Err() == nil {
+			out.Errors++
+			if out.FirstError == "" {
+				out.FirstError = err.Error()
+			}
+		}
+	}
+	switch spec.Scenario {
+	case Idle:
+		select {
+		case <-time.After(time.Until(end)):
+		case <-ctx.Done():
+		}
+		// Each check waits a millisecond: many at once.
+		sem := make(chan struct{}, defaultMaxPending)
+		for _, conn := range c.conns {
+			if conn.dead { // counted when it was lost
+				continue
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				finish(0, 0, nil, conn.alive())
+				<-sem
+			}()
+		}
+		wg.Wait()
+	case Echo:
+		if spec.Rate > 0 {
+			return out, errors.New("bench: the wss:// client runs echo in closed loop only")
+		}
+		for _, conn := range c.conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h := newHist()
+				recv, err := conn.echoLoop(ctx, spec.Size, from, end, h)
+				finish(recv, 0, h, err)
+			}()
+		}
+		wg.Wait()
+	case HandshakeWSS:
+		for range max(1, spec.Concurrency) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h := newHist()
+				var done int64
+				for ctx.Err() == nil && time.Now().Before(end) {
+					s := time.Now()
+					conn, err := c.dial(ctx, 10*time.Second)
+					if err == nil {
+						err = conn.closeHandshake()
+					}
+					if now := time.Now(); !s.Before(from) && !now.After(end) {
+						if err != nil {
+							finish(0, 0, nil, err)
+							continue
+						}
+						done++
+						recordUS(h, int64(now.Sub(s)))
+					}
+				}
+				finish(0, done, h, nil)
+			}()
+		}
+		wg.Wait()
+	default:
+		return out, fmt.Errorf("bench: the wss:// client does not run %s", spec.Scenario)
+	}
+	open := 0
+	for _, conn := range c.conns {
+		if !conn.dead {
+			open++
+		}
+	}
+	out.Open = open
+	out.Latency = lat.Export()
+	out.Elapsed = time.Since(t0)
+	out.From, out.End = from.UnixNano(), end.UnixNano()
+	out.CPU = selfCPU() - cpu0
+	return out, ctx.Err()
+}
+
+// alive reports whether the server has closed the connection, with a read
+// that times out at once if it has not (a read timeout leaves a tls.Conn
+// usable).
+func (c *tlsConn) alive() error {
+	_ = c.tc.SetReadDeadline(time.Now().Add(time.Millisecond))
+	defer c.tc.SetReadDeadline(time.Time{})
+	for {
+		n, err := c.tc.Read(c.buf)
+		if err == nil {
+			err = c.fr.feed(c.buf[:n], c)
+		}
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil
+		case err != nil:
+			c.dead = true
+			return err
+		case c.gotClose:
+			c.dead = true
+			return errors.New("server sent a close frame")
+		}
+	}
+}
+
+// echoLoop sends size-byte messages and reads their echoes, one at a time,
+// until end, counting and timing those answered between from and end.
+func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h *hdrhistogram.Histogram) (int64, error) {
+	var recv int64
+	payload := make([]byte, size)
+	var frame []byte
+	for seq := uint64(0); ctx.Err() == nil; seq++ {
+		now := time.Now()
+		if !now.Before(end) {
+			return recv, nil
+		}
+		putStamp(payload, now.UnixNano(), seq)
+		frame = appendClientFrame(frame[:0], opBinary, payload, maskKey())
+		_ = c.tc.SetDeadline(now.Add(10 * time.Second))
+		if _, err := c.tc.Write(frame); err != nil {
+			c.dead = true
+			return recv, err
+		}
+		c.gotMsg = false
+		for !c.gotMsg {
+			n, err := c.tc.Read(c.buf)
+			if err == nil {
+				err = c.fr.feed(c.buf[:n], c)
+			}
+			if err == nil && c.gotClose {
+				err = errors.New("server sent a close frame")
+			}
+			if err != nil {
+				c.dead = true
+				return recv, err
+			}
+		}
+		if done := time.Now(); !now.Before(from) && !done.After(end) {
+			ts, _ := readStamp(c.head[:])
+			recordUS(h, done.UnixNano()-ts)
+			recv++
+		}
+	}
+	return recv, nil
+}
+
+// closeHandshake sends a close frame, waits for the server's (or its
+// end of the connection) and drops the connection.
+func (c *tlsConn) closeHandshake() error {
+	defer drop(c.tc)
+	_ = c.tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.tc.Write(appendClientFrame(nil, opClose, []byte{0x03, 0xe8}, maskKey())); err != nil {
+		return err
+	}
+	for !c.gotClose {
+		n, err := c.tc.Read(c.buf)
+		if err != nil {
+			return nil // the server closed the connection after its close frame
+		}
+		if err := c.fr.feed(c.buf[:n], c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func maskKey() [4]byte {
+	var k [4]byte
+	v := rand.Uint32()
+	k[0], k[1], k[2], k[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	return k
+}
+
+// Close drops every connection.
+func (c *tlsClient) Close() error {
+	for _, conn := range c.conns {
+		drop(conn.tc)
+	}
+	c.conns = nil
+	return nil
+}

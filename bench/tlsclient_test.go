@@ -1,0 +1,73 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/testutil"
+	"github.com/ws4go/ws4go/server"
+)
+
+// TestTLSClient drives a ws4go wss:// server through every phase of the
+// wss:// client, then checks that the idle phase counts connections the
+// server dropped.
+func TestTLSClient(t *testing.T) {
+	cert, _ := testutil.SelfSigned(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &server.Server{Engine: server.EngineNetpoll, PingInterval: -1, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	srv.Routes = map[string]handler.Factory{"/ws": handler.Echo}
+	go srv.Serve(l)
+	defer srv.Close()
+	c, err := newTLSClient(loadTarget{Addr: l.Addr().String(), Path: "/ws"}, defaultSources(3, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	cr, err := c.Connect(ctx, connectSpec{Conns: 20, MaxPending: 4})
+	if err != nil || cr.Opened != 20 || cr.Failed != 0 || c.Opened() != 20 {
+		t.Fatalf("connect: %+v %v", cr, err)
+	}
+	if n := c.Negotiated(); !strings.HasPrefix(n, "TLS 1.3, X25519MLKEM768") {
+		t.Errorf("negotiated %q, want TLS 1.3 with Go's default key exchange", n)
+	}
+	r, err := c.Run(ctx, runSpec{Scenario: Echo, Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond, Size: 64})
+	if err != nil || r.Received < 100 || r.Errors != 0 || r.Open != 20 || r.Latency == nil {
+		t.Fatalf("echo: %+v %v", r, err)
+	}
+	r, err = c.Run(ctx, runSpec{Scenario: HandshakeWSS, Duration: 300 * time.Millisecond, Concurrency: 4})
+	if err != nil || r.Completed < 5 || r.Errors != 0 {
+		t.Fatalf("handshakes: %+v %v", r, err)
+	}
+	r, err = c.Run(ctx, runSpec{Scenario: Idle, Duration: 50 * time.Millisecond})
+	if err != nil || r.Open != 20 || r.Errors != 0 {
+		t.Fatalf("idle: %+v %v", r, err)
+	}
+	// Close drops the connections on the engine's workers: each is
+	// counted lost once, in the phase that finds it closed.
+	srv.Close()
+	lost := int64(0)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		r, err = c.Run(ctx, runSpec{Scenario: Idle, Duration: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lost += r.Errors
+		if r.Open == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if r.Open != 0 || lost != 20 {
+		t.Fatalf("idle after the server closed: %d open, %d lost, want 0 and 20", r.Open, lost)
+	}
+}
