@@ -117,6 +117,11 @@ func (c *Conn) terminate(reason string) {
 	cancel := c.cancelContextLocked()
 	c.mu.Unlock()
 	c.tr.Close()
+	if c.table != nil {
+		// No longer open: Len, Broadcast and a Shutdown's wait stop
+		// counting it now, not when its engine gets to Finish.
+		c.table.remove(c)
+	}
 	if cancel != nil {
 		cancel() // the connection is gone now, not when Finish runs
 	}
