@@ -2,10 +2,7 @@ package server_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +13,6 @@ import (
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/realclients"
-	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -79,21 +75,7 @@ for (let i = 0; i < n; i++) {
 // share the page's TCP connection. Node's ws and Python's websockets are
 // still served over HTTP/1.1 on the same port. Both engines.
 func TestRealClientsH2(t *testing.T) {
-	certFile, keyFile, _ := testutil.WriteSelfSigned(t, t.TempDir())
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
-	t.Setenv("NODE_EXTRA_CA_CERTS", certFile)
-	t.Setenv("SSL_CERT_FILE", certFile)
-	defer func(flags []string) { realclients.ChromiumFlags = flags }(realclients.ChromiumFlags)
-	realclients.ChromiumFlags = append(append([]string(nil), realclients.ChromiumFlags...),
-		"--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]))
+	cert := trustTestCert(t)
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		sn := &seen{}
 		closed := make(chan [2]string, 8)

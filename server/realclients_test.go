@@ -140,10 +140,11 @@ func checkExtensions(t *testing.T, who, got string, compression bool) {
 	}
 }
 
-// TestRealClientsTLS: Node's ws, Python's websockets and headless Chromium
-// over wss:// (Server.TLSConfig) on both engines, each trusting only the
-// test certificate (Chromium by its public key's hash).
-func TestRealClientsTLS(t *testing.T) {
+// trustTestCert makes a test certificate that the real clients trust for
+// the test's length: Node's ws and Python's ssl by file, Chromium by its
+// public key's hash.
+func trustTestCert(t *testing.T) tls.Certificate {
+	t.Helper()
 	certFile, keyFile, _ := testutil.WriteSelfSigned(t, t.TempDir())
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
@@ -156,9 +157,18 @@ func TestRealClientsTLS(t *testing.T) {
 	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
 	t.Setenv("NODE_EXTRA_CA_CERTS", certFile) // Node's ws
 	t.Setenv("SSL_CERT_FILE", certFile)       // Python's ssl (OpenSSL)
-	defer func(flags []string) { realclients.ChromiumFlags = flags }(realclients.ChromiumFlags)
-	realclients.ChromiumFlags = append(append([]string(nil), realclients.ChromiumFlags...),
+	flags := realclients.ChromiumFlags
+	t.Cleanup(func() { realclients.ChromiumFlags = flags })
+	realclients.ChromiumFlags = append(append([]string(nil), flags...),
 		"--ignore-certificate-errors-spki-list="+base64.StdEncoding.EncodeToString(spki[:]))
+	return cert
+}
+
+// TestRealClientsTLS: Node's ws, Python's websockets and headless Chromium
+// over wss:// (Server.TLSConfig) on both engines, each trusting only the
+// test certificate (Chromium by its public key's hash).
+func TestRealClientsTLS(t *testing.T) {
+	cert := trustTestCert(t)
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		closed := make(chan [2]string, 8)
 		page := http.NewServeMux()
