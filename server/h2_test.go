@@ -271,13 +271,8 @@ func TestH2Shutdown(t *testing.T) {
 		cert, pool := testutil.SelfSigned(t)
 		s := &server.Server{Engine: e, Handler: handler.Echo,
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		errc := make(chan error, 1)
-		go func() { errc <- s.Serve(l) }()
-		hc := testutil.DialH2(t, l.Addr().String(), pool)
+		addr, errc := serveOwn(t, s)
+		hc := testutil.DialH2(t, addr, pool)
 		var cs []*rawClient
 		for range 3 {
 			_, c := openH2(t, hc, "/", nil)
@@ -291,10 +286,7 @@ func TestH2Shutdown(t *testing.T) {
 			done <- s.Shutdown(ctx)
 		}()
 		for _, c := range cs {
-			h, p, err := c.read()
-			if err != nil || h.OpCode != ws.OpClose || !bytes.Equal(p[:2], closePayload(1001, "")) {
-				t.Fatalf("got %v %x %v, want close 1001", h.OpCode, p, err)
-			}
+			c.readClose(handler.CloseGoingAway)
 			c.send(ws.OpClose, closePayload(1001, ""))
 			c.expectEOF()
 		}
@@ -529,13 +521,8 @@ func TestH2AcceptAndClose(t *testing.T) {
 			},
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		errc := make(chan error, 1)
-		go func() { errc <- s.Serve(l) }()
-		hc := testutil.DialH2(t, l.Addr().String(), pool)
+		addr, errc := serveOwn(t, s)
+		hc := testutil.DialH2(t, addr, pool)
 		resp, _ := hc.Open("/", nil)
 		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != "Token" {
 			t.Fatalf("no token: %s %v, want 401 with WWW-Authenticate", resp.Status, resp.Header)
@@ -624,13 +611,8 @@ func TestH2ShutdownUnanswered(t *testing.T) {
 	cert, pool := testutil.SelfSigned(t)
 	s := &server.Server{Handler: handler.Echo, CloseTimeout: time.Minute,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	hc := testutil.DialH2(t, l.Addr().String(), pool)
+	addr, errc := serveOwn(t, s)
+	hc := testutil.DialH2(t, addr, pool)
 	_, c := openH2(t, hc, "/", nil)
 	c.echoes("hi")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -641,10 +623,7 @@ func TestH2ShutdownUnanswered(t *testing.T) {
 	if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
 		t.Errorf("Serve: %v", err)
 	}
-	h, p, err := c.read()
-	if err != nil || h.OpCode != ws.OpClose || !bytes.Equal(p[:2], closePayload(1001, "")) {
-		t.Fatalf("got %v %x %v, want close 1001", h.OpCode, p, err)
-	}
+	c.readClose(handler.CloseGoingAway)
 	if _, _, err := c.read(); err == nil {
 		t.Fatal("the stream outlived Shutdown")
 	}
@@ -665,16 +644,11 @@ func TestH2ShutdownPlainRequest(t *testing.T) {
 			<-r.Context().Done() // until the connection is closed
 		}),
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	hc := testutil.DialH2(t, l.Addr().String(), pool)
+	addr, errc := serveOwn(t, s)
+	hc := testutil.DialH2(t, addr, pool)
 	done := make(chan error, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "https://"+l.Addr().String()+"/poll", nil)
+		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/poll", nil)
 		resp, err := hc.Do(req)
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)

@@ -42,6 +42,19 @@ func start(t testing.TB, e server.Engine, s *server.Server) string {
 	return testutil.Serve(t, s, nil)
 }
 
+// serveOwn serves s on a fresh 127.0.0.1 listener for a test that shuts it
+// down itself; Serve's error arrives on the channel.
+func serveOwn(t *testing.T, s *server.Server) (string, <-chan error) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	return l.Addr().String(), errc
+}
+
 // rawClient is a minimal, deliberately independent WebSocket client for tests:
 // it writes whatever frames a test asks for, valid or not.
 type rawClient struct {
@@ -203,6 +216,17 @@ func (c *rawClient) echoes(msg string) {
 	c.t.Helper()
 	c.send(ws.OpText, []byte(msg))
 	c.expect(ws.OpText, []byte(msg))
+}
+
+// readClose reads the next frame, which must be a close frame with code,
+// and returns its payload; the test goes on with the closing handshake.
+func (c *rawClient) readClose(code handler.CloseCode) []byte {
+	c.t.Helper()
+	h, p, err := c.read()
+	if err != nil || h.OpCode != ws.OpClose || len(p) < 2 || handler.CloseCode(binary.BigEndian.Uint16(p)) != code {
+		c.t.Fatalf("got %v %x %v, want close %d", h.OpCode, p, err, code)
+	}
+	return p
 }
 
 // closeNormally runs the closing handshake from the client side.

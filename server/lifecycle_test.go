@@ -221,10 +221,7 @@ func TestIdleTimeout(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		addr := start(t, e, &server.Server{IdleTimeout: 100 * time.Millisecond})
 		c := dial(t, addr, "/")
-		h, p, err := c.read()
-		if err != nil || h.OpCode != ws.OpClose || int(p[0])<<8|int(p[1]) != 1001 {
-			t.Fatalf("want close 1001: %v %x %v", h.OpCode, p, err)
-		}
+		p := c.readClose(handler.CloseGoingAway)
 		c.send(ws.OpClose, p[:2])
 		c.expectEOF()
 	})

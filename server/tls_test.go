@@ -314,13 +314,8 @@ func TestTLSShutdown(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		cert, pool := testutil.SelfSigned(t)
 		s := &server.Server{Engine: e, Handler: handler.Echo, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		errc := make(chan error, 1)
-		go func() { errc <- s.Serve(l) }()
-		c, _ := dialTLS(t, l.Addr().String(), pool)
+		addr, errc := serveOwn(t, s)
+		c, _ := dialTLS(t, addr, pool)
 		c.echoes("hi")
 		done := make(chan error, 1)
 		go func() {
@@ -328,10 +323,7 @@ func TestTLSShutdown(t *testing.T) {
 			defer cancel()
 			done <- s.Shutdown(ctx)
 		}()
-		h, p, err := c.read()
-		if err != nil || h.OpCode != ws.OpClose || len(p) < 2 || p[0] != 0x03 || p[1] != 0xe9 {
-			t.Fatalf("got %v %x %v, want close 1001", h.OpCode, p, err)
-		}
+		c.readClose(handler.CloseGoingAway)
 		c.send(ws.OpClose, closePayload(1001, ""))
 		c.expectEOF()
 		if err := <-done; err != nil {
@@ -388,13 +380,8 @@ func TestTLSShutdownDropNotCounted(t *testing.T) {
 		cert, _ := testutil.SelfSigned(t)
 		o := &acceptObserver{accepted: make(chan struct{}, 1)}
 		s := &server.Server{Engine: e, Observer: o, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- s.Serve(l) }()
-		nc, err := net.Dial("tcp", l.Addr().String())
+		addr, served := serveOwn(t, s)
+		nc, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
