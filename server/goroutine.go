@@ -247,15 +247,63 @@ func (t *blockingTransport) Write(bufs [][]byte) (int, error) {
 		_ = t.nc.SetWriteDeadline(time.Time{})
 		return n, err
 	}
-	_ = t.nc.SetWriteDeadline(deadline(t.s.writeTimeout()))
-	nb := net.Buffers(bufs)
-	n, err := nb.WriteTo(t.nc)
-	if f, ok := t.nc.(interface{ Flush() error }); ok && err == nil {
-		// An HTTP/2 stream buffers the frame's pieces and sends
-		// them as one.
-		err = f.Flush()
+	return t.writeChunks(bufs)
+}
+
+// writeChunk is what a blocking write without a raw descriptor (TLS, an
+// HTTP/2 stream) sends at a time: one TLS record's plaintext, one HTTP/2
+// DATA frame.
+const writeChunk = 16 << 10
+
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk); return &b }}
+
+// writeChunks writes bufs writeChunk at a time, small pieces (a frame's
+// header, short frames) gathered into one chunk. Each chunk gets
+// WriteTimeout of its own, so the timeout bounds a write that makes no
+// progress, as on a raw socket, not a long message to a slow but steady
+// reader.
+func (t *blockingTransport) writeChunks(bufs [][]byte) (int, error) {
+	bp := chunkBufs.Get().(*[]byte)
+	defer chunkBufs.Put(bp)
+	buf := (*bp)[:0]
+	f, flushes := t.nc.(interface{ Flush() error }) // an HTTP/2 stream
+	total := 0
+	send := func(p []byte) error {
+		_ = t.nc.SetWriteDeadline(deadline(t.s.writeTimeout()))
+		n, err := t.nc.Write(p)
+		total += n
+		if err == nil && flushes {
+			err = f.Flush()
+		}
+		return err
 	}
-	return int(n), err
+	for _, b := range bufs {
+		for len(b) > 0 {
+			if len(buf) == 0 && len(b) >= writeChunk {
+				// A whole chunk of the caller's: no copy.
+				if err := send(b[:writeChunk]); err != nil {
+					return total, err
+				}
+				b = b[writeChunk:]
+				continue
+			}
+			k := copy(buf[len(buf):cap(buf)], b)
+			buf, b = buf[:len(buf)+k], b[k:]
+			if len(buf) == cap(buf) {
+				if err := send(buf); err != nil {
+					return total, err
+				}
+				buf = buf[:0]
+			}
+		}
+	}
+	if len(buf) > 0 {
+		if err := send(buf); err != nil {
+			return total, err
+		}
+	}
+	_ = t.nc.SetWriteDeadline(noDeadline)
+	return total, nil
 }
 
 func (t *blockingTransport) Blocking() bool { return t.rc == nil }

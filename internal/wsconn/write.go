@@ -219,8 +219,10 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 			c.set(stFragmented)
 		}
 	}
-	if c.has(stFlushing) {
-		// The writer of the moment will send it after what it has.
+	if c.has(stFlushing) || (op != ws.OpPong && c.defersWrites()) {
+		// The writer of the moment will send it after what it has;
+		// or, on a transport that defers writes, a flusher of its own
+		// will.
 		var err error
 		if op == ws.OpPong {
 			err = c.enqueuePongLocked(hdr[:hn], p)
@@ -231,7 +233,14 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 				c.releaseDeferredLocked()
 			}
 		}
+		start := !c.has(stFlushing)
+		if start {
+			c.set(stFlushing)
+		}
 		c.mu.Unlock()
+		if start {
+			c.tr.WaitWritable()
+		}
 		if bp != nil {
 			putMaskBuf(bp)
 			if w, ok := c.tr.(writeWaiter); ok && err == nil && !op.IsControl() {
@@ -358,8 +367,21 @@ func (c *Conn) kick() {
 	}
 	c.set(stFlushing)
 	c.mu.Unlock()
+	if c.defersWrites() {
+		c.tr.WaitWritable()
+		return
+	}
 	c.Flush()
 }
+
+// defersWrites reports whether only a flusher goroutine may write on c: a
+// server's blocking transport (TLS on the goroutine engine, an HTTP/2
+// stream) can wait on the peer up to WriteTimeout in a write, which must
+// not hold whoever sends (the table's sweeper with its pings and timeouts,
+// Shutdown with its 1001s, any goroutine's Send, Close or Broadcast). A
+// pong is still written by the reading goroutine that answers the ping.
+// (A client sends with backpressure instead: see writeWaiter.)
+func (c *Conn) defersWrites() bool { return !c.cfg.Client && c.tr.Blocking() }
 
 // Flush writes queued frames. The caller holds the right to write: the
 // engine calls it after Transport.WaitWritable, to which the right passed.
