@@ -268,8 +268,14 @@ func (c *Conn) timers(now int64) {
 
 // writeStalled reports whether queued frames have waited for the socket
 // for WriteTimeout without progress. Only connections holding the right to
-// write (stFlushing) are asked, so the sweep locks no idle connection.
+// write (stFlushing) are asked, so the sweep locks no idle connection. A
+// blocking transport is never stalled here: it bounds its writes itself
+// (WriteTimeout for each piece it writes), and the queue sees a long
+// write's progress only when it returns.
 func (c *Conn) writeStalled(now int64) bool {
+	if c.tr.Blocking() {
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q := c.q
