@@ -220,8 +220,10 @@ func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn
 // not take is queued and written by a short-lived goroutine that waits for
 // the socket to take each next byte, so a peer that does not read never holds
 // up the sender (the table's sweeper drops it after WriteTimeout without
-// progress). Sockets without a raw descriptor (TLS) are written with
-// blocking writes, each bounded by WriteTimeout.
+// progress). Sockets without a raw descriptor (TLS, an HTTP/2 stream) are
+// written only by that goroutine (sends queue and return, see
+// wsconn.Conn.defersWrites), with blocking writes of writeChunk at a time,
+// each bounded by WriteTimeout.
 type blockingTransport struct {
 	nc      net.Conn
 	rc      syscall.RawConn // nil: blocking writes only

@@ -273,13 +273,12 @@ func TestTLSReload(t *testing.T) {
 	})
 }
 
-// TestTLSWriteQueueBound: over TLS on the netpoll engine a peer that does
-// not read still meets MaxWriteQueue (the ciphertext the socket did not take
-// is held by the transport, one record's worth, not queued without bound).
-// (The goroutine engine writes TLS with blocking writes bounded by
-// WriteTimeout instead.)
+// TestTLSWriteQueueBound: over TLS a peer that does not read still meets
+// MaxWriteQueue: on netpoll the ciphertext the socket did not take is held
+// by the transport, one record's worth, not queued without bound; on the
+// goroutine engine sends queue behind the flusher's blocking write.
 func TestTLSWriteQueueBound(t *testing.T) {
-	for _, e := range []server.Engine{server.EngineNetpoll} {
+	forEngine(t, func(t *testing.T, e server.Engine) {
 		closed := make(chan [2]string, 1)
 		s := &server.Server{
 			MaxWriteQueue: 1 << 20, WriteQueueCloseCode: handler.CloseTryAgainLater,
@@ -305,7 +304,7 @@ func TestTLSWriteQueueBound(t *testing.T) {
 		if got != [2]string{handler.CloseTryAgainLater.String(), "write queue overflow"} {
 			t.Fatalf("closed with %v", got)
 		}
-	}
+	})
 }
 
 // TestTLSShutdown: Shutdown sends 1001 to TLS connections on both engines
