@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -57,6 +58,7 @@ func (s *Server) toFallback(nc net.Conn, h2 bool) {
 				// forever.
 				IdleTimeout: fallbackIdleTimeout,
 				HTTP2:       s.http2Config(),
+				ConnContext: tlsStateContext,
 			},
 			conns:    make(chan net.Conn),
 			done:     make(chan struct{}),
@@ -93,6 +95,11 @@ const (
 // a first request.
 func (s *Server) fallbackHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			// A TLS connection handed over with the bytes read
+			// ahead is not a *tls.Conn to net/http.
+			r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
+		}
 		// (Without s.HTTP only HTTP/2 connections come here: their
 		// requests are all answered as WebSocket handshakes, as
 		// decideHead answers a head.)
@@ -172,6 +179,22 @@ func (fb *fallback) close() {
 }
 
 // prefixConn replays the bytes read while looking for a WebSocket upgrade.
+// tlsStateKey holds, in a request's context, the TLS state of the
+// connection (a prefixConn over a *tls.Conn) that carried it.
+type tlsStateKey struct{}
+
+// tlsStateContext is the fallback server's ConnContext: it keeps the TLS
+// state of a connection net/http cannot see is TLS.
+func tlsStateContext(ctx context.Context, nc net.Conn) context.Context {
+	if pc, ok := nc.(*prefixConn); ok {
+		if tc, ok := pc.Conn.(*tls.Conn); ok {
+			st := tc.ConnectionState()
+			return context.WithValue(ctx, tlsStateKey{}, &st)
+		}
+	}
+	return ctx
+}
+
 type prefixConn struct {
 	net.Conn
 	read []byte

@@ -416,3 +416,32 @@ func TestTLSAddr(t *testing.T) {
 		}
 	})
 }
+
+// TestTLSPlainHTTP: a plain HTTPS request on the standalone TLS listener
+// reaches Server.HTTP with its TLS state (r.TLS), as net/http gives it,
+// although the connection was read ahead to tell it from an upgrade.
+func TestTLSPlainHTTP(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		s := &server.Server{HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.TLS == nil || !r.TLS.HandshakeComplete {
+				http.Error(w, "no TLS state", http.StatusInternalServerError)
+				return
+			}
+			_, _ = io.WriteString(w, tls.VersionName(r.TLS.Version))
+		})}
+		addr, pool := startTLS(t, e, s)
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}
+		defer c.CloseIdleConnections()
+		for range 2 { // the first request, and one on the kept-alive connection
+			resp, err := c.Get("https://" + addr + "/page")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != "TLS 1.3" {
+				t.Fatalf("%s %q, want 200 TLS 1.3", resp.Status, body)
+			}
+		}
+	})
+}
