@@ -9,13 +9,18 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
+
+	"github.com/ws4go/ws4go/internal/h2stream"
 )
 
 // tlsClient is the load generator of the wss:// scenarios: Go's crypto/tls
@@ -27,6 +32,12 @@ import (
 // handshake is a full one. It speaks the same WebSocket as the epoll
 // generator (frame.go) and binds its connections to the same source
 // addresses, in turn.
+//
+// In HTTP/2 mode (h2Streams > 0) each WebSocket is an RFC 8441 stream
+// (internal/h2stream, a net.Conn) and h2Streams of them share a TLS
+// connection, as a browser's would; the frames and the phases are the
+// same. The process must import package xconnect (ws4go's command and
+// this package's tests do), or x/net/http2 refuses extended CONNECT.
 type tlsClient struct {
 	target  loadTarget
 	tls     *tls.Config
@@ -37,19 +48,38 @@ type tlsClient struct {
 	conns   []*tlsConn
 	// state is the first handshake's outcome, for the report.
 	state atomic.Pointer[tls.ConnectionState]
+
+	// HTTP/2 mode: stream i goes on TLS connection i/h2Streams.
+	h2Streams int
+	h2URL     *url.URL
+	h2tr      *http2.Transport
+	h2mu      sync.Mutex
+	h2conns   []*h2Conn
+	streams   atomic.Int64 // streams asked for so far
+}
+
+// h2Conn is one TLS connection of a tlsClient in HTTP/2 mode, opened by
+// the first stream that needs it.
+type h2Conn struct {
+	ready chan struct{} // closed once dialled
+	tc    *tls.Conn
+	cc    *http2.ClientConn
+	err   error
 }
 
 var _ loadClient = (*tlsClient)(nil)
 
-// tlsConn is one open wss:// connection of a tlsClient.
+// tlsConn is one open WebSocket of a tlsClient: a *tls.Conn of its own,
+// or an *h2stream.Conn.
 type tlsConn struct {
-	tc  *tls.Conn
+	nc  net.Conn
 	fr  frameReader
 	buf []byte
 	// Filled by the frameHandler methods as fr parses.
 	gotMsg   bool
 	head     [stampSize]byte
 	gotClose bool
+	gotPong  bool
 	dead     bool // the connection failed or the server closed it
 }
 
@@ -59,14 +89,19 @@ func (c *tlsConn) message(_ byte, head []byte, _ int64) {
 }
 
 func (c *tlsConn) control(op byte, _ []byte) {
-	if op == opClose {
+	switch op {
+	case opClose:
 		c.gotClose = true
+	case opPong:
+		c.gotPong = true
 	}
 }
 
 // newTLSClient makes the wss:// load generator for target (whose
-// certificate it does not verify: it measures, it does not test).
-func newTLSClient(target loadTarget, sources []string) (*tlsClient, error) {
+// certificate it does not verify: it measures, it does not test); with
+// h2Streams > 0, the HTTP/2 one, that many streams per TLS connection
+// (at most the server's SETTINGS_MAX_CONCURRENT_STREAMS: more wait).
+func newTLSClient(target loadTarget, sources []string, h2Streams int) (*tlsClient, error) {
 	if _, err := parseTarget(target.Addr); err != nil {
 		return nil, err
 	}
@@ -81,7 +116,15 @@ func newTLSClient(target loadTarget, sources []string) (*tlsClient, error) {
 			MinVersion:         tls.VersionTLS13,
 			NextProtos:         []string{"http/1.1"},
 		},
-		hsReq: handshakeRequest(target.Addr, target.Path),
+		hsReq:     handshakeRequest(target.Addr, target.Path),
+		h2Streams: h2Streams,
+	}
+	if h2Streams > 0 {
+		c.tls.NextProtos = []string{http2.NextProtoTLS}
+		c.h2URL = &url.URL{Scheme: "https", Host: target.Addr, Path: target.Path}
+		// Strict: a stream past the server's limit waits rather than
+		// failing; no pings, which would wake the idle server.
+		c.h2tr = &http2.Transport{StrictMaxConcurrentStreams: true}
 	}
 	for _, s := range srcs {
 		c.sources = append(c.sources, &net.TCPAddr{IP: net.IP(s[:])})
@@ -99,10 +142,29 @@ func noPort(_, _ string, rc syscall.RawConn) error {
 	return errors.Join(err, serr)
 }
 
-// dial opens one connection: TCP, TLS, then the WebSocket handshake.
+// dial opens one WebSocket: TCP, TLS, then the WebSocket handshake; in
+// HTTP/2 mode, a stream (extended CONNECT) on a shared TLS connection.
 func (c *tlsClient) dial(ctx context.Context, timeout time.Duration) (*tlsConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if c.h2Streams > 0 {
+		return c.openStream(ctx)
+	}
+	tc, err := c.dialTLS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn := &tlsConn{nc: tc, buf: make([]byte, 4096)}
+	if err := c.upgrade(ctx, conn); err != nil {
+		drop(tc)
+		return nil, err
+	}
+	return conn, nil
+}
+
+// dialTLS opens a TCP connection from the next source address and runs
+// the TLS handshake.
+func (c *tlsClient) dialTLS(ctx context.Context) (*tls.Conn, error) {
 	d := net.Dialer{Control: noPort}
 	if len(c.sources) > 0 {
 		d.LocalAddr = c.sources[c.srcNext.Add(1)%uint64(len(c.sources))]
@@ -112,23 +174,88 @@ func (c *tlsClient) dial(ctx context.Context, timeout time.Duration) (*tlsConn, 
 		return nil, err
 	}
 	tc := tls.Client(nc, c.tls)
-	conn := &tlsConn{tc: tc, buf: make([]byte, 4096)}
-	if err := c.upgrade(ctx, conn); err != nil {
+	if err := tc.HandshakeContext(ctx); err != nil {
 		drop(tc)
 		return nil, err
-	}
-	return conn, nil
-}
-
-func (c *tlsClient) upgrade(ctx context.Context, conn *tlsConn) error {
-	tc := conn.tc
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return err
 	}
 	if c.state.Load() == nil {
 		st := tc.ConnectionState()
 		c.state.CompareAndSwap(nil, &st)
 	}
+	return tc, nil
+}
+
+// h2Conn returns TLS connection i, which the first stream that needs it
+// dials (a failed dial is retried by the next).
+func (c *tlsClient) h2Conn(ctx context.Context, i int) (*h2Conn, error) {
+	c.h2mu.Lock()
+	for len(c.h2conns) <= i {
+		c.h2conns = append(c.h2conns, nil)
+	}
+	hc := c.h2conns[i]
+	mine := hc == nil
+	if mine {
+		hc = &h2Conn{ready: make(chan struct{})}
+		c.h2conns[i] = hc
+	}
+	c.h2mu.Unlock()
+	if mine {
+		hc.tc, hc.err = c.dialTLS(ctx)
+		if hc.err == nil {
+			if hc.cc, hc.err = c.h2tr.NewClientConn(hc.tc); hc.err != nil {
+				drop(hc.tc)
+			}
+		}
+		if hc.err != nil {
+			c.h2mu.Lock()
+			c.h2conns[i] = nil
+			c.h2mu.Unlock()
+		}
+		close(hc.ready)
+	}
+	select {
+	case <-hc.ready:
+		return hc, hc.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// openStream opens a WebSocket as the next stream (RFC 8441).
+func (c *tlsClient) openStream(ctx context.Context) (*tlsConn, error) {
+	hc, err := c.h2Conn(ctx, int(c.streams.Add(1)-1)/c.h2Streams)
+	if err != nil {
+		return nil, err
+	}
+	resp, sc, err := h2stream.Open(ctx, hc.cc, c.h2URL, c.target.Addr, http.Header{"Sec-Websocket-Version": {"13"}})
+	if err != nil {
+		return nil, err
+	}
+	if sc == nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("handshake: %s", resp.Status)
+	}
+	return &tlsConn{nc: sc, buf: make([]byte, 4096)}, nil
+}
+
+// tcpConns is the number of TLS connections the WebSockets run on.
+func (c *tlsClient) tcpConns() int {
+	if c.h2Streams == 0 {
+		return int(c.opened.Load())
+	}
+	c.h2mu.Lock()
+	defer c.h2mu.Unlock()
+	n := 0
+	for _, hc := range c.h2conns {
+		if hc != nil && hc.cc != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *tlsClient) upgrade(ctx context.Context, conn *tlsConn) error {
+	tc := conn.nc
 	if dl, ok := ctx.Deadline(); ok {
 		_ = tc.SetDeadline(dl)
 		defer tc.SetDeadline(time.Time{})
@@ -154,12 +281,15 @@ func (c *tlsClient) upgrade(ctx context.Context, conn *tlsConn) error {
 }
 
 // drop closes a connection with a reset, leaving no TIME_WAIT behind (as
-// the epoll generator does).
-func drop(tc *tls.Conn) {
-	if t, ok := tc.NetConn().(*net.TCPConn); ok {
+// the epoll generator does); an HTTP/2 stream is reset (RST_STREAM).
+func drop(nc net.Conn) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if t, ok := nc.(*net.TCPConn); ok {
 		_ = t.SetLinger(0)
 	}
-	_ = tc.NetConn().Close()
+	_ = nc.Close()
 }
 
 // Connect opens spec.Conns connections, at most spec.MaxPending at once,
@@ -227,7 +357,11 @@ func (c *tlsClient) Negotiated() string {
 	if st == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s, %s, %s", tls.VersionName(st.Version), st.CurveID, tls.CipherSuiteName(st.CipherSuite))
+	s := fmt.Sprintf("%s, %s, %s", tls.VersionName(st.Version), st.CurveID, tls.CipherSuiteName(st.CipherSuite))
+	if c.h2Streams > 0 {
+		s += ", ALPN " + st.NegotiatedProtocol
+	}
+	return s
 }
 
 // Opened is the number of connections open so far (read at any time, for
@@ -304,6 +438,9 @@ func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 		}
 		wg.Wait()
 	case HandshakeWSS:
+		if c.h2Streams > 0 {
+			return out, errors.New("bench: the HTTP/2 client runs no handshake cycles")
+		}
 		for range max(1, spec.Concurrency) {
 			wg.Add(1)
 			go func() {
@@ -348,12 +485,16 @@ func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 
 // alive reports whether the server has closed the connection, with a read
 // that times out at once if it has not (a read timeout leaves a tls.Conn
-// usable).
+// usable); an HTTP/2 stream, which a passed deadline resets, answers a
+// ping instead.
 func (c *tlsConn) alive() error {
-	_ = c.tc.SetReadDeadline(time.Now().Add(time.Millisecond))
-	defer c.tc.SetReadDeadline(time.Time{})
+	if _, ok := c.nc.(*h2stream.Conn); ok {
+		return c.ping()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
+	defer c.nc.SetReadDeadline(time.Time{})
 	for {
-		n, err := c.tc.Read(c.buf)
+		n, err := c.nc.Read(c.buf)
 		if err == nil {
 			err = c.fr.feed(c.buf[:n], c)
 		}
@@ -371,10 +512,33 @@ func (c *tlsConn) alive() error {
 	}
 }
 
+// ping sends a ping and reads until its pong.
+func (c *tlsConn) ping() error {
+	_ = c.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.nc.SetDeadline(time.Time{})
+	c.gotPong = false
+	_, err := c.nc.Write(appendClientFrame(nil, opPing, nil, maskKey()))
+	for err == nil && !c.gotPong {
+		var n int
+		if n, err = c.nc.Read(c.buf); err == nil {
+			err = c.fr.feed(c.buf[:n], c)
+		}
+		if err == nil && c.gotClose {
+			err = errors.New("server sent a close frame")
+		}
+	}
+	if err != nil {
+		c.dead = true
+	}
+	return err
+}
+
 // echoLoop sends size-byte messages and reads their echoes, one at a time,
 // until end, counting and timing those answered between from and end.
 func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h *hdrhistogram.Histogram) (int64, error) {
 	var recv int64
+	// A deadline left behind would reset an HTTP/2 stream later.
+	defer c.nc.SetDeadline(time.Time{})
 	payload := make([]byte, size)
 	var frame []byte
 	for seq := uint64(0); ctx.Err() == nil; seq++ {
@@ -384,14 +548,14 @@ func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h
 		}
 		putStamp(payload, now.UnixNano(), seq)
 		frame = appendClientFrame(frame[:0], opBinary, payload, maskKey())
-		_ = c.tc.SetDeadline(now.Add(10 * time.Second))
-		if _, err := c.tc.Write(frame); err != nil {
+		_ = c.nc.SetDeadline(now.Add(10 * time.Second))
+		if _, err := c.nc.Write(frame); err != nil {
 			c.dead = true
 			return recv, err
 		}
 		c.gotMsg = false
 		for !c.gotMsg {
-			n, err := c.tc.Read(c.buf)
+			n, err := c.nc.Read(c.buf)
 			if err == nil {
 				err = c.fr.feed(c.buf[:n], c)
 			}
@@ -415,13 +579,13 @@ func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h
 // closeHandshake sends a close frame, waits for the server's (or its
 // end of the connection) and drops the connection.
 func (c *tlsConn) closeHandshake() error {
-	defer drop(c.tc)
-	_ = c.tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.tc.Write(appendClientFrame(nil, opClose, []byte{0x03, 0xe8}, maskKey())); err != nil {
+	defer drop(c.nc)
+	_ = c.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.nc.Write(appendClientFrame(nil, opClose, []byte{0x03, 0xe8}, maskKey())); err != nil {
 		return err
 	}
 	for !c.gotClose {
-		n, err := c.tc.Read(c.buf)
+		n, err := c.nc.Read(c.buf)
 		if err != nil {
 			return nil // the server closed the connection after its close frame
 		}
@@ -439,10 +603,18 @@ func maskKey() [4]byte {
 	return k
 }
 
-// Close drops every connection.
+// Close drops every connection: in HTTP/2 mode, the TLS connections
+// first, so that the server gets no stream resets one by one.
 func (c *tlsClient) Close() error {
+	for _, hc := range c.h2conns {
+		if hc != nil && hc.cc != nil {
+			drop(hc.tc)
+			hc.cc.Close()
+		}
+	}
+	c.h2conns = nil
 	for _, conn := range c.conns {
-		drop(conn.tc)
+		drop(conn.nc)
 	}
 	c.conns = nil
 	return nil
