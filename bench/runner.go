@@ -416,10 +416,8 @@ func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 		return describe(Idle, cfg, rate, from) + "; " + wssClient
 	case EchoWSS:
 		return fmt.Sprintf("%d connections, %d-byte binary messages echoed in closed loop (one message in flight per connection; no fixed-rate phase) for %v after a %v warmup; latency is the round trip; %s", cfg.EchoConns, cfg.Size, cfg.Duration, cfg.Warmup, wssClient)
-	case IdleH2:
-		return describe(Idle, cfg, rate, from) + "; " + fmt.Sprintf(h2Client, cfg.H2Streams) + "; at the end of the hold each WebSocket is checked with a ping and its pong (over wss://, a read that times out: its deadline would reset a stream)"
-	case EchoH2:
-		return strings.Replace(describe(EchoWSS, cfg, rate, from), wssClient, fmt.Sprintf(h2Client, cfg.H2Streams), 1)
+	case IdleH2, EchoH2:
+		return strings.Replace(describe(sc.http1(), cfg, rate, from), wssClient, fmt.Sprintf(h2Client, cfg.H2Streams), 1)
 	case HandshakeWSS:
 		return fmt.Sprintf("%d cycles in flight, each: connect, TLS handshake, WebSocket handshake, closing handshake; %v measured after a %v warmup; %s", cfg.ChurnConc, cfg.Duration, cfg.Warmup, wssClient)
 	case Idle:
@@ -454,7 +452,7 @@ const wssClient = "over wss://: TLS 1.3 with an ECDSA P-256 certificate made for
 
 // h2Client describes the client of the HTTP/2 scenarios (%d: streams per
 // TLS connection).
-const h2Client = "each connection a WebSocket over HTTP/2 (RFC 8441 extended CONNECT), up to %d streams sharing each TLS connection; TLS as in the wss:// scenarios (TLS 1.3, an ECDSA P-256 certificate made for the run, a crypto/tls client with Go's default key exchange X25519MLKEM768), x/net/http2's client connection"
+const h2Client = "each connection a WebSocket over HTTP/2 (RFC 8441 extended CONNECT), up to %d streams sharing each TLS connection; TLS as in the wss:// scenarios (TLS 1.3, an ECDSA P-256 certificate made for the run, a crypto/tls client with Go's default key exchange X25519MLKEM768), x/net/http2's client connection; the client reads each stream ahead in a goroutine, so that the idle check is a read that times out as over wss:// (the stream's own deadline would reset it)"
 
 // newClient makes the load generator for conns connections to target:
 // this process, or worker processes when one would not hold them.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,15 +22,18 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// freePort returns a port p with p+1 free too (at the time of asking).
+// freePort returns a port p with p+1 free too (at the time of asking),
+// below the ephemeral ports (32768 and up here): there, an outgoing
+// connection of this or another process could take it before the server
+// binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 50 {
+		p := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", itoa(p)))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		p := l.Addr().(*net.TCPAddr).Port
 		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", itoa(p+1)))
 		l.Close()
 		if err == nil {

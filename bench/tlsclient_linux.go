@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -79,7 +80,6 @@ type tlsConn struct {
 	gotMsg   bool
 	head     [stampSize]byte
 	gotClose bool
-	gotPong  bool
 	dead     bool // the connection failed or the server closed it
 }
 
@@ -89,11 +89,8 @@ func (c *tlsConn) message(_ byte, head []byte, _ int64) {
 }
 
 func (c *tlsConn) control(op byte, _ []byte) {
-	switch op {
-	case opClose:
+	if op == opClose {
 		c.gotClose = true
-	case opPong:
-		c.gotPong = true
 	}
 }
 
@@ -235,7 +232,108 @@ func (c *tlsClient) openStream(ctx context.Context) (*tlsConn, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("handshake: %s", resp.Status)
 	}
-	return &tlsConn{nc: sc, buf: make([]byte, 4096)}, nil
+	return &tlsConn{nc: newAheadConn(sc), buf: make([]byte, 4096)}, nil
+}
+
+// aheadConn reads an HTTP/2 stream ahead in a goroutine of its own, so
+// that a read deadline that passes fails that read alone, as on a TCP
+// connection. The stream's own deadline resets it (h2stream.Conn), which
+// the idle check, a read that times out at once, must not do; and a check
+// that sent something (a ping) would grow the server's state for the
+// stream (its goroutine's stack: about 12 KiB more RSS per idle WebSocket
+// when tried).
+type aheadConn struct {
+	net.Conn // the stream: writes, write deadline
+	got      chan aheadRead
+	free     chan []byte
+	done     chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	rdl      time.Time // read deadline
+	cur      aheadRead // being read (by one goroutine at a time)
+}
+
+type aheadRead struct {
+	b, buf []byte // b: what is left of the bytes read into buf
+	err    error
+}
+
+func newAheadConn(c net.Conn) *aheadConn {
+	// Two buffers: one being read into while the other is consumed.
+	a := &aheadConn{Conn: c, got: make(chan aheadRead, 2), free: make(chan []byte, 2), done: make(chan struct{})}
+	a.free <- make([]byte, 4096)
+	a.free <- make([]byte, 4096)
+	go a.readAhead()
+	return a
+}
+
+func (a *aheadConn) readAhead() {
+	for {
+		var buf []byte
+		select {
+		case buf = <-a.free:
+		case <-a.done:
+			return
+		}
+		n, err := a.Conn.Read(buf)
+		a.got <- aheadRead{b: buf[:n], buf: buf, err: err} // room for every buffer: never blocks
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (a *aheadConn) Read(p []byte) (int, error) {
+	if len(a.cur.b) == 0 && a.cur.err == nil {
+		if a.cur.buf != nil {
+			a.free <- a.cur.buf
+			a.cur.buf = nil
+		}
+		a.mu.Lock()
+		dl := a.rdl
+		a.mu.Unlock()
+		var timeout <-chan time.Time
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return 0, os.ErrDeadlineExceeded
+			}
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case a.cur = <-a.got:
+		case <-timeout:
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
+	n := copy(p, a.cur.b)
+	a.cur.b = a.cur.b[n:]
+	if len(a.cur.b) == 0 {
+		return n, a.cur.err
+	}
+	return n, nil
+}
+
+// SetDeadline sets the read deadline here and the write deadline on the
+// stream.
+func (a *aheadConn) SetDeadline(t time.Time) error {
+	_ = a.SetReadDeadline(t)
+	return a.Conn.SetWriteDeadline(t)
+}
+
+func (a *aheadConn) SetReadDeadline(t time.Time) error {
+	a.mu.Lock()
+	a.rdl = t
+	a.mu.Unlock()
+	return nil
+}
+
+// Close resets the stream and ends the reading goroutine.
+func (a *aheadConn) Close() error {
+	a.once.Do(func() { close(a.done) })
+	return a.Conn.Close()
 }
 
 // tcpConns is the number of TLS connections the WebSockets run on.
@@ -484,13 +582,9 @@ func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 }
 
 // alive reports whether the server has closed the connection, with a read
-// that times out at once if it has not (a read timeout leaves a tls.Conn
-// usable); an HTTP/2 stream, which a passed deadline resets, answers a
-// ping instead.
+// that times out at once if it has not (a read timeout leaves a tls.Conn,
+// and an HTTP/2 stream read through an aheadConn, usable).
 func (c *tlsConn) alive() error {
-	if _, ok := c.nc.(*h2stream.Conn); ok {
-		return c.ping()
-	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
 	defer c.nc.SetReadDeadline(time.Time{})
 	for {
@@ -512,32 +606,11 @@ func (c *tlsConn) alive() error {
 	}
 }
 
-// ping sends a ping and reads until its pong.
-func (c *tlsConn) ping() error {
-	_ = c.nc.SetDeadline(time.Now().Add(10 * time.Second))
-	defer c.nc.SetDeadline(time.Time{})
-	c.gotPong = false
-	_, err := c.nc.Write(appendClientFrame(nil, opPing, nil, maskKey()))
-	for err == nil && !c.gotPong {
-		var n int
-		if n, err = c.nc.Read(c.buf); err == nil {
-			err = c.fr.feed(c.buf[:n], c)
-		}
-		if err == nil && c.gotClose {
-			err = errors.New("server sent a close frame")
-		}
-	}
-	if err != nil {
-		c.dead = true
-	}
-	return err
-}
-
 // echoLoop sends size-byte messages and reads their echoes, one at a time,
 // until end, counting and timing those answered between from and end.
 func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h *hdrhistogram.Histogram) (int64, error) {
 	var recv int64
-	// A deadline left behind would reset an HTTP/2 stream later.
+	// A write deadline left behind would reset an HTTP/2 stream later.
 	defer c.nc.SetDeadline(time.Time{})
 	payload := make([]byte, size)
 	var frame []byte
