@@ -82,7 +82,9 @@ func (c *Config) defaults() {
 	def(&c.BroadcastConns, 15000)
 	def(&c.Window, 1)
 	def(&c.ChurnConc, 50)
-	def(&c.H2Streams, server.H2MaxStreams)
+	if c.H2Streams <= 0 {
+		c.H2Streams = server.H2MaxStreams
+	}
 	def(&c.Size, 64)
 	if c.Size < stampSize {
 		c.Size = stampSize

@@ -71,7 +71,7 @@ type h2Conn struct {
 var _ loadClient = (*tlsClient)(nil)
 
 // tlsConn is one open WebSocket of a tlsClient: a *tls.Conn of its own,
-// or an *h2stream.Conn.
+// or an HTTP/2 stream (an *h2stream.Conn read through an aheadConn).
 type tlsConn struct {
 	nc  net.Conn
 	fr  frameReader
@@ -336,11 +336,8 @@ func (a *aheadConn) Close() error {
 	return a.Conn.Close()
 }
 
-// tcpConns is the number of TLS connections the WebSockets run on.
+// tcpConns is the number of TLS connections the HTTP/2 streams run on.
 func (c *tlsClient) tcpConns() int {
-	if c.h2Streams == 0 {
-		return int(c.opened.Load())
-	}
 	c.h2mu.Lock()
 	defer c.h2mu.Unlock()
 	n := 0
