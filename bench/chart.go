@@ -17,7 +17,10 @@ type chartPanel struct {
 	log     bool // logarithmic y axis (latencies spanning decades)
 }
 
-func init() { chartPanels[IdleWSS] = chartPanels[Idle] }
+func init() {
+	chartPanels[IdleWSS] = chartPanels[Idle]
+	chartPanels[IdleH2] = chartPanels[Idle]
+}
 
 // chartPanels are the headline figures charted for each scenario.
 var chartPanels = map[Scenario][]chartPanel{
@@ -31,6 +34,10 @@ var chartPanels = map[Scenario][]chartPanel{
 	},
 	EchoWSS: {
 		{title: "Closed-loop echo over wss://, messages/s (higher is better)", metrics: []string{"msgs/s"}},
+		{title: "Server CPU per message, µs (lower is better)", metrics: []string{"server CPU per message"}},
+	},
+	EchoH2: {
+		{title: "Closed-loop echo over HTTP/2 streams, messages/s (higher is better)", metrics: []string{"msgs/s"}},
 		{title: "Server CPU per message, µs (lower is better)", metrics: []string{"server CPU per message"}},
 	},
 	HandshakeWSS: {

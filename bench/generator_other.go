@@ -33,7 +33,10 @@ func (*generator) Opened() int64 { return 0 }
 type tlsClient struct{ generator }
 
 // newTLSClient fails: the load generator needs Linux.
-func newTLSClient(loadTarget, []string) (*tlsClient, error) { return nil, errNotLinux }
+func newTLSClient(loadTarget, []string, int) (*tlsClient, error) { return nil, errNotLinux }
 
 // Negotiated is "".
 func (*tlsClient) Negotiated() string { return "" }
+
+// tcpConns is 0.
+func (*tlsClient) tcpConns() int { return 0 }

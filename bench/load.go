@@ -98,32 +98,55 @@ const (
 	// handshake), over and over, with C cycles in flight: handshakes/s
 	// and the server's CPU per handshake.
 	HandshakeWSS Scenario = "handshake-wss"
+
+	// IdleH2 is IdleWSS with the WebSockets opened as RFC 8441 streams,
+	// up to Config.H2Streams on each TLS connection (HTTP/2).
+	IdleH2 Scenario = "idle-h2"
+	// EchoH2 is EchoWSS over RFC 8441 streams.
+	EchoH2 Scenario = "echo-h2"
 )
 
 // Scenarios lists the scenarios the benchmark runs by default, in the order
 // it runs them.
 var Scenarios = []Scenario{Idle, Echo, Broadcast, Churn}
 
-// TLSScenarios are the wss:// scenarios, run when named (with servers
-// that serve TLS: ServerSpec.TLS), after the plain ones.
-var TLSScenarios = []Scenario{IdleWSS, EchoWSS, HandshakeWSS}
+// TLSScenarios are the scenarios over TLS, run when named, after the
+// plain ones: the wss:// ones (with servers that serve TLS: ServerSpec.TLS)
+// and those over HTTP/2 (with servers that serve it: ServerSpec.H2).
+var TLSScenarios = []Scenario{IdleWSS, EchoWSS, HandshakeWSS, IdleH2, EchoH2}
 
-// TLS reports whether sc runs over wss://.
+// TLS reports whether sc runs over TLS (wss:// or HTTP/2).
 func (sc Scenario) TLS() bool {
 	switch sc {
-	case IdleWSS, EchoWSS, HandshakeWSS:
+	case IdleWSS, EchoWSS, HandshakeWSS, IdleH2, EchoH2:
 		return true
 	}
 	return false
 }
 
+// h2 reports whether sc opens its WebSockets as HTTP/2 streams.
+func (sc Scenario) h2() bool { return sc == IdleH2 || sc == EchoH2 }
+
+// http1 is the wss:// scenario that sc, over HTTP/2, is compared with (""
+// for the others).
+func (sc Scenario) http1() Scenario {
+	switch sc {
+	case IdleH2:
+		return IdleWSS
+	case EchoH2:
+		return EchoWSS
+	}
+	return ""
+}
+
 // plain is the scenario whose load sc runs (itself if it has no plain
-// twin): the wss:// variants reuse their plain twin's procedure.
+// twin): the wss:// and HTTP/2 variants reuse their plain twin's
+// procedure.
 func (sc Scenario) plain() Scenario {
 	switch sc {
-	case IdleWSS:
+	case IdleWSS, IdleH2:
 		return Idle
-	case EchoWSS:
+	case EchoWSS, EchoH2:
 		return Echo
 	}
 	return sc

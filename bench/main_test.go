@@ -7,6 +7,8 @@ import (
 	"os/signal"
 	"syscall"
 	"testing"
+
+	_ "github.com/ws4go/ws4go/xconnect" // the HTTP/2 scenarios, client and server
 )
 
 // The test binary doubles as the child processes the benchmark starts: a

@@ -276,7 +276,73 @@ func WriteMarkdown(w io.Writer, rep *Report, command string, charts bool) {
 			fmt.Fprintf(w, "![%s](%s.svg)\n\n", sr.Scenario, sr.Scenario)
 		}
 		writeScenarioTables(w, &sr)
+		if h1 := rep.scenario(sr.Scenario.http1()); h1 != nil {
+			writeVersusTable(w, &sr, h1)
+		}
 	}
+}
+
+// scenario returns the report of sc, nil if it did not run.
+func (rep *Report) scenario(sc Scenario) *ScenarioReport {
+	for i := range rep.Scenarios {
+		if rep.Scenarios[i].Scenario == sc {
+			return &rep.Scenarios[i]
+		}
+	}
+	return nil
+}
+
+// writeVersusTable writes each server's figures in sr next to its own in
+// scenario h1 (the same load over HTTP/1.1) and their ratio sr ÷ h1.
+func writeVersusTable(w io.Writer, sr, h1 *ScenarioReport) {
+	var servers []string
+	for _, r := range sr.Results {
+		if o := h1.result(r.Server); r.Error == "" && o != nil && o.Error == "" {
+			servers = append(servers, r.Server)
+		}
+	}
+	if len(servers) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s ÷ %s, each server against itself (%s → %s: ratio; ✓: better in %s):\n\n", sr.Scenario, h1.Scenario, h1.Scenario, sr.Scenario, sr.Scenario)
+	head := append([]string{"", "better"}, servers...)
+	var table [][]string
+	marked := false
+	for _, m := range sr.rows() {
+		if m.Better == "" {
+			continue
+		}
+		line := []string{m.Name, arrow(m.Better)}
+		for _, name := range servers {
+			mine, other := sr.result(name), h1.result(name)
+			a, ok := mine.Get(m.Name)
+			b, ok2 := other.Get(m.Name)
+			cell := formatRatio(a, b, ok && ok2, m.Better)
+			if ok && ok2 {
+				cell = formatValue(b) + " → " + formatValue(a) + ": " + cell
+				if len(mine.Warnings) > 0 || len(other.Warnings) > 0 {
+					cell += " " + warnMark
+					marked = true
+				}
+			}
+			line = append(line, cell)
+		}
+		table = append(table, line)
+	}
+	writeTable(w, head, table)
+	if marked {
+		fmt.Fprintf(w, "\n%s: the server had warnings in one of the two scenarios (⚠ above): read that ratio with care.\n", warnMark)
+	}
+}
+
+// result returns server's result in sr, nil if it has none.
+func (sr *ScenarioReport) result(server string) *ServerResult {
+	for i := range sr.Results {
+		if sr.Results[i].Server == server {
+			return &sr.Results[i]
+		}
+	}
+	return nil
 }
 
 // rows lists the metric names of a scenario in the order they appear.

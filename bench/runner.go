@@ -15,6 +15,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/ws4go/ws4go/internal/testcert"
+	"github.com/ws4go/ws4go/server"
 )
 
 // Config is a benchmark run: which scenarios, which servers, how much load.
@@ -38,6 +39,7 @@ type Config struct {
 	BroadcastRate  float64 // broadcast: messages published per second (0: closed loop)
 	Window         int     // broadcast closed loop: messages in flight (default 1)
 	ChurnConc      int     // churn: cycles in flight (default 50)
+	H2Streams      int     // idle-h2, echo-h2: WebSockets per TLS connection (default server.H2MaxStreams, ws4go's limit)
 	Size           int     // message size in bytes (default 64)
 	Rate           float64 // echo fixed-rate phase: messages/s for every server (0: half of the lowest closed-loop peak)
 	Duration       time.Duration
@@ -80,6 +82,9 @@ func (c *Config) defaults() {
 	def(&c.BroadcastConns, 15000)
 	def(&c.Window, 1)
 	def(&c.ChurnConc, 50)
+	if c.H2Streams <= 0 {
+		c.H2Streams = server.H2MaxStreams
+	}
 	def(&c.Size, 64)
 	if c.Size < stampSize {
 		c.Size = stampSize
@@ -178,6 +183,7 @@ type ReportConfig struct {
 	EchoConns      int      `json:"echo_conns"`
 	BroadcastConns int      `json:"broadcast_conns"`
 	ChurnConc      int      `json:"churn_concurrency"`
+	H2Streams      int      `json:"h2_streams_per_conn,omitempty"` // set when an HTTP/2 scenario ran
 	Size           int      `json:"size"`
 	Rate           float64  `json:"rate,omitempty"` // -rate, 0: half of the lowest peak
 	Duration       string   `json:"duration"`
@@ -207,6 +213,16 @@ func (c *Config) conns(sc Scenario) int {
 		return c.ChurnConc
 	}
 	return 0
+}
+
+// tcpConns is the number of TCP connections scenario sc opens: over
+// HTTP/2, H2Streams WebSockets share one.
+func (c *Config) tcpConns(sc Scenario) int {
+	n := c.conns(sc)
+	if sc.h2() {
+		return (n + c.H2Streams - 1) / c.H2Streams
+	}
+	return n
 }
 
 // runner is the state of a Run.
@@ -247,6 +263,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), Hold: cfg.Hold.String(),
 			Ramp: cfg.Ramp, Loops: cfg.Loops, Procs: cfg.Procs, PerProcess: PerProcess(),
 		},
+	}
+	if slices.ContainsFunc(cfg.Scenarios, Scenario.h2) {
+		rep.Config.H2Streams = cfg.H2Streams
 	}
 	for _, n := range limitNotes {
 		fmt.Fprintf(cfg.Log, "bench: warning: %s\n", n)
@@ -307,14 +326,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // scenarioSpecs are the servers of specs that run sc: for the wss://
-// scenarios, those that serve TLS.
+// scenarios, those that serve TLS; for the HTTP/2 ones, those that serve
+// WebSockets over HTTP/2.
 func scenarioSpecs(sc Scenario, specs []ServerSpec) []ServerSpec {
 	if !sc.TLS() {
 		return specs
 	}
 	var out []ServerSpec
 	for _, s := range specs {
-		if s.TLS {
+		if s.TLS && (s.H2 || !sc.h2()) {
 			out = append(out, s)
 		}
 	}
@@ -398,6 +418,8 @@ func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 		return describe(Idle, cfg, rate, from) + "; " + wssClient
 	case EchoWSS:
 		return fmt.Sprintf("%d connections, %d-byte binary messages echoed in closed loop (one message in flight per connection; no fixed-rate phase) for %v after a %v warmup; latency is the round trip; %s", cfg.EchoConns, cfg.Size, cfg.Duration, cfg.Warmup, wssClient)
+	case IdleH2, EchoH2:
+		return strings.Replace(describe(sc.http1(), cfg, rate, from), wssClient, fmt.Sprintf(h2Client, cfg.H2Streams), 1)
 	case HandshakeWSS:
 		return fmt.Sprintf("%d cycles in flight, each: connect, TLS handshake, WebSocket handshake, closing handshake; %v measured after a %v warmup; %s", cfg.ChurnConc, cfg.Duration, cfg.Warmup, wssClient)
 	case Idle:
@@ -429,6 +451,10 @@ func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 
 // wssClient describes the client of the wss:// scenarios.
 const wssClient = "over wss://: TLS 1.3 with an ECDSA P-256 certificate made for the run, from a crypto/tls client (a goroutine per connection, Go's default key exchange X25519MLKEM768, no session resumption: every handshake is a full one)"
+
+// h2Client describes the client of the HTTP/2 scenarios (%d: streams per
+// TLS connection).
+const h2Client = "each connection a WebSocket over HTTP/2 (RFC 8441 extended CONNECT), up to %d streams sharing each TLS connection; TLS as in the wss:// scenarios (TLS 1.3, an ECDSA P-256 certificate made for the run, a crypto/tls client with Go's default key exchange X25519MLKEM768), x/net/http2's client connection; the client reads each stream ahead in a goroutine, so that the idle check is a read that times out as over wss:// (the stream's own deadline would reset it)"
 
 // newClient makes the load generator for conns connections to target:
 // this process, or worker processes when one would not hold them.
@@ -467,6 +493,9 @@ func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, lo
 	if sc.TLS() {
 		extra = cfg.tlsArgs
 	}
+	if sc.h2() {
+		extra = append(slices.Clone(extra), "-h2")
+	}
 	proc, err := startServer(r.ctx, cfg.BinDir, spec, port, mode, logPath, extra)
 	if err != nil {
 		res.Error = "did not start: " + err.Error()
@@ -479,9 +508,13 @@ func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, lo
 	if sc.TLS() {
 		// One process: the crypto/tls client has no workers.
 		var c *tlsClient
-		c, err = newTLSClient(target, defaultSources(cfg.SourcesPer, 0))
+		h2Streams := 0
+		if sc.h2() {
+			h2Streams = cfg.H2Streams
+		}
+		c, err = newTLSClient(target, defaultSources(cfg.SourcesPer, 0), h2Streams)
 		client = c
-		if n := cfg.conns(sc); err == nil && n > PerProcess() {
+		if n := cfg.tcpConns(sc); err == nil && n > PerProcess() {
 			err = fmt.Errorf("bench: %s runs one client process, which holds %d connections, not %d", sc, PerProcess(), n)
 		}
 	} else {
@@ -502,6 +535,9 @@ func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, lo
 	if c, ok := client.(*tlsClient); ok && c.Negotiated() != "" {
 		if n := "TLS: " + c.Negotiated(); !slices.Contains(res.Notes, n) {
 			res.note("%s", n)
+		}
+		if sc.h2() {
+			res.note("HTTP/2: %d WebSockets over %d TCP connection(s)", c.Opened(), c.tcpConns())
 		}
 	}
 	if !proc.alive() && res.Error == "" {

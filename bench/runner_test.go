@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,15 +22,18 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// freePort returns a port p with p+1 free too (at the time of asking).
+// freePort returns a port p with p+1 free too (at the time of asking),
+// below the ephemeral ports (32768 and up here): there, an outgoing
+// connection of this or another process could take it before the server
+// binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 50 {
+		p := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", itoa(p)))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		p := l.Addr().(*net.TCPAddr).Port
 		l2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", itoa(p+1)))
 		l.Close()
 		if err == nil {
@@ -356,7 +361,7 @@ func TestRunWSS(t *testing.T) {
 	}
 	t.Setenv(testRoleEnv, "server")
 	cfg := Config{
-		Scenarios: TLSScenarios,
+		Scenarios: []Scenario{IdleWSS, EchoWSS, HandshakeWSS},
 		Servers:   []string{"ws4go-netpoll", "gobwas"},
 		BinDir:    bin, Out: t.TempDir(), Port: freePort(t),
 		IdleConns: 100, EchoConns: 10, ChurnConc: 4,
@@ -398,5 +403,83 @@ func TestRunWSS(t *testing.T) {
 	}
 	if v, _ := rep.Scenarios[0].Results[0].Get("connections held"); v != 100 {
 		t.Errorf("idle-wss held %v connections, want 100", v)
+	}
+}
+
+// TestRunH2 runs idle-h2 and echo-h2 against a ws4go server process
+// started with -h2, next to idle-wss and echo-wss: the WebSockets share
+// TCP connections (H2Streams each), the figures are there, and the report
+// gives each h2 figure's ratio to the same server's over HTTP/1.1.
+func TestRunH2(t *testing.T) {
+	var h2 []string
+	for _, s := range scenarioSpecs(IdleH2, Servers) {
+		h2 = append(h2, s.Name)
+	}
+	if !slices.Equal(h2, []string{"ws4go-goroutine", "ws4go-netpoll"}) {
+		t.Errorf("the HTTP/2 scenarios run %v, want ws4go's servers alone", h2)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(exe, filepath.Join(bin, "ws4go-server")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(testRoleEnv, "server")
+	cfg := Config{
+		Scenarios: []Scenario{IdleWSS, EchoWSS, IdleH2, EchoH2},
+		Servers:   []string{"ws4go-netpoll", "gobwas"},
+		BinDir:    bin, Out: t.TempDir(), Port: freePort(t),
+		IdleConns: 150, EchoConns: 10, H2Streams: 100,
+		Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond, Pause: 10 * time.Millisecond,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Scenarios) != 4 || rep.Config.H2Streams != 100 {
+		t.Fatalf("%d scenarios, %d streams per connection", len(rep.Scenarios), rep.Config.H2Streams)
+	}
+	want := map[Scenario][]string{
+		IdleH2: {"connections held", "handshakes/s", "server RSS per connection", "server heap per connection", "server goroutines"},
+		EchoH2: {"msgs/s", "msgs/s per server core", "server CPU per message", "p99"},
+	}
+	tcp := map[Scenario]string{IdleH2: "HTTP/2: 150 WebSockets over 2 TCP connection(s)", EchoH2: "HTTP/2: 10 WebSockets over 1 TCP connection(s)"}
+	for _, sr := range rep.Scenarios[2:] {
+		if len(sr.Results) != 1 || sr.Results[0].Server != "ws4go-netpoll" {
+			t.Fatalf("%s: results %+v, want ws4go-netpoll's alone", sr.Scenario, sr.Results)
+		}
+		res := sr.Results[0]
+		if res.Error != "" {
+			t.Fatalf("%s: %s", sr.Scenario, res.Error)
+		}
+		for _, name := range want[sr.Scenario] {
+			if v, ok := res.Get(name); !ok || v <= 0 {
+				t.Errorf("%s: %s = %v, %v", sr.Scenario, name, v, ok)
+			}
+		}
+		if !slices.Contains(res.Notes, tcp[sr.Scenario]) || !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.HasSuffix(n, "ALPN h2") }) {
+			t.Errorf("%s: notes %q, want %q and ALPN h2", sr.Scenario, res.Notes, tcp[sr.Scenario])
+		}
+		if !strings.Contains(sr.Description, "HTTP/2") {
+			t.Errorf("%s: description %q", sr.Scenario, sr.Description)
+		}
+	}
+	if v, _ := rep.Scenarios[2].Results[0].Get("connections held"); v != 150 {
+		t.Errorf("idle-h2 held %v WebSockets, want 150", v)
+	}
+	var md strings.Builder
+	WriteMarkdown(&md, rep, "", false)
+	for _, s := range []string{"idle-h2 ÷ idle-wss, each server against itself", "echo-h2 ÷ echo-wss, each server against itself"} {
+		if !strings.Contains(md.String(), s) {
+			t.Errorf("the report has no %q table:\n%s", s, md.String())
+		}
+	}
+	// A row of the idle table: wss figure → h2 figure: ratio.
+	if !regexp.MustCompile(`\| server RSS per connection +\| +↓ \| +[0-9.]+ → [0-9.]+: [0-9.]+×`).MatchString(md.String()) {
+		t.Errorf("no RSS ratio row in:\n%s", md.String())
 	}
 }

@@ -38,12 +38,15 @@ type ServerSpec struct {
 	// TLS: it serves wss:// given -tls-cert and -tls-key (the wss://
 	// scenarios run only such servers).
 	TLS bool
+	// H2: with TLS and -h2, it also serves WebSockets over HTTP/2 (RFC
+	// 8441; the HTTP/2 scenarios run only such servers).
+	H2 bool
 }
 
 // Servers are every server the benchmark knows, in the order it runs them.
 var Servers = []ServerSpec{
-	{Name: "ws4go-goroutine", Binary: "ws4go-server", Args: []string{"-engine", "goroutine"}, WS4Go: true, TLS: true, Module: "github.com/ws4go/ws4go"},
-	{Name: "ws4go-netpoll", Binary: "ws4go-server", Args: []string{"-engine", "netpoll"}, WS4Go: true, TLS: true, Module: "github.com/ws4go/ws4go"},
+	{Name: "ws4go-goroutine", Binary: "ws4go-server", Args: []string{"-engine", "goroutine"}, WS4Go: true, TLS: true, H2: true, Module: "github.com/ws4go/ws4go"},
+	{Name: "ws4go-netpoll", Binary: "ws4go-server", Args: []string{"-engine", "netpoll"}, WS4Go: true, TLS: true, H2: true, Module: "github.com/ws4go/ws4go"},
 	{Name: "gorilla", Binary: "gorilla", TLS: true, Module: "github.com/gorilla/websocket"},
 	{Name: "nbio", Binary: "nbio", TLS: true, Module: "github.com/lesismal/nbio"},
 	// nbio's README suggests IOModMixed for services with not too many

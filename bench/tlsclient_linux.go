@@ -9,13 +9,19 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
+
+	"github.com/ws4go/ws4go/internal/h2stream"
 )
 
 // tlsClient is the load generator of the wss:// scenarios: Go's crypto/tls
@@ -27,6 +33,12 @@ import (
 // handshake is a full one. It speaks the same WebSocket as the epoll
 // generator (frame.go) and binds its connections to the same source
 // addresses, in turn.
+//
+// In HTTP/2 mode (h2Streams > 0) each WebSocket is an RFC 8441 stream
+// (internal/h2stream, a net.Conn) and h2Streams of them share a TLS
+// connection, as a browser's would; the frames and the phases are the
+// same. The process must import package xconnect (ws4go's command and
+// this package's tests do), or x/net/http2 refuses extended CONNECT.
 type tlsClient struct {
 	target  loadTarget
 	tls     *tls.Config
@@ -37,13 +49,31 @@ type tlsClient struct {
 	conns   []*tlsConn
 	// state is the first handshake's outcome, for the report.
 	state atomic.Pointer[tls.ConnectionState]
+
+	// HTTP/2 mode: stream i goes on TLS connection i/h2Streams.
+	h2Streams int
+	h2URL     *url.URL
+	h2tr      *http2.Transport
+	h2mu      sync.Mutex
+	h2conns   []*h2Conn
+	streams   atomic.Int64 // streams asked for so far
+}
+
+// h2Conn is one TLS connection of a tlsClient in HTTP/2 mode, opened by
+// the first stream that needs it.
+type h2Conn struct {
+	ready chan struct{} // closed once dialled
+	tc    *tls.Conn
+	cc    *http2.ClientConn
+	err   error
 }
 
 var _ loadClient = (*tlsClient)(nil)
 
-// tlsConn is one open wss:// connection of a tlsClient.
+// tlsConn is one open WebSocket of a tlsClient: a *tls.Conn of its own,
+// or an HTTP/2 stream (an *h2stream.Conn read through an aheadConn).
 type tlsConn struct {
-	tc  *tls.Conn
+	nc  net.Conn
 	fr  frameReader
 	buf []byte
 	// Filled by the frameHandler methods as fr parses.
@@ -65,8 +95,10 @@ func (c *tlsConn) control(op byte, _ []byte) {
 }
 
 // newTLSClient makes the wss:// load generator for target (whose
-// certificate it does not verify: it measures, it does not test).
-func newTLSClient(target loadTarget, sources []string) (*tlsClient, error) {
+// certificate it does not verify: it measures, it does not test); with
+// h2Streams > 0, the HTTP/2 one, that many streams per TLS connection
+// (at most the server's SETTINGS_MAX_CONCURRENT_STREAMS: more wait).
+func newTLSClient(target loadTarget, sources []string, h2Streams int) (*tlsClient, error) {
 	if _, err := parseTarget(target.Addr); err != nil {
 		return nil, err
 	}
@@ -81,7 +113,15 @@ func newTLSClient(target loadTarget, sources []string) (*tlsClient, error) {
 			MinVersion:         tls.VersionTLS13,
 			NextProtos:         []string{"http/1.1"},
 		},
-		hsReq: handshakeRequest(target.Addr, target.Path),
+		hsReq:     handshakeRequest(target.Addr, target.Path),
+		h2Streams: h2Streams,
+	}
+	if h2Streams > 0 {
+		c.tls.NextProtos = []string{http2.NextProtoTLS}
+		c.h2URL = &url.URL{Scheme: "https", Host: target.Addr, Path: target.Path}
+		// Strict: a stream past the server's limit waits rather than
+		// failing; no pings, which would wake the idle server.
+		c.h2tr = &http2.Transport{StrictMaxConcurrentStreams: true}
 	}
 	for _, s := range srcs {
 		c.sources = append(c.sources, &net.TCPAddr{IP: net.IP(s[:])})
@@ -99,10 +139,29 @@ func noPort(_, _ string, rc syscall.RawConn) error {
 	return errors.Join(err, serr)
 }
 
-// dial opens one connection: TCP, TLS, then the WebSocket handshake.
+// dial opens one WebSocket: TCP, TLS, then the WebSocket handshake; in
+// HTTP/2 mode, a stream (extended CONNECT) on a shared TLS connection.
 func (c *tlsClient) dial(ctx context.Context, timeout time.Duration) (*tlsConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if c.h2Streams > 0 {
+		return c.openStream(ctx)
+	}
+	tc, err := c.dialTLS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn := &tlsConn{nc: tc, buf: make([]byte, 4096)}
+	if err := c.upgrade(ctx, conn); err != nil {
+		drop(tc)
+		return nil, err
+	}
+	return conn, nil
+}
+
+// dialTLS opens a TCP connection from the next source address and runs
+// the TLS handshake.
+func (c *tlsClient) dialTLS(ctx context.Context) (*tls.Conn, error) {
 	d := net.Dialer{Control: noPort}
 	if len(c.sources) > 0 {
 		d.LocalAddr = c.sources[c.srcNext.Add(1)%uint64(len(c.sources))]
@@ -112,23 +171,186 @@ func (c *tlsClient) dial(ctx context.Context, timeout time.Duration) (*tlsConn, 
 		return nil, err
 	}
 	tc := tls.Client(nc, c.tls)
-	conn := &tlsConn{tc: tc, buf: make([]byte, 4096)}
-	if err := c.upgrade(ctx, conn); err != nil {
+	if err := tc.HandshakeContext(ctx); err != nil {
 		drop(tc)
 		return nil, err
-	}
-	return conn, nil
-}
-
-func (c *tlsClient) upgrade(ctx context.Context, conn *tlsConn) error {
-	tc := conn.tc
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return err
 	}
 	if c.state.Load() == nil {
 		st := tc.ConnectionState()
 		c.state.CompareAndSwap(nil, &st)
 	}
+	return tc, nil
+}
+
+// h2Conn returns TLS connection i, which the first stream that needs it
+// dials (a failed dial is retried by the next).
+func (c *tlsClient) h2Conn(ctx context.Context, i int) (*h2Conn, error) {
+	c.h2mu.Lock()
+	for len(c.h2conns) <= i {
+		c.h2conns = append(c.h2conns, nil)
+	}
+	hc := c.h2conns[i]
+	mine := hc == nil
+	if mine {
+		hc = &h2Conn{ready: make(chan struct{})}
+		c.h2conns[i] = hc
+	}
+	c.h2mu.Unlock()
+	if mine {
+		hc.tc, hc.err = c.dialTLS(ctx)
+		if hc.err == nil {
+			if hc.cc, hc.err = c.h2tr.NewClientConn(hc.tc); hc.err != nil {
+				drop(hc.tc)
+			}
+		}
+		if hc.err != nil {
+			c.h2mu.Lock()
+			c.h2conns[i] = nil
+			c.h2mu.Unlock()
+		}
+		close(hc.ready)
+	}
+	select {
+	case <-hc.ready:
+		return hc, hc.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// openStream opens a WebSocket as the next stream (RFC 8441).
+func (c *tlsClient) openStream(ctx context.Context) (*tlsConn, error) {
+	hc, err := c.h2Conn(ctx, int(c.streams.Add(1)-1)/c.h2Streams)
+	if err != nil {
+		return nil, err
+	}
+	resp, sc, err := h2stream.Open(ctx, hc.cc, c.h2URL, c.target.Addr, http.Header{"Sec-Websocket-Version": {"13"}})
+	if err != nil {
+		return nil, err
+	}
+	if sc == nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("handshake: %s", resp.Status)
+	}
+	return &tlsConn{nc: newAheadConn(sc), buf: make([]byte, 4096)}, nil
+}
+
+// aheadConn reads an HTTP/2 stream ahead in a goroutine of its own, so
+// that a read deadline that passes fails that read alone, as on a TCP
+// connection. The stream's own deadline resets it (h2stream.Conn), which
+// the idle check, a read that times out at once, must not do; and a check
+// that sent something (a ping) would grow the server's state for the
+// stream (its goroutine's stack: about 12 KiB more RSS per idle WebSocket
+// when tried).
+type aheadConn struct {
+	net.Conn // the stream: writes, write deadline
+	got      chan aheadRead
+	free     chan []byte
+	done     chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	rdl      time.Time // read deadline
+	cur      aheadRead // being read (by one goroutine at a time)
+}
+
+type aheadRead struct {
+	b, buf []byte // b: what is left of the bytes read into buf
+	err    error
+}
+
+func newAheadConn(c net.Conn) *aheadConn {
+	// Two buffers: one being read into while the other is consumed.
+	a := &aheadConn{Conn: c, got: make(chan aheadRead, 2), free: make(chan []byte, 2), done: make(chan struct{})}
+	a.free <- make([]byte, 4096)
+	a.free <- make([]byte, 4096)
+	go a.readAhead()
+	return a
+}
+
+func (a *aheadConn) readAhead() {
+	for {
+		var buf []byte
+		select {
+		case buf = <-a.free:
+		case <-a.done:
+			return
+		}
+		n, err := a.Conn.Read(buf)
+		a.got <- aheadRead{b: buf[:n], buf: buf, err: err} // room for every buffer: never blocks
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (a *aheadConn) Read(p []byte) (int, error) {
+	if len(a.cur.b) == 0 && a.cur.err == nil {
+		if a.cur.buf != nil {
+			a.free <- a.cur.buf
+			a.cur.buf = nil
+		}
+		a.mu.Lock()
+		dl := a.rdl
+		a.mu.Unlock()
+		var timeout <-chan time.Time
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return 0, os.ErrDeadlineExceeded
+			}
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case a.cur = <-a.got:
+		case <-timeout:
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
+	n := copy(p, a.cur.b)
+	a.cur.b = a.cur.b[n:]
+	if len(a.cur.b) == 0 {
+		return n, a.cur.err
+	}
+	return n, nil
+}
+
+// SetDeadline sets the read deadline here and the write deadline on the
+// stream.
+func (a *aheadConn) SetDeadline(t time.Time) error {
+	_ = a.SetReadDeadline(t)
+	return a.Conn.SetWriteDeadline(t)
+}
+
+func (a *aheadConn) SetReadDeadline(t time.Time) error {
+	a.mu.Lock()
+	a.rdl = t
+	a.mu.Unlock()
+	return nil
+}
+
+// Close resets the stream and ends the reading goroutine.
+func (a *aheadConn) Close() error {
+	a.once.Do(func() { close(a.done) })
+	return a.Conn.Close()
+}
+
+// tcpConns is the number of TLS connections the HTTP/2 streams run on.
+func (c *tlsClient) tcpConns() int {
+	c.h2mu.Lock()
+	defer c.h2mu.Unlock()
+	n := 0
+	for _, hc := range c.h2conns {
+		if hc != nil && hc.cc != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *tlsClient) upgrade(ctx context.Context, conn *tlsConn) error {
+	tc := conn.nc
 	if dl, ok := ctx.Deadline(); ok {
 		_ = tc.SetDeadline(dl)
 		defer tc.SetDeadline(time.Time{})
@@ -154,12 +376,15 @@ func (c *tlsClient) upgrade(ctx context.Context, conn *tlsConn) error {
 }
 
 // drop closes a connection with a reset, leaving no TIME_WAIT behind (as
-// the epoll generator does).
-func drop(tc *tls.Conn) {
-	if t, ok := tc.NetConn().(*net.TCPConn); ok {
+// the epoll generator does); an HTTP/2 stream is reset (RST_STREAM).
+func drop(nc net.Conn) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if t, ok := nc.(*net.TCPConn); ok {
 		_ = t.SetLinger(0)
 	}
-	_ = tc.NetConn().Close()
+	_ = nc.Close()
 }
 
 // Connect opens spec.Conns connections, at most spec.MaxPending at once,
@@ -227,7 +452,11 @@ func (c *tlsClient) Negotiated() string {
 	if st == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s, %s, %s", tls.VersionName(st.Version), st.CurveID, tls.CipherSuiteName(st.CipherSuite))
+	s := fmt.Sprintf("%s, %s, %s", tls.VersionName(st.Version), st.CurveID, tls.CipherSuiteName(st.CipherSuite))
+	if c.h2Streams > 0 {
+		s += ", ALPN " + st.NegotiatedProtocol
+	}
+	return s
 }
 
 // Opened is the number of connections open so far (read at any time, for
@@ -304,6 +533,9 @@ func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 		}
 		wg.Wait()
 	case HandshakeWSS:
+		if c.h2Streams > 0 {
+			return out, errors.New("bench: the HTTP/2 client runs no handshake cycles")
+		}
 		for range max(1, spec.Concurrency) {
 			wg.Add(1)
 			go func() {
@@ -347,13 +579,13 @@ func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 }
 
 // alive reports whether the server has closed the connection, with a read
-// that times out at once if it has not (a read timeout leaves a tls.Conn
-// usable).
+// that times out at once if it has not (a read timeout leaves a tls.Conn,
+// and an HTTP/2 stream read through an aheadConn, usable).
 func (c *tlsConn) alive() error {
-	_ = c.tc.SetReadDeadline(time.Now().Add(time.Millisecond))
-	defer c.tc.SetReadDeadline(time.Time{})
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
+	defer c.nc.SetReadDeadline(time.Time{})
 	for {
-		n, err := c.tc.Read(c.buf)
+		n, err := c.nc.Read(c.buf)
 		if err == nil {
 			err = c.fr.feed(c.buf[:n], c)
 		}
@@ -375,6 +607,8 @@ func (c *tlsConn) alive() error {
 // until end, counting and timing those answered between from and end.
 func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h *hdrhistogram.Histogram) (int64, error) {
 	var recv int64
+	// A write deadline left behind would reset an HTTP/2 stream later.
+	defer c.nc.SetDeadline(time.Time{})
 	payload := make([]byte, size)
 	var frame []byte
 	for seq := uint64(0); ctx.Err() == nil; seq++ {
@@ -384,14 +618,14 @@ func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h
 		}
 		putStamp(payload, now.UnixNano(), seq)
 		frame = appendClientFrame(frame[:0], opBinary, payload, maskKey())
-		_ = c.tc.SetDeadline(now.Add(10 * time.Second))
-		if _, err := c.tc.Write(frame); err != nil {
+		_ = c.nc.SetDeadline(now.Add(10 * time.Second))
+		if _, err := c.nc.Write(frame); err != nil {
 			c.dead = true
 			return recv, err
 		}
 		c.gotMsg = false
 		for !c.gotMsg {
-			n, err := c.tc.Read(c.buf)
+			n, err := c.nc.Read(c.buf)
 			if err == nil {
 				err = c.fr.feed(c.buf[:n], c)
 			}
@@ -415,13 +649,13 @@ func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h
 // closeHandshake sends a close frame, waits for the server's (or its
 // end of the connection) and drops the connection.
 func (c *tlsConn) closeHandshake() error {
-	defer drop(c.tc)
-	_ = c.tc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.tc.Write(appendClientFrame(nil, opClose, []byte{0x03, 0xe8}, maskKey())); err != nil {
+	defer drop(c.nc)
+	_ = c.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.nc.Write(appendClientFrame(nil, opClose, []byte{0x03, 0xe8}, maskKey())); err != nil {
 		return err
 	}
 	for !c.gotClose {
-		n, err := c.tc.Read(c.buf)
+		n, err := c.nc.Read(c.buf)
 		if err != nil {
 			return nil // the server closed the connection after its close frame
 		}
@@ -439,10 +673,18 @@ func maskKey() [4]byte {
 	return k
 }
 
-// Close drops every connection.
+// Close drops every connection: in HTTP/2 mode, the TLS connections
+// first, so that the server gets no stream resets one by one.
 func (c *tlsClient) Close() error {
+	for _, hc := range c.h2conns {
+		if hc != nil && hc.cc != nil {
+			drop(hc.tc)
+			hc.cc.Close()
+		}
+	}
+	c.h2conns = nil
 	for _, conn := range c.conns {
-		drop(conn.tc)
+		drop(conn.nc)
 	}
 	c.conns = nil
 	return nil

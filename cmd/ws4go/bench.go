@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ws4go/ws4go/bench"
+	"github.com/ws4go/ws4go/server"
 )
 
 func init() {
@@ -43,6 +44,13 @@ ws4go, gorilla, nbio, coder):
   handshake-wss  connect, TLS and WebSocket handshakes, close, over and
                  over (-churn-concurrency in flight): handshakes/s and
                  server CPU per handshake
+
+and, when named, over HTTP/2 (RFC 8441 streams, -h2-streams of them on
+each TLS connection; ws4go's servers, started with -h2), each with a table
+of its ratio to the same server's wss:// figures when those ran too:
+
+  idle-h2        idle-wss with the WebSockets as HTTP/2 streams
+  echo-h2        echo-wss with the WebSockets as HTTP/2 streams
 
 It builds the servers (the peers from their own module in bench/peers; the
 first build downloads their libraries through the Go module proxy), prints
@@ -84,6 +92,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.EchoConns, "echo-conns", 500, "echo: connections")
 	fs.IntVar(&cfg.BroadcastConns, "broadcast-conns", 15000, "broadcast: connections, the publisher included")
 	fs.IntVar(&cfg.ChurnConc, "churn-concurrency", 50, "churn, handshake-wss: cycles in flight")
+	fs.IntVar(&cfg.H2Streams, "h2-streams", server.H2MaxStreams, "idle-h2, echo-h2: WebSockets (streams) per TLS connection; at most the servers' limit (ws4go's: server.H2MaxStreams), past which streams wait")
 	fs.IntVar(&cfg.Size, "size", 64, "message size in bytes (at least 16: each message carries its send time)")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time of each phase")
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before each measured phase")
