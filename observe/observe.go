@@ -89,6 +89,8 @@ const (
 	RejectTLSUnsupported // no protocol version, cipher suite, group or ALPN protocol in common
 	RejectTLSCertificate // the client refused the server's certificate (an alert such as unknown_ca)
 	RejectTLSOther       // any other TLS handshake failure
+	// (After the TLS reasons, so that their values stay what they were.)
+	RejectMaxConnections // 503: the server holds its MaxConnections WebSockets (the response has Retry-After)
 	NumReasons
 )
 
@@ -103,6 +105,7 @@ var reasons = [NumReasons]struct {
 	{"host_not_allowed", 403}, {"panic", 500}, {"accept", 403},
 	{"tls_timeout", 0}, {"tls_closed", 0}, {"tls_not_tls", 0},
 	{"tls_unsupported", 0}, {"tls_certificate", 0}, {"tls_other", 0},
+	{"max_connections", 503},
 }
 
 // String returns the reason's name, as used in metric labels.

@@ -146,6 +146,9 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 		s.serveFallback(nc, rest)
 		return
 	}
+	// The connection run makes holds d's place; if none is (the
+	// response not written, the engine closing), it goes back here.
+	defer d.place.Release()
 	_ = nc.SetWriteDeadline(deadline(s.writeTimeout()))
 	_, err := nc.Write(d.response)
 	if err != nil || d.factory == nil {
@@ -165,7 +168,7 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 	rest := append([]byte(nil), buf[headLen:]...)
 	release()
 	run(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, d.factory, d.res, d.data, headCopy, d.req)
+		return s.newConn(tr, d.factory, d.place, d.res, d.data, headCopy, d.req)
 	}, rest)
 }
 

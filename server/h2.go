@@ -26,7 +26,7 @@ const (
 	H2ConnWindow = 256 << 10
 	// H2MaxStreams is the most streams (WebSockets) one HTTP/2
 	// connection may have open at once.
-	H2MaxStreams = 100
+	H2MaxStreams = 32
 	// h2MaxFrame is the largest frame read (the protocol's minimum):
 	// the read buffer of each connection.
 	h2MaxFrame = 16 << 10

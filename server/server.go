@@ -50,6 +50,7 @@ const (
 	DefaultPongTimeout      = 30 * time.Second
 	DefaultMessageTimeout   = 60 * time.Second
 	DefaultMaxBufferedBytes = 1 << 30
+	DefaultMaxConnections   = 100_000
 )
 
 // A Server serves WebSocket connections. Like net/http.Server it is its own
@@ -207,6 +208,18 @@ type Server struct {
 	// the fact, so the total may pass it by about one read per
 	// connection.
 	MaxBufferedBytes int64
+	// MaxConnections is the most WebSocket connections open at once, over
+	// HTTP/1.1 and as HTTP/2 streams alike, on every path (standalone or
+	// http.Handler, either engine); default DefaultMaxConnections
+	// (100,000), negative: no limit. A handshake that would pass it is
+	// refused with 503 and "Retry-After: 5" (observe.RejectMaxConnections),
+	// after the protocol, Host and Origin checks and the Accept hook. The
+	// count is exact: a place is taken just before the 101 (or, over
+	// HTTP/2, the 200) is written, and given back when the connection
+	// ends or its handshake fails. It bounds what the descriptor limit
+	// no longer does once one TCP connection may carry H2MaxStreams
+	// WebSockets; see the README's memory budget for what each costs.
+	MaxConnections int
 
 	// KeepRequest keeps every connection's upgrade request for its whole
 	// life. By default it is kept after Opened only if the handler asked
@@ -268,6 +281,7 @@ func (s *Server) init() {
 			MessageTimeout: time.Duration(orDefault(int64(s.MessageTimeout), int64(DefaultMessageTimeout))),
 			WriteTimeout:   s.writeTimeout(),
 			Budget:         &wsconn.Budget{Max: orDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
+			MaxConns:       int(orDefault(int64(s.MaxConnections), DefaultMaxConnections)),
 			KeepRequest:    s.KeepRequest,
 			Observer:       s.Observer,
 			Logger:         s.logger(),

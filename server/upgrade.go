@@ -21,6 +21,7 @@ type decision struct {
 	// factory and res are set when the handshake is accepted, with the
 	// accept hook's data and the request it saw (nil without a hook).
 	factory handler.Factory
+	place   *wsconn.Place // give it to the connection, or Release it
 	res     *handshake.Result
 	data    any
 	req     *http.Request
@@ -78,7 +79,22 @@ func (s *Server) decideHead(raw []byte, p peer, state *tls.ConnectionState) deci
 	if rej != nil {
 		return refuse(rej)
 	}
-	return decision{response: handshake.AppendResponse(nil, res), factory: a.Handler, res: res, data: a.Data, req: req}
+	place, ok := s.table.Reserve()
+	if !ok {
+		return refuse(maxConnections())
+	}
+	return decision{response: handshake.AppendResponse(nil, res), factory: a.Handler, place: place, res: res, data: a.Data, req: req}
+}
+
+// maxConnRetryAfter is the Retry-After of a handshake refused because the
+// server holds MaxConnections WebSockets.
+const maxConnRetryAfter = "5"
+
+// maxConnections is the refusal of a handshake past Server.MaxConnections.
+func maxConnections() *handshake.Rejection {
+	rej := handshake.Reject(observe.RejectMaxConnections, "too many connections; try again later")
+	rej.Header = http.Header{"Retry-After": {maxConnRetryAfter}}
+	return rej
 }
 
 // plainHTTP reports whether a request for path belongs to the plain HTTP
@@ -146,12 +162,20 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		refuse(rej)
 		return
 	}
+	p, ok := s.table.Reserve()
+	if !ok {
+		refuse(maxConnections())
+		return
+	}
+	// The connection made below holds the place; if none is, it goes
+	// back here (the engines make it before they return).
+	defer p.Release()
 	// The request's context ends when ServeHTTP returns; keep a shallow
 	// copy that outlives it for Conn.Request (not a deep Clone: that would
 	// double the memory of a large header for the connection's start).
 	req := r.WithContext(contextWithoutCancel(r))
 	mk := func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, a.Handler, res, a.Data, nil, req)
+		return s.newConn(tr, a.Handler, p, res, a.Data, nil, req)
 	}
 	if handshake.OverHTTP2(r) {
 		// The body is the stream: nobody but the connection reads it.
@@ -232,9 +256,11 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, rej *handshake.Rejection) {
 }
 
 // newConn makes the connection of an accepted handshake (head: the raw
-// request head, or req: the *http.Request); data is its first Data.
-func (s *Server) newConn(tr wsconn.Transport, f handler.Factory, res *handshake.Result, data any, head []byte, req *http.Request) *wsconn.Conn {
+// request head, or req: the *http.Request), holding the place p; data is
+// its first Data.
+func (s *Server) newConn(tr wsconn.Transport, f handler.Factory, p *wsconn.Place, res *handshake.Result, data any, head []byte, req *http.Request) *wsconn.Conn {
 	c := wsconn.New(&s.wcfg, tr, s.newHandler(f), res.Subprotocol, head, req)
+	c.Hold(p)
 	if data != nil {
 		c.SetData(data)
 	}

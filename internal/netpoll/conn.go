@@ -256,6 +256,9 @@ func (c *conn) handshakeBytes(p []byte) {
 	case d.Fallback != nil:
 		c.handOff(d.Fallback, read)
 	case !c.writeAll(d.Response):
+		if d.Unsent != nil {
+			d.Unsent()
+		}
 		c.requestClose(false)
 	case d.Accept == nil:
 		c.requestClose(true)

@@ -18,6 +18,9 @@ type Decision struct {
 	Response []byte
 	// Accept, set when the handshake is accepted, makes the connection.
 	Accept func(wsconn.Transport) *wsconn.Conn
+	// Unsent, if set, is called instead of Accept when the socket did
+	// not take Response: no connection is made.
+	Unsent func()
 	// Fallback, if set, takes over a plain HTTP request: read holds the
 	// bytes read so far.
 	Fallback func(nc net.Conn, read []byte)

@@ -88,6 +88,10 @@ type Config struct {
 	Compressor *deflate.Compressor
 
 	MaxMessageSize int64
+	// MaxConns bounds the places a Table hands out (Table.Reserve): the
+	// connections in it and the handshakes being answered for it
+	// together. Zero or negative: no bound.
+	MaxConns int
 	// MaxWriteQueue bounds the memory queued for a peer that reads slower
 	// than it is sent to, counted as the heap really holds it (each
 	// frame's allocation rounded up to its size class, plus its entry in
@@ -147,7 +151,11 @@ type Conn struct {
 	h     handler.Handler
 	table *Table
 	slot  int32 // index in table, -1 when not in one
-	state atomic.Uint32
+	// placed: c holds one of the table's MaxConns places (Hold), given
+	// back when it leaves the table. Set before Start, read under the
+	// table's lock.
+	placed bool
+	state  atomic.Uint32
 
 	// Read side: touched only by the goroutine feeding the Conn.
 	rd       proto.Reader

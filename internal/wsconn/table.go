@@ -30,6 +30,11 @@ type Table struct {
 	// by the sweeper on each tick; 0 when no timer is configured.
 	now atomic.Int64
 
+	// places counts the places taken against cfg.MaxConns: Places not
+	// yet given to a connection or back, and connections that hold one
+	// until they leave the table.
+	places atomic.Int64
+
 	// drainCode, once set by Drain, closes every connection that joins.
 	drainCode   handler.CloseCode
 	drainReason string
@@ -93,6 +98,10 @@ func (t *Table) remove(c *Conn) {
 		t.free = append(t.free, int(c.slot))
 		c.slot = -1
 		t.n--
+		if c.placed {
+			c.placed = false
+			t.places.Add(-1)
+		}
 		if t.n == 0 {
 			// Give the slots' memory back once everyone has gone.
 			t.conns, t.free = nil, nil
@@ -104,6 +113,53 @@ func (t *Table) remove(c *Conn) {
 		}
 	}
 	t.mu.Unlock()
+}
+
+// A Place is one of a table's MaxConns places, reserved (Reserve) before a
+// handshake is answered so that the answer can be a refusal when every place
+// is taken. It ends either with the connection made for it (Conn.Hold),
+// which gives it back when it leaves the table, or with Release if no
+// connection was made: whichever comes first. A nil Place holds nothing.
+type Place struct {
+	t     *Table
+	ended atomic.Bool // held by a Conn, or released
+}
+
+// Reserve takes one of the table's MaxConns places, or reports false when
+// every place is taken by a connection or another reservation. Without a
+// bound it returns nil, true. The count is exact: a place is taken before
+// the handshake's answer is written and given back when the connection
+// leaves the table (or no connection is made).
+func (t *Table) Reserve() (*Place, bool) {
+	most := int64(t.cfg.MaxConns)
+	if most <= 0 {
+		return nil, true
+	}
+	for {
+		n := t.places.Load()
+		if n >= most {
+			return nil, false
+		}
+		if t.places.CompareAndSwap(n, n+1) {
+			return &Place{t: t}, true
+		}
+	}
+}
+
+// Release gives p back unless a connection holds it. It may be called any
+// number of times, on a nil Place too.
+func (p *Place) Release() {
+	if p != nil && p.ended.CompareAndSwap(false, true) {
+		p.t.places.Add(-1)
+	}
+}
+
+// Hold gives c the place p (nil: none), before Start: it is given back when
+// c leaves the table. Release on p does nothing afterwards.
+func (c *Conn) Hold(p *Place) {
+	if p != nil && p.ended.CompareAndSwap(false, true) {
+		c.placed = true
+	}
 }
 
 // Len returns the number of open connections.
