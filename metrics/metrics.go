@@ -36,7 +36,8 @@
 // Accept hook refused; labelled 403 whatever status the hook answered
 // with), not_found (404), timeout
 // (408: the head did not arrive in time), version (426), too_large (431),
-// internal, panic (500), shutting_down (503), and, labelled status 0 (no
+// internal, panic (500), shutting_down, max_connections (503: the server
+// holds Server.MaxConnections WebSockets), and, labelled status 0 (no
 // HTTP response: the TLS handshake failed), tls_timeout, tls_closed,
 // tls_not_tls, tls_unsupported, tls_certificate, tls_other: see
 // observe.Reason.

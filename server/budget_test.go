@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -46,6 +47,7 @@ func TestBudgetTable(t *testing.T) {
 		"CloseTimeout":     dur(server.DefaultCloseTimeout),
 		"H2StreamWindow":   size(server.H2StreamWindow),
 		"H2ConnWindow":     size(server.H2ConnWindow),
+		"MaxConnections":   count(server.DefaultMaxConnections),
 	}
 	seen := map[string]bool{}
 	for _, m := range regexp.MustCompile("`(\\w+)` \\(([^);]+)").FindAllStringSubmatch(table, -1) {
@@ -178,6 +180,15 @@ func size(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// count writes n with thousands separators, as the README does.
+func count(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func dur(d time.Duration) string { return fmt.Sprintf("%d s", int(d.Seconds())) }

@@ -17,15 +17,20 @@ const http2ALPN = "h2"
 // The standalone listener's HTTP/2 bounds. A stream's unread input is held
 // by net/http, within the flow-control windows it grants: at most
 // H2StreamWindow per stream and H2ConnWindow per TCP connection, however
-// many streams it carries.
+// many streams it carries. That memory is outside Server.MaxBufferedBytes:
+// it is at most H2ConnWindow times the HTTP/2 connections open.
 const (
 	// H2StreamWindow is the receive window of each stream.
 	H2StreamWindow = 64 << 10
 	// H2ConnWindow is the receive window of each HTTP/2 connection,
-	// shared by its streams.
-	H2ConnWindow = 256 << 10
-	// H2MaxStreams is the most streams (WebSockets) one HTTP/2
-	// connection may have open at once.
+	// shared by its streams: two streams that do not read fill it.
+	H2ConnWindow = 128 << 10
+	// H2MaxStreams is the most streams (WebSockets, and the page's
+	// plain requests when Server.HTTP serves them) one HTTP/2
+	// connection may have open at once: a page opens a few WebSockets,
+	// not dozens. Each stream is a goroutine and net/http's state:
+	// Server.MaxConnections bounds the WebSockets of all connections
+	// together, which the descriptor limit no longer does.
 	H2MaxStreams = 32
 	// h2MaxFrame is the largest frame read (the protocol's minimum):
 	// the read buffer of each connection.

@@ -79,6 +79,7 @@ type serveFlags struct {
 	pingInterval, pongTimeout, idleTimeout, closeTimeout, handshakeTimeout  time.Duration
 	shutdownTimeout, messageTimeout, writeTimeout                           time.Duration
 	maxBuffered                                                             int64
+	maxConnections                                                          int
 	workers                                                                 int
 	metricsAddr, tlsCert, tlsKey                                            string
 	tlsCheck                                                                time.Duration
@@ -102,6 +103,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.messageTimeout, "message-timeout", server.DefaultMessageTimeout, "a message or frame that has begun must arrive whole within this long (else close 1008; 0: no limit)")
 	fs.DurationVar(&f.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a connection whose queued frames make no progress this long (0: never)")
 	fs.Int64Var(&f.maxBuffered, "max-buffered", server.DefaultMaxBufferedBytes, "bytes held for partial messages and write queues across all connections; the connection that would pass it gets close 1013 (0: no bound)")
+	fs.IntVar(&f.maxConnections, "max-connections", server.DefaultMaxConnections, "WebSockets open at once, over HTTP/1.1 and HTTP/2 alike; past it a handshake gets 503 with Retry-After (0: no limit)")
 	fs.DurationVar(&f.closeTimeout, "close-timeout", server.DefaultCloseTimeout, "wait this long for the peer's close frame")
 	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "drop a client that has not sent its handshake in this time")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, wait this long for clients to answer the 1001 close, then drop the rest")
@@ -253,8 +255,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if f.idleTimeout < 0 || f.pingInterval < 0 {
 		return usageErr("-idle-timeout and -ping-interval are 0 (off) or positive")
 	}
-	if f.messageTimeout < 0 || f.writeTimeout < 0 || f.maxBuffered < 0 {
-		return usageErr("-message-timeout, -write-timeout and -max-buffered are 0 (off) or positive")
+	if f.messageTimeout < 0 || f.writeTimeout < 0 || f.maxBuffered < 0 || f.maxConnections < 0 {
+		return usageErr("-message-timeout, -write-timeout, -max-buffered and -max-connections are 0 (off) or positive")
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageErr("-tls-cert and -tls-key go together")
@@ -305,6 +307,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MessageTimeout:   time.Duration(disabledIfZero(int64(f.messageTimeout))),
 		WriteTimeout:     time.Duration(disabledIfZero(int64(f.writeTimeout))),
 		MaxBufferedBytes: disabledIfZero(f.maxBuffered),
+		MaxConnections:   int(disabledIfZero(int64(f.maxConnections))),
 		Workers:          f.workers,
 		Logger:           log,
 	}
