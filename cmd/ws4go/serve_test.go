@@ -403,3 +403,32 @@ func TestHsAllowedHosts(t *testing.T) {
 	}
 	stop()
 }
+
+// TestMaxConnectionsFlag: -max-connections reaches the Server: past it a
+// WebSocket handshake gets 503 with a Retry-After; -1 is a usage error.
+func TestMaxConnectionsFlag(t *testing.T) {
+	addr, stop := startServe(t, "-addr", "127.0.0.1:0", "-max-connections", "1")
+	defer stop()
+	nc, _, _, err := ws.Dial(context.Background(), "ws://"+addr+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/ws", nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("the second WebSocket with -max-connections 1: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	var stderr strings.Builder
+	if code := run(context.Background(), []string{"serve", "-max-connections", "-1"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "-max-connections are 0 (off) or positive") {
+		t.Errorf("-max-connections -1: exit %d, %q", code, stderr.String())
+	}
+}
