@@ -300,27 +300,42 @@ func unwrapTimeout(err error) error {
 // connect opens the transport: TCP (possibly through a proxy, then TLS,
 // offering the protocols alpn) or a Unix socket.
 func connect(ctx context.Context, t *target, opts *Options, alpn []string) (net.Conn, error) {
-	var d net.Dialer
 	if t.unix != "" {
+		var d net.Dialer
 		nc, err := d.DialContext(ctx, "unix", t.unix)
 		if err != nil {
 			return nil, fmt.Errorf("ws4go client: dial %s: %w", t.display, err)
 		}
 		return nc, nil
 	}
-	var proxy *url.URL
-	if opts.Proxy != nil {
-		u := *t.url
-		u.Scheme = "http"
-		if t.tls {
-			u.Scheme = "https"
-		}
-		p, err := opts.Proxy(&http.Request{Method: http.MethodGet, URL: &u, Header: http.Header{}, Host: t.host})
-		if err != nil {
-			return nil, fmt.Errorf("ws4go client: choosing a proxy for %s: %w", t.display, err)
-		}
-		proxy = p
+	proxy, err := proxyFor(t, opts)
+	if err != nil {
+		return nil, err
 	}
+	return connectVia(ctx, t, opts, proxy, alpn)
+}
+
+// proxyFor is the proxy opts.Proxy chooses for t (nil: none).
+func proxyFor(t *target, opts *Options) (*url.URL, error) {
+	if opts.Proxy == nil {
+		return nil, nil
+	}
+	u := *t.url
+	u.Scheme = "http"
+	if t.tls {
+		u.Scheme = "https"
+	}
+	p, err := opts.Proxy(&http.Request{Method: http.MethodGet, URL: &u, Header: http.Header{}, Host: t.host})
+	if err != nil {
+		return nil, fmt.Errorf("ws4go client: choosing a proxy for %s: %w", t.display, err)
+	}
+	return p, nil
+}
+
+// connectVia opens a TCP connection to t, through proxy if not nil, then
+// TLS for wss:// offering alpn.
+func connectVia(ctx context.Context, t *target, opts *Options, proxy *url.URL, alpn []string) (net.Conn, error) {
+	var d net.Dialer
 	var nc net.Conn
 	var err error
 	if proxy != nil {

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sync"
 	"time"
+	"weak"
 
 	"golang.org/x/net/http2"
 
@@ -21,15 +23,32 @@ import (
 // HTTP2Pool holds the HTTP/2 connections that Dial opens WebSockets on
 // (RFC 8441) when Options.HTTP2 points to it: the WebSockets dialled to
 // one host share a TCP connection (a new one is opened when the server's
-// SETTINGS_MAX_CONCURRENT_STREAMS is reached). Share one pool between the
-// Options that may share connections: a connection is opened with the TLS
-// settings (Options.TLSConfig, Options.Proxy) of the Dial that needed it.
-// The zero value is ready to use; a pool must not be copied after use.
+// SETTINGS_MAX_CONCURRENT_STREAMS is reached), if their Dials agree on how
+// it is opened: the same Options.TLSConfig (the same pointer: a Dial with
+// strict certificate checks never gets a connection another Dial opened
+// with InsecureSkipVerify or another client certificate) and the same
+// proxy (the URL Options.Proxy chose, user information included). A
+// connection is opened with the settings of the Dial that needed it.
+// The pool keeps a set of connections per TLS configuration and proxy for
+// as long as the *tls.Config is reachable (reuse one per set of settings,
+// as with net/http). The zero value is ready to use; a pool must not be
+// copied after use.
 //
 // The program must import package xconnect (see Options.HTTP2).
 type HTTP2Pool struct {
-	once sync.Once
-	tr   *http2.Transport
+	mu  sync.Mutex
+	trs map[h2Key]*http2.Transport
+}
+
+// h2Key is what a pool's connection is opened with besides its host: only
+// Dials that agree on it share connections.
+type h2Key struct {
+	// tls is Options.TLSConfig, weak so that the pool does not keep a
+	// configuration alive (zero: nil); its set is dropped once the
+	// configuration is collected.
+	tls weak.Pointer[tls.Config]
+	// proxy is the proxy's URL with its user information ("": none).
+	proxy string
 }
 
 // The pool's connection timers.
@@ -48,31 +67,71 @@ const (
 
 // CloseIdleConnections closes the pool's connections that carry no
 // WebSocket.
-func (p *HTTP2Pool) CloseIdleConnections() { p.transport().CloseIdleConnections() }
+func (p *HTTP2Pool) CloseIdleConnections() {
+	p.mu.Lock()
+	trs := make([]*http2.Transport, 0, len(p.trs))
+	for _, tr := range p.trs {
+		trs = append(trs, tr)
+	}
+	p.mu.Unlock()
+	for _, tr := range trs {
+		tr.CloseIdleConnections()
+	}
+}
 
-func (p *HTTP2Pool) transport() *http2.Transport {
-	p.once.Do(func() {
-		p.tr = &http2.Transport{
-			DialTLSContext:  dialH2,
-			IdleConnTimeout: HTTP2IdleTimeout,
-			// A dead TCP connection would take every new stream
-			// with it: the transport pings a silent one and drops
-			// it when no answer comes, or when its writes stall.
-			ReadIdleTimeout:  HTTP2PingInterval,
-			PingTimeout:      HTTP2PingTimeout,
-			WriteByteTimeout: DefaultWriteTimeout,
-		}
-	})
-	return p.tr
+// transport returns the transport, and so the connections, of the Dials
+// with cfg and proxy.
+func (p *HTTP2Pool) transport(cfg *tls.Config, proxy *url.URL) *http2.Transport {
+	k := h2Key{tls: weak.Make(cfg)}
+	if proxy != nil {
+		k.proxy = proxy.String()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tr := p.trs[k]; tr != nil {
+		return tr
+	}
+	if p.trs == nil {
+		p.trs = map[h2Key]*http2.Transport{}
+	}
+	tr := &http2.Transport{
+		DialTLSContext:  dialH2,
+		IdleConnTimeout: HTTP2IdleTimeout,
+		// A dead TCP connection would take every new stream
+		// with it: the transport pings a silent one and drops
+		// it when no answer comes, or when its writes stall.
+		ReadIdleTimeout:  HTTP2PingInterval,
+		PingTimeout:      HTTP2PingTimeout,
+		WriteByteTimeout: DefaultWriteTimeout,
+	}
+	p.trs[k] = tr
+	if cfg != nil {
+		runtime.AddCleanup(cfg, p.forget, k)
+	}
+	return tr
+}
+
+// forget drops the transport of a collected TLS configuration: no Dial
+// can ask for it again. Its idle connections are closed; the others end
+// with their last WebSocket (HTTP2IdleTimeout after it).
+func (p *HTTP2Pool) forget(k h2Key) {
+	p.mu.Lock()
+	tr := p.trs[k]
+	delete(p.trs, k)
+	p.mu.Unlock()
+	if tr != nil {
+		tr.CloseIdleConnections()
+	}
 }
 
 // h2Dial is what the pool's dial function needs from the Dial that asked
 // for a connection; it travels in the request's context.
 type h2Dial struct {
-	t    *target
-	opts *Options
-	mu   sync.Mutex
-	done bool // Dial no longer waits: a late connection is closed
+	t     *target
+	opts  *Options
+	proxy *url.URL // the proxy the connection's key names
+	mu    sync.Mutex
+	done  bool // Dial no longer waits: a late connection is closed
 	// http1 is a TLS connection on which the server chose HTTP/1.1:
 	// the WebSocket is opened on it rather than on a new one.
 	http1 net.Conn
@@ -96,7 +155,7 @@ func dialH2(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
 		// A Dial's own request always carries one.
 		return nil, h2stream.ErrNoHTTP2
 	}
-	nc, err := connect(ctx, d.t, d.opts, []string{http2.NextProtoTLS, "http/1.1"})
+	nc, err := connectVia(ctx, d.t, d.opts, d.proxy, []string{http2.NextProtoTLS, "http/1.1"})
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +187,12 @@ func dialHTTP2(ctx context.Context, t *target, h handler.Handler, opts *Options)
 	if u.Path == "" {
 		u.Path = "/"
 	}
-	d := &h2Dial{t: t, opts: opts}
-	resp, sc, err := h2stream.Open(context.WithValue(ctx, h2DialKey{}, d), opts.HTTP2.transport(), u, req.Host, req.Header)
+	proxy, err := proxyFor(t, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := &h2Dial{t: t, opts: opts, proxy: proxy}
+	resp, sc, err := h2stream.Open(context.WithValue(ctx, h2DialKey{}, d), opts.HTTP2.transport(opts.TLSConfig, proxy), u, req.Host, req.Header)
 	h1 := d.giveUp()
 	if err != nil {
 		if h2stream.Unsupported(err) && ctx.Err() == nil {

@@ -475,3 +475,45 @@ func TestHTTP2Request(t *testing.T) {
 		t.Fatalf("Request %s %s, subprotocol %q", c.Request().Method, c.Request().Proto, c.Subprotocol())
 	}
 }
+
+// TestHTTP2PoolKeyedByTLSConfig: Dials that share a pool share a TCP
+// connection only if they share the TLS configuration and the proxy. A
+// Dial with strict certificate checks never runs on a connection another
+// Dial opened with InsecureSkipVerify: it makes its own, and fails on the
+// certificate its configuration does not trust.
+func TestHTTP2PoolKeyedByTLSConfig(t *testing.T) {
+	s := startH2Server(t, "", 0)
+	pool := new(client.HTTP2Pool)
+	insecure := &client.Options{HTTP2: pool, TLSConfig: &tls.Config{InsecureSkipVerify: true}}
+	dial(t, s.url, newRecorder(), insecure)
+	dial(t, s.url, newRecorder(), insecure)
+	if n := s.conns.Load(); n != 1 {
+		t.Fatalf("two Dials with one TLSConfig: %d TCP connections, want 1", n)
+	}
+	// The system roots do not trust the test certificate.
+	strict := &client.Options{HTTP2: pool}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err := client.Dial(ctx, s.url, newRecorder(), strict)
+	var uerr x509.UnknownAuthorityError
+	if !errors.As(err, &uerr) {
+		t.Fatalf("a strict Dial after an insecure one on the same pool: %v, want the certificate refused", err)
+	}
+	// Another configuration that trusts the certificate: a connection
+	// of its own, then shared by the Dials that use it.
+	trusting := &client.Options{HTTP2: pool, TLSConfig: s.tls}
+	dial(t, s.url, newRecorder(), trusting)
+	dial(t, s.url, newRecorder(), trusting)
+	if n := s.conns.Load(); n != 3 { // the strict Dial's counted too
+		t.Fatalf("%d TCP connections, want 3 (insecure, strict refused, trusting)", n)
+	}
+	// A proxy is part of the key too.
+	paddr, tunnels := connectProxy(t, false)
+	purl, _ := url.Parse("http://" + paddr)
+	proxied := &client.Options{HTTP2: pool, TLSConfig: s.tls, Proxy: http.ProxyURL(purl)}
+	dial(t, s.url, newRecorder(), proxied)
+	dial(t, s.url, newRecorder(), proxied)
+	if n, tn := s.conns.Load(), tunnels.Load(); n != 4 || tn != 1 {
+		t.Fatalf("through a proxy: %d TCP connections, %d tunnels; want 4 and 1", n, tn)
+	}
+}
