@@ -148,36 +148,43 @@ func TestMaxConnections(t *testing.T) {
 	})
 }
 
-// TestH2StreamsBoundedByMaxConnections is the review's attack (branch rev,
-// TestRevH2StreamsMultiplyConnections): TCP connections that each open
-// H2MaxStreams WebSocket streams no longer hold H2MaxStreams WebSockets per
-// descriptor without bound: past MaxConnections every stream gets 503, on
-// both engines, and the server holds exactly MaxConnections.
+// TestH2StreamsBoundedByMaxConnections is the review's attack (its
+// TestRevH2StreamsMultiplyConnections): raw HTTP/2 clients that grant the
+// server no window each open H2MaxStreams WebSocket streams at once, which
+// once held H2MaxStreams WebSockets per descriptor with nothing bounding
+// the total. Past MaxConnections every stream gets 503, on both engines,
+// and the server never holds more than MaxConnections.
 func TestH2StreamsBoundedByMaxConnections(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		const conns, most = 3, 2*server.H2MaxStreams + server.H2MaxStreams/2
 		s := &server.Server{MaxConnections: most, PingInterval: -1}
 		addr, pool := startH2(t, e, s)
-		var ok, refused int
+		var cs []*rawH2
 		for range conns {
-			hc := testutil.DialH2(t, addr, pool)
+			c := dialRawH2(t, addr, pool, 0)
+			for i := range server.H2MaxStreams {
+				c.open(uint32(2*i+1), "/ws")
+			}
+			cs = append(cs, c)
+		}
+		statuses := map[string]int{}
+		for _, c := range cs {
 			for range server.H2MaxStreams {
-				resp, _ := hc.Open("/", nil)
-				switch resp.StatusCode {
-				case http.StatusOK:
-					ok++
-				case http.StatusServiceUnavailable:
-					refused++
-				default:
-					t.Fatalf("stream: %s", resp.Status)
+				select {
+				case st := <-c.status:
+					statuses[st[1]]++
+				case <-time.After(10 * time.Second):
+					t.Fatalf("statuses so far %v: no answer in 10 s", statuses)
+				}
+				if n := s.Stats().Connections; n > most {
+					t.Fatalf("%d WebSockets held, MaxConnections %d", n, most)
 				}
 			}
 		}
-		if ok != most || refused != conns*server.H2MaxStreams-most {
-			t.Errorf("%d streams accepted and %d refused, want %d and %d", ok, refused, most, conns*server.H2MaxStreams-most)
+		if statuses["200"] != most || statuses["503"] != conns*server.H2MaxStreams-most {
+			t.Errorf("statuses %v, want %d × 200 and %d × 503", statuses, most, conns*server.H2MaxStreams-most)
 		}
-		if n := s.Stats().Connections; n > most {
-			t.Errorf("%d WebSockets held, MaxConnections %d", n, most)
-		}
+		// (The 200 goes out before the table has the connection.)
+		hcEventually(t, 5*time.Second, "every accepted stream in the table", func() bool { return s.Stats().Connections == most })
 	})
 }
