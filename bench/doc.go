@@ -89,7 +89,7 @@
 // crypto/tls with a goroutine per connection (tlsClient), TLS 1.3 with Go's
 // default key exchange, no session resumption.
 // idle-h2 and echo-h2 are idle-wss and echo-wss with the WebSockets opened
-// as RFC 8441 streams, H2Streams (100) on each TLS connection, against the
+// as RFC 8441 streams, H2Streams (server.H2MaxStreams, 32) on each TLS connection, against the
 // servers that serve HTTP/2 (ws4go's, given -h2); the report gives each
 // server's ratio to its own wss:// figures.
 //
