@@ -37,7 +37,10 @@
 //
 // Closed's code and reason say how the connection ended: see Handler.
 // Sends never block on the peer without bound; a peer that does not read
-// fills a bounded queue and is then closed (ErrWriteQueueFull).
+// fills a bounded queue and is then closed (ErrWriteQueueFull). Where a
+// write itself can wait on the peer (TLS on the goroutine engine, an HTTP/2
+// stream), a data send instead waits while the queue holds over half its
+// bound, at most until a write makes no progress for WriteTimeout.
 //
 // # Testing
 //

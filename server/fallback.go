@@ -178,7 +178,6 @@ func (fb *fallback) close() {
 	fb.served.Wait()
 }
 
-// prefixConn replays the bytes read while looking for a WebSocket upgrade.
 // tlsStateKey holds, in a request's context, the TLS state of the
 // connection (a prefixConn over a *tls.Conn) that carried it.
 type tlsStateKey struct{}
@@ -195,6 +194,7 @@ func tlsStateContext(ctx context.Context, nc net.Conn) context.Context {
 	return ctx
 }
 
+// prefixConn replays the bytes read while looking for a WebSocket upgrade.
 type prefixConn struct {
 	net.Conn
 	read []byte

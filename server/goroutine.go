@@ -216,6 +216,9 @@ func (e goroutineEngine) run(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn
 	}
 	c.ReadEnded(err)
 	c.Finish()
+	tr.mu.Lock()
+	tr.ended = true
+	tr.mu.Unlock()
 }
 
 // blockingTransport is the goroutine engine's socket. Sends try a
@@ -235,6 +238,8 @@ type blockingTransport struct {
 	shut    atomic.Bool   // Shutdown was called: drain and close
 	flusher atomic.Bool   // the background flusher is writing
 	resume  chan struct{} // ResumeRead wakes the reading goroutine
+	mu      sync.Mutex
+	ended   bool // the reading goroutine is done: no flusher starts
 }
 
 func (t *blockingTransport) Write(bufs [][]byte) (int, error) {
@@ -314,9 +319,15 @@ func (t *blockingTransport) writeChunks(bufs [][]byte) (int, error) {
 func (t *blockingTransport) Blocking() bool { return t.rc == nil }
 
 // WaitWritable flushes in a goroutine of its own. It is counted in the
-// server's WaitGroup: it only starts while the connection's reading
-// goroutine is alive.
+// server's WaitGroup, so it only starts while the connection's reading
+// goroutine (counted too) has not returned: a sender that asks later finds
+// the connection gone, with nothing to flush.
 func (t *blockingTransport) WaitWritable() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended {
+		return
+	}
 	t.s.wg.Add(1)
 	go func() {
 		defer t.s.wg.Done()

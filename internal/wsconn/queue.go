@@ -45,6 +45,17 @@ type queue struct {
 	// iov is what Flush hands to the transport (only the holder of the
 	// right to write touches it).
 	iov [flushIovecs][]byte
+	// drained, if set, is closed when the queue next gives memory back
+	// or goes: senders waiting for room (see waitRoomLocked) wake.
+	drained chan struct{}
+}
+
+// wake wakes the senders waiting for room.
+func (q *queue) wake() {
+	if q != nil && q.drained != nil {
+		close(q.drained)
+		q.drained = nil
+	}
 }
 
 // sizeClasses are the Go allocator's small size classes (runtime's
@@ -250,6 +261,7 @@ func (c *Conn) overflowLocked(code handler.CloseCode, reason string) {
 		keep = 1
 	}
 	end := q.head + keep
+	q.wake() // (to find the connection closing)
 	clear(q.frames[end:])
 	q.frames = q.frames[:end]
 	clear(q.deferred)
@@ -288,6 +300,7 @@ func (c *Conn) dropQueueLocked() {
 		c.memLocked(q, -q.mem)
 		clear(q.frames)
 		clear(q.deferred)
+		q.wake()
 		c.q = nil
 	}
 	c.pauseLocked()
@@ -323,6 +336,9 @@ func (c *Conn) consumeLocked(n int) {
 		q.frames, q.head, q.pong = nil, 0, -1
 	}
 	c.memLocked(q, -freed)
+	if freed > 0 {
+		q.wake()
+	}
 	c.pauseLocked()
 }
 

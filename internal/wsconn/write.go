@@ -210,6 +210,11 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 		putMaskBuf(bp)
 		return handler.ErrClosed
 	}
+	if !op.IsControl() && c.defersWrites() && !c.waitRoomLocked(hn+len(p)) {
+		c.mu.Unlock()
+		putMaskBuf(bp)
+		return handler.ErrClosed
+	}
 	var ends bool // this frame ends a fragmented message
 	if !op.IsControl() {
 		ends = fin && op == ws.OpContinuation
@@ -287,6 +292,17 @@ func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bo
 	}
 	total := hn + len(p)
 	if n == total {
+		if c.defersWrites() {
+			// (A pong, by the reading goroutine:) what was
+			// queued meanwhile is the flusher's to write.
+			c.mu.Lock()
+			more := c.q.pending()
+			c.mu.Unlock()
+			if more {
+				c.tr.WaitWritable()
+				return nil
+			}
+		}
 		c.Flush()
 		return nil
 	}
@@ -374,6 +390,34 @@ func (c *Conn) kick() {
 	c.Flush()
 }
 
+// waitRoomLocked holds a data frame of n bytes for a transport that defers
+// writes while the queue is over half its bound or the frame would not fit
+// beside what it holds, as a blocking write would have held its sender: a
+// burst of sends to a peer that reads meets backpressure, not
+// MaxWriteQueue. The flusher's writes make progress or fail within
+// WriteTimeout, and the connection's end wakes the sender too. It reports
+// false when the connection has ended or is closing meanwhile. c.mu is
+// held, and released while waiting.
+func (c *Conn) waitRoomLocked(n int) bool {
+	cost := allocSize(n) + indexCost
+	for {
+		if c.has(stGone | stCloseSent) {
+			return false
+		}
+		q := c.q
+		if !q.pending() || !c.has(stPaused) && !c.overLocked(n, cost) {
+			return true
+		}
+		if q.drained == nil {
+			q.drained = make(chan struct{})
+		}
+		ch := q.drained
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+	}
+}
+
 // defersWrites reports whether only a flusher goroutine may write on c: a
 // server's blocking transport (TLS on the goroutine engine, an HTTP/2
 // stream) can wait on the peer up to WriteTimeout in a write, which must
@@ -400,6 +444,7 @@ func (c *Conn) Flush() {
 		q := c.q
 		if !q.pending() {
 			if q != nil && len(q.deferred) == 0 {
+				q.wake()
 				c.q = nil
 			}
 			c.clear(stFlushing)
