@@ -18,11 +18,14 @@ run: build
 # Packages run one at a time (-p 1): several of them load the machine on
 # purpose (the adversary suite, the conformance suites, Chromium), and on a
 # 2-core machine running them together stretches the timing of the others.
+# ./server, the longest (three conformance runs: TCP, TLS and HTTP/2
+# streams), takes about 9 minutes here: the timeout leaves room for a slower
+# machine.
 # The real clients and tools the tests drive come from Debian packages, which
 # deps installs when they are missing.
 test: deps lint
 	@mkdir -p bin
-	WS4GO_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -race -count=1 -p 1 -timeout 20m ./...
+	WS4GO_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -race -count=1 -p 1 -timeout 30m ./...
 	promtool check metrics < bin/metrics.txt
 	cd bench/peers && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz-short

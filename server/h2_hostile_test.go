@@ -105,6 +105,25 @@ func (c *rawH2) open(id uint32, path string, extra ...string) {
 	}
 }
 
+// openStreams opens n WebSocket streams at /ws (ids 1, 3, ...) and checks
+// that each gets its 200.
+func (c *rawH2) openStreams(n int) {
+	c.t.Helper()
+	for i := range n {
+		c.open(uint32(2*i+1), "/ws")
+	}
+	for range n {
+		select {
+		case st := <-c.status:
+			if st[1] != "200" {
+				c.t.Fatalf("status %s", st[1])
+			}
+		case <-time.After(10 * time.Second):
+			c.t.Fatal("no answer to an extended CONNECT in 10 s")
+		}
+	}
+}
+
 // TestH2HostileSendNotHeld: Send never waits for the peer (a peer that does
 // not read fills a bounded queue and is then closed), also on an HTTP/2
 // stream whose peer grants no window: otherwise an application that sends
@@ -145,12 +164,7 @@ func TestH2HostileShutdownStalledStreams(t *testing.T) {
 		Handler: func() handler.Handler { return handler.EchoHandler{} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
-	for i := range 10 {
-		c.open(uint32(2*i+1), "/ws")
-	}
-	for range 10 {
-		<-c.status
-	}
+	c.openStreams(10)
 	done := make(chan error, 1)
 	t0 := time.Now()
 	go func() { done <- s.Shutdown(t.Context()) }()
@@ -189,12 +203,7 @@ func TestH2HostileSweeperNotHeld(t *testing.T) {
 		Handler: func() handler.Handler { return handler.EchoHandler{} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
-	for i := range 5 {
-		c.open(uint32(2*i+1), "/ws")
-	}
-	for range 5 {
-		<-c.status
-	}
+	c.openStreams(5)
 	// The victim: an HTTP/1.1 WebSocket over TLS that never answers.
 	tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
 	if err != nil {
@@ -224,12 +233,7 @@ func TestH2HostileShutdownDeadline(t *testing.T) {
 		Handler: func() handler.Handler { return handler.EchoHandler{} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
-	for i := range 10 {
-		c.open(uint32(2*i+1), "/ws")
-	}
-	for range 10 {
-		<-c.status
-	}
+	c.openStreams(10)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	t0 := time.Now()
@@ -385,12 +389,7 @@ func TestH2HostileBroadcastNotHeld(t *testing.T) {
 		Handler: func() handler.Handler { return handler.EchoHandler{} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
-	for i := range 5 {
-		c.open(uint32(2*i+1), "/ws")
-	}
-	for range 5 {
-		<-c.status
-	}
+	c.openStreams(5)
 	for s.Stats().Connections < 5 { // the 200 goes out before the table has it
 		time.Sleep(time.Millisecond)
 	}
