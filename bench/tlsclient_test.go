@@ -59,20 +59,7 @@ func TestTLSClient(t *testing.T) {
 	// Close drops the connections on the engine's workers: each is
 	// counted lost once, in the phase that finds it closed.
 	srv.Close()
-	lost := int64(0)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		r, err = c.Run(ctx, runSpec{Scenario: Idle, Duration: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		lost += r.Errors
-		if r.Open == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if r.Open != 0 || lost != 20 {
-		t.Fatalf("idle after the server closed: %d open, %d lost, want 0 and 20", r.Open, lost)
-	}
+	expectAllLost(t, c, 20)
 }
 
 // TestTLSClientH2 drives a ws4go server through the HTTP/2 client's
@@ -116,19 +103,26 @@ func TestTLSClientH2(t *testing.T) {
 		t.Fatalf("idle: %+v %v", r, err)
 	}
 	srv.Close()
+	expectAllLost(t, c, 20)
+}
+
+// expectAllLost runs idle phases until c holds no connection, at most 5 s,
+// and checks that each of its n was counted lost once.
+func expectAllLost(t *testing.T, c *tlsClient, n int64) {
+	t.Helper()
 	lost := int64(0)
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		r, err = c.Run(ctx, runSpec{Scenario: Idle, Duration: 10 * time.Millisecond})
+		r, err := c.Run(context.Background(), runSpec{Scenario: Idle, Duration: 10 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
 		lost += r.Errors
 		if r.Open == 0 || time.Now().After(deadline) {
-			break
+			if r.Open != 0 || lost != n {
+				t.Fatalf("idle after the server closed: %d open, %d lost, want 0 and %d", r.Open, lost, n)
+			}
+			return
 		}
-	}
-	if r.Open != 0 || lost != 20 {
-		t.Fatalf("idle after the server closed: %d open, %d lost, want 0 and 20", r.Open, lost)
 	}
 }
 
