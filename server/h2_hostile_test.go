@@ -131,13 +131,10 @@ func (c *rawH2) openStreams(n int) {
 func TestH2HostileSendNotHeld(t *testing.T) {
 	opened := make(chan handler.Conn, 1)
 	s := &server.Server{WriteTimeout: 2 * time.Second, PingInterval: -1,
-		Handler: func() handler.Handler { return openedNotifier{opened} }}
+		Handler: func() handler.Handler { return openedNotifier{ch: opened} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
-	c.open(1, "/ws")
-	if st := <-c.status; st[1] != "200" {
-		t.Fatalf("status %s", st[1])
-	}
+	c.openStreams(1)
 	conn := <-opened
 	t0 := time.Now()
 	err := conn.Send(handler.Text, []byte("x"))
@@ -146,14 +143,13 @@ func TestH2HostileSendNotHeld(t *testing.T) {
 	}
 }
 
+// openedNotifier hands each connection it opens to ch.
 type openedNotifier struct {
+	handler.Base
 	ch chan handler.Conn
 }
 
-func (o openedNotifier) Opened(c handler.Conn)                        { o.ch <- c }
-func (openedNotifier) ReceivedMessage(handler.Conn, handler.Message)  {}
-func (openedNotifier) Ponged(handler.Conn, []byte)                    {}
-func (openedNotifier) Closed(handler.Conn, handler.CloseCode, string) {}
+func (o openedNotifier) Opened(c handler.Conn) { o.ch <- c }
 
 // TestH2HostileShutdownStalledStreams: Shutdown without a deadline, with
 // streams whose peer grants no window (the 1001 cannot be sent) on a
@@ -316,10 +312,7 @@ func TestH2HostilePanicsCostOneStream(t *testing.T) {
 		}}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 65535)
-	c.open(1, "/ws")
-	if st := <-c.status; st[1] != "200" {
-		t.Fatal(st)
-	}
+	c.openStreams(1)
 	c.open(3, "/ws?p=accept")
 	if st := <-c.status; st[1] != "500" {
 		t.Errorf("accept panic: %s", st[1])
@@ -343,13 +336,10 @@ func TestH2HostilePanicsCostOneStream(t *testing.T) {
 func TestH2HostileWriteTimeoutIsNoProgress(t *testing.T) {
 	opened := make(chan handler.Conn, 1)
 	s := &server.Server{WriteTimeout: 2 * time.Second, PingInterval: -1,
-		Handler: func() handler.Handler { return openedNotifier{opened} }}
+		Handler: func() handler.Handler { return openedNotifier{ch: opened} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 65535)
-	c.open(1, "/ws")
-	if st := <-c.status; st[1] != "200" {
-		t.Fatal(st)
-	}
+	c.openStreams(1)
 	conn := <-opened
 	stop := make(chan struct{})
 	defer close(stop)

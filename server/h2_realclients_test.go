@@ -101,12 +101,7 @@ func TestRealClientsH2(t *testing.T) {
 		defer cancel()
 
 		t.Run("chromium", func(t *testing.T) {
-			dom, err := realclients.RunChromium(ctx, "https://"+addr+"/")
-			if err != nil {
-				t.Fatalf("chromium: %v", err)
-			}
-			r, err := realclients.ParseChromiumResult(dom)
-			checkReport(t, "chromium", r, err)
+			chromiumReport(t, ctx, "https://"+addr+"/", "chromium")
 			expectClosed(t, closed, realclients.EchoCloseCode, realclients.EchoCloseReason)
 			conns, pages := sn.take()
 			if len(conns) != 1 || !strings.HasPrefix(conns[0], "2 ") || len(pages) == 0 || !strings.HasPrefix(pages[0], "2 ") {

@@ -279,23 +279,7 @@ func TestH2Shutdown(t *testing.T) {
 			c.echoes("hi")
 			cs = append(cs, c)
 		}
-		done := make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			done <- s.Shutdown(ctx)
-		}()
-		for _, c := range cs {
-			c.readClose(handler.CloseGoingAway)
-			c.send(ws.OpClose, closePayload(1001, ""))
-			c.expectEOF()
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
+		shutdownAnswered(t, s, errc, cs...)
 		if n := s.Len(); n != 0 {
 			t.Errorf("%d connections left", n)
 		}

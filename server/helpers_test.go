@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -53,6 +54,31 @@ func serveOwn(t *testing.T, s *server.Server) (string, <-chan error) {
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(l) }()
 	return l.Addr().String(), errc
+}
+
+// shutdownAnswered shuts s down (served by serveOwn, Serve's error on errc)
+// while each of cs answers its 1001: Shutdown must end cleanly within 5 s,
+// each connection with its closing handshake, and Serve with
+// ErrServerClosed.
+func shutdownAnswered(t *testing.T, s *server.Server, errc <-chan error, cs ...*rawClient) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	for _, c := range cs {
+		c.readClose(handler.CloseGoingAway)
+		c.send(ws.OpClose, closePayload(1001, ""))
+		c.expectEOF()
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
 }
 
 // rawClient is a minimal, deliberately independent WebSocket client for tests:

@@ -40,21 +40,37 @@ func (h *closeOnRequest) Closed(_ handler.Conn, code handler.CloseCode, reason s
 	}
 }
 
+// servePage serves the Chromium test page.
+func servePage(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = io.WriteString(w, realclients.ChromiumTestPage)
+}
+
 // realClientServer serves the echo endpoint at /ws and the Chromium test page
 // at / on the same host:port (the Origin check requires it).
 func realClientServer(t *testing.T, e server.Engine, compression bool) (string, chan [2]string) {
 	closed := make(chan [2]string, 8)
 	page := http.NewServeMux()
-	page.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, realclients.ChromiumTestPage)
-	})
+	page.HandleFunc("/", servePage)
 	addr := start(t, e, &server.Server{
 		Routes:      map[string]handler.Factory{"/ws": func() handler.Handler { return &closeOnRequest{closed: closed} }},
 		HTTP:        page,
 		Compression: compression,
 	})
 	return addr, closed
+}
+
+// chromiumReport loads pageURL in headless Chromium and checks the report
+// the test page leaves in its DOM (as who).
+func chromiumReport(t *testing.T, ctx context.Context, pageURL, who string) realclients.Report {
+	t.Helper()
+	dom, err := realclients.RunChromium(ctx, pageURL)
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	r, err := realclients.ParseChromiumResult(dom)
+	checkReport(t, who, r, err)
+	return r
 }
 
 func checkReport(t *testing.T, who string, r realclients.Report, err error) {
@@ -114,12 +130,7 @@ func testRealClients(t *testing.T, e server.Engine, compression bool) {
 		}
 		t.Run("chromium", func(t *testing.T) {
 			for _, mode := range []string{"", "?mode=server-close"} {
-				dom, err := realclients.RunChromium(ctx, "http://"+addr+"/"+mode)
-				if err != nil {
-					t.Fatalf("chromium: %v", err)
-				}
-				r, err := realclients.ParseChromiumResult(dom)
-				checkReport(t, "chromium"+mode, r, err)
+				r := chromiumReport(t, ctx, "http://"+addr+"/"+mode, "chromium"+mode)
 				checkExtensions(t, "chromium", r.Extensions, compression)
 				if strings.Contains(mode, "server-close") {
 					expectClosed(t, closed, realclients.ServerCloseCode, realclients.ServerCloseReason)
@@ -172,10 +183,7 @@ func TestRealClientsTLS(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		closed := make(chan [2]string, 8)
 		page := http.NewServeMux()
-		page.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = io.WriteString(w, realclients.ChromiumTestPage)
-		})
+		page.HandleFunc("/", servePage)
 		addr := start(t, e, &server.Server{
 			Routes:    map[string]handler.Factory{"/ws": func() handler.Handler { return &closeOnRequest{closed: closed} }},
 			HTTP:      page,
@@ -197,12 +205,7 @@ func TestRealClientsTLS(t *testing.T) {
 			})
 		}
 		t.Run("chromium", func(t *testing.T) {
-			dom, err := realclients.RunChromium(ctx, "https://"+addr+"/")
-			if err != nil {
-				t.Fatalf("chromium: %v", err)
-			}
-			r, err := realclients.ParseChromiumResult(dom)
-			checkReport(t, "chromium", r, err)
+			chromiumReport(t, ctx, "https://"+addr+"/", "chromium")
 			expectClosed(t, closed, realclients.EchoCloseCode, realclients.EchoCloseReason)
 		})
 	})

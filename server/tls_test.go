@@ -318,21 +318,7 @@ func TestTLSShutdown(t *testing.T) {
 		addr, errc := serveOwn(t, s)
 		c, _ := dialTLS(t, addr, pool)
 		c.echoes("hi")
-		done := make(chan error, 1)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			done <- s.Shutdown(ctx)
-		}()
-		c.readClose(handler.CloseGoingAway)
-		c.send(ws.OpClose, closePayload(1001, ""))
-		c.expectEOF()
-		if err := <-done; err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
+		shutdownAnswered(t, s, errc, c)
 	})
 }
 
