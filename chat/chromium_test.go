@@ -12,6 +12,7 @@ import (
 
 	"github.com/ws4go/ws4go/chat"
 	"github.com/ws4go/ws4go/internal/realclients"
+	"github.com/ws4go/ws4go/internal/testutil"
 )
 
 // tabPage drives the real demo page (served at /) in an iframe, as a person
@@ -95,6 +96,7 @@ func parseTab(dom string) (tabResult, error) {
 // TestChromiumTabsChat: two headless Chromium browsers chat through the
 // demo page: each sees all the messages of both, in the same order.
 func TestChromiumTabsChat(t *testing.T) {
+	testutil.Slow(t)
 	ch := chat.New(chat.Options{Logger: quietLogger()})
 	addr := serveChat(t, ch, nil, nil, map[string]http.Handler{
 		"GET /tab": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/ws4go/ws4go/internal/conformance"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -25,6 +26,7 @@ import (
 // with compression enabled. Every case must be OK; the table is printed with
 // -v and on failure.
 func TestConformanceDeflate(t *testing.T) {
+	testutil.Slow(t)
 	cases := conformance.CompressionCases()
 	if testing.Short() {
 		var quick []conformance.Case

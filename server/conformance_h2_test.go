@@ -21,6 +21,7 @@ import (
 // the same net/http server and the same stream loop, and its 1,180 cases
 // would double the package's time for no other path.
 func TestConformanceHTTP2(t *testing.T) {
+	testutil.Slow(t)
 	cases := conformance.Cases()
 	var deflate []conformance.Case
 	for _, c := range conformance.CompressionCases() {

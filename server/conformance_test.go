@@ -16,6 +16,7 @@ import (
 // Autobahn families 1–9) against each engine. Every case must be OK; the
 // table is printed with -v and on failure.
 func TestConformance(t *testing.T) {
+	testutil.Slow(t)
 	cases := conformance.Cases()
 	if testing.Short() {
 		cases = conformance.Quick()
@@ -59,6 +60,7 @@ func checkConformanceTarget(t *testing.T, target conformance.Target, cases []con
 // each engine: records split, joined and delayed by TLS must not change any
 // outcome.
 func TestConformanceTLS(t *testing.T) {
+	testutil.Slow(t)
 	cases := conformance.Cases()
 	if testing.Short() {
 		cases = conformance.Quick()

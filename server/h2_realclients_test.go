@@ -13,6 +13,7 @@ import (
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/realclients"
+	"github.com/ws4go/ws4go/internal/testutil"
 	"github.com/ws4go/ws4go/server"
 )
 
@@ -75,6 +76,7 @@ for (let i = 0; i < n; i++) {
 // share the page's TCP connection. Node's ws and Python's websockets are
 // still served over HTTP/1.1 on the same port. Both engines.
 func TestRealClientsH2(t *testing.T) {
+	testutil.Slow(t)
 	cert := trustTestCert(t)
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		sn := &seen{}

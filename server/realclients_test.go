@@ -96,6 +96,7 @@ func expectClosed(t *testing.T, closed chan [2]string, code handler.CloseCode, r
 }
 
 func TestRealClients(t *testing.T) {
+	testutil.Slow(t)
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		for _, compression := range []bool{false, true} {
 			name := "plain"
@@ -179,6 +180,7 @@ func trustTestCert(t *testing.T) tls.Certificate {
 // over wss:// (Server.TLSConfig) on both engines, each trusting only the
 // test certificate (Chromium by its public key's hash).
 func TestRealClientsTLS(t *testing.T) {
+	testutil.Slow(t)
 	cert := trustTestCert(t)
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		closed := make(chan [2]string, 8)

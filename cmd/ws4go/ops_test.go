@@ -222,6 +222,7 @@ next:
 // and Python's websockets run their whole echo script over it, trusting
 // only the generated certificate) and the page over https://.
 func TestTLS(t *testing.T) {
+	testutil.Slow(t)
 	certFile, keyFile, pool := testutil.WriteSelfSigned(t, t.TempDir())
 	t.Setenv("NODE_EXTRA_CA_CERTS", certFile) // Node's ws
 	t.Setenv("SSL_CERT_FILE", certFile)       // Python's ssl (OpenSSL)
@@ -280,6 +281,7 @@ asyncio.run(asyncio.wait_for(main(sys.argv[1]), 20))
 // engine; a stale socket file left by a crashed process is replaced, and
 // the file is removed at exit.
 func TestUnixSocket(t *testing.T) {
+	testutil.Slow(t)
 	script := filepath.Join(t.TempDir(), "unix_client.py")
 	if err := os.WriteFile(script, []byte(unixClient), 0o644); err != nil {
 		t.Fatal(err)

@@ -71,6 +71,7 @@ func startRun(t *testing.T, args []string, prefixes ...string) ([]string, func()
 // TestDemoPage loads the page at / in headless Chromium; the page connects
 // to /ws, sends a message as if typed, and shows the echo.
 func TestDemoPage(t *testing.T) {
+	testutil.Slow(t)
 	t.Setenv("WS4GO_ADDR", "127.0.0.1:0") // flags come from the environment too
 	for _, engine := range []string{"goroutine", "netpoll"} {
 		t.Run(engine, func(t *testing.T) {

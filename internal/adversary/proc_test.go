@@ -29,6 +29,10 @@ var advBin string
 var advHelp string
 
 func TestMain(m *testing.M) {
+	if !testutil.SlowEnabled() {
+		fmt.Println("internal/adversary: a slow suite: set " + testutil.SlowEnv + "=1 to run it (make test does)")
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "ws4go-adversary-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -169,6 +169,7 @@ func hangUpAfterHandshake(ln net.Listener) {
 }
 
 func TestNode(t *testing.T) {
+	testutil.Slow(t)
 	if err := nodeCheck(); err != nil {
 		t.Fatal(err)
 	}
@@ -176,10 +177,12 @@ func TestNode(t *testing.T) {
 }
 
 func TestPython(t *testing.T) {
+	testutil.Slow(t)
 	testClient(t, RunPython, pythonSteps)
 }
 
 func TestRunNodeCanceled(t *testing.T) {
+	testutil.Slow(t)
 	if err := nodeCheck(); err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +239,7 @@ func watchChromium(t *testing.T) (check func()) {
 }
 
 func TestRunChromiumStaticPage(t *testing.T) {
+	testutil.Slow(t)
 	const page = `<!DOCTYPE html><html><body><pre id="result"></pre><script>
 setTimeout(function () {
   document.getElementById("result").textContent = JSON.stringify({client: "chromium static", mode: "echo", error: "a<b & c"});
@@ -269,6 +273,7 @@ setTimeout(function () {
 }
 
 func TestRunChromiumNoDone(t *testing.T) {
+	testutil.Slow(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `<!DOCTYPE html><html><body><p id="stuck">never done</p></body></html>`)
 	}))
@@ -284,6 +289,7 @@ func TestRunChromiumNoDone(t *testing.T) {
 }
 
 func TestRunChromiumNavigationFails(t *testing.T) {
+	testutil.Slow(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -299,6 +305,7 @@ func TestRunChromiumNavigationFails(t *testing.T) {
 }
 
 func TestChromiumTestPage(t *testing.T) {
+	testutil.Slow(t)
 	addr := startEchoServer(t, ChromiumTestPage)
 	t.Run("echo", func(t *testing.T) {
 		check := watchChromium(t)

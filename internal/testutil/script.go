@@ -16,11 +16,13 @@ import (
 // listening on 127.0.0.1 and exits when its stdin closes, and returns
 // "127.0.0.1:n". env nil is this process's environment. A missing
 // interpreter or library fails the test with hint (the Debian package to
-// install): nothing is skipped. When the test ends the script's stdin is
+// install): nothing is skipped when the slow suites run (see Slow), and
+// without them the test is skipped. When the test ends the script's stdin is
 // closed, it is killed if it has not exited within 10 s, and the end of
 // what it wrote to stderr is logged.
 func ScriptServer(t testing.TB, hint string, env []string, bin string, args ...string) string {
 	t.Helper()
+	Slow(t)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	stderr := &Buffer{}
