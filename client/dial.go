@@ -70,11 +70,20 @@ type Options struct {
 	// not retried. Conn.Proto tells which one runs. ws:// and ws+unix
 	// URLs ignore HTTP2.
 	HTTP2 *HTTP2Pool
-	// Proxy returns the HTTP proxy to reach the server through (with a
-	// CONNECT request), or nil for a direct connection; e.g.
-	// http.ProxyFromEnvironment, or http.ProxyURL(u). Only http:// proxy
-	// URLs are supported; user information in the URL is sent as Basic
-	// Proxy-Authorization. Nil (the default): never use a proxy.
+	// Proxy returns the proxy to reach the server through, or nil for a
+	// direct connection: ProxyFromEnvironment follows HTTPS_PROXY,
+	// HTTP_PROXY, ALL_PROXY and NO_PROXY; http.ProxyURL(u) names one.
+	// The request it gets has the scheme https for wss:// and http for
+	// ws://, as net/http's would. The URL's scheme says how to reach
+	// the proxy: http:// (an HTTP proxy, sent a CONNECT request; port 80
+	// by default), https:// (the same over TLS, checked with TLSConfig
+	// against the proxy's name; port 443), socks5:// or socks5h://
+	// (SOCKS5, port 1080; the proxy resolves the server's name in both
+	// cases, as with net/http). User information in the URL is sent as
+	// Basic Proxy-Authorization, or as the SOCKS5 username and password.
+	// TLS with the server runs end to end inside the tunnel. A ws+unix
+	// URL never uses a proxy. Nil (the default): never use a proxy,
+	// whatever the environment says.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// HandshakeTimeout bounds the opening of a connection: DNS, TCP,
@@ -361,30 +370,13 @@ func connect(ctx context.Context, t *target, opts *Options, alpn []string) (net.
 	return connectVia(ctx, t, opts, proxy, alpn)
 }
 
-// proxyFor is the proxy opts.Proxy chooses for t (nil: none).
-func proxyFor(t *target, opts *Options) (*url.URL, error) {
-	if opts.Proxy == nil {
-		return nil, nil
-	}
-	u := *t.url
-	u.Scheme = "http"
-	if t.tls {
-		u.Scheme = "https"
-	}
-	p, err := opts.Proxy(&http.Request{Method: http.MethodGet, URL: &u, Header: http.Header{}, Host: t.host})
-	if err != nil {
-		return nil, fmt.Errorf("ws4go client: choosing a proxy for %s: %w", t.display, err)
-	}
-	return p, nil
-}
-
 // connectVia opens a TCP connection to t, through proxy if not nil, then
 // TLS for wss:// offering alpn.
 func connectVia(ctx context.Context, t *target, opts *Options, proxy *url.URL, alpn []string) (net.Conn, error) {
 	var nc net.Conn
 	var err error
 	if proxy != nil {
-		nc, err = connectProxy(ctx, t, proxy)
+		nc, err = dialProxy(ctx, t, opts, proxy)
 	} else {
 		var d net.Dialer
 		nc, err = d.DialContext(ctx, "tcp", t.addr)
@@ -413,69 +405,6 @@ func connectVia(ctx context.Context, t *target, opts *Options, proxy *url.URL, a
 		return nil, fmt.Errorf("ws4go client: TLS handshake with %s: %w", t.display, err)
 	}
 	return tc, nil
-}
-
-// connectProxy opens a tunnel to t through an HTTP proxy (RFC 9110
-// section 9.3.6).
-func connectProxy(ctx context.Context, t *target, p *url.URL) (net.Conn, error) {
-	if p.Scheme != "http" {
-		return nil, fmt.Errorf("ws4go client: proxy %s: only http:// proxies are supported", p.Redacted())
-	}
-	port := "80"
-	if p.Port() != "" {
-		port = p.Port()
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.Hostname(), port))
-	if err != nil {
-		return nil, fmt.Errorf("ws4go client: dial proxy %s: %w", p.Redacted(), err)
-	}
-	// ctx bounds the exchange: its end wakes a blocked read or write.
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	fail := func(err error) (net.Conn, error) {
-		stop()
-		nc.Close()
-		return nil, err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", t.addr, t.addr)
-	if u := p.User; u != nil {
-		pw, _ := u.Password()
-		cred := base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pw))
-		fmt.Fprintf(&b, "Proxy-Authorization: Basic %s\r\n", cred)
-	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(nc, b.String()); err != nil {
-		return fail(fmt.Errorf("ws4go client: sending CONNECT to proxy %s: %w", p.Redacted(), err))
-	}
-	refused := func(detail string) *HandshakeError {
-		return &HandshakeError{URL: t.display, Err: ErrProxy, Detail: "proxy " + p.Redacted() + ": " + detail}
-	}
-	resp, br, err := readResponse(nc, &http.Request{Method: http.MethodConnect})
-	var herr *HandshakeError
-	switch {
-	case err == nil:
-	case errors.As(err, &herr):
-		return fail(refused("its answer: " + strings.TrimSuffix(herr.Err.Error()+": "+herr.Detail, ": ")))
-	case ctx.Err() != nil || isTimeout(err):
-		return fail(fmt.Errorf("ws4go client: proxy %s did not answer CONNECT: %w", p.Redacted(), err))
-	default:
-		return fail(refused("reading its answer: " + err.Error()))
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		herr := refused("answered " + resp.Status)
-		herr.StatusCode, herr.Header = resp.StatusCode, resp.Header
-		herr.Body, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-		return fail(herr)
-	}
-	if br.Buffered() > 0 {
-		return fail(refused("it sent data before the tunnel was used"))
-	}
-	if !stop() {
-		return fail(fmt.Errorf("ws4go client: proxy %s: %w", p.Redacted(), ctx.Err()))
-	}
-	_ = nc.SetDeadline(time.Time{})
-	return nc, nil
 }
 
 // handshakeConn runs the opening handshake on nc.

@@ -1,6 +1,7 @@
 // Package client is the client side of ws4go: it dials WebSocket servers
-// (ws://, wss://, a Unix socket, optionally through an HTTP CONNECT proxy)
-// and runs the same handler.Handler callbacks as the server does.
+// (ws://, wss://, a Unix socket, optionally through an HTTP, HTTPS or
+// SOCKS5 proxy) and runs the same handler.Handler callbacks as the server
+// does.
 //
 //	type printer struct{ handler.Base }
 //
