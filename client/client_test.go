@@ -7,17 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,96 +224,6 @@ func TestTLS(t *testing.T) {
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Fatalf("untrusted certificate: %v, want an x509.UnknownAuthorityError", err)
-	}
-}
-
-// connectProxy is a minimal HTTP CONNECT proxy on 127.0.0.1. It requires
-// the Basic credentials user:pass when auth is set, and counts tunnels.
-func connectProxy(t *testing.T, auth bool) (addr string, tunnels *atomic.Int32) {
-	tunnels = new(atomic.Int32)
-	addr = rawServer(t, func(nc net.Conn, br *bufio.Reader, req *http.Request) {
-		if req.Method != http.MethodConnect {
-			io.WriteString(nc, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-			return
-		}
-		if auth && req.Header.Get("Proxy-Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("user:pass")) {
-			io.WriteString(nc, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\nContent-Length: 6\r\n\r\ndenied")
-			return
-		}
-		up, err := net.Dial("tcp", req.Host)
-		if err != nil {
-			io.WriteString(nc, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-			return
-		}
-		defer up.Close()
-		tunnels.Add(1)
-		io.WriteString(nc, "HTTP/1.1 200 Connection established\r\n\r\n")
-		done := make(chan struct{})
-		go func() {
-			_, _ = io.Copy(up, br)
-			if tc, ok := up.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
-			close(done)
-		}()
-		_, _ = io.Copy(nc, up)
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-		<-done
-	})
-	return addr, tunnels
-}
-
-func TestProxy(t *testing.T) {
-	addr := start(t, &server.Server{Handler: handler.Echo})
-	paddr, tunnels := connectProxy(t, true)
-	purl, _ := url.Parse("http://user:pass@" + paddr)
-	echoChecks(t, "ws://"+addr+"/", &client.Options{Proxy: http.ProxyURL(purl)})
-	if n := tunnels.Load(); n != 1 {
-		t.Fatalf("%d tunnels through the proxy, want 1", n)
-	}
-
-	t.Run("wss", func(t *testing.T) {
-		// TLS runs end to end inside the tunnel: the proxy only
-		// sees the CONNECT request, and the certificate is checked
-		// against the server's name, not the proxy's.
-		cert, pool := testutil.SelfSigned(t)
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		serve(t, &server.Server{Handler: handler.Echo, Compression: true}, tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}}))
-		paddr, tunnels := connectProxy(t, false)
-		purl, _ := url.Parse("http://" + paddr)
-		opts := &client.Options{Proxy: http.ProxyURL(purl), TLSConfig: &tls.Config{RootCAs: pool}}
-		echoChecks(t, "wss://"+l.Addr().String()+"/", opts)
-		if n := tunnels.Load(); n != 1 {
-			t.Fatalf("%d tunnels through the proxy, want 1", n)
-		}
-		// A certificate that does not name the server fails through
-		// the tunnel too.
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		_, err = client.Dial(ctx, "wss://"+l.Addr().String()+"/", handler.Base{}, &client.Options{
-			Proxy: http.ProxyURL(purl), TLSConfig: &tls.Config{RootCAs: pool, ServerName: "elsewhere.example"}})
-		var hostErr x509.HostnameError
-		if !errors.As(err, &hostErr) {
-			t.Fatalf("wrong server name through the proxy: %v, want an x509.HostnameError", err)
-		}
-		if n := tunnels.Load(); n != 2 {
-			t.Fatalf("%d tunnels through the proxy, want 2", n)
-		}
-	})
-
-	// Wrong credentials: the proxy's refusal is an ErrProxy.
-	bad, _ := url.Parse("http://user:wrong@" + paddr)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	_, err := client.Dial(ctx, "ws://"+addr+"/", handler.Base{}, &client.Options{Proxy: http.ProxyURL(bad)})
-	var he *client.HandshakeError
-	if !errors.Is(err, client.ErrProxy) || !errors.As(err, &he) || he.StatusCode != 407 || !strings.Contains(err.Error(), "denied") {
-		t.Fatalf("bad proxy credentials: %v, want an ErrProxy with status 407", err)
 	}
 }
 

@@ -62,6 +62,7 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 	cfg := &wsconn.Config{
 		Client:         true,
 		MaxMessageSize: orDefault(opts.MaxMessageSize, DefaultMaxMessageSize),
+		MessageTimeout: orDefault(opts.MessageTimeout, DefaultMessageTimeout),
 		CloseTimeout:   orDefault(opts.CloseTimeout, DefaultCloseTimeout),
 		PingInterval:   orDefault(opts.PingInterval, DefaultPingInterval),
 		PongTimeout:    orDefault(opts.PongTimeout, DefaultPongTimeout),
@@ -98,14 +99,14 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 // while one is open), so a connection needs no timer of its own.
 var timerTables sync.Map // timerKey → *wsconn.Table
 
-type timerKey struct{ ping, pong, close time.Duration }
+type timerKey struct{ ping, pong, close, message time.Duration }
 
 func timerTable(cfg *wsconn.Config) *wsconn.Table {
-	k := timerKey{cfg.PingInterval, cfg.PongTimeout, cfg.CloseTimeout}
+	k := timerKey{cfg.PingInterval, cfg.PongTimeout, cfg.CloseTimeout, cfg.MessageTimeout}
 	if t, ok := timerTables.Load(k); ok {
 		return t.(*wsconn.Table)
 	}
-	t, _ := timerTables.LoadOrStore(k, wsconn.NewTable(&wsconn.Config{PingInterval: k.ping, PongTimeout: k.pong, CloseTimeout: k.close}))
+	t, _ := timerTables.LoadOrStore(k, wsconn.NewTable(&wsconn.Config{PingInterval: k.ping, PongTimeout: k.pong, CloseTimeout: k.close, MessageTimeout: k.message}))
 	return t.(*wsconn.Table)
 }
 

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -27,11 +26,13 @@ import (
 
 // Defaults for zero-valued Options fields.
 const (
-	DefaultMaxMessageSize = 16 << 20
-	DefaultWriteTimeout   = 10 * time.Second
-	DefaultCloseTimeout   = 5 * time.Second
-	DefaultPingInterval   = 30 * time.Second
-	DefaultPongTimeout    = 30 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxMessageSize   = 16 << 20
+	DefaultMessageTimeout   = 60 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultCloseTimeout     = 5 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+	DefaultPongTimeout      = 30 * time.Second
 )
 
 // Options configures Dial and Redial. The zero value (or a nil *Options) is
@@ -69,17 +70,41 @@ type Options struct {
 	// not retried. Conn.Proto tells which one runs. ws:// and ws+unix
 	// URLs ignore HTTP2.
 	HTTP2 *HTTP2Pool
-	// Proxy returns the HTTP proxy to reach the server through (with a
-	// CONNECT request), or nil for a direct connection; e.g.
-	// http.ProxyFromEnvironment, or http.ProxyURL(u). Only http:// proxy
-	// URLs are supported; user information in the URL is sent as Basic
-	// Proxy-Authorization. Nil (the default): never use a proxy.
+	// Proxy returns the proxy to reach the server through, or nil for a
+	// direct connection: ProxyFromEnvironment follows HTTPS_PROXY,
+	// HTTP_PROXY, ALL_PROXY and NO_PROXY; http.ProxyURL(u) names one.
+	// The request it gets has the scheme https for wss:// and http for
+	// ws://, as net/http's would. The URL's scheme says how to reach
+	// the proxy: http:// (an HTTP proxy, sent a CONNECT request; port 80
+	// by default), https:// (the same over TLS, checked with TLSConfig
+	// against the proxy's name; port 443), socks5:// or socks5h://
+	// (SOCKS5, port 1080; the proxy resolves the server's name in both
+	// cases, as with net/http). User information in the URL is sent as
+	// Basic Proxy-Authorization, or as the SOCKS5 username and password.
+	// TLS with the server runs end to end inside the tunnel. A ws+unix
+	// URL never uses a proxy. Nil (the default): never use a proxy,
+	// whatever the environment says.
 	Proxy func(*http.Request) (*url.URL, error)
+
+	// HandshakeTimeout bounds the opening of a connection: DNS, TCP,
+	// the proxy, TLS and the WebSocket handshake together, on top of
+	// the ctx given to Dial, and each attempt of Redial (default 10 s;
+	// negative: only ctx bounds it). Past it Dial fails with an error
+	// that matches ErrHandshakeTimeout and context.DeadlineExceeded.
+	HandshakeTimeout time.Duration
 
 	// MaxMessageSize is the largest message accepted from the server
 	// (default 16 MiB); a larger one fails the connection with 1009.
 	// Negative: no limit.
 	MaxMessageSize int64
+	// MessageTimeout: a message or control frame from the server whose
+	// first byte has arrived must arrive whole within this long (frames
+	// interleaved in a fragmented message and a trickle of bytes do not
+	// extend it), else the connection fails with 1008 "message timeout"
+	// (default 60 s, the server's default; negative: never). Without it a
+	// server could keep a partial message of up to MaxMessageSize held
+	// in the client for as long as it answers the heartbeat.
+	MessageTimeout time.Duration
 	// WriteTimeout bounds one write to the socket (default 10 s); a write
 	// that takes longer drops the connection. Negative: no bound.
 	WriteTimeout time.Duration
@@ -132,12 +157,11 @@ func (o *Options) logger() *slog.Logger {
 // With Options.HTTP2, a wss:// WebSocket opens as an HTTP/2 stream (RFC
 // 8441) when the server allows it.
 //
-// ctx bounds the connection and the opening handshake only; once Dial has
-// returned, ctx no longer matters. Give it a deadline: without one, a server
-// that accepts the TCP connection and never answers holds Dial forever. A
-// refused or invalid handshake is a *HandshakeError; see its Err values for
-// what is checked. Other failures (DNS, TCP, TLS, ctx) wrap the underlying
-// error.
+// ctx bounds the connection and the opening handshake only, together with
+// Options.HandshakeTimeout (10 s by default); once Dial has returned, ctx no
+// longer matters. A refused or invalid handshake is a *HandshakeError; see
+// its Err values for what is checked. Other failures (DNS, TCP, TLS, ctx,
+// HandshakeTimeout) wrap the underlying error.
 func Dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) (*Conn, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -254,12 +278,17 @@ func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if d := orDefault(opts.HandshakeTimeout, DefaultHandshakeTimeout); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, handshakeTimeout(d))
+		defer cancel()
+	}
 
 	var nc net.Conn
 	if opts.HTTP2 != nil && t.tls {
 		c, h1, err := dialHTTP2(ctx, t, h, opts)
 		if !h2stream.Unsupported(err) {
-			return c, err
+			return c, withCause(ctx, err)
 		}
 		opts.logger().Debug("ws4go client: HTTP/2 unavailable, using HTTP/1.1", "url", t.display, "err", err)
 		nc = h1
@@ -267,7 +296,7 @@ func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) 
 	if nc == nil {
 		var err error
 		if nc, err = connect(ctx, t, opts, nil); err != nil {
-			return nil, err
+			return nil, withCause(ctx, err)
 		}
 	}
 	// ctx bounds the handshake: its end wakes any blocked read or write.
@@ -278,7 +307,7 @@ func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) 
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, fmt.Errorf("ws4go client: dial %s: %w", t.display, errors.Join(ctx.Err(), unwrapTimeout(err)))
+		return nil, fmt.Errorf("ws4go client: dial %s: %w", t.display, errors.Join(context.Cause(ctx), unwrapTimeout(err)))
 	}
 	if err != nil {
 		nc.Close()
@@ -288,10 +317,36 @@ func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) 
 	return c, nil
 }
 
+// withCause adds why ctx ended to err, a failure its end may have caused,
+// unless err says it already: "context deadline exceeded" alone does not
+// tell that HandshakeTimeout passed.
+func withCause(ctx context.Context, err error) error {
+	if err == nil {
+		return err
+	}
+	if ctx.Err() == nil {
+		// A socket deadline set to ctx's (net.Dialer, x/net's SOCKS5
+		// client) may pass just before ctx's timer fires.
+		if dl, ok := ctx.Deadline(); !ok || !isTimeout(err) || time.Now().Before(dl) {
+			return err
+		}
+		<-ctx.Done()
+	}
+	if cause := context.Cause(ctx); !errors.Is(err, cause) {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
+// isTimeout reports whether err is a deadline's.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // unwrapTimeout drops an error that only reports the deadline ctx set.
 func unwrapTimeout(err error) error {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if isTimeout(err) {
 		return nil
 	}
 	return err
@@ -315,32 +370,15 @@ func connect(ctx context.Context, t *target, opts *Options, alpn []string) (net.
 	return connectVia(ctx, t, opts, proxy, alpn)
 }
 
-// proxyFor is the proxy opts.Proxy chooses for t (nil: none).
-func proxyFor(t *target, opts *Options) (*url.URL, error) {
-	if opts.Proxy == nil {
-		return nil, nil
-	}
-	u := *t.url
-	u.Scheme = "http"
-	if t.tls {
-		u.Scheme = "https"
-	}
-	p, err := opts.Proxy(&http.Request{Method: http.MethodGet, URL: &u, Header: http.Header{}, Host: t.host})
-	if err != nil {
-		return nil, fmt.Errorf("ws4go client: choosing a proxy for %s: %w", t.display, err)
-	}
-	return p, nil
-}
-
 // connectVia opens a TCP connection to t, through proxy if not nil, then
 // TLS for wss:// offering alpn.
 func connectVia(ctx context.Context, t *target, opts *Options, proxy *url.URL, alpn []string) (net.Conn, error) {
-	var d net.Dialer
 	var nc net.Conn
 	var err error
 	if proxy != nil {
-		nc, err = connectProxy(ctx, &d, proxy, t)
+		nc, err = dialProxy(ctx, t, opts, proxy)
 	} else {
+		var d net.Dialer
 		nc, err = d.DialContext(ctx, "tcp", t.addr)
 		if err != nil {
 			err = fmt.Errorf("ws4go client: dial %s: %w", t.display, err)
@@ -369,59 +407,6 @@ func connectVia(ctx context.Context, t *target, opts *Options, proxy *url.URL, a
 	return tc, nil
 }
 
-// connectProxy opens a tunnel to t through an HTTP proxy (RFC 9110 9.3.6).
-func connectProxy(ctx context.Context, d *net.Dialer, proxy *url.URL, t *target) (net.Conn, error) {
-	if proxy.Scheme != "http" {
-		return nil, fmt.Errorf("ws4go client: proxy %s: only http:// proxies are supported", proxy.Redacted())
-	}
-	paddr := proxy.Host
-	if proxy.Port() == "" {
-		paddr = net.JoinHostPort(proxy.Hostname(), "80")
-	}
-	nc, err := d.DialContext(ctx, "tcp", paddr)
-	if err != nil {
-		return nil, fmt.Errorf("ws4go client: dial proxy %s: %w", proxy.Redacted(), err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	fail := func(err error) (net.Conn, error) {
-		nc.Close()
-		if ctx.Err() != nil {
-			err = errors.Join(ctx.Err(), err)
-		}
-		return nil, err
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", t.addr, t.addr)
-	if u := proxy.User; u != nil {
-		pw, _ := u.Password()
-		cred := base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pw))
-		fmt.Fprintf(&b, "Proxy-Authorization: Basic %s\r\n", cred)
-	}
-	b.WriteString("\r\n")
-	if _, err := io.WriteString(nc, b.String()); err != nil {
-		return fail(fmt.Errorf("ws4go client: proxy %s: %w", proxy.Redacted(), err))
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		return fail(&HandshakeError{URL: t.display, Err: ErrProxy, Detail: "reading the proxy's answer: " + err.Error()})
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
-		return fail(&HandshakeError{URL: t.display, Err: ErrProxy,
-			Detail: "proxy " + proxy.Redacted() + " answered " + resp.Status, StatusCode: resp.StatusCode, Header: resp.Header, Body: body})
-	}
-	if br.Buffered() > 0 {
-		return fail(&HandshakeError{URL: t.display, Err: ErrProxy, Detail: "the proxy sent data before the tunnel was used"})
-	}
-	if !stop() {
-		return fail(ctx.Err())
-	}
-	_ = nc.SetDeadline(time.Time{})
-	return nc, nil
-}
-
 // handshakeConn runs the opening handshake on nc.
 func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*Conn, error) {
 	var raw [16]byte
@@ -447,17 +432,19 @@ func handshakeConn(t *target, nc net.Conn, h handler.Handler, opts *Options) (*C
 		return nil, fmt.Errorf("ws4go client: sending the handshake to %s: %w", t.display, err)
 	}
 
-	br := bufio.NewReaderSize(nc, readBufSize)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, &HandshakeError{URL: t.display, Err: ErrMalformedResponse, Detail: "the server closed the connection without answering"}
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, fmt.Errorf("ws4go client: reading the handshake answer from %s: %w", t.display, err)
-		}
-		return nil, &HandshakeError{URL: t.display, Err: ErrMalformedResponse, Detail: err.Error()}
+	resp, br, err := readResponse(nc, req)
+	var herr *HandshakeError
+	switch {
+	case err == nil:
+	case errors.As(err, &herr):
+		herr.URL = t.display
+		return nil, herr
+	case err == io.EOF:
+		return nil, &HandshakeError{URL: t.display, Err: ErrMalformedResponse, Detail: "the server closed the connection without answering"}
+	case err == io.ErrUnexpectedEOF:
+		return nil, &HandshakeError{URL: t.display, Err: ErrMalformedResponse, Detail: "the server closed the connection in the middle of its answer"}
+	default:
+		return nil, fmt.Errorf("ws4go client: reading the handshake answer from %s: %w", t.display, err)
 	}
 	sub, pmd, herr := checkResponse(resp, key, opts)
 	if herr != nil {

@@ -1,6 +1,7 @@
 // Package client is the client side of ws4go: it dials WebSocket servers
-// (ws://, wss://, a Unix socket, optionally through an HTTP CONNECT proxy)
-// and runs the same handler.Handler callbacks as the server does.
+// (ws://, wss://, a Unix socket, optionally through an HTTP, HTTPS or
+// SOCKS5 proxy) and runs the same handler.Handler callbacks as the server
+// does.
 //
 //	type printer struct{ handler.Base }
 //
@@ -46,6 +47,14 @@
 // besides the Conn's own reading goroutine; what the server sent and the
 // client has not read yet is bounded by the stream's receive window (4
 // MiB, x/net's default).
+//
+// A malicious server is bounded as a malicious client is on the server:
+// the answer's head is read up to 8 KiB (ErrHeadTooLarge past it; over
+// HTTP/2 the header list is bounded alike), the opening takes at most
+// Options.HandshakeTimeout, a message that has begun must arrive whole
+// within Options.MessageTimeout and within Options.MaxMessageSize, and a
+// server that floods pings but reads nothing stalls the pong writes, and so
+// the reading, until Options.WriteTimeout drops it.
 //
 // A connection runs on the same core as the server's connections (the
 // closing handshake, heartbeat, panic isolation and inflater are the

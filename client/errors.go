@@ -1,10 +1,13 @@
 package client
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Handshake failures. A failed opening handshake is reported as a
@@ -42,13 +45,40 @@ var (
 	ErrBadExtensionParam = errors.New("the server accepted permessage-deflate with invalid parameters")
 	// ErrMalformedResponse: the response is not valid HTTP/1.1.
 	ErrMalformedResponse = errors.New("malformed handshake response")
-	// ErrProxy: the HTTP proxy refused the CONNECT request or answered it
-	// with something other than a 2xx response.
-	ErrProxy = errors.New("the proxy refused the CONNECT request")
+	// ErrHeadTooLarge: the response's head (its status line and header
+	// fields) is longer than 8 KiB, the bound the server puts on request
+	// heads. The client stops reading there.
+	ErrHeadTooLarge = errors.New("the response head is larger than 8 KiB")
+	// ErrProxy: the proxy did not open the tunnel: an HTTP or HTTPS
+	// proxy answered the CONNECT request with something other than 2xx
+	// (or with an invalid or oversized answer), a SOCKS5 proxy refused
+	// the credentials or the connection. Failing to reach the proxy at
+	// all is not an ErrProxy: that error wraps the network's.
+	ErrProxy = errors.New("the proxy refused to open the tunnel")
+	// ErrHandshakeTimeout: the connection was not open within
+	// Options.HandshakeTimeout. The error also matches
+	// context.DeadlineExceeded.
+	ErrHandshakeTimeout = errors.New("the connection did not open within Options.HandshakeTimeout")
 )
 
-// HandshakeError is a failed opening handshake (or proxy CONNECT): the
-// server's answer broke RFC 6455 section 4.1, or refused the connection.
+// handshakeTimeout is why a Dial's context ended when HandshakeTimeout
+// passed (its cause): it says how long that was.
+type handshakeTimeout time.Duration
+
+func (d handshakeTimeout) Error() string {
+	return fmt.Sprintf("the connection did not open within HandshakeTimeout (%v)", time.Duration(d))
+}
+
+func (handshakeTimeout) Is(target error) bool {
+	return target == ErrHandshakeTimeout || target == context.DeadlineExceeded
+}
+
+// Timeout reports true, as a net.Error's does.
+func (handshakeTimeout) Timeout() bool { return true }
+
+// HandshakeError is a failed opening handshake (or proxy tunnel): the
+// server's answer broke RFC 6455 section 4.1, or refused the connection,
+// or the proxy refused the tunnel (Err is ErrProxy).
 type HandshakeError struct {
 	// URL is the WebSocket URL dialled.
 	URL string

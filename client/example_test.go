@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -91,4 +92,25 @@ func ExampleDial() {
 	// Output:
 	// got hello
 	// closed 1000 done
+}
+
+// ProxyFromEnvironment makes Dial go through the proxy the environment
+// names, e.g. HTTPS_PROXY=https://proxy.corp:3128 or
+// ALL_PROXY=socks5://user:secret@proxy.corp:1080, except for the hosts in
+// NO_PROXY.
+func ExampleProxyFromEnvironment() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := &client.Options{Proxy: client.ProxyFromEnvironment}
+	c, err := client.Dial(ctx, "wss://echo.example/ws", handler.Base{}, opts)
+	if errors.Is(err, client.ErrProxy) {
+		fmt.Println("the proxy refused:", err) // a refusal, bad credentials
+		return
+	}
+	if err != nil {
+		fmt.Println(err) // the proxy or the server unreachable, a timeout, ...
+		return
+	}
+	_ = c.Close(handler.CloseNormal, "")
+	<-c.Done()
 }

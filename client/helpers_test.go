@@ -3,9 +3,12 @@ package client_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,3 +163,57 @@ func accept101(req *http.Request, extra string) string {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// allocated returns the bytes the process allocated on the heap while f
+// ran (runtime.MemStats.TotalAlloc): what a hostile peer made the client
+// buffer, even if it was garbage by the time f returned.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// flood writes prefix, then unit over and over to w until a write fails or
+// limit bytes are written, and returns how many were.
+func flood(w io.Writer, prefix, unit string, limit int64) int64 {
+	n, err := io.WriteString(w, prefix)
+	sent := int64(n)
+	chunk := []byte(strings.Repeat(unit, max(1, (32<<10)/len(unit))))
+	for err == nil && sent < limit {
+		n, err = w.Write(chunk)
+		sent += int64(n)
+	}
+	return sent
+}
+
+// dialFails dials url, expecting a failure, and returns how long Dial took
+// and its error. ctx has no deadline unless the test gives one: the
+// client's own bounds must end the Dial, and the test fails if Dial has
+// not returned within waitTimeout.
+func dialFails(t *testing.T, ctx context.Context, url string, opts *client.Options) (time.Duration, error) {
+	t.Helper()
+	type result struct {
+		c   *client.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		c, err := client.Dial(ctx, url, handler.Base{}, opts)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			r.c.Terminate()
+			t.Fatalf("Dial %s succeeded, want a failure", url)
+		}
+		return time.Since(start), r.err
+	case <-time.After(waitTimeout):
+		t.Fatalf("Dial %s has not returned after %v", url, waitTimeout)
+	}
+	return 0, nil
+}

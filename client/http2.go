@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/h2stream"
+	"github.com/ws4go/ws4go/internal/handshake"
 )
 
 // HTTP2Pool holds the HTTP/2 connections that Dial opens WebSockets on
@@ -103,6 +105,9 @@ func (p *HTTP2Pool) transport(cfg *tls.Config, proxy *url.URL) *http2.Transport 
 		ReadIdleTimeout:  HTTP2PingInterval,
 		PingTimeout:      HTTP2PingTimeout,
 		WriteByteTimeout: DefaultWriteTimeout,
+		// A response's header list is bounded as the server bounds
+		// a request head (x/net's default is 10 MiB).
+		MaxHeaderListSize: handshake.MaxHeadSize,
 	}
 	p.trs[k] = tr
 	if cfg != nil {
@@ -200,6 +205,13 @@ func dialHTTP2(ctx context.Context, t *target, h handler.Handler, opts *Options)
 		}
 		if h1 != nil {
 			h1.Close()
+		}
+		var ce http2.ConnectionError
+		if errors.As(err, &ce) && (ce == http2.ConnectionError(http2.ErrCodeProtocol) || ce == http2.ConnectionError(http2.ErrCodeCompression)) {
+			// x/net drops a connection whose answer's header list
+			// passes MaxHeaderListSize with one of these codes.
+			return nil, nil, fmt.Errorf("ws4go client: dial %s over HTTP/2: %w (the server broke HTTP/2, or its answer's header list passed %d KiB)",
+				t.display, err, handshake.MaxHeadSize>>10)
 		}
 		return nil, nil, fmt.Errorf("ws4go client: dial %s over HTTP/2: %w", t.display, err)
 	}

@@ -25,7 +25,8 @@ import (
 	"github.com/gobwas/httphead"
 )
 
-// MaxHeadSize bounds a request head; a longer one is refused with 431.
+// MaxHeadSize bounds a request head; a longer one is refused with 431. The
+// client bounds a response head with it too.
 const MaxHeadSize = 8 << 10
 
 // Config holds the server's handshake policy.
@@ -317,7 +318,9 @@ func splitHostPort(hostport, def string) (host, port string) {
 }
 
 // HeadEnd returns the length of the request head in buf (through the blank
-// line), 0 if it is not complete yet, or a Rejection if it is too long.
+// line), 0 if it is not complete yet, or a Rejection if it is too long. The
+// client delimits a response head with it (only the Rejection's text
+// speaks of a request).
 func HeadEnd(buf []byte) (int, *Rejection) {
 	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
 		if i+4 > MaxHeadSize {
