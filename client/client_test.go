@@ -142,7 +142,7 @@ type infoHandler struct {
 }
 
 func (h *infoHandler) Opened(c handler.Conn) {
-	r := c.Request() // only available during Opened
+	r := c.Request() // read once, in Opened
 	h.info = fmt.Sprintf("path=%s query=%s token=%s proto=%s host=%s", r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Token"), c.Subprotocol(), r.Host)
 }
 

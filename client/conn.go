@@ -66,7 +66,6 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 		CloseTimeout:   orDefault(opts.CloseTimeout, DefaultCloseTimeout),
 		PingInterval:   orDefault(opts.PingInterval, DefaultPingInterval),
 		PongTimeout:    orDefault(opts.PongTimeout, DefaultPongTimeout),
-		KeepRequest:    true,
 		Logger:         opts.logger(),
 		Observer:       opts.Observer,
 	}
@@ -79,7 +78,7 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 		writeTimeout: orDefault(opts.WriteTimeout, DefaultWriteTimeout),
 		closeTimeout: cfg.CloseTimeout,
 	}
-	c.c = wsconn.New(cfg, c.tr, bound{h, c}, sub, nil, req)
+	c.c = wsconn.New(cfg, c.tr, bound{h, c}, sub, wsconn.Request{Req: req})
 	c.tr.c = c.c
 	if pmd != nil {
 		c.c.EnableCompression(pmd.ServerMaxWindowBits)

@@ -18,6 +18,13 @@ var ErrClosed = errors.New("ws4go: connection closed")
 // otherwise make the server hold unbounded memory.
 var ErrWriteQueueFull = errors.New("ws4go: write queue full")
 
+// ErrRequestDropped is what Conn.Request panics with once Opened has
+// returned, on a server whose DropRequest is set: it keeps nothing of the
+// request then, and a handler that reads it later has a bug that a nil
+// would only turn into a vaguer panic. (A panic in a callback costs its
+// connection, closed with 1011, and is logged.)
+var ErrRequestDropped = errors.New("ws4go: Conn.Request after Opened, but the server's DropRequest is set: read what you need of the request in Opened")
+
 // Conn is one WebSocket connection, as seen by its handler.
 //
 // Every method is safe to call from any goroutine at any time, including
@@ -59,15 +66,26 @@ type Conn interface {
 	// RemoteAddr is the peer's address.
 	RemoteAddr() net.Addr
 	// Request is the HTTP upgrade request (ws4py's environ): method, URL
-	// with path and query, headers and Host. Its Body is empty. Treat it
-	// as read-only.
+	// with path and query, headers, Host and RemoteAddr (and, behind an
+	// http.Handler, TLS, the mux's path values and what a middleware
+	// changed). Its Body is empty. It is never nil; treat it as
+	// read-only.
 	//
-	// It is always available during Opened. To keep idle connections
-	// small, the standalone server keeps it afterwards only if the handler
-	// called Request during Opened (or the server's KeepRequest is set);
-	// otherwise Request returns nil once Opened has returned. (Behind an
-	// http.Handler the *http.Request exists anyway and is kept.) Read what
-	// you need in Opened.
+	// The connection keeps the request for its whole life, as bytes: on
+	// the standalone listener the head as it arrived, at most 8 KiB (431
+	// past it); behind an http.Handler over HTTP/1.1, the request without
+	// its Header plus the header fields as a head carries them (at most
+	// 8 KiB with the URL and Host, 431 past it); over HTTP/2, the request
+	// as net/http made it, which the stream holds anyway. During Opened
+	// every call returns the same request; afterwards each call builds a
+	// new one from those bytes (microseconds, and garbage of a few times
+	// their size), so a handler that needs a field on every message reads
+	// it in Opened and keeps it (SetData). After Opened, the request's
+	// Context is not the upgrade's: use Conn.Context. The README's memory
+	// budget says what keeping it costs an idle connection.
+	//
+	// A server whose DropRequest is set keeps nothing of it after Opened,
+	// and Request then panics with ErrRequestDropped.
 	Request() *http.Request
 	// Subprotocol is the subprotocol chosen in the handshake, or "".
 	Subprotocol() string
@@ -85,6 +103,7 @@ type Conn interface {
 	// work a handler starts in goroutines of its own. Behind an
 	// http.Handler it carries the upgrade request's context values (not
 	// its cancellation: the request ends once the connection is taken
-	// over) when first asked for during Opened, as Request is kept.
+	// over) when first asked for during Opened: the context chain is not
+	// kept otherwise.
 	Context() context.Context
 }

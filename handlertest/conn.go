@@ -25,7 +25,9 @@ type Conn struct {
 	// Req, Proto, Local and Remote are what Request, Subprotocol,
 	// LocalAddr and RemoteAddr return. NewConn fills them in; set them
 	// before the Conn is used. (A Conn made without NewConn works too:
-	// its fields are then what it was given.)
+	// its fields are then what it was given, but for a nil Req, which
+	// Request fills in as NewConn does: a real connection always has
+	// its request.)
 	Req           *http.Request
 	Proto         string
 	Local, Remote net.Addr
@@ -41,6 +43,7 @@ type Conn struct {
 	reason     string
 	terminated bool
 	data       any
+	dropped    bool // DropRequest was called
 }
 
 var _ handler.Conn = (*Conn)(nil)
@@ -49,11 +52,7 @@ var _ handler.Conn = (*Conn)(nil)
 // to example.com), from 192.0.2.1:1234 to 192.0.2.2:80.
 func NewConn(r *http.Request) *Conn {
 	if r == nil {
-		r = httptest.NewRequest(http.MethodGet, "http://example.com/", nil)
-		r.Header.Set("Upgrade", "websocket")
-		r.Header.Set("Connection", "Upgrade")
-		r.Header.Set("Sec-WebSocket-Version", "13")
-		r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		r = upgradeRequest()
 	}
 	c := &Conn{
 		Req:    r,
@@ -62,6 +61,16 @@ func NewConn(r *http.Request) *Conn {
 	}
 	c.ctx, c.cancel = context.WithCancel(r.Context())
 	return c
+}
+
+// upgradeRequest is the request of a Conn given none.
+func upgradeRequest() *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/", nil)
+	r.Header.Set("Upgrade", "websocket")
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	return r
 }
 
 // contextLocked returns c's context, made on first use for a Conn not made
@@ -183,8 +192,29 @@ func (c *Conn) LocalAddr() net.Addr { return c.Local }
 // RemoteAddr returns c.Remote.
 func (c *Conn) RemoteAddr() net.Addr { return c.Remote }
 
-// Request returns c.Req.
-func (c *Conn) Request() *http.Request { return c.Req }
+// Request returns c.Req, as a real connection returns its request for its
+// whole life. After DropRequest it panics with handler.ErrRequestDropped.
+func (c *Conn) Request() *http.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dropped {
+		panic(handler.ErrRequestDropped)
+	}
+	if c.Req == nil {
+		c.Req = upgradeRequest()
+	}
+	return c.Req
+}
+
+// DropRequest makes Request panic from now on, as a real connection's does
+// once Opened has returned on a server whose DropRequest is set: call it
+// after the handler's Opened to check that the handler reads the request
+// there only.
+func (c *Conn) DropRequest() {
+	c.mu.Lock()
+	c.dropped = true
+	c.mu.Unlock()
+}
 
 // Subprotocol returns c.Proto.
 func (c *Conn) Subprotocol() string { return c.Proto }

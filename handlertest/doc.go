@@ -11,5 +11,8 @@
 //     127.0.0.1, and Dial gives the test a synchronous client of it
 //     (Send, Receive, Close): the handler meets real frames, a real
 //     handshake and the engine's concurrency. Close checks that every
-//     connection ended.
+//     connection ended. Start(t, factory) makes one for a test: a panic
+//     in the handler fails the test with its value and stack (Logger(t)
+//     does that for a server configured first), and the server is closed
+//     when the test ends.
 package handlertest

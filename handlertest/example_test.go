@@ -67,6 +67,23 @@ type printer struct {
 
 func (p printer) ReceivedMessage(_ handler.Conn, m handler.Message) { p.got <- string(m.Data) }
 
+// A handler under test with Start: a panic in any of its callbacks fails
+// the test with the panic's value and stack (the client alone would only
+// see the connection closed with 1011), and the server is closed, and
+// checked, when the test ends. (Not run here: an example has no
+// *testing.T; TestStartReportsPanics checks it.)
+func ExampleStart() {
+	testShout := func(t *testing.T) {
+		srv := handlertest.Start(t, func() handler.Handler { return shout{} })
+		c := handlertest.Dial(t, srv.URL())
+		c.SendText("hello")
+		if got := c.ReceiveText(); got != "HELLO" {
+			t.Errorf("got %q, want HELLO", got)
+		}
+	}
+	_ = testShout
+}
+
 // Dial in a test: each step waits for its answer and fails the test if it
 // does not come. (Not run here: an example has no *testing.T; TestDial runs
 // the same steps.)

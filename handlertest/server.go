@@ -32,8 +32,30 @@ type Server struct {
 	err  error
 }
 
+// Start starts a server for the test t, running a handler from f for every
+// connection on every path, on a port of 127.0.0.1: NewServer, with the
+// server's logs on t's (see Logger), so that a panic in the handler, in any
+// callback or in f, fails t with the panic's value and stack. The server is
+// closed when the test ends, and t fails if Close reports an error (a
+// connection that did not end). To test a handler that panics on purpose,
+// use NewServer.
+func Start(t testing.TB, f handler.Factory) *Server {
+	t.Helper()
+	s := NewUnstartedServer(f)
+	s.Config.Logger = Logger(t)
+	s.Start()
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("handlertest: Close: %v", err)
+		}
+	})
+	return s
+}
+
 // NewServer starts a server running a handler from f for every
 // connection on every path, on a port of 127.0.0.1. Close it when done.
+// Its logs are discarded: a panic in the handler shows only as the
+// connection closed with 1011. Start, which takes the test, reports it.
 func NewServer(f handler.Factory) *Server {
 	s := NewUnstartedServer(f)
 	s.Start()
@@ -41,8 +63,8 @@ func NewServer(f handler.Factory) *Server {
 }
 
 // NewUnstartedServer returns a Server that is not yet listening, so that
-// its Config can be set first; call Start. Its logs are discarded (a test
-// checks behaviour, not logs); set Config.Logger to see them.
+// its Config can be set first; call Start. Its logs are discarded (set
+// Config.Logger to Logger(t) to have them, and a handler's panic fail t).
 func NewUnstartedServer(f handler.Factory) *Server {
 	return &Server{Config: &server.Server{
 		Handler: f,
@@ -117,6 +139,16 @@ type Client struct {
 type closeEvent struct {
 	code   handler.CloseCode
 	reason string
+}
+
+// String says how the connection closed, and where to look when the
+// server failed.
+func (e *closeEvent) String() string {
+	s := fmt.Sprintf("connection closed (%d %q)", e.code, e.reason)
+	if e.code == handler.CloseInternalError {
+		s += "; a handler's panic closes with 1011: a server started with Start (or whose Logger is Logger(t)) reports it in the test"
+	}
+	return s
 }
 
 // Dial connects to url (a Server's URL, with any path and query) and fails
@@ -208,7 +240,7 @@ func (c *Client) Receive() handler.Message {
 	default:
 	}
 	if c.ev != nil {
-		c.t.Fatalf("handlertest: Receive: connection closed (%d %q)", c.ev.code, c.ev.reason)
+		c.t.Fatalf("handlertest: Receive: %s", c.ev)
 	}
 	timer := time.NewTimer(Timeout)
 	defer timer.Stop()
@@ -223,7 +255,7 @@ func (c *Client) Receive() handler.Message {
 			return m
 		default:
 		}
-		c.t.Fatalf("handlertest: Receive: connection closed (%d %q)", ev.code, ev.reason)
+		c.t.Fatalf("handlertest: Receive: %s", c.ev)
 	case <-timer.C:
 		c.t.Fatalf("handlertest: Receive: no message in %v", Timeout)
 	}

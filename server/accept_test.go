@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -59,19 +58,7 @@ func forAcPath(t *testing.T, f func(t *testing.T, serve func(s *server.Server) s
 				if s.Handler == nil && s.Routes == nil {
 					s.Handler = handler.Echo
 				}
-				hs := httptest.NewServer(s)
-				t.Cleanup(func() {
-					hs.Close()
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					if err := s.Shutdown(ctx); err != nil {
-						t.Errorf("Shutdown: %v", err)
-					}
-					if n := s.Len(); n != 0 {
-						t.Errorf("%d connections left after Shutdown", n)
-					}
-				})
-				return hs.Listener.Addr().String()
+				return serveHTTP(t, s, s)
 			})
 		})
 	}

@@ -63,9 +63,9 @@ func (s *Server) decideNetpoll(head []byte, p netpoll.Peer) netpoll.Decision {
 	}
 	// Without an accept hook (handled above) there is no request or
 	// data from it: the connection parses its head on demand.
-	headCopy := append([]byte(nil), head...)
+	headCopy := string(head)
 	return netpoll.Decision{Response: d.response, Unsent: d.place.Release, Accept: func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, d.factory, d.place, d.res, nil, headCopy, nil)
+		return s.newConn(tr, d.factory, d.place, d.res, nil, wsconn.Request{Head: headCopy})
 	}}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ws4go/ws4go/client"
@@ -96,6 +97,89 @@ func ExampleServer_HTTPHandler() {
 	// Output:
 	// /echo hello
 	// /shout HELLO
+}
+
+// session is the handler of one user's connection; the application reaches
+// it through Notify.
+type session struct {
+	handler.Base
+	user string
+	mu   sync.Mutex
+	conn handler.Conn // once open
+}
+
+func (s *session) Opened(c handler.Conn) {
+	s.mu.Lock()
+	s.conn = c
+	s.mu.Unlock()
+	_ = c.SendText("welcome, " + s.user)
+}
+
+// Notify sends msg to the session's user.
+func (s *session) Notify(msg string) error {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return handler.ErrClosed
+	}
+	return c.SendText(msg)
+}
+
+// The handler instance of a connection, in the code that served its HTTP
+// request (ws4py's cherrypy.request.ws_handler): make the handler in your
+// http.Handler, from the request, and give HTTPHandler a factory that
+// returns it. The factory runs once the handshake is accepted, just before
+// Opened, so it is where the instance is known to have a connection: here
+// it files the handler under its user, for the application to reach later.
+// (Over HTTP/1.1 ServeHTTP may return before the connection ends, or not,
+// depending on the engine; do not wait for its return.)
+//
+// The accept hook does the same on every path, the standalone listener's
+// included: for an h made from the hook's request, return
+// Accepted{Handler: func() handler.Handler { return h }}.
+func ExampleServer_HTTPHandler_handlerInstance() {
+	ws := &server.Server{}
+	var mu sync.Mutex
+	sessions := map[string]*session{} // a real application removes them in Closed
+	mux := http.NewServeMux()
+	mux.HandleFunc("/chat", func(w http.ResponseWriter, r *http.Request) {
+		h := &session{user: r.URL.Query().Get("user")}
+		ws.HTTPHandler(func() handler.Handler {
+			mu.Lock()
+			sessions[h.user] = h
+			mu.Unlock()
+			return h
+		}).ServeHTTP(w, r)
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(l)
+
+	in := make(inbox, 2)
+	c, err := client.Dial(context.Background(), "ws://"+l.Addr().String()+"/chat?user=ada", in, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(<-in)
+	mu.Lock()
+	h := sessions["ada"]
+	mu.Unlock()
+	_ = h.Notify("a message for " + h.user)
+	fmt.Println(<-in)
+	_ = c.Close(handler.CloseNormal, "")
+	<-c.Done()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = ws.Shutdown(ctx)
+	_ = hs.Shutdown(ctx)
+	// Output:
+	// welcome, ada
+	// a message for ada
 }
 
 // Broadcast sends one message to every open connection; the frame is

@@ -161,14 +161,11 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 		return
 	}
 	_ = nc.SetDeadline(noDeadline)
-	var headCopy []byte
-	if d.req == nil { // else the accept hook's request is kept instead
-		headCopy = append([]byte(nil), head...)
-	}
+	headCopy := string(head) // kept for Conn.Request
 	rest := append([]byte(nil), buf[headLen:]...)
 	release()
 	run(nc, func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, d.factory, d.place, d.res, d.data, headCopy, d.req)
+		return s.newConn(tr, d.factory, d.place, d.res, d.data, wsconn.Request{Head: headCopy, Req: d.req})
 	}, rest)
 }
 

@@ -221,11 +221,15 @@ type Server struct {
 	// WebSockets; see the README's memory budget for what each costs.
 	MaxConnections int
 
-	// KeepRequest keeps every connection's upgrade request for its whole
-	// life. By default it is kept after Opened only if the handler asked
-	// for it there (see handler.Conn.Request): it costs its size per
-	// connection.
-	KeepRequest bool
+	// DropRequest makes connections keep nothing of their upgrade request
+	// once Opened has returned: handler.Conn.Request then panics with
+	// handler.ErrRequestDropped, so read what you need of it in Opened. It
+	// saves the bytes kept otherwise (the request head: about 160 bytes
+	// for a minimal client, 0.5 KiB for a browser, at most 8 KiB; see
+	// handler.Conn.Request and the README's memory budget), and lifts the
+	// 8 KiB bound (431) on the http.Handler path, where net/http's own
+	// MaxHeaderBytes then applies alone.
+	DropRequest bool
 
 	// Workers is the most goroutines the netpoll engine runs connections
 	// on, those held by a handler that blocks included (default
@@ -282,7 +286,7 @@ func (s *Server) init() {
 			WriteTimeout:   s.writeTimeout(),
 			Budget:         &wsconn.Budget{Max: orDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
 			MaxConns:       int(orDefault(int64(s.MaxConnections), DefaultMaxConnections)),
-			KeepRequest:    s.KeepRequest,
+			DropRequest:    s.DropRequest,
 			Observer:       s.Observer,
 			Logger:         s.logger(),
 		}

@@ -152,6 +152,18 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
+	// The connection keeps its request (see handler.Conn.Request): over
+	// HTTP/1.1, its header fields as bytes, bounded with the URL and
+	// Host as the standalone listener bounds a head (over HTTP/2 the
+	// stream holds the request anyway).
+	var fields string
+	if !s.DropRequest && !handshake.OverHTTP2(r) {
+		fields = handshake.Fields(r.Header)
+		if len(fields)+len(r.RequestURI)+len(r.Host) > handshake.MaxHeadSize {
+			refuse(handshake.Reject(observe.RejectTooLarge, "request header fields too large"))
+			return
+		}
+	}
 	res, rej := handshake.CheckRequest(r, &s.hcfg)
 	if rej != nil {
 		refuse(rej)
@@ -175,7 +187,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	// double the memory of a large header for the connection's start).
 	req := r.WithContext(contextWithoutCancel(r))
 	mk := func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, a.Handler, p, res, a.Data, nil, req)
+		return s.newConn(tr, a.Handler, p, res, a.Data, wsconn.Request{Req: req, Fields: fields})
 	}
 	if handshake.OverHTTP2(r) {
 		// The body is the stream: nobody but the connection reads it.
@@ -255,11 +267,10 @@ func (s *Server) refuseHTTP(w http.ResponseWriter, rej *handshake.Rejection) {
 	_, _ = w.Write([]byte(rej.Body()))
 }
 
-// newConn makes the connection of an accepted handshake (head: the raw
-// request head, or req: the *http.Request), holding the place p; data is
-// its first Data.
-func (s *Server) newConn(tr wsconn.Transport, f handler.Factory, p *wsconn.Place, res *handshake.Result, data any, head []byte, req *http.Request) *wsconn.Conn {
-	c := wsconn.New(&s.wcfg, tr, s.newHandler(f), res.Subprotocol, head, req)
+// newConn makes the connection of an accepted handshake, holding the place
+// p, with its request r; data is its first Data.
+func (s *Server) newConn(tr wsconn.Transport, f handler.Factory, p *wsconn.Place, res *handshake.Result, data any, r wsconn.Request) *wsconn.Conn {
+	c := wsconn.New(&s.wcfg, tr, s.newHandler(f), res.Subprotocol, r)
 	c.Hold(p)
 	if data != nil {
 		c.SetData(data)

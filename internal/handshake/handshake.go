@@ -8,7 +8,6 @@
 package handshake
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/base64"
@@ -394,7 +393,7 @@ func (h *Head) Check(cfg *Config) (*Result, *Rejection) {
 // bug, which the callers refuse with 400).
 func (h *Head) Request() *http.Request {
 	if h.req == nil && h.raw != nil {
-		r, err := ParseRequest(h.raw)
+		r, err := ParseRequest(string(h.raw))
 		if err != nil {
 			h.raw = nil
 			return nil
@@ -524,12 +523,6 @@ func CheckRequest(r *http.Request, cfg *Config) (*Result, *Rejection) {
 		f.addExtensions([]byte(v))
 	}
 	return f.check(cfg, func() *http.Request { return r })
-}
-
-// ParseRequest builds the *http.Request of a raw request head, for handlers
-// that ask for it (it is not kept otherwise).
-func ParseRequest(head []byte) (*http.Request, error) {
-	return http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
 }
 
 // pathMatchFold is path.Match without regard to case (host names are

@@ -264,9 +264,9 @@ func trimBlanks(b []byte) []byte {
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // isToken reports whether b is an RFC 9110 token.
-func isToken(b []byte) bool {
-	for _, c := range b {
-		if !tokenByte[c] {
+func isToken[T ~string | ~[]byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		if !tokenByte[b[i]] {
 			return false
 		}
 	}

@@ -10,6 +10,7 @@ package wsconn
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,7 +24,6 @@ import (
 
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/internal/deflate"
-	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/proto"
 	"github.com/ws4go/ws4go/observe"
 )
@@ -117,9 +117,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Budget, if set, bounds the bytes held across all its connections.
 	Budget *Budget
-	// KeepRequest keeps the raw upgrade request for the whole connection
-	// even if the handler did not ask for it during Opened.
-	KeepRequest bool
+	// DropRequest: the Conn keeps nothing of its request once Opened has
+	// returned, and Request then panics with handler.ErrRequestDropped
+	// (see New for what it keeps otherwise).
+	DropRequest bool
 	Logger      *slog.Logger
 	// Observer, if set, is told what the connections do.
 	Observer observe.Observer
@@ -136,14 +137,16 @@ const (
 	stFlushing                      // a goroutine holds the right to write to the socket
 	stFragmented                    // a NewWriter message has sent its first fragment, not its last
 	stPaused                        // input is not read until the queue drains (see ReadPaused)
+	stOpened                        // Opened has returned
 )
 
 // Conn is one end of a WebSocket connection, the server's (or the client's,
 // with Config.Client). It implements handler.Conn.
 //
-// Every idle connection holds one, so it is kept small (about 200 bytes):
-// the write queue and what only some connections need (the request, the
-// subprotocol, user data, the close code and reason) live behind pointers
+// Every idle connection holds one, so it is kept small (240 bytes, the
+// top of its size class: a field more costs 16 bytes a connection): the
+// write queue and what only some connections need (the subprotocol, user
+// data, the close code and reason, a parsed request) live behind pointers
 // that are nil while unused.
 type Conn struct {
 	cfg   *Config
@@ -151,17 +154,23 @@ type Conn struct {
 	h     handler.Handler
 	table *Table
 	slot  int32 // index in table, -1 when not in one
-	// placed: c holds one of the table's MaxConns places (Hold), given
-	// back when it leaves the table. Set before Start, read under the
-	// table's lock.
-	placed bool
-	state  atomic.Uint32
+	state atomic.Uint32
+
+	// head is the request kept for Request: its raw head, or (fields
+	// set) the header fields of x.req's request (see Request). A string,
+	// not a slice: 8 bytes less, which keeps Conn in its size class.
+	head string
 
 	// Read side: touched only by the goroutine feeding the Conn.
 	rd       proto.Reader
 	panicked bool
 	compress bool  // permessage-deflate was negotiated
 	window   uint8 // with it, server_max_window_bits: the server's LZ77 window
+	// placed: c holds one of the table's MaxConns places (Hold), given
+	// back when it leaves the table. Set before Start, read under the
+	// table's lock.
+	placed bool
+	fields bool // head holds header fields, not a raw head
 	// infl inflates the compressed message in progress; nil between
 	// messages, so an idle connection holds no inflater.
 	infl *deflate.Inflater
@@ -188,13 +197,18 @@ type Conn struct {
 // rare is the part of a Conn that only some connections need.
 type rare struct {
 	subprotocol string
-	head        []byte        // raw request head (standalone path)
-	req         *http.Request // parsed lazily from head, or given (http path)
-	data        any           // user data
-	code        handler.CloseCode
-	closeBy     observe.Side
-	reason      string
-	asked       bool // the handler called Request (kept after Opened)
+	// req is, until Opened returns, the request Request returns (given to
+	// New, or parsed from the raw head on first use); then, with the
+	// request's header fields in Conn.head, that request without its
+	// Header, or the request New was given to keep whole.
+	req *http.Request
+	// tls is the TLS state of a request parsed again from the raw head
+	// (the accept hook's request had it).
+	tls     *tls.ConnectionState
+	data    any // user data
+	code    handler.CloseCode
+	closeBy observe.Side
+	reason  string
 	// ctx is the parent of the connection's context until Context is
 	// first called (nil: context.Background), then the context itself;
 	// cancel is set with it.
@@ -203,7 +217,7 @@ type rare struct {
 }
 
 func (x *rare) empty() bool {
-	return x.subprotocol == "" && x.head == nil && x.req == nil && x.data == nil &&
+	return x.subprotocol == "" && x.req == nil && x.tls == nil && x.data == nil &&
 		x.code == handler.CloseAbnormal && x.closeBy == 0 && x.reason == "" &&
 		x.ctx == nil
 }
@@ -232,13 +246,15 @@ func (c *Conn) has(bits uint32) bool { return c.state.Load()&bits != 0 }
 func (c *Conn) set(bits uint32)   { c.state.Or(bits) }
 func (c *Conn) clear(bits uint32) { c.state.And(^bits) }
 
-// New makes the Conn of a completed handshake. head is the raw request head
-// (kept to build Request on demand) or nil when req is given.
-func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, head []byte, req *http.Request) *Conn {
-	c := &Conn{cfg: cfg, tr: tr, h: h, slot: -1}
-	if subprotocol != "" || head != nil || req != nil {
+// New makes the Conn of a completed handshake; r is its upgrade request.
+func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, r Request) *Conn {
+	c := &Conn{cfg: cfg, tr: tr, h: h, slot: -1, head: r.Head, fields: r.Head == "" && r.Fields != ""}
+	if c.fields {
+		c.head = r.Fields
+	}
+	if req := r.Req; subprotocol != "" || req != nil {
 		x := c.rareLocked()
-		x.subprotocol, x.head, x.req = subprotocol, head, req
+		x.subprotocol, x.req = subprotocol, req
 		if req != nil {
 			// The http.Handler path: Context carries the request's
 			// values (the server has already detached them from
@@ -316,24 +332,10 @@ func (c *Conn) Start(t *Table) {
 	if drain != 0 {
 		_ = c.Close(drain, reason)
 	}
-	if !c.cfg.KeepRequest {
-		// Idle connections stay small: a request nobody asked for
-		// during Opened is not kept.
-		c.mu.Lock()
-		if c.x != nil && !c.x.asked {
-			// The http.Handler path's request goes too: it holds
-			// every header the embedding server allowed, and so
-			// does its context chain unless Context was asked for.
-			c.x.head, c.x.req = nil, nil
-			if c.x.cancel == nil {
-				c.x.ctx = nil
-			}
-			if c.x.empty() {
-				c.x = nil
-			}
-		}
-		c.mu.Unlock()
-	}
+	c.mu.Lock()
+	c.keepRequestLocked()
+	c.set(stOpened)
+	c.mu.Unlock()
 }
 
 // now is the time for the timer state: the table's coarse clock (updated by
@@ -388,28 +390,6 @@ func (c *Conn) Subprotocol() string {
 		return ""
 	}
 	return c.x.subprotocol
-}
-
-// Request implements handler.Conn. On the standalone path it is parsed from
-// the raw head on first use, so connections whose handler never asks do not
-// pay for it.
-func (c *Conn) Request() *http.Request {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	x := c.x
-	if x == nil {
-		return nil
-	}
-	x.asked = true
-	if x.req == nil && x.head != nil {
-		x.req, _ = handshake.ParseRequest(x.head)
-		x.head = nil
-		if a := c.tr.RemoteAddr(); x.req != nil && a != nil {
-			// As net/http and the accept hook's request have it.
-			x.req.RemoteAddr = a.String()
-		}
-	}
-	return x.req
 }
 
 // Data implements handler.Conn.

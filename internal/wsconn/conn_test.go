@@ -7,13 +7,11 @@ package wsconn
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -180,7 +178,7 @@ func newTestConn(t *testing.T, cfg Config, room int) (*Conn, *pipe, *recorder) {
 	}
 	p := &pipe{room: room}
 	h := &recorder{}
-	c := New(&cfg, p, h, "", nil, nil)
+	c := New(&cfg, p, h, "", Request{})
 	c.Start(nil)
 	return c, p, h
 }
@@ -407,7 +405,7 @@ func TestBroadcastWaitsForFragments(t *testing.T) {
 	cfg := &Config{MaxMessageSize: 1 << 20, MaxWriteQueue: 1 << 20}
 	tab := NewTable(cfg)
 	p := &pipe{room: -1}
-	c := New(cfg, p, &recorder{}, "", nil, nil)
+	c := New(cfg, p, &recorder{}, "", Request{})
 	c.Start(tab)
 	w, err := c.NewWriter(handler.Text)
 	if err != nil {
@@ -455,7 +453,7 @@ func TestHandlerPanicFails1011(t *testing.T) {
 	cfg := Config{MaxMessageSize: 1 << 20, Logger: slog.New(slog.DiscardHandler)}
 	p := &pipe{room: -1}
 	h := &panicker{}
-	c := New(&cfg, p, h, "", nil, nil)
+	c := New(&cfg, p, h, "", Request{})
 	c.Start(nil)
 	c.Feed(clientFrame(ws.OpText, []byte("boom")))
 	c.Feed(clientFrame(ws.OpText, []byte("again")))
@@ -484,31 +482,3 @@ func (p *panicker) ReceivedMessage(handler.Conn, handler.Message) {
 	p.calls++
 	panic("handler bug")
 }
-
-// An idle connection of the http.Handler path keeps neither the request
-// nor its context chain when nobody asked for them during Opened: the
-// request's values stay reachable only for a Context made then.
-func TestHTTPPathIdleKeepsNoRequest(t *testing.T) {
-	type key struct{}
-	r := httptest.NewRequest("GET", "http://x/", nil)
-	r = r.WithContext(context.WithoutCancel(context.WithValue(context.Background(), key{}, "v")))
-	c := New(&Config{}, &pipe{room: -1}, handler.Base{}, "", nil, r)
-	c.Start(nil)
-	if c.x != nil {
-		t.Fatalf("an idle connection keeps %+v", *c.x)
-	}
-	asked := New(&Config{}, &pipe{room: -1}, &contextAsker{}, "", nil, r)
-	asked.Start(nil)
-	if v := asked.Context().Value(key{}); v != "v" {
-		t.Fatalf("Context made during Opened carries %v, want the request's value", v)
-	}
-	asked.Terminate()
-	if asked.Context().Err() == nil {
-		t.Fatal("Context not cancelled by Terminate")
-	}
-}
-
-// contextAsker asks for its Context during Opened.
-type contextAsker struct{ handler.Base }
-
-func (contextAsker) Opened(c handler.Conn) { _ = c.Context() }

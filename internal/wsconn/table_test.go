@@ -32,7 +32,7 @@ func TestPlaces(t *testing.T) {
 	// places come back as the connections leave the table.
 	conns := make([]*Conn, 0, 2)
 	for _, p := range []*Place{b, c} {
-		conn := New(cfg, &pipe{room: -1}, &recorder{}, "", nil, nil)
+		conn := New(cfg, &pipe{room: -1}, &recorder{}, "", Request{})
 		conn.Hold(p)
 		conn.Start(tab)
 		p.Release()
