@@ -264,6 +264,10 @@ func trimBlanks(b []byte) []byte {
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // isToken reports whether b is an RFC 9110 token.
+// IsToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), as
+// a subprotocol name must be (RFC 6455 section 4.1).
+func IsToken(s string) bool { return s != "" && isToken([]byte(s)) }
+
 func isToken(b []byte) bool {
 	for _, c := range b {
 		if !tokenByte[c] {
