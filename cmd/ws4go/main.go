@@ -5,7 +5,10 @@
 // serves the handler at /ws and, at /, a page that talks to it. Every flag
 // can also be set by an environment variable: -addr by WS4GO_ADDR,
 // -ping-interval by WS4GO_PING_INTERVAL, and so on; a flag given on the
-// command line wins. SIGINT or SIGTERM drains the server gracefully.
+// command line wins. A value that cannot work stops it before it listens,
+// with one line and exit status 2. SIGINT or SIGTERM drains the server
+// gracefully. ws4go version prints the version and VCS revision of the
+// build.
 package main
 
 import (
