@@ -59,23 +59,14 @@ func (b bound) Closed(_ handler.Conn, code handler.CloseCode, reason string) {
 // newConn makes the Conn of a completed handshake; pmd is the
 // permessage-deflate answer (nil: no compression), ext its header value.
 func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, req *http.Request, sub string, pmd *deflate.Parameters, ext string) *Conn {
-	cfg := &wsconn.Config{
-		Client:         true,
-		MaxMessageSize: orDefault(opts.MaxMessageSize, DefaultMaxMessageSize),
-		MessageTimeout: orDefault(opts.MessageTimeout, DefaultMessageTimeout),
-		CloseTimeout:   orDefault(opts.CloseTimeout, DefaultCloseTimeout),
-		PingInterval:   orDefault(opts.PingInterval, DefaultPingInterval),
-		PongTimeout:    orDefault(opts.PongTimeout, DefaultPongTimeout),
-		Logger:         opts.logger(),
-		Observer:       opts.Observer,
-	}
+	cfg := opts.connConfig()
 	if pmd != nil {
 		cfg.Compressor = opts.Compression.compressor(pmd)
 	}
 	c := &Conn{table: timerTable(cfg), ext: ext, done: make(chan struct{})}
 	c.tr = &transport{
 		nc: nc, br: br, resume: make(chan struct{}, 1),
-		writeTimeout: orDefault(opts.WriteTimeout, DefaultWriteTimeout),
+		writeTimeout: wsconn.OrDefault(opts.WriteTimeout, DefaultWriteTimeout),
 		closeTimeout: cfg.CloseTimeout,
 	}
 	c.c = wsconn.New(cfg, c.tr, bound{h, c}, sub, wsconn.Request{Req: req})

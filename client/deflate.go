@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ws4go/ws4go/internal/deflate"
+	"github.com/ws4go/ws4go/internal/wsconn"
 )
 
 // The client side of permessage-deflate (RFC 7692): its options, the offer
@@ -27,7 +28,9 @@ type Compression struct {
 	Disable bool
 	// Level is the compress/flate level of the messages sent: 1
 	// (flate.BestSpeed, the default) to 9 (flate.BestCompression),
-	// flate.DefaultCompression (-1) or flate.HuffmanOnly (-2).
+	// flate.DefaultCompression (-1) or flate.HuffmanOnly (-2). The
+	// negative levels keep compress/flate's meaning, and zero is the
+	// default (BestSpeed), not flate.NoCompression: set Disable instead.
 	Level int
 	// Threshold: data messages shorter than this many bytes are sent
 	// uncompressed, since deflate does not shrink short messages and
@@ -70,13 +73,7 @@ func (o *Compression) check() error {
 // compressor is the compressor of a connection with the permessage-deflate
 // answer p.
 func (o *Compression) compressor(p *deflate.Parameters) *deflate.Compressor {
-	threshold := o.Threshold
-	switch {
-	case threshold == 0:
-		threshold = DefaultCompressionThreshold
-	case threshold < 0:
-		threshold = 0
-	}
+	threshold := wsconn.OrDefault(o.Threshold, DefaultCompressionThreshold)
 	return deflate.NewCompressor(o.Level, threshold, o.ContextTakeover && !p.ClientNoContextTakeover, p.ClientMaxWindowBits)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/h2stream"
 	"github.com/ws4go/ws4go/internal/handshake"
+	"github.com/ws4go/ws4go/internal/wsconn"
 	"github.com/ws4go/ws4go/observe"
 )
 
@@ -36,7 +37,9 @@ const (
 )
 
 // Options configures Dial and Redial. The zero value (or a nil *Options) is
-// ready to use.
+// ready to use. Its sizes and durations follow the convention of
+// server.Server: zero means the default the field's documentation gives,
+// negative means no limit.
 type Options struct {
 	// Header holds extra request headers for the opening handshake
 	// (Origin, Authorization, cookies, ...). A "Host" entry replaces the
@@ -108,16 +111,16 @@ type Options struct {
 	// WriteTimeout bounds one write to the socket (default 10 s); a write
 	// that takes longer drops the connection. Negative: no bound.
 	WriteTimeout time.Duration
-	// CloseTimeout bounds the closing handshake (default 5 s): once a
-	// close frame has been sent or received, the server has this long to
-	// finish before the connection is dropped.
+	// CloseTimeout bounds the closing handshake (default 5 s; negative:
+	// no bound): once a close frame has been sent or received, the server
+	// has this long to finish before the connection is dropped.
 	CloseTimeout time.Duration
 	// PingInterval: a connection that received nothing for this long is
 	// pinged (default 30 s; negative disables the heartbeat).
 	PingInterval time.Duration
 	// PongTimeout: a pinged connection that receives nothing for this
 	// long is dropped, and Handler.Closed reports 1006 "heartbeat
-	// timeout" (default 30 s).
+	// timeout" (default 30 s; negative: never).
 	PongTimeout time.Duration
 
 	// Logger receives the client's logs (default slog.Default()).
@@ -130,15 +133,19 @@ type Options struct {
 	Observer observe.Observer
 }
 
-// orDefault maps zero to def and negative values to zero (disabled).
-func orDefault[T ~int64](v, def T) T {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
+// connConfig is the configuration of a connection dialled with o (its
+// Compressor left to set).
+func (o *Options) connConfig() *wsconn.Config {
+	return &wsconn.Config{
+		Client:         true,
+		MaxMessageSize: wsconn.OrDefault(o.MaxMessageSize, DefaultMaxMessageSize),
+		CloseTimeout:   wsconn.OrDefault(o.CloseTimeout, DefaultCloseTimeout),
+		PingInterval:   wsconn.OrDefault(o.PingInterval, DefaultPingInterval),
+		PongTimeout:    wsconn.OrDefault(o.PongTimeout, DefaultPongTimeout),
+		MessageTimeout: wsconn.OrDefault(o.MessageTimeout, DefaultMessageTimeout),
+		Logger:         o.logger(),
+		Observer:       o.Observer,
 	}
-	return v
 }
 
 func (o *Options) logger() *slog.Logger {
@@ -271,14 +278,14 @@ func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) 
 		}
 	}
 	for _, p := range opts.Subprotocols {
-		if p == "" || strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) }) {
+		if !handshake.IsToken(p) {
 			return nil, fmt.Errorf("ws4go client: bad subprotocol %q", p)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if d := orDefault(opts.HandshakeTimeout, DefaultHandshakeTimeout); d > 0 {
+	if d := wsconn.OrDefault(opts.HandshakeTimeout, DefaultHandshakeTimeout); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, d, handshakeTimeout(d))
 		defer cancel()

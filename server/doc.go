@@ -60,7 +60,10 @@
 // # Limits
 //
 // Every buffer has a bound and every wait a timeout; the fields of Server
-// say which and give the defaults (the Default* constants). SECURITY.md says
-// what each protects against, and the README's "Memory budget" what one
-// connection can make the server hold.
+// say which and give the defaults (the Default* constants). For each of
+// them zero means that default and a negative value no limit, as for
+// client.Options and the flags of the ws4go binary. Validate refuses the
+// settings that cannot work. SECURITY.md says what each bound protects
+// against, and the README's "Memory budget" what one connection can make
+// the server hold.
 package server

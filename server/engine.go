@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -15,7 +16,7 @@ func (s *Server) newEngine() engine {
 	if s.Engine == EngineNetpoll || s.Engine == "" {
 		cfg := netpoll.Config{
 			Workers:          s.Workers,
-			HandshakeTimeout: s.handshakeTimeout(),
+			HandshakeTimeout: cmp.Or(s.handshakeTimeout(), -1), // 0 is netpoll's default, -1 none
 			HeadEnd:          s.headEnd,
 			Decide:           s.decideNetpoll,
 			Table:            s.table,

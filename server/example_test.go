@@ -301,3 +301,48 @@ func ExampleServer_http2() {
 	}
 	fmt.Println(srv.ListenAndServe())
 }
+
+// Listen binds Addr before the server serves, so that the program knows
+// the address, here a port the system chose. (Serve also logs it:
+// "ws4go: serving".)
+func ExampleServer_Listen() {
+	srv := &server.Server{Addr: "127.0.0.1:0", Handler: handler.Echo}
+	l, err := srv.Listen()
+	if err != nil {
+		panic(err) // an invalid setting (see Validate) or the listen's error
+	}
+	go srv.Serve(l)
+	port := l.Addr().(*net.TCPAddr).Port
+	fmt.Println("the system chose a port:", port != 0)
+
+	in := make(inbox, 1)
+	c, err := client.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/", port), in, nil)
+	if err != nil {
+		panic(err)
+	}
+	_ = c.SendText("hello")
+	fmt.Println(<-in)
+	srv.Close()
+	<-c.Done()
+	// Output:
+	// the system chose a port: true
+	// hello
+}
+
+// Validate names the setting that cannot work; ListenAndServe and Serve
+// return the same error before they listen or accept.
+func ExampleServer_Validate() {
+	srv := &server.Server{
+		Routes:       map[string]handler.Factory{"/chat": handler.Echo},
+		AllowedHosts: []string{"app.example.com", "10.0.0.0/99"},
+	}
+	err := srv.Validate()
+	var ce *server.ConfigError
+	if errors.As(err, &ce) {
+		fmt.Printf("%s %q\n", ce.Field, ce.Value)
+	}
+	fmt.Println(errors.As(srv.ListenAndServe(), &ce), ce.Field)
+	// Output:
+	// AllowedHosts "10.0.0.0/99"
+	// true AllowedHosts
+}

@@ -57,8 +57,16 @@ const (
 // configuration: set the fields, then call ListenAndServe or Serve, or mount
 // it (or HTTPHandler) on an http.ServeMux. Fields must not be changed once it
 // serves. The zero value serves nothing until Handler or Routes is set.
+//
+// Every size, count and duration among the fields follows one convention:
+// zero means the default its documentation gives (the Default constants),
+// a negative value means no limit (the bound or timer is off). Validate
+// says which other values are refused.
 type Server struct {
-	// Addr is the TCP address ListenAndServe listens on ("127.0.0.1:9001").
+	// Addr is the TCP address ListenAndServe and Listen listen on
+	// ("127.0.0.1:9001"); empty means ":http" (port 80 on every
+	// interface), as for net/http. Port 0 lets the system choose one:
+	// Listen returns the listener, whose Addr tells which.
 	Addr string
 	// Handler makes the handler of each connection, for every path that
 	// Routes does not name.
@@ -165,21 +173,24 @@ type Server struct {
 	// uncompressed.
 	Compression bool
 
-	// MaxMessageSize is the largest message accepted (default 16 MiB);
-	// a larger one fails the connection with 1009. Negative: no limit.
+	// MaxMessageSize is the largest message accepted, after
+	// decompression (default 16 MiB; negative: no limit); a larger one
+	// fails the connection with 1009.
 	MaxMessageSize int64
 	// MaxWriteQueue bounds the bytes queued for a peer that does not read
-	// (default 4 MiB). A send past it closes the connection with
-	// WriteQueueCloseCode (default 1008).
+	// (default 4 MiB; negative: no bound). A send past it closes the
+	// connection with WriteQueueCloseCode (default 1008, Policy
+	// Violation; a code an endpoint may send, see handler.CloseCode.Valid).
 	MaxWriteQueue       int
 	WriteQueueCloseCode handler.CloseCode
 
 	// HandshakeTimeout bounds the reading of the opening handshake
-	// (default 10 s).
+	// (default 10 s; negative: no bound).
 	HandshakeTimeout time.Duration
 	// CloseTimeout bounds the closing handshake: after the close frame is
 	// sent the peer has this long to answer before the TCP connection is
-	// dropped (default 5 s).
+	// dropped (default 5 s; negative: the peer is waited for without
+	// bound).
 	CloseTimeout time.Duration
 	// WriteTimeout: a connection whose queued frames make no progress
 	// (the socket takes none of their bytes) for this long is dropped,
@@ -190,10 +201,10 @@ type Server struct {
 	// pinged (default 30 s; negative disables the heartbeat).
 	PingInterval time.Duration
 	// PongTimeout: a pinged connection that sends nothing for this long is
-	// dropped (default 30 s).
+	// dropped (default 30 s; negative: never).
 	PongTimeout time.Duration
 	// IdleTimeout closes (1001) a connection that received no data
-	// message for this long. Zero: never.
+	// message for this long (default, and negative: never).
 	IdleTimeout time.Duration
 	// MessageTimeout: a message or control frame whose first byte has
 	// arrived must arrive whole within this long (its deadline is fixed
@@ -233,9 +244,9 @@ type Server struct {
 
 	// Workers is the most goroutines the netpoll engine runs connections
 	// on, those held by a handler that blocks included (default
-	// 4×GOMAXPROCS); GOMAXPROCS of them poll at once. When every one is
-	// held, ready connections wait in the kernel: the engine's
-	// backpressure.
+	// 4×GOMAXPROCS; negative is refused: the pool is always bounded);
+	// GOMAXPROCS of them poll at once. When every one is held, ready
+	// connections wait in the kernel: the engine's backpressure.
 	Workers int
 
 	// Logger receives the server's logs (default slog.Default()).
@@ -251,6 +262,8 @@ type Server struct {
 	hcfg     handshake.Config
 	tlsCfg   *tls.Config // TLSConfig with defaults
 	table    *wsconn.Table
+	invalid  error     // Validate's, once
+	logBad   sync.Once // logs invalid on the http.Handler path
 
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
@@ -274,18 +287,19 @@ type engine interface {
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
+		s.invalid = s.Validate()
 		s.wcfg = wsconn.Config{
-			MaxMessageSize: orDefault(s.MaxMessageSize, DefaultMaxMessageSize),
-			MaxWriteQueue:  int(orDefault(int64(s.MaxWriteQueue), DefaultMaxWriteQueue)),
+			MaxMessageSize: wsconn.OrDefault(s.MaxMessageSize, DefaultMaxMessageSize),
+			MaxWriteQueue:  wsconn.OrDefault(s.MaxWriteQueue, DefaultMaxWriteQueue),
 			WriteQueueCode: s.WriteQueueCloseCode,
-			IdleTimeout:    max(s.IdleTimeout, 0),
-			PingInterval:   time.Duration(orDefault(int64(s.PingInterval), int64(DefaultPingInterval))),
-			PongTimeout:    time.Duration(orDefault(int64(s.PongTimeout), int64(DefaultPongTimeout))),
-			CloseTimeout:   time.Duration(orDefault(int64(s.CloseTimeout), int64(DefaultCloseTimeout))),
-			MessageTimeout: time.Duration(orDefault(int64(s.MessageTimeout), int64(DefaultMessageTimeout))),
+			IdleTimeout:    wsconn.OrDefault(s.IdleTimeout, 0),
+			PingInterval:   wsconn.OrDefault(s.PingInterval, DefaultPingInterval),
+			PongTimeout:    wsconn.OrDefault(s.PongTimeout, DefaultPongTimeout),
+			CloseTimeout:   wsconn.OrDefault(s.CloseTimeout, DefaultCloseTimeout),
+			MessageTimeout: wsconn.OrDefault(s.MessageTimeout, DefaultMessageTimeout),
 			WriteTimeout:   s.writeTimeout(),
-			Budget:         &wsconn.Budget{Max: orDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
-			MaxConns:       int(orDefault(int64(s.MaxConnections), DefaultMaxConnections)),
+			Budget:         &wsconn.Budget{Max: wsconn.OrDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
+			MaxConns:       wsconn.OrDefault(s.MaxConnections, DefaultMaxConnections),
 			DropRequest:    s.DropRequest,
 			Observer:       s.Observer,
 			Logger:         s.logger(),
@@ -319,17 +333,6 @@ func (s *Server) init() {
 	})
 }
 
-// orDefault maps zero to def and negative values to zero (disabled).
-func orDefault(v, def int64) int64 {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
-	}
-	return v
-}
-
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
@@ -338,33 +341,64 @@ func (s *Server) logger() *slog.Logger {
 }
 
 func (s *Server) handshakeTimeout() time.Duration {
-	return time.Duration(orDefault(int64(s.HandshakeTimeout), int64(DefaultHandshakeTimeout)))
+	return wsconn.OrDefault(s.HandshakeTimeout, DefaultHandshakeTimeout)
 }
 
 func (s *Server) writeTimeout() time.Duration {
-	return time.Duration(orDefault(int64(s.WriteTimeout), int64(DefaultWriteTimeout)))
+	return wsconn.OrDefault(s.WriteTimeout, DefaultWriteTimeout)
 }
 
-// ListenAndServe listens on s.Addr and serves until Shutdown or Close.
+// ListenAndServe listens on s.Addr (":http" if empty) and serves until
+// Shutdown or Close: Listen, then Serve. An invalid setting (see Validate)
+// is returned before it listens.
 func (s *Server) ListenAndServe() error {
-	if s.closing.Load() {
-		return ErrServerClosed
-	}
-	l, err := net.Listen("tcp", s.Addr)
+	l, err := s.Listen()
 	if err != nil {
 		return err
 	}
 	return s.Serve(l)
 }
 
+// Listen checks the settings (Validate) and listens on s.Addr (":http" if
+// empty), for a program that wants the bound address before it serves,
+// such as the port the system chose for Addr "127.0.0.1:0": l.Addr() tells
+// it, and Serve(l) serves l.
+func (s *Server) Listen() (l net.Listener, err error) {
+	s.init()
+	if s.invalid != nil {
+		return nil, s.invalid
+	}
+	if s.closing.Load() {
+		return nil, ErrServerClosed
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = ":http"
+	}
+	return net.Listen("tcp", addr)
+}
+
 // Serve accepts connections on l until Shutdown or Close, and closes l.
 // Requests that are not WebSocket upgrades go to s.HTTP. With TLSConfig
-// set, l is a plain TCP or Unix listener and Serve speaks TLS on it.
+// set, l is a plain TCP or Unix listener and Serve speaks TLS on it. An
+// invalid setting (see Validate) is returned at once. Serve logs
+// "ws4go: serving" with l's address, the scheme (ws or wss) and the engine
+// at the Logger's Info level.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
-	serve := s.engine.serve
+	if s.invalid != nil {
+		l.Close()
+		return s.invalid
+	}
+	serve, engine := s.engine.serve, "goroutine"
+	n, netpolled := s.engine.(*netpollEngine)
+	if netpolled && netpoll.CanServe(l) {
+		engine = "netpoll"
+	}
+	scheme := "ws"
 	if s.tlsCfg != nil {
-		if n, ok := s.engine.(*netpollEngine); ok && netpoll.CanServe(l) {
+		scheme = "wss"
+		if engine == "netpoll" {
 			serve = n.serveTLS
 		} else {
 			l = tls.NewListener(l, s.tlsCfg)
@@ -375,6 +409,7 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.trackListener(&l, false)
+	s.logger().Info("ws4go: serving", "addr", l.Addr().String(), "network", l.Addr().Network(), "scheme", scheme, "engine", engine)
 	if ls, ok := s.engine.(interface {
 		serveListener(net.Listener) (bool, error)
 	}); ok && s.tlsCfg == nil {

@@ -132,6 +132,11 @@ func (s *Server) HTTPHandler(f handler.Factory) http.Handler {
 // standalone listener's fallback server was counted when accepted).
 func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory, count bool) {
 	s.init()
+	if s.invalid != nil {
+		s.logBad.Do(func() { s.logger().Error("ws4go: refusing every upgrade: invalid settings", "err", s.invalid) })
+		http.Error(w, "invalid WebSocket server settings", http.StatusInternalServerError)
+		return
+	}
 	refuse := func(rej *handshake.Rejection) { s.refuseHTTP(w, rej) }
 	if o := s.Observer; o != nil && count {
 		o.Accepted()

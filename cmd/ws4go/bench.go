@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	commands["bench"] = command{benchCmd, "measure ws4go against other Go WebSocket servers (ws4go bench -h)"}
+	commands["bench"] = command{run: benchCmd, summary: "measure ws4go against other Go WebSocket servers (ws4go bench -h)"}
 }
 
 const benchUsage = `Usage: ws4go bench [flags]

@@ -5,10 +5,14 @@
 // serves the handler at /ws and, at /, a page that talks to it. Every flag
 // can also be set by an environment variable: -addr by WS4GO_ADDR,
 // -ping-interval by WS4GO_PING_INTERVAL, and so on; a flag given on the
-// command line wins. SIGINT or SIGTERM drains the server gracefully.
+// command line wins. A value that cannot work stops it before it listens,
+// with one line and exit status 2. SIGINT or SIGTERM drains the server
+// gracefully. ws4go version prints the version and VCS revision of the
+// build.
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -38,12 +42,14 @@ func main() {
 type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	summary string
+	// synopsis is how it is called ("NAME [flags]" if empty).
+	synopsis string
 }
 
 // commands are ws4go's subcommands by name. Other files of this package add
 // theirs in an init function (bench.go does).
 var commands = map[string]command{
-	"serve": {serve, "serve a handler forever (ws4go serve -h for flags)"},
+	"serve": {run: serve, summary: "serve a handler forever (ws4go serve -h for flags)"},
 }
 
 func usage() string {
@@ -55,7 +61,8 @@ func usage() string {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		fmt.Fprintf(&b, "  ws4go %-16s %s\n", n+" [flags]", commands[n].summary)
+		c := commands[n]
+		fmt.Fprintf(&b, "  ws4go %-16s %s\n", cmp.Or(c.synopsis, n+" [flags]"), c.summary)
 	}
 	return b.String()
 }
@@ -73,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage())
 		return 0
+	case "-version", "--version":
+		return versionCmd(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "ws4go: unknown command %q\n\n%s", args[0], usage())
 	return 2

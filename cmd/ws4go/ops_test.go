@@ -344,7 +344,9 @@ func buildBinary(t *testing.T) string {
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
+	// -buildvcs=auto: stamp the revision where the checkout allows it,
+	// whatever GOFLAGS says (ws4go version prints it).
+	out, err := exec.Command(goBin, "build", "-buildvcs=auto", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -8,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -71,51 +74,113 @@ var handlers = map[string]handlerDef{
 	},
 }
 
+// serveFlags are ws4go serve's settings. Those of the Server are its own
+// fields, which the flags set directly: a flag shares its field's default
+// and its zero/negative convention (0: the default, -1: no limit).
 type serveFlags struct {
+	srv server.Server
+	// fields maps the Server's fields to their flags, for Validate's
+	// errors.
+	fields map[string]string
+
 	addr, handler, engine, path, origins, subprotocols, logLevel, logFormat string
 	allowedHosts                                                            string
-	maxMessage                                                              int64
-	maxWriteQueue                                                           int
-	pingInterval, pongTimeout, idleTimeout, closeTimeout, handshakeTimeout  time.Duration
-	shutdownTimeout, messageTimeout, writeTimeout                           time.Duration
-	maxBuffered                                                             int64
-	maxConnections                                                          int
-	workers                                                                 int
+	shutdownTimeout, tlsCheck                                               time.Duration
 	metricsAddr, tlsCert, tlsKey                                            string
-	tlsCheck                                                                time.Duration
-	pprof, compression, http2                                               bool
+	pprof, http2                                                            bool
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
+func (f *serveFlags) register(fs *flagSet) {
+	s := &f.srv
+	f.fields = map[string]string{
+		"Engine": "engine", "Routes": "path", "OriginPatterns": "origins", "AllowedHosts": "allowed-hosts",
+		"Subprotocols": "subprotocols", "TLSConfig": "tls-cert",
+	}
+	field := func(field, name string) string {
+		f.fields[field] = name
+		return name
+	}
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:9001", "`host:port` to listen on, or unix:/path/to.sock for a Unix socket")
 	fs.StringVar(&f.handler, "handler", "echo", "handler to serve at -path (see below)")
 	fs.StringVar(&f.engine, "engine", string(server.EngineNetpoll), "connection engine: netpoll (epoll and a worker pool; Linux) or goroutine (one goroutine per connection)")
-	fs.StringVar(&f.path, "path", "/ws", "path of the WebSocket endpoint")
+	fs.StringVar(&f.path, "path", "/ws", "path of the WebSocket endpoint (starts with /)")
 	fs.StringVar(&f.origins, "origins", "", "extra allowed browser origins, comma-separated host patterns (the request's own host is always allowed)")
 	fs.StringVar(&f.allowedHosts, "allowed-hosts", "", "Host headers served, comma-separated (host[:port], *.pattern, CIDR prefix; * for any); default: only loopback names (localhost, 127.0.0.0/8, [::1]) when -addr is a loopback address, against DNS rebinding, else any")
 	fs.StringVar(&f.subprotocols, "subprotocols", "", "subprotocols spoken, comma-separated, most preferred first")
-	fs.Int64Var(&f.maxMessage, "max-message-size", server.DefaultMaxMessageSize, "largest message accepted, in bytes, after decompression (larger: close 1009; 0: no limit)")
-	fs.BoolVar(&f.compression, "compression", false, "negotiate permessage-deflate (RFC 7692) with clients that offer it")
-	fs.IntVar(&f.maxWriteQueue, "max-write-queue", server.DefaultMaxWriteQueue, "bytes queued for a slow reader before it is closed (0: no limit)")
-	fs.DurationVar(&f.pingInterval, "ping-interval", server.DefaultPingInterval, "ping a connection silent this long (0: no heartbeat)")
-	fs.DurationVar(&f.pongTimeout, "pong-timeout", server.DefaultPongTimeout, "drop a pinged connection silent this long")
-	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "close a connection that sent no message this long (0: never)")
-	fs.DurationVar(&f.messageTimeout, "message-timeout", server.DefaultMessageTimeout, "a message or frame that has begun must arrive whole within this long (else close 1008; 0: no limit)")
-	fs.DurationVar(&f.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a connection whose queued frames make no progress this long (0: never)")
-	fs.Int64Var(&f.maxBuffered, "max-buffered", server.DefaultMaxBufferedBytes, "bytes held for partial messages and write queues across all connections; the connection that would pass it gets close 1013 (0: no bound)")
-	fs.IntVar(&f.maxConnections, "max-connections", server.DefaultMaxConnections, "WebSockets open at once, over HTTP/1.1 and HTTP/2 alike; past it a handshake gets 503 with Retry-After (0: no limit)")
-	fs.DurationVar(&f.closeTimeout, "close-timeout", server.DefaultCloseTimeout, "wait this long for the peer's close frame")
-	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "drop a client that has not sent its handshake in this time")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, wait this long for clients to answer the 1001 close, then drop the rest")
-	fs.IntVar(&f.workers, "workers", 0, "netpoll engine workers (0: 4×GOMAXPROCS)")
+	boolFlag(fs, &s.Compression, false, "compression", "negotiate permessage-deflate (RFC 7692) with clients that offer it")
+	numberFlag(fs, &s.MaxMessageSize, server.DefaultMaxMessageSize, field("MaxMessageSize", "max-message-size"), "largest message accepted, in `bytes`, after decompression (larger: close 1009)", "", "no limit")
+	numberFlag(fs, &s.MaxWriteQueue, server.DefaultMaxWriteQueue, field("MaxWriteQueue", "max-write-queue"), "`bytes` queued for a slow reader before it is closed", "", "no limit")
+	numberFlag(fs, &s.MaxBufferedBytes, server.DefaultMaxBufferedBytes, field("MaxBufferedBytes", "max-buffered"), "`bytes` held for partial messages and write queues across all connections; the connection that would pass it gets close 1013", "", "no bound")
+	numberFlag(fs, &s.MaxConnections, server.DefaultMaxConnections, field("MaxConnections", "max-connections"), "at most `n` WebSockets open at once, over HTTP/1.1 and HTTP/2 alike; past it a handshake gets 503 with Retry-After", "", "no limit")
+	numberFlag(fs, &s.PingInterval, server.DefaultPingInterval, field("PingInterval", "ping-interval"), "ping a connection silent for this `duration`", "", "no heartbeat")
+	numberFlag(fs, &s.PongTimeout, server.DefaultPongTimeout, field("PongTimeout", "pong-timeout"), "drop a pinged connection silent for this `duration`", "", "never")
+	numberFlag(fs, &s.IdleTimeout, 0, field("IdleTimeout", "idle-timeout"), "close a connection that sent no message for this `duration`", "never, the default", "never")
+	numberFlag(fs, &s.MessageTimeout, server.DefaultMessageTimeout, field("MessageTimeout", "message-timeout"), "a message or frame that has begun must arrive whole within this `duration` (else close 1008)", "", "no limit")
+	numberFlag(fs, &s.WriteTimeout, server.DefaultWriteTimeout, field("WriteTimeout", "write-timeout"), "drop a connection whose queued frames make no progress for this `duration`", "", "never")
+	numberFlag(fs, &s.CloseTimeout, server.DefaultCloseTimeout, field("CloseTimeout", "close-timeout"), "wait this `duration` for the peer's close frame", "", "without bound")
+	numberFlag(fs, &s.HandshakeTimeout, server.DefaultHandshakeTimeout, field("HandshakeTimeout", "handshake-timeout"), "drop a client that has not sent its handshake (TLS included) within this `duration`", "", "no bound")
+	numberFlag(fs, &f.shutdownTimeout, 10*time.Second, "shutdown-timeout", "on SIGTERM, wait this `duration` for clients to answer the 1001 close, then drop the rest", "", "no deadline: each client has -close-timeout")
+	numberFlag(fs, &s.Workers, 0, field("Workers", "workers"), "run connections on at most `n` netpoll engine workers", fmt.Sprintf("4×GOMAXPROCS, %d here", 4*runtime.GOMAXPROCS(0)), "")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "`host:port` (or unix:/path) of the operations listener: Prometheus /metrics, /healthz, /readyz (empty: no metrics, at no cost)")
-	fs.BoolVar(&f.pprof, "pprof", false, "serve /debug/pprof/ on the -metrics-addr listener")
+	boolFlag(fs, &f.pprof, false, "pprof", "serve /debug/pprof/ on the -metrics-addr listener")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file` (chain first): serve wss:// and https:// (with -tls-key)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
-	fs.BoolVar(&f.http2, "http2", true, "with -tls-cert, offer HTTP/2 by ALPN: browsers then open their WebSockets as RFC 8441 streams, several on one connection (false: HTTP/1.1 only)")
-	fs.DurationVar(&f.tlsCheck, "tls-reload-check", 10*time.Second, "look this often for a changed -tls-cert or -tls-key and load it, as SIGHUP does (0: on SIGHUP only)")
+	boolFlag(fs, &f.http2, true, "http2", "with -tls-cert, offer HTTP/2 by ALPN: browsers then open their WebSockets as RFC 8441 streams, several on one connection (false: HTTP/1.1 only)")
+	numberFlag(fs, &f.tlsCheck, 10*time.Second, "tls-reload-check", "every `duration`, look for a changed -tls-cert or -tls-key and load it, as SIGHUP does", "", "on SIGHUP only")
+}
+
+// check refuses, as one line each, the values that cannot work together
+// or that the Server would refuse (Validate), before anything listens.
+func (f *serveFlags) check(fs *flagSet, owner map[string]string) string {
+	if _, ok := handlers[f.handler]; !ok {
+		return fs.bad("handler", f.handler, "want one of "+strings.Join(handlerNames(), ", "))
+	}
+	for _, name := range slices.Sorted(maps.Keys(fs.from)) {
+		if o := owner[name]; o != "" && o != f.handler {
+			return fs.bad(name, fs.Lookup(name).Value.String(), fmt.Sprintf("want -handler %s, the only handler that uses it (this is -handler %s)", o, f.handler))
+		}
+	}
+	for _, a := range []struct{ name, value string }{{"addr", f.addr}, {"metrics-addr", f.metricsAddr}} {
+		if a.value == "" && a.name == "metrics-addr" {
+			continue
+		}
+		if err := checkAddr(a.value); err != nil {
+			return fs.bad(a.name, a.value, err.Error())
+		}
+	}
+	var level slog.Level
+	if level.UnmarshalText([]byte(f.logLevel)) != nil {
+		return fs.bad("log-level", f.logLevel, "want debug, info, warn or error")
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return fs.bad("log-format", f.logFormat, "want text or json")
+	}
+	if f.pprof && f.metricsAddr == "" {
+		return fs.bad("pprof", "true", "want -metrics-addr too: pprof is served on the operations listener")
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		if f.tlsCert == "" {
+			return fs.bad("tls-key", f.tlsKey, "want -tls-cert with it")
+		}
+		return fs.bad("tls-cert", f.tlsCert, "want -tls-key with it")
+	}
+	for _, name := range []string{"http2", "tls-reload-check"} {
+		if f.tlsCert == "" && fs.isSet(name) {
+			return fs.bad(name, fs.Lookup(name).Value.String(), "want -tls-cert and -tls-key: it applies to TLS only")
+		}
+	}
+	if err := f.srv.Validate(); err != nil {
+		var ce *server.ConfigError
+		if errors.As(err, &ce) {
+			if name, ok := f.fields[ce.Field]; ok {
+				return fs.bad(name, ce.Value, ce.Want)
+			}
+		}
+		return err.Error()
+	}
+	return ""
 }
 
 func handlerNames() []string {
@@ -125,30 +190,6 @@ func handlerNames() []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// envName is the environment variable of a flag: -ping-interval is
-// WS4GO_PING_INTERVAL.
-func envName(flagName string) string {
-	return "WS4GO_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// parseFlags reads the environment first and the command line second, so a
-// flag given on the command line wins.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		f.Usage += " [$" + envName(f.Name) + "]"
-		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("$%s: %v", envName(f.Name), e)
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return fs.Parse(args)
 }
 
 // allowedHosts is Server.AllowedHosts for -allowed-hosts: by default only
@@ -201,80 +242,69 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f serveFlags
-	fs := flag.NewFlagSet("ws4go serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("ws4go serve")
 	f.register(fs)
+	// owner names the handler of each handler's own flag.
+	owner, known := map[string]string{}, map[string]bool{}
+	fs.VisitAll(func(fl *flag.Flag) { known[fl.Name] = true })
 	for _, n := range handlerNames() {
 		if h := handlers[n]; h.flags != nil {
-			h.flags(fs)
+			h.flags(fs.FlagSet)
+			fs.VisitAll(func(fl *flag.Flag) {
+				if !known[fl.Name] {
+					known[fl.Name], owner[fl.Name] = true, n
+				}
+			})
 		}
 	}
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, serveUsage)
-		fs.PrintDefaults()
-		fmt.Fprintf(w, "\nHandlers (-handler):\n")
-		for _, n := range handlerNames() {
-			fmt.Fprintf(w, "  %-10s %s\n", n, handlers[n].summary)
-		}
+	usageErr := func(line string) int {
+		fmt.Fprintln(stderr, "ws4go serve: "+line)
+		return 2
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, serveUsage)
+			fs.PrintDefaults()
+			fmt.Fprintf(stdout, "\nHandlers (-handler):\n")
+			for _, n := range handlerNames() {
+				fmt.Fprintf(stdout, "  %-10s %s\n", n, handlers[n].summary)
+			}
 			return 0
 		}
-		fmt.Fprintln(stderr, "ws4go serve:", err)
-		return 2
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "ws4go serve: "+format+"\n", a...)
-		return 2
+		return usageErr(fs.parseError(err))
 	}
 	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
+		return usageErr(fmt.Sprintf("unexpected arguments %q (flags go before them; ws4go serve -h lists the flags)", fs.Args()))
+	}
+	srv := &f.srv
+	srv.Engine = server.Engine(f.engine)
+	srv.OriginPatterns = splitList(f.origins)
+	srv.AllowedHosts = allowedHosts(f.allowedHosts, f.addr)
+	srv.Subprotocols = splitList(f.subprotocols)
+	// Checked with the path; the handler's factory replaces it once built.
+	srv.Routes = map[string]handler.Factory{f.path: handler.Echo}
+	if line := f.check(fs, owner); line != "" {
+		return usageErr(line)
 	}
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
-		return usageErr("%v", err)
+		return usageErr(fs.bad("log-level", f.logLevel, err.Error()))
 	}
-	def, ok := handlers[f.handler]
-	if !ok {
-		return usageErr("unknown handler %q (have %s)", f.handler, strings.Join(handlerNames(), ", "))
+	for _, v := range fs.unknownEnv() {
+		log.Warn("ignoring an environment variable that names no flag of ws4go serve", "var", v)
 	}
-	engine := server.Engine(f.engine)
-	if engine != server.EngineGoroutine && engine != server.EngineNetpoll {
-		return usageErr("unknown engine %q", f.engine)
-	}
-	if f.pprof && f.metricsAddr == "" {
-		return usageErr("-pprof is served on the operations listener: set -metrics-addr too")
-	}
-	for name, d := range map[string]time.Duration{"pong-timeout": f.pongTimeout, "close-timeout": f.closeTimeout, "handshake-timeout": f.handshakeTimeout, "shutdown-timeout": f.shutdownTimeout} {
-		if d <= 0 {
-			return usageErr("-%s must be positive", name)
-		}
-	}
-	if f.idleTimeout < 0 || f.pingInterval < 0 {
-		return usageErr("-idle-timeout and -ping-interval are 0 (off) or positive")
-	}
-	if f.messageTimeout < 0 || f.writeTimeout < 0 || f.maxBuffered < 0 || f.maxConnections < 0 {
-		return usageErr("-message-timeout, -write-timeout, -max-buffered and -max-connections are 0 (off) or positive")
-	}
-	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return usageErr("-tls-cert and -tls-key go together")
-	}
-	if f.tlsCheck < 0 {
-		return usageErr("-tls-reload-check is 0 (SIGHUP only) or positive")
-	}
-	var tlsConfig *tls.Config
+	def := handlers[f.handler]
+	shutdownTimeout := cmp.Or(f.shutdownTimeout, 10*time.Second)
 	if f.tlsCert != "" {
 		certs := &certReloader{certFile: f.tlsCert, keyFile: f.tlsKey, log: log}
 		if err := certs.load(); err != nil {
-			log.Error("loading the TLS certificate", "err", err)
-			return 1
+			return usageErr(fs.bad("tls-cert", f.tlsCert, "want a PEM certificate (chain first) whose key is -tls-key: "+err.Error()))
 		}
 		wctx, stopWatch := context.WithCancel(ctx)
 		defer stopWatch()
-		go certs.watch(wctx, f.tlsCheck)
-		tlsConfig = &tls.Config{
+		go certs.watch(wctx, max(cmp.Or(f.tlsCheck, 10*time.Second), 0))
+		srv.TLSConfig = &tls.Config{
 			// Replaced on SIGHUP or when the files change; a
 			// connection keeps the certificate it was made with.
 			GetCertificate: certs.get,
@@ -286,31 +316,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if f.http2 {
 			// WebSocket over HTTP/2 (RFC 8441): extended CONNECT
 			// is on (main imports xconnect).
-			tlsConfig.NextProtos = []string{"h2", "http/1.1"}
+			srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
 		}
 	}
+	srv.Logger = log
 
-	srv := &server.Server{
-		Engine:           engine,
-		Compression:      f.compression,
-		OriginPatterns:   splitList(f.origins),
-		AllowedHosts:     allowedHosts(f.allowedHosts, f.addr),
-		Subprotocols:     splitList(f.subprotocols),
-		MaxMessageSize:   disabledIfZero(f.maxMessage),
-		MaxWriteQueue:    int(disabledIfZero(int64(f.maxWriteQueue))),
-		PingInterval:     time.Duration(disabledIfZero(int64(f.pingInterval))),
-		PongTimeout:      f.pongTimeout,
-		IdleTimeout:      f.idleTimeout,
-		CloseTimeout:     f.closeTimeout,
-		HandshakeTimeout: f.handshakeTimeout,
-		TLSConfig:        tlsConfig,
-		MessageTimeout:   time.Duration(disabledIfZero(int64(f.messageTimeout))),
-		WriteTimeout:     time.Duration(disabledIfZero(int64(f.writeTimeout))),
-		MaxBufferedBytes: disabledIfZero(f.maxBuffered),
-		MaxConnections:   int(disabledIfZero(int64(f.maxConnections))),
-		Workers:          f.workers,
-		Logger:           log,
-	}
 	var reg *prometheus.Registry
 	if f.metricsAddr != "" {
 		// A registry of our own rather than the global default, so that
@@ -350,8 +360,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	scheme := "ws"
-	if tlsConfig != nil {
-		scheme = "wss" // srv.TLSConfig: the server speaks TLS on l
+	if srv.TLSConfig != nil {
+		scheme = "wss" // the server speaks TLS on l
 	}
 	stopOps, opsAddr := func() {}, ""
 	if f.metricsAddr != "" {
@@ -384,7 +394,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opsAddr = oaddr
 		log.Info("operations listener", "addr", oaddr, "metrics", "/metrics", "health", "/healthz /readyz", "pprof", f.pprof)
 	}
-	log.Info("ws4go serving", "addr", addr, "ws", scheme+"://"+hostOf(addr)+f.path, "handler", f.handler, "engine", string(engine))
+	// Serve logs "ws4go: serving" with the address, scheme and engine.
+	log.Info("ws4go: endpoint", "url", scheme+"://"+hostOf(addr)+f.path, "handler", f.handler)
 	fmt.Fprintf(stdout, "listening on %s\n", addr)
 	if opsAddr != "" {
 		fmt.Fprintf(stdout, "metrics on %s\n", opsAddr)
@@ -406,7 +417,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// -shutdown-timeout to answer it; then whatever is left is dropped.
 	health.ready.Store(false)
 	log.Info("draining", "connections", srv.Len(), "deadline", f.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+	sctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if shutdownTimeout > 0 {
+		sctx, cancel = context.WithTimeout(sctx, shutdownTimeout)
+	}
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown deadline passed; dropped the remaining connections", "err", err)
@@ -519,14 +533,6 @@ func hostOf(addr string) string {
 		return "localhost"
 	}
 	return addr
-}
-
-// disabledIfZero maps a flag's 0 ("off") to the Server's negative "off".
-func disabledIfZero(v int64) int64 {
-	if v == 0 {
-		return -1
-	}
-	return v
 }
 
 // certReloader holds the certificate of -tls-cert and -tls-key and loads it

@@ -65,7 +65,7 @@ func advBuild(dir string) int {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		return 1
 	}
-	// serve -h prints its usage on stderr and exits 0.
+	// serve -h prints its usage on stdout and exits 0.
 	out, _ := exec.Command(advBin, "serve", "-h").CombinedOutput()
 	advHelp = string(out)
 	return 0

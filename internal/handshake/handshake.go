@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -288,6 +290,26 @@ func originAllowed(origin, host string, tls bool, patterns []string) bool {
 		}
 	}
 	return false
+}
+
+// CheckOriginPattern returns an error saying what is expected if p cannot
+// be an entry of Config.OriginPatterns.
+func CheckOriginPattern(p string) error {
+	const want = "want a path.Match pattern of an origin's host[:port] (*.example.com) or scheme://host[:port] (https://*.example.com), without a path"
+	target := p
+	if scheme, rest, ok := strings.Cut(p, "://"); ok {
+		if scheme == "" {
+			return errors.New(want)
+		}
+		target = rest
+	}
+	if target == "" || strings.Contains(target, "/") {
+		return errors.New(want)
+	}
+	if _, err := pathMatchFold(p, ""); err != nil {
+		return fmt.Errorf("%s: %v", want, err)
+	}
+	return nil
 }
 
 // sameHost reports whether the origin u names the host:port of a Host

@@ -263,6 +263,10 @@ func trimBlanks(b []byte) []byte {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
+// IsToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), as
+// a subprotocol name must be (RFC 6455 section 4.1).
+func IsToken(s string) bool { return s != "" && isToken(s) }
+
 // isToken reports whether b is an RFC 9110 token.
 func isToken[T ~string | ~[]byte](b T) bool {
 	for i := 0; i < len(b); i++ {

@@ -1,7 +1,10 @@
 package handshake
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -21,6 +24,8 @@ var LoopbackHosts = []string{"localhost", "127.0.0.0/8", "::1/128"}
 //     "example.com:8443", "[::1]:9001", "::1"), the name possibly a
 //     path.Match pattern ("*.example.com"): an entry without a port matches
 //     any port. Names match without regard to case.
+//
+// An entry CheckHost refuses matches nothing.
 func HostAllowed(hostport string, allowed []string) bool {
 	if len(allowed) == 0 {
 		return true
@@ -28,28 +33,79 @@ func HostAllowed(hostport string, allowed []string) bool {
 	host, port := splitHostPort(hostport, "")
 	ip, ipErr := netip.ParseAddr(host)
 	for _, a := range allowed {
+		e, err := parseHost(a)
+		if err != nil {
+			continue
+		}
 		switch {
-		case a == "*":
+		case e.any:
 			return true
-		case strings.Contains(a, "/"):
-			if p, err := netip.ParsePrefix(a); err == nil && ipErr == nil && p.Contains(ip.Unmap()) {
+		case e.prefix.IsValid():
+			if ipErr == nil && e.prefix.Contains(ip.Unmap()) {
+				return true
+			}
+			continue
+		case e.port != "" && e.port != port:
+			continue
+		case e.ip.IsValid():
+			if ipErr == nil && e.ip.Unmap() == ip.Unmap() {
 				return true
 			}
 			continue
 		}
-		ah, ap := splitHostPort(a, "")
-		if ap != "" && ap != port {
-			continue
-		}
-		if aip, err := netip.ParseAddr(ah); err == nil {
-			if ipErr == nil && aip.Unmap() == ip.Unmap() {
-				return true
-			}
-			continue
-		}
-		if ok, _ := pathMatchFold(ah, host); ok {
+		if ok, _ := pathMatchFold(e.name, host); ok {
 			return true
 		}
 	}
 	return false
+}
+
+// CheckHost returns an error saying what is expected if a is not an entry
+// HostAllowed can match anything with.
+func CheckHost(a string) error {
+	e, err := parseHost(a)
+	if err == nil && e.name != "" {
+		if _, err := pathMatchFold(e.name, ""); err != nil {
+			return fmt.Errorf("%s: %v", wantHost, err)
+		}
+	}
+	return err
+}
+
+// hostEntry is an entry of an allowed-hosts list, parsed: one of any,
+// prefix, ip or name is set.
+type hostEntry struct {
+	any    bool
+	prefix netip.Prefix
+	ip     netip.Addr
+	name   string // a path.Match pattern
+	port   string // "": any
+}
+
+const wantHost = `want "*", an address prefix (10.0.0.0/8) or a host name or address with an optional port (example.com, *.example.com, [::1]:9001)`
+
+func parseHost(a string) (hostEntry, error) {
+	if a == "*" {
+		return hostEntry{any: true}, nil
+	}
+	if strings.Contains(a, "/") {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			return hostEntry{}, fmt.Errorf("%s: %v", wantHost, err)
+		}
+		return hostEntry{prefix: p.Masked()}, nil
+	}
+	host, port := splitHostPort(a, "")
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return hostEntry{}, fmt.Errorf("%s: port %q is not a number from 1 to 65535", wantHost, port)
+		}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return hostEntry{ip: ip, port: port}, nil
+	}
+	if host == "" || strings.ContainsAny(host, " \t:") || strings.HasPrefix(a, "[") {
+		return hostEntry{}, errors.New(wantHost)
+	}
+	return hostEntry{name: host, port: port}, nil
 }

@@ -1,6 +1,9 @@
 package handshake
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestOriginAllowed(t *testing.T) {
 	for _, c := range []struct {
@@ -43,6 +46,27 @@ func TestOriginAllowed(t *testing.T) {
 	} {
 		if got := originAllowed(c.origin, c.host, c.tls, c.patterns); got != c.want {
 			t.Errorf("origin %q, host %q, tls %v, patterns %q: %v, want %v", c.origin, c.host, c.tls, c.patterns, got, c.want)
+		}
+	}
+}
+
+func TestCheckOriginPattern(t *testing.T) {
+	for _, ok := range []string{"example.com", "*.example.com:8443", "https://*.example.com", "[a-c].example.com"} {
+		if err := CheckOriginPattern(ok); err != nil {
+			t.Errorf("CheckOriginPattern(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "[bad", "https://", "://example.com", "https://example.com/", "example.com/app", "*\\"} {
+		if err := CheckOriginPattern(bad); err == nil || !strings.HasPrefix(err.Error(), "want ") {
+			t.Errorf("CheckOriginPattern(%q) = %v, want an error saying what it wants", bad, err)
+		}
+	}
+}
+
+func TestIsToken(t *testing.T) {
+	for s, want := range map[string]bool{"chat.v1": true, "mqtt": true, "a-b_c~!#$%&'*+^`|": true, "": false, "a b": false, "a,b": false, "a/b": false, "é": false, "a\x7f": false} {
+		if got := IsToken(s); got != want {
+			t.Errorf("IsToken(%q) = %v", s, got)
 		}
 	}
 }

@@ -112,7 +112,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ReadBufferSize <= 0 {
 		cfg.ReadBufferSize = 32 << 10
 	}
-	if cfg.HandshakeTimeout <= 0 {
+	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
 	if cfg.Logger == nil {
@@ -285,7 +285,7 @@ func (e *Engine) register(c *conn, handshake bool) bool {
 	e.live++
 	if handshake {
 		e.handshake[c] = time.Now().Add(e.cfg.HandshakeTimeout).UnixNano()
-		if e.hsStop == nil {
+		if e.hsStop == nil && e.cfg.HandshakeTimeout > 0 {
 			e.hsStop = make(chan struct{})
 			go e.sweepHandshakes(e.hsStop)
 		}

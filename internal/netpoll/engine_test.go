@@ -92,6 +92,32 @@ func TestAcceptAfterClose(t *testing.T) {
 	}
 }
 
+// TestNoHandshakeTimeout: with a negative HandshakeTimeout (the server's
+// "no bound") a connection in its handshake starts no sweeper, so nothing
+// drops it for being slow; zero is the 10 s default, and starts one.
+func TestNoHandshakeTimeout(t *testing.T) {
+	for _, c := range []struct {
+		timeout time.Duration
+		sweeper bool
+	}{{-1, false}, {0, true}} {
+		e, err := New(Config{Workers: 1, HandshakeTimeout: c.timeout, HeadEnd: refusingHeadEnd, Table: wsconn.NewTable(&wsconn.Config{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd, _ := socketPair(t)
+		conn := registered(t, e, fd)
+		e.mu.Lock()
+		running := e.hsStop != nil
+		e.mu.Unlock()
+		conn.requestClose(false)
+		conn.run(nil) // end the test's turn: the close runs
+		e.Close()
+		if running != c.sweeper {
+			t.Errorf("HandshakeTimeout %v: sweeper running %v, want %v", c.timeout, running, c.sweeper)
+		}
+	}
+}
+
 // registered makes a connection of fd in its handshake, in the table but
 // not in the epoll set (so no worker runs it unless it is scheduled), and
 // gives the test its turn.

@@ -39,7 +39,7 @@ type Config struct {
 	// 32 KiB).
 	ReadBufferSize int
 	// HandshakeTimeout drops a connection that has not completed its
-	// request head in time (default 10 s).
+	// request head in time (default 10 s; negative: no bound).
 	HandshakeTimeout time.Duration
 	// HeadEnd returns the length of a complete request head in buf, 0 if
 	// it is not complete yet, or a refusal to send if it can never be.

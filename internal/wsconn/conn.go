@@ -71,8 +71,23 @@ type frameWriter interface {
 // it wrote itself, instead of queueing without bound.
 type writeWaiter interface{ WaitWrite() }
 
+// OrDefault maps a size, count or duration of ws4go's public settings to
+// its Config field: zero (unset) is def, a negative value is 0 (Config's
+// "off", no bound), any other value itself. It is the one place of the
+// convention server.Server and client.Options share: zero means the
+// documented default, negative means no limit.
+func OrDefault[T ~int | ~int64](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
 // Config is what a Conn needs from the server's settings, or from the
-// client's options.
+// client's options. Its sizes, counts and durations take 0 as "off".
 type Config struct {
 	// Client makes the Conn the client end (RFC 6455 5.1, 5.3): every
 	// frame it sends is masked with a fresh random key, frames from the
