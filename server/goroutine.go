@@ -57,7 +57,6 @@ func (e goroutineEngine) serveWith(nc net.Conn, run func(nc net.Conn, mk func(ws
 	if o := s.Observer; o != nil {
 		o.Accepted()
 	}
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.handshake(nc, nil, run)

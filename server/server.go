@@ -429,7 +429,10 @@ func (s *Server) trackListener(l *net.Listener, add bool) bool {
 }
 
 // trackHandshake records connections still in their opening handshake, so
-// Shutdown and Close can drop them.
+// Shutdown and Close can drop them. Adding nc also counts the goroutine
+// that runs its handshake in s.wg (which calls s.wg.Done when it ends),
+// under s.mu: a Shutdown either finds the server closing here (false:
+// nothing was added) or waits for that goroutine.
 func (s *Server) trackHandshake(nc net.Conn, add bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -438,6 +441,7 @@ func (s *Server) trackHandshake(nc net.Conn, add bool) bool {
 			return false
 		}
 		s.handshakes[nc] = struct{}{}
+		s.wg.Add(1)
 	} else {
 		delete(s.handshakes, nc)
 	}
