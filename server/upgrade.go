@@ -129,8 +129,9 @@ func (s *Server) HTTPHandler(f handler.Factory) http.Handler {
 // upgradeHTTP answers an upgrade request on the http.Handler path and runs
 // the connection with a handler from f (nil: 404). count tells whether the
 // request is a new accepted connection for the Observer (a request on the
-// standalone listener's fallback server was counted when accepted).
-func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory, count bool) {
+// standalone listener's fallback server was counted when accepted). It
+// reports whether the handshake was accepted.
+func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory, count bool) bool {
 	s.init()
 	refuse := func(rej *handshake.Rejection) { s.refuseHTTP(w, rej) }
 	if o := s.Observer; o != nil && count {
@@ -138,7 +139,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	}
 	if f == nil {
 		refuse(handshake.Reject(observe.RejectNotFound, "no WebSocket handler for this path"))
-		return
+		return false
 	}
 	// Count the upgrade in s.wg from here on, so that a Shutdown that
 	// starts meanwhile waits for it (and for the connection it adopts)
@@ -147,7 +148,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	if s.closing.Load() {
 		s.mu.Unlock()
 		refuse(handshake.Reject(observe.RejectShuttingDown, "server shutting down"))
-		return
+		return false
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -155,17 +156,17 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	res, rej := handshake.CheckRequest(r, &s.hcfg)
 	if rej != nil {
 		refuse(rej)
-		return
+		return false
 	}
 	a, rej := s.runAccept(r, f, res)
 	if rej != nil {
 		refuse(rej)
-		return
+		return false
 	}
 	p, ok := s.table.Reserve()
 	if !ok {
 		refuse(maxConnections())
-		return
+		return false
 	}
 	// The connection made below holds the place; if none is, it goes
 	// back here (the engines make it before they return).
@@ -181,12 +182,12 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		// The body is the stream: nobody but the connection reads it.
 		req.Body = http.NoBody
 		s.serveStream(w, r, res, mk)
-		return
+		return true
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		refuse(handshake.Reject(observe.RejectInternal, "cannot take over the connection: "+err.Error()))
-		return
+		return false
 	}
 	rest, err := hijacked(nc, brw)
 	if err == nil {
@@ -196,9 +197,10 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	}
 	if err != nil {
 		nc.Close()
-		return
+		return false
 	}
 	s.engine.adopt(nc, mk, rest)
+	return true
 }
 
 // hijacked returns the bytes the http server had already read past the

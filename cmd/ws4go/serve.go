@@ -79,7 +79,7 @@ type serveFlags struct {
 	pingInterval, pongTimeout, idleTimeout, closeTimeout, handshakeTimeout  time.Duration
 	shutdownTimeout, messageTimeout, writeTimeout                           time.Duration
 	maxBuffered                                                             int64
-	maxConnections                                                          int
+	maxConnections, maxH2Connections                                        int
 	workers                                                                 int
 	metricsAddr, tlsCert, tlsKey                                            string
 	tlsCheck                                                                time.Duration
@@ -104,8 +104,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.writeTimeout, "write-timeout", server.DefaultWriteTimeout, "drop a connection whose queued frames make no progress this long (0: never)")
 	fs.Int64Var(&f.maxBuffered, "max-buffered", server.DefaultMaxBufferedBytes, "bytes held for partial messages and write queues across all connections; the connection that would pass it gets close 1013 (0: no bound)")
 	fs.IntVar(&f.maxConnections, "max-connections", server.DefaultMaxConnections, "WebSockets open at once, over HTTP/1.1 and HTTP/2 alike; past it a handshake gets 503 with Retry-After (0: no limit)")
+	fs.IntVar(&f.maxH2Connections, "max-h2-connections", server.DefaultMaxH2Connections, "HTTP/2 connections open at once (with -tls-cert); past it ALPN gives clients HTTP/1.1 (0: no limit)")
 	fs.DurationVar(&f.closeTimeout, "close-timeout", server.DefaultCloseTimeout, "wait this long for the peer's close frame")
-	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "drop a client that has not sent its handshake in this time")
+	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", server.DefaultHandshakeTimeout, "drop a client that has not sent its handshake in this time (over HTTP/2: its first request, and the next one once its streams ended)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, wait this long for clients to answer the 1001 close, then drop the rest")
 	fs.IntVar(&f.workers, "workers", 0, "netpoll engine workers (0: 4×GOMAXPROCS)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -255,8 +256,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if f.idleTimeout < 0 || f.pingInterval < 0 {
 		return usageErr("-idle-timeout and -ping-interval are 0 (off) or positive")
 	}
-	if f.messageTimeout < 0 || f.writeTimeout < 0 || f.maxBuffered < 0 || f.maxConnections < 0 {
-		return usageErr("-message-timeout, -write-timeout, -max-buffered and -max-connections are 0 (off) or positive")
+	if f.messageTimeout < 0 || f.writeTimeout < 0 || f.maxBuffered < 0 || f.maxConnections < 0 || f.maxH2Connections < 0 {
+		return usageErr("-message-timeout, -write-timeout, -max-buffered, -max-connections and -max-h2-connections are 0 (off) or positive")
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageErr("-tls-cert and -tls-key go together")
@@ -308,6 +309,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		WriteTimeout:     time.Duration(disabledIfZero(int64(f.writeTimeout))),
 		MaxBufferedBytes: disabledIfZero(f.maxBuffered),
 		MaxConnections:   int(disabledIfZero(int64(f.maxConnections))),
+		MaxH2Connections: int(disabledIfZero(int64(f.maxH2Connections))),
 		Workers:          f.workers,
 		Logger:           log,
 	}
