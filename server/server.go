@@ -230,7 +230,7 @@ type Server struct {
 	// whose ALPN chose "h2") open at once; default
 	// DefaultMaxH2Connections (10,000), negative: no limit. They are not
 	// WebSockets and MaxConnections does not count them, but each costs
-	// net/http's state whether or not it carries a stream (about 42 KiB
+	// net/http's state whether or not it carries a stream (about 40 KiB
 	// idle, and up to H2ConnWindow of unread input). Past it ALPN gives a
 	// client that offers http/1.1 besides h2 (as browsers do) HTTP/1.1,
 	// whose upgrades MaxConnections counts; a client that offers h2 alone
