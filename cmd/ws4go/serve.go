@@ -256,8 +256,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if f.idleTimeout < 0 || f.pingInterval < 0 {
 		return usageErr("-idle-timeout and -ping-interval are 0 (off) or positive")
 	}
-	if f.messageTimeout < 0 || f.writeTimeout < 0 || f.maxBuffered < 0 || f.maxConnections < 0 || f.maxH2Connections < 0 {
-		return usageErr("-message-timeout, -write-timeout, -max-buffered, -max-connections and -max-h2-connections are 0 (off) or positive")
+	if f.messageTimeout < 0 || f.writeTimeout < 0 || f.maxBuffered < 0 || f.maxConnections < 0 {
+		return usageErr("-message-timeout, -write-timeout, -max-buffered and -max-connections are 0 (off) or positive")
+	}
+	if f.maxH2Connections < 0 {
+		return usageErr("-max-h2-connections is 0 (off) or positive")
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usageErr("-tls-cert and -tls-key go together")
