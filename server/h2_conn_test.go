@@ -104,6 +104,7 @@ func TestH2ConnTrickledHeaders(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		d, o := h2WindowServer(t, e, false)
 		c := d.raw()
+		<-c.acked
 		// The block ends in a literal field "x" whose value announces
 		// 4,000 bytes (an HPACK integer: 127 + 3,873), which follow a
 		// byte at a time.

@@ -43,6 +43,9 @@ type rawH2 struct {
 	start  time.Time
 	closed chan struct{}
 	at     time.Duration
+	// acked is closed once the server's SETTINGS are acknowledged (if
+	// answering): no frame may come between a header block's frames.
+	acked chan struct{}
 }
 
 // dialRawH2 connects with SETTINGS_INITIAL_WINDOW_SIZE window and reads
@@ -72,7 +75,7 @@ func dialH2(t testing.TB, addr string, pool *x509.CertPool, hello func(c *rawH2)
 		t.Fatalf("ALPN chose %q, want h2", p)
 	}
 	c := &rawH2{t: t, tc: tc, fr: http2.NewFramer(tc, tc), status: make(chan [2]string, 1000), data: make(chan int, 1<<12),
-		reset: make(chan http2.ErrCode, 16), start: start, closed: make(chan struct{})}
+		reset: make(chan http2.ErrCode, 16), start: start, closed: make(chan struct{}), acked: make(chan struct{})}
 	answer := hello != nil
 	if answer {
 		hello(c)
@@ -92,6 +95,11 @@ func dialH2(t testing.TB, addr string, pool *x509.CertPool, hello func(c *rawH2)
 					c.wmu.Lock()
 					c.fr.WriteSettingsAck()
 					c.wmu.Unlock()
+					select {
+					case <-c.acked:
+					default:
+						close(c.acked)
+					}
 				}
 			case *http2.PingFrame:
 				if answer && !f.IsAck() {
