@@ -39,8 +39,9 @@
 // internal, panic (500), shutting_down, max_connections (503: the server
 // holds Server.MaxConnections WebSockets), and, labelled status 0 (no
 // HTTP response: the TLS handshake failed), tls_timeout, tls_closed,
-// tls_not_tls, tls_unsupported, tls_certificate, tls_other: see
-// observe.Reason.
+// tls_not_tls, tls_unsupported, tls_certificate, tls_other, and
+// max_h2_connections (HTTP/2 refused: Server.MaxH2Connections reached):
+// see observe.Reason.
 //
 // The hooks are cheap: every label child the per-message hooks use is
 // resolved once, in New, and each hook is one or two atomic adds (the

@@ -91,6 +91,12 @@ const (
 	RejectTLSOther       // any other TLS handshake failure
 	// (After the TLS reasons, so that their values stay what they were.)
 	RejectMaxConnections // 503: the server holds its MaxConnections WebSockets (the response has Retry-After)
+	// HTTP/2 refused (status 0): the server holds its MaxH2Connections
+	// HTTP/2 connections. ALPN gave the client http/1.1 instead (counted
+	// once its TLS handshake is done), or failed the handshake of a
+	// client that offers h2 alone; on a tls.NewListener of the
+	// application's the connection was closed after its handshake.
+	RejectMaxH2Connections
 	NumReasons
 )
 
@@ -105,7 +111,7 @@ var reasons = [NumReasons]struct {
 	{"host_not_allowed", 403}, {"panic", 500}, {"accept", 403},
 	{"tls_timeout", 0}, {"tls_closed", 0}, {"tls_not_tls", 0},
 	{"tls_unsupported", 0}, {"tls_certificate", 0}, {"tls_other", 0},
-	{"max_connections", 503},
+	{"max_connections", 503}, {"max_h2_connections", 0},
 }
 
 // String returns the reason's name, as used in metric labels.

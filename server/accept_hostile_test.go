@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,6 +284,117 @@ func TestContextEndsAtTerminate(t *testing.T) {
 		c.send(1, []byte("x"))
 		if !within(t, got, 10*time.Second, "the callback") {
 			t.Fatalf("%s: Context not cancelled by Terminate", e)
+		}
+	})
+}
+
+// TestAcceptShutdownRace: Shutdown while handshakes are handed to their
+// goroutines (on netpoll, with an accept hook, by the engine's workers):
+// each goroutine is counted before it starts, so Shutdown waits for every
+// one that took its handshake and none starts after it returned (the
+// engine once started it first, and counted it from inside: a race with
+// Shutdown's Wait that -race reports). The hook never runs after Shutdown
+// returned.
+func TestAcceptShutdownRace(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		const rounds, clients = 20, 16
+		for range rounds {
+			var after atomic.Bool
+			var late atomic.Int64
+			s := &server.Server{Engine: e, Handler: handler.Echo, Accept: func(*http.Request) (server.Accepted, error) {
+				if after.Load() {
+					late.Add(1)
+				}
+				return server.Accepted{}, nil
+			}}
+			addr, errc := serveOwn(t, s)
+			var wg sync.WaitGroup
+			go1 := make(chan struct{})
+			for range clients {
+				nc, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer nc.Close()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-go1
+					_, _ = io.WriteString(nc, upgradeRequest(addr, "/"))
+					// The answer (101, 503 or none), then gone: the
+					// 1001 of an accepted one needs no answer.
+					_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+					_, _ = nc.Read(make([]byte, 512))
+					nc.Close()
+				}()
+			}
+			close(go1)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := s.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			cancel()
+			after.Store(true)
+			wg.Wait()
+			if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+				t.Errorf("Serve: %v", err)
+			}
+			if n := late.Load(); n > 0 {
+				t.Fatalf("the accept hook ran %d times after Shutdown returned", n)
+			}
+		}
+	})
+}
+
+// TestAcceptHandshakeWindow: with an accept hook the client's part of the
+// handshake still has one HandshakeTimeout from the connect (on netpoll
+// the hand-over to the hook's goroutine does not restart it): a head that
+// never ends is dropped then. The hook's own wait has a HandshakeTimeout
+// of its own from when it starts (its context): a head sent late whose
+// hook waits out its context is answered (403) about HandshakeTimeout
+// after the head, so within twice HandshakeTimeout of the connect, never
+// later. Both engines.
+func TestAcceptHandshakeWindow(t *testing.T) {
+	const window = 400 * time.Millisecond
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		s := &server.Server{HandshakeTimeout: window, Accept: func(r *http.Request) (server.Accepted, error) {
+			<-r.Context().Done()
+			return server.Accepted{}, r.Context().Err()
+		}}
+		addr := start(t, e, s)
+		answer := func(nc net.Conn, start time.Time) (string, time.Duration) {
+			_ = nc.SetReadDeadline(start.Add(3 * window))
+			b, _ := io.ReadAll(nc)
+			return string(b), time.Since(start)
+		}
+		dial := func() (net.Conn, time.Time) {
+			start := time.Now()
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { nc.Close() })
+			return nc, start
+		}
+		// Half a head, the rest never.
+		nc, start := dial()
+		head := upgradeRequest(addr, "/ws")
+		_, _ = io.WriteString(nc, head[:len(head)/2])
+		if got, d := answer(nc, start); d < window*8/10 || d > window+time.Second || strings.Contains(got, " 101 ") {
+			t.Errorf("half a head: %q after %v, want dropped at about %v", got, d, window)
+		}
+		// The whole head late, a hook that waits for its context.
+		nc, start = dial()
+		_, _ = io.WriteString(nc, head[:len(head)/2])
+		<-time.After(window * 6 / 10)
+		sent := time.Now()
+		_, _ = io.WriteString(nc, head[len(head)/2:])
+		got, d := answer(nc, start)
+		if !strings.HasPrefix(got, "HTTP/1.1 403") {
+			t.Errorf("a hook that waits out its context: %q, want 403", got)
+		}
+		if sinceHead := time.Since(sent); sinceHead < window*8/10 || d > 2*window+time.Second {
+			t.Errorf("answered %v after the head, %v after the connect: want about %v after the head, within %v of the connect", sinceHead, d, window, 2*window)
 		}
 	})
 }

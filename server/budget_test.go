@@ -48,6 +48,7 @@ func TestBudgetTable(t *testing.T) {
 		"H2StreamWindow":   size(server.H2StreamWindow),
 		"H2ConnWindow":     size(server.H2ConnWindow),
 		"MaxConnections":   count(server.DefaultMaxConnections),
+		"MaxH2Connections": count(server.DefaultMaxH2Connections),
 	}
 	seen := map[string]bool{}
 	for _, m := range regexp.MustCompile("`(\\w+)` \\(([^);]+)").FindAllStringSubmatch(table, -1) {

@@ -58,7 +58,7 @@ func (s *Server) decideNetpoll(head []byte, p netpoll.Peer) netpoll.Decision {
 	d := s.decideHead(head, p, nil)
 	switch {
 	case d.fallback:
-		return netpoll.Decision{Fallback: s.serveFallback}
+		return netpoll.Decision{Fallback: func(nc net.Conn, read []byte) { go s.serveFallback(nc, read) }}
 	case d.factory == nil:
 		return netpoll.Decision{Response: d.response}
 	}
@@ -71,16 +71,17 @@ func (s *Server) decideNetpoll(head []byte, p netpoll.Peer) netpoll.Decision {
 }
 
 // handshakeOffWorker answers a head the netpoll engine handed over (read:
-// the bytes read so far) on this goroutine, and gives an accepted
-// connection back to the engine.
+// the bytes read so far) on a goroutine of its own, counted in s.wg before
+// it starts, and gives an accepted connection back to the engine.
 func (s *Server) handshakeOffWorker(nc net.Conn, read []byte) {
 	if !s.trackHandshake(nc, true) {
 		nc.Close()
 		return
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
-	s.handshake(nc, read, s.engine.adopt)
+	go func() {
+		defer s.wg.Done()
+		s.handshake(nc, read, s.engine.adopt)
+	}()
 }
 
 // netpollEngine adapts the netpoll package to the server. Listeners it

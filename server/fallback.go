@@ -27,42 +27,49 @@ type fallback struct {
 	// closed when the graceful shutdown has ended every connection.
 	h2       atomic.Bool
 	shutDone chan struct{}
+	// h2Conns are the HTTP/2 connections handed over, until net/http
+	// is done with them.
+	h2mu    sync.Mutex
+	h2Conns map[net.Conn]*h2Conn
 }
 
 func (s *Server) serveFallback(nc net.Conn, read []byte) {
-	s.toFallback(&prefixConn{Conn: nc, read: read}, false)
+	s.toFallback(&prefixConn{Conn: nc, read: read}, nil)
 }
 
-// toFallback hands nc (h2: an HTTP/2 connection) to the fallback server,
-// started on first use.
-func (s *Server) toFallback(nc net.Conn, h2 bool) {
+// toFallback hands nc (with h2: an HTTP/2 connection) to the fallback
+// server, started on first use. It reports false if the server closed nc
+// instead (shutting down).
+func (s *Server) toFallback(nc net.Conn, h2 *h2Conn) bool {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
 		nc.Close()
-		return
+		return false
 	}
 	fb := s.fallback
 	if fb == nil {
 		fb = &fallback{
-			srv: &http.Server{
-				Handler: s.fallbackHandler(),
-				// The same bounds as the raw path's: a later
-				// request on a keep-alive connection may be an
-				// upgrade too.
-				MaxHeaderBytes:    handshake.MaxHeadSize,
-				ReadHeaderTimeout: s.handshakeTimeout(),
-				ReadTimeout:       fallbackReadTimeout,
-				// Keep-alive connections between requests are
-				// not WebSocket connections: do not hold them
-				// forever.
-				IdleTimeout: fallbackIdleTimeout,
-				HTTP2:       s.http2Config(),
-				ConnContext: tlsStateContext,
-			},
 			conns:    make(chan net.Conn),
 			done:     make(chan struct{}),
 			shutDone: make(chan struct{}),
+			h2Conns:  map[net.Conn]*h2Conn{},
+		}
+		fb.srv = &http.Server{
+			Handler: s.fallbackHandler(),
+			// The same bounds as the raw path's: a later
+			// request on a keep-alive connection may be an
+			// upgrade too.
+			MaxHeaderBytes:    handshake.MaxHeadSize,
+			ReadHeaderTimeout: s.handshakeTimeout(),
+			ReadTimeout:       fallbackReadTimeout,
+			// Keep-alive connections between requests are
+			// not WebSocket connections: do not hold them
+			// forever.
+			IdleTimeout: fallbackIdleTimeout,
+			HTTP2:       s.http2Config(),
+			ConnContext: fb.connContext,
+			ConnState:   fb.connState,
 		}
 		s.fallback = fb
 		fb.served.Add(1)
@@ -72,14 +79,52 @@ func (s *Server) toFallback(nc net.Conn, h2 bool) {
 		}()
 	}
 	s.mu.Unlock()
-	if h2 {
+	if h2 != nil {
 		fb.h2.Store(true)
+		fb.h2mu.Lock()
+		fb.h2Conns[nc] = h2
+		fb.h2mu.Unlock()
 	}
 	select {
 	case fb.conns <- nc:
+		return true
 	case <-fb.done:
+		fb.forget(nc)
 		nc.Close()
+		return false
 	}
+}
+
+// connContext is the fallback server's ConnContext: an HTTP/2
+// connection's requests carry its *h2Conn, and a plain one's its TLS state
+// (see tlsStateContext).
+func (fb *fallback) connContext(ctx context.Context, nc net.Conn) context.Context {
+	fb.h2mu.Lock()
+	c := fb.h2Conns[nc]
+	fb.h2mu.Unlock()
+	if c != nil {
+		return context.WithValue(ctx, h2ConnKey{}, c)
+	}
+	return tlsStateContext(ctx, nc)
+}
+
+// connState is the fallback server's ConnState: it ends an HTTP/2
+// connection's h2Conn when net/http is done with it.
+func (fb *fallback) connState(nc net.Conn, st http.ConnState) {
+	if st == http.StateClosed {
+		if c := fb.forget(nc); c != nil {
+			c.end()
+		}
+	}
+}
+
+// forget stops tracking nc and returns its h2Conn, if it had one.
+func (fb *fallback) forget(nc net.Conn) *h2Conn {
+	fb.h2mu.Lock()
+	defer fb.h2mu.Unlock()
+	c := fb.h2Conns[nc]
+	delete(fb.h2Conns, nc)
+	return c
 }
 
 // fallbackIdleTimeout closes plain HTTP keep-alive connections that wait
@@ -100,6 +145,12 @@ func (s *Server) fallbackHandler() http.Handler {
 			// ahead is not a *tls.Conn to net/http.
 			r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
 		}
+		// An HTTP/2 connection's clock stops while the stream runs
+		// (see h2Conn).
+		h2, _ := r.Context().Value(h2ConnKey{}).(*h2Conn)
+		h2.begin()
+		served := false
+		defer func() { h2.finish(served) }()
 		// (Without s.HTTP only HTTP/2 connections come here: their
 		// requests are all answered as WebSocket handshakes, as
 		// decideHead answers a head.)
@@ -108,11 +159,12 @@ func (s *Server) fallbackHandler() http.Handler {
 				s.refuseHTTP(w, handshake.Reject(observe.RejectHostNotAllowed, "host not allowed"))
 				return
 			}
+			served = true
 			s.HTTP.ServeHTTP(w, r)
 			return
 		}
 		f, _ := s.route(r.URL.Path)
-		s.upgradeHTTP(w, r, f, false)
+		served = s.upgradeHTTP(w, r, f, false)
 	})
 }
 
@@ -176,6 +228,15 @@ func (fb *fallback) close() {
 	fb.Close()
 	_ = fb.srv.Close()
 	fb.served.Wait()
+	// net/http's connection goroutines end after Close returns: their
+	// timers and places are released now.
+	fb.h2mu.Lock()
+	cs := fb.h2Conns
+	fb.h2Conns = map[net.Conn]*h2Conn{}
+	fb.h2mu.Unlock()
+	for _, c := range cs {
+		c.end()
+	}
 }
 
 // tlsStateKey holds, in a request's context, the TLS state of the

@@ -57,7 +57,6 @@ func (e goroutineEngine) serveWith(nc net.Conn, run func(nc net.Conn, mk func(ws
 	if o := s.Observer; o != nil {
 		o.Accepted()
 	}
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.handshake(nc, nil, run)
@@ -77,7 +76,8 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 		// Writes too: a client that does not read the server's
 		// flight must not hold the goroutine past the timeout.
 		_ = nc.SetDeadline(dl)
-		if err := tc.Handshake(); err != nil {
+		h2, err := s.tlsHandshake(tc)
+		if err != nil {
 			if !s.closing.Load() {
 				// (One Shutdown dropped is not the client's
 				// failure, as for a plain handshake.)
@@ -90,7 +90,7 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 		if tc.ConnectionState().NegotiatedProtocol == http2ALPN {
 			s.trackHandshake(nc, false)
 			_ = nc.SetDeadline(noDeadline)
-			s.serveH2(tc)
+			s.serveH2(tc, dl, h2)
 			return
 		}
 	}
@@ -366,6 +366,8 @@ func tlsReason(err error) observe.Reason {
 	var op *net.OpError
 	msg := err.Error()
 	switch {
+	case errors.Is(err, errH2Full):
+		return observe.RejectMaxH2Connections
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return observe.RejectTLSTimeout
 	case errors.As(err, &rh):

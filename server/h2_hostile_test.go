@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"runtime/pprof"
@@ -24,7 +25,7 @@ import (
 )
 
 // rawH2 is a hostile HTTP/2 client speaking frames directly: it can grant
-// the server no flow-control window at all.
+// the server no flow-control window at all, or send nothing.
 type rawH2 struct {
 	t   testing.TB
 	tc  *tls.Conn
@@ -36,36 +37,72 @@ type rawH2 struct {
 	// RST_STREAMs.
 	data  chan int
 	reset chan http2.ErrCode
+	// start is when the TCP connection was dialled; closed is closed
+	// when a read fails (the server closed the connection), at that
+	// time since start.
+	start  time.Time
+	closed chan struct{}
+	at     time.Duration
+	// acked is closed once the server's SETTINGS are acknowledged (if
+	// answering): no frame may come between a header block's frames.
+	acked chan struct{}
 }
 
 // dialRawH2 connects with SETTINGS_INITIAL_WINDOW_SIZE window and reads
 // frames on a goroutine (answering PING and SETTINGS, granting nothing).
 func dialRawH2(t testing.TB, addr string, pool *x509.CertPool, window uint32) *rawH2 {
 	t.Helper()
-	tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"h2"}})
+	return dialH2(t, addr, pool, func(c *rawH2) {
+		c.tc.Write([]byte(http2.ClientPreface))
+		c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	})
+}
+
+// dialH2 makes the TLS connection with ALPN h2, has hello write the
+// client's first frames (nil: nothing, and the server's are not
+// answered), then reads the server's frames on a goroutine, answering
+// PING and SETTINGS.
+func dialH2(t testing.TB, addr string, pool *x509.CertPool, hello func(c *rawH2)) *rawH2 {
+	t.Helper()
+	start := time.Now()
+	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"h2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tc.Close() })
-	c := &rawH2{t: t, tc: tc, fr: http2.NewFramer(tc, tc), status: make(chan [2]string, 1000), data: make(chan int, 1<<12), reset: make(chan http2.ErrCode, 16)}
-	tc.Write([]byte(http2.ClientPreface))
-	c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN chose %q, want h2", p)
+	}
+	c := &rawH2{t: t, tc: tc, fr: http2.NewFramer(tc, tc), status: make(chan [2]string, 1000), data: make(chan int, 1<<12),
+		reset: make(chan http2.ErrCode, 16), start: start, closed: make(chan struct{}), acked: make(chan struct{})}
+	answer := hello != nil
+	if answer {
+		hello(c)
+	}
 	go func() {
+		defer close(c.closed)
 		dec := hpack.NewDecoder(4096, nil)
 		for {
 			f, err := c.fr.ReadFrame()
 			if err != nil {
+				c.at = time.Since(c.start)
 				return
 			}
 			switch f := f.(type) {
 			case *http2.SettingsFrame:
-				if !f.IsAck() {
+				if answer && !f.IsAck() {
 					c.wmu.Lock()
 					c.fr.WriteSettingsAck()
 					c.wmu.Unlock()
+					select {
+					case <-c.acked:
+					default:
+						close(c.acked)
+					}
 				}
 			case *http2.PingFrame:
-				if !f.IsAck() {
+				if answer && !f.IsAck() {
 					c.wmu.Lock()
 					c.fr.WritePing(true, f.Data)
 					c.wmu.Unlock()
@@ -91,16 +128,30 @@ func dialRawH2(t testing.TB, addr string, pool *x509.CertPool, window uint32) *r
 
 // open sends an extended CONNECT on stream id.
 func (c *rawH2) open(id uint32, path string, extra ...string) {
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
 	fields := append([]string{":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":path", path,
 		":authority", c.tc.RemoteAddr().String(), "sec-websocket-version", "13"}, extra...)
+	c.headers(id, http2.HeadersFrameParam{EndHeaders: true}, fields...)
+}
+
+// get sends a GET for path on stream id, with END_STREAM.
+func (c *rawH2) get(id uint32, path string) {
+	c.headers(id, http2.HeadersFrameParam{EndHeaders: true, EndStream: true},
+		":method", "GET", ":scheme", "https", ":path", path, ":authority", c.tc.RemoteAddr().String())
+}
+
+// headers sends a HEADERS frame on stream id with the header block of
+// fields and p's flags (without EndHeaders, CONTINUATION frames must
+// follow; p.BlockFragment, if set, is appended to the block).
+func (c *rawH2) headers(id uint32, p http2.HeadersFrameParam, fields ...string) {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
 	for i := 0; i < len(fields); i += 2 {
 		enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true}); err != nil {
+	p.StreamID, p.BlockFragment = id, append(hb.Bytes(), p.BlockFragment...)
+	if err := c.fr.WriteHeaders(p); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -246,14 +297,7 @@ func TestH2HostileHandshakeStatuses(t *testing.T) {
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 65535)
 	send := func(id uint32, fields ...string) string {
-		var hb bytes.Buffer
-		enc := hpack.NewEncoder(&hb)
-		for i := 0; i < len(fields); i += 2 {
-			enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
-		}
-		c.wmu.Lock()
-		c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true})
-		c.wmu.Unlock()
+		c.headers(id, http2.HeadersFrameParam{EndHeaders: true}, fields...)
 		select {
 		case st := <-c.status:
 			return st[1]

@@ -32,12 +32,22 @@ func expectMaxConnections(t *testing.T, resp *http.Response, what string) {
 // response, and the connection if it was accepted.
 func tlsUpgrade(t *testing.T, addr string, pool *x509.CertPool) (*http.Response, *rawClient) {
 	t.Helper()
+	return tlsUpgradeALPN(t, addr, pool, "http/1.1")
+}
+
+// tlsUpgradeALPN is tlsUpgrade with the client offering protos by ALPN
+// (the server must choose HTTP/1.1).
+func tlsUpgradeALPN(t *testing.T, addr string, pool *x509.CertPool, protos ...string) (*http.Response, *rawClient) {
+	t.Helper()
 	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
-		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
+		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: protos})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tc.Close() })
+	if p := tc.ConnectionState().NegotiatedProtocol; p == "h2" {
+		t.Fatalf("ALPN chose %q offered %q, want HTTP/1.1", p, protos)
+	}
 	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(tc, upgradeRequest(addr, "/")); err != nil {
 		t.Fatal(err)

@@ -51,6 +51,7 @@ const (
 	DefaultMessageTimeout   = 60 * time.Second
 	DefaultMaxBufferedBytes = 1 << 30
 	DefaultMaxConnections   = 100_000
+	DefaultMaxH2Connections = 10_000
 )
 
 // A Server serves WebSocket connections. Like net/http.Server it is its own
@@ -105,7 +106,8 @@ type Server struct {
 	// whose ALPN picks h2 goes to net/http's HTTP/2 server (with
 	// H2StreamWindow, H2ConnWindow and H2MaxStreams as its bounds), which
 	// runs each WebSocket stream as the goroutine engine runs a
-	// connection, on either engine, and other requests through HTTP.
+	// connection, on either engine, and other requests through HTTP;
+	// MaxH2Connections bounds these connections.
 	// Extended CONNECT must be on in net/http: import
 	// github.com/ws4go/ws4go/xconnect (a warning is logged otherwise).
 	// (Passing Serve a tls.NewListener instead also works, on the
@@ -185,7 +187,11 @@ type Server struct {
 	WriteQueueCloseCode handler.CloseCode
 
 	// HandshakeTimeout bounds the reading of the opening handshake
-	// (default 10 s; negative: no bound).
+	// (default 10 s; negative: no bound): over TLS the TLS handshake and the request head
+	// together, or on an HTTP/2 connection the TLS handshake and its
+	// first request, and then each wait for a request once its last
+	// stream ended (see MaxH2Connections). An Accept hook's context
+	// has a HandshakeTimeout of its own, from when the hook starts.
 	HandshakeTimeout time.Duration
 	// CloseTimeout bounds the closing handshake: after the close frame is
 	// sent the peer has this long to answer before the TCP connection is
@@ -231,6 +237,23 @@ type Server struct {
 	// no longer does once one TCP connection may carry H2MaxStreams
 	// WebSockets; see the README's memory budget for what each costs.
 	MaxConnections int
+	// MaxH2Connections is the most HTTP/2 connections (TLS connections
+	// whose ALPN chose "h2") open at once; default
+	// DefaultMaxH2Connections (10,000), negative: no limit. They are not
+	// WebSockets and MaxConnections does not count them, but each costs
+	// net/http's state whether or not it carries a stream (about 40 KiB
+	// idle, and up to H2ConnWindow of unread input). Past it ALPN gives a
+	// client that offers http/1.1 besides h2 (as browsers do) HTTP/1.1,
+	// whose upgrades MaxConnections counts; a client that offers h2 alone
+	// fails its TLS handshake. Either is counted as
+	// observe.RejectMaxH2Connections. (On a tls.NewListener of your own,
+	// whose ALPN the server does not see, such a connection is closed
+	// after its TLS handshake.) An HTTP/2 connection must also open its
+	// first stream within HandshakeTimeout of its start, and each later
+	// one within HandshakeTimeout of its last stream's end, or it is
+	// closed; a stream counts if it was served (a WebSocket, or a
+	// request for HTTP), not if it was refused.
+	MaxH2Connections int
 
 	// DropRequest makes connections keep nothing of their upgrade request
 	// once Opened has returned: handler.Conn.Request then panics with
@@ -272,6 +295,11 @@ type Server struct {
 	engine     engine
 	closing    atomic.Bool
 	wg         sync.WaitGroup // connection goroutines
+
+	// h2Conns counts the HTTP/2 connections open against h2Most
+	// (MaxH2Connections; 0: no bound).
+	h2Conns atomic.Int64
+	h2Most  int64
 }
 
 // engine is what an engine does for the server.
@@ -324,6 +352,10 @@ func (s *Server) init() {
 			if offersH2(s.tlsCfg) && !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
 				s.logger().Warn(`ws4go: TLSConfig offers "h2" but net/http's extended CONNECT is off: browsers will open their WebSockets over HTTP/1.1; import _ "github.com/ws4go/ws4go/xconnect"`)
 			}
+		}
+		s.h2Most = int64(wsconn.OrDefault(s.MaxH2Connections, DefaultMaxH2Connections))
+		if offersH2(s.tlsCfg) {
+			s.boundH2(s.tlsCfg)
 		}
 		s.closed, s.stop = context.WithCancel(context.Background())
 		s.table = wsconn.NewTable(&s.wcfg)
@@ -468,7 +500,10 @@ func (s *Server) trackListener(l *net.Listener, add bool) bool {
 }
 
 // trackHandshake records connections still in their opening handshake, so
-// Shutdown and Close can drop them.
+// Shutdown and Close can drop them. Adding nc also counts the goroutine
+// that runs its handshake in s.wg (which calls s.wg.Done when it ends),
+// under s.mu: a Shutdown either finds the server closing here (false:
+// nothing was added) or waits for that goroutine.
 func (s *Server) trackHandshake(nc net.Conn, add bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -477,6 +512,7 @@ func (s *Server) trackHandshake(nc net.Conn, add bool) bool {
 			return false
 		}
 		s.handshakes[nc] = struct{}{}
+		s.wg.Add(1)
 	} else {
 		delete(s.handshakes, nc)
 	}

@@ -129,13 +129,14 @@ func (s *Server) HTTPHandler(f handler.Factory) http.Handler {
 // upgradeHTTP answers an upgrade request on the http.Handler path and runs
 // the connection with a handler from f (nil: 404). count tells whether the
 // request is a new accepted connection for the Observer (a request on the
-// standalone listener's fallback server was counted when accepted).
-func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory, count bool) {
+// standalone listener's fallback server was counted when accepted). It
+// reports whether the handshake was accepted.
+func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.Factory, count bool) bool {
 	s.init()
 	if s.invalid != nil {
 		s.logBad.Do(func() { s.logger().Error("ws4go: refusing every upgrade: invalid settings", "err", s.invalid) })
 		http.Error(w, "invalid WebSocket server settings", http.StatusInternalServerError)
-		return
+		return false
 	}
 	refuse := func(rej *handshake.Rejection) { s.refuseHTTP(w, rej) }
 	if o := s.Observer; o != nil && count {
@@ -143,7 +144,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	}
 	if f == nil {
 		refuse(handshake.Reject(observe.RejectNotFound, "no WebSocket handler for this path"))
-		return
+		return false
 	}
 	// Count the upgrade in s.wg from here on, so that a Shutdown that
 	// starts meanwhile waits for it (and for the connection it adopts)
@@ -152,7 +153,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	if s.closing.Load() {
 		s.mu.Unlock()
 		refuse(handshake.Reject(observe.RejectShuttingDown, "server shutting down"))
-		return
+		return false
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -166,23 +167,23 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		fields = handshake.Fields(r.Header)
 		if len(fields)+len(r.RequestURI)+len(r.Host) > handshake.MaxHeadSize {
 			refuse(handshake.Reject(observe.RejectTooLarge, "request header fields too large"))
-			return
+			return false
 		}
 	}
 	res, rej := handshake.CheckRequest(r, &s.hcfg)
 	if rej != nil {
 		refuse(rej)
-		return
+		return false
 	}
 	a, rej := s.runAccept(r, f, res)
 	if rej != nil {
 		refuse(rej)
-		return
+		return false
 	}
 	p, ok := s.table.Reserve()
 	if !ok {
 		refuse(maxConnections())
-		return
+		return false
 	}
 	// The connection made below holds the place; if none is, it goes
 	// back here (the engines make it before they return).
@@ -198,12 +199,12 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 		// The body is the stream: nobody but the connection reads it.
 		req.Body = http.NoBody
 		s.serveStream(w, r, res, mk)
-		return
+		return true
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		refuse(handshake.Reject(observe.RejectInternal, "cannot take over the connection: "+err.Error()))
-		return
+		return false
 	}
 	rest, err := hijacked(nc, brw)
 	if err == nil {
@@ -213,9 +214,10 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	}
 	if err != nil {
 		nc.Close()
-		return
+		return false
 	}
 	s.engine.adopt(nc, mk, rest)
+	return true
 }
 
 // hijacked returns the bytes the http server had already read past the

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -158,5 +160,28 @@ func TestServeHTTP2(t *testing.T) {
 				t.Fatalf("exit %d", code)
 			}
 		})
+	}
+}
+
+// TestMaxH2ConnectionsFlag: -max-h2-connections reaches the Server: past
+// it ALPN gives a client offering h2 and http/1.1 HTTP/1.1; -1 is a usage
+// error.
+func TestMaxH2ConnectionsFlag(t *testing.T) {
+	certFile, keyFile, pool := testutil.WriteSelfSigned(t, t.TempDir())
+	addr, stop := startServe(t, "-addr", "127.0.0.1:0", "-max-h2-connections", "1",
+		"-tls-cert", certFile, "-tls-key", keyFile, "-shutdown-timeout", "2s")
+	defer stop()
+	testutil.DialH2(t, addr, pool)
+	tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		t.Errorf("past -max-h2-connections 1: ALPN chose %q, want http/1.1", p)
+	}
+	var stderr strings.Builder
+	if code := run(context.Background(), []string{"serve", "-max-h2-connections", "-1"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "-max-h2-connections is 0 (off) or positive") {
+		t.Errorf("-max-h2-connections -1: exit %d, %q", code, stderr.String())
 	}
 }

@@ -14,7 +14,7 @@ import (
 // returns its figures, the baseline the scenarios compare with.
 func advSettle(t *testing.T, p *advProc) advFigures {
 	t.Helper()
-	c, err := advDial(p.addr, advDialOpts{})
+	c, err := advDial(p.addr, p.dial)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,8 @@ type advProc struct {
 	exited    <-chan struct{}
 	stderr    *testutil.Buffer
 	metrics   *http.Client
+	// dial is how a client connects (TLS for advStartTLS).
+	dial advDialOpts
 }
 
 // advStart runs ws4go serve on a free 127.0.0.1 port with the operations
@@ -124,8 +126,11 @@ func advStart(t *testing.T, engine string, args ...string) *advProc {
 // advStatus is what /proc/PID tells of the process.
 type advStatus struct {
 	RSS, HWM int64 // bytes
-	Threads  int
-	FDs      int
+	// Anon is the anonymous part of RSS (the rest is the binary's
+	// pages, mapped from its file as code runs for the first time).
+	Anon    int64
+	Threads int
+	FDs     int
 	// Rchar is the bytes the process has read by read(2) and its kind,
 	// from sockets included (/proc/PID/io).
 	Rchar int64
@@ -161,6 +166,8 @@ func (p *advProc) status(t *testing.T) advStatus {
 			s.RSS = n << 10
 		case "VmHWM":
 			s.HWM = n << 10
+		case "RssAnon":
+			s.Anon = n << 10
 		case "Threads":
 			s.Threads = int(n)
 		}

@@ -67,6 +67,22 @@ func advStartBystander(c *advConn) *advBystander {
 	return b
 }
 
+// advBystanderFor connects an honest client to p, times 400 echoes on it
+// (returned: the figures before the attack) and starts it echoing as a
+// bystander; the test closes c.
+func advBystanderFor(t *testing.T, p *advProc) (c *advConn, before []time.Duration, b *advBystander) {
+	t.Helper()
+	c, err := advDial(p.addr, p.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if before, err = advMeasure(c, 400); err != nil {
+		t.Fatal(err)
+	}
+	return c, before, advStartBystander(c)
+}
+
 // finish stops the bystander and returns its round trips.
 func (b *advBystander) finish() ([]time.Duration, error) {
 	close(b.stop)
@@ -133,16 +149,7 @@ func TestAdvSlowlorisHandshake(t *testing.T) {
 	advEachEngine(t, func(t *testing.T, engine string) {
 		p := advStart(t, engine, "-handshake-timeout", timeout.String())
 		base := advSettle(t, p)
-		by, err := advDial(p.addr, advDialOpts{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer by.Close()
-		before, err := advMeasure(by, 400)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := advStartBystander(by)
+		by, before, b := advBystanderFor(t, p)
 
 		head := advRequest(p.addr, false)
 		half := head[:len(head)/2]
@@ -246,17 +253,8 @@ func TestAdvSlowlorisFrames(t *testing.T) {
 	advEachEngine(t, func(t *testing.T, engine string) {
 		p := advStart(t, engine, "-message-timeout", timeout.String(), "-close-timeout", "1s")
 		base := advSettle(t, p)
-		by, err := advDial(p.addr, advDialOpts{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer by.Close()
-		before, err := advMeasure(by, 400)
-		if err != nil {
-			t.Fatal(err)
-		}
 		conns := advDialMany(t, p.addr, n, advDialOpts{})
-		b := advStartBystander(by)
+		by, before, b := advBystanderFor(t, p)
 
 		// One byte at a time: a continuation frame of one byte each.
 		var contTrickle []byte

@@ -4,6 +4,7 @@ package adversary
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,6 +42,8 @@ type advDialOpts struct {
 	// bufs, if positive, sets SO_RCVBUF and SO_SNDBUF before connecting,
 	// so that a client that stops reading stops the server quickly.
 	bufs int
+	// tls, if set, speaks TLS with this configuration (wss://).
+	tls *tls.Config
 }
 
 // advRequest is the opening handshake for addr.
@@ -79,6 +82,9 @@ func advDial(addr string, o advDialOpts) (*advConn, error) {
 	nc, err := advDialTCP(addr, o.bufs)
 	if err != nil {
 		return nil, err
+	}
+	if o.tls != nil {
+		nc = tls.Client(nc, o.tls)
 	}
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(nc, advRequest(addr, o.compression)); err != nil {

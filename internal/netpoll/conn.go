@@ -278,7 +278,7 @@ func (c *conn) open(mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {
 }
 
 // handOff gives a plain HTTP connection to the fallback server as a
-// net.Conn of its own.
+// net.Conn of its own (fallback starts what serves it).
 func (c *conn) handOff(fallback func(net.Conn, []byte), read []byte) {
 	c.wmu.Lock()
 	_ = epollDel(c.e.epfd, int(c.fd))
@@ -293,7 +293,7 @@ func (c *conn) handOff(fallback func(net.Conn, []byte), read []byte) {
 	if err != nil {
 		return
 	}
-	go fallback(nc, append([]byte(nil), read...))
+	fallback(nc, append([]byte(nil), read...))
 }
 
 // writeAll writes p whole; it reports false if the socket would not take it

@@ -22,7 +22,10 @@ type Decision struct {
 	// not take Response: no connection is made.
 	Unsent func()
 	// Fallback, if set, takes over a plain HTTP request: read holds the
-	// bytes read so far.
+	// bytes read so far (a copy it keeps). It is called on the worker,
+	// so it must not block: it starts what serves nc (a goroutine it
+	// can count before it starts, which a goroutine started here could
+	// not).
 	Fallback func(nc net.Conn, read []byte)
 }
 
