@@ -39,7 +39,7 @@ func (b *bout) broadcast() error {
 		return err
 	}
 	spec := runSpec{Scenario: Broadcast, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size,
-		Publisher: true, Window: b.cfg.Window}
+		Publisher: true, Window: b.cfg.Window, Gather: b.cfg.Gather}
 	r, cpu, err := b.measure("broadcasting", spec)
 	if err != nil {
 		return err
@@ -61,7 +61,7 @@ func (b *bout) broadcastRate() error {
 		return err
 	}
 	spec := runSpec{Scenario: Broadcast, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size,
-		Rate: b.cfg.BroadcastRate, Publisher: true}
+		Rate: b.cfg.BroadcastRate, Publisher: true, Gather: b.cfg.Gather}
 	r, cpu, err := b.measure(fmt.Sprintf("publishing %s msgs/s", formatValue(b.cfg.BroadcastRate)), spec)
 	if err != nil {
 		return err
@@ -84,7 +84,7 @@ func (b *bout) generator() error {
 		return err
 	}
 	spec := runSpec{Scenario: Broadcast, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size,
-		Publisher: true, Batch: b.cfg.GenBatch, Window: genWindow * b.cfg.GenBatch}
+		Publisher: true, Batch: b.cfg.GenBatch, Window: genWindow * b.cfg.GenBatch, Gather: b.cfg.Gather}
 	r, cpu, err := b.measure("reading", spec)
 	if err != nil {
 		return err
@@ -171,6 +171,7 @@ func (b *bout) topics() error {
 
 	pub := shape
 	pub.Scenario, pub.Warmup, pub.Duration, pub.Size, pub.Rate = Topics, cfg.Warmup, cfg.Duration, cfg.Size, cfg.TopicsRate
+	pub.Gather = cfg.Gather
 	r, cpu, err := b.measure(fmt.Sprintf("publishing %s msgs/s", formatValue(cfg.TopicsRate)), pub)
 	if err != nil {
 		return err
@@ -235,7 +236,7 @@ func (b *bout) addDeliveries(r runResult, cpu cpuUse, offered float64) {
 // describeFanout says in words what broadcast-rate, topics and generator
 // measure under cfg.
 func describeFanout(sc Scenario, cfg *Config) string {
-	measured := fmt.Sprintf("%v measured after a %v warmup", cfg.Duration, cfg.Warmup)
+	measured := fmt.Sprintf("%v measured after a %v warmup%s", cfg.Duration, cfg.Warmup, gatherNote(cfg))
 	switch sc {
 	case BroadcastRate:
 		return fmt.Sprintf("%d connections to /broadcast, one of which publishes %d-byte messages at a fixed rate of %s msgs/s (%s deliveries/s offered), which the server sends to all of them (the publisher too); %s; delivery latency is from the time each message was due, and deliveries/s counts those received in the measured time", cfg.RateConns, cfg.Size, formatValue(cfg.BroadcastRate), formatValue(cfg.BroadcastRate*float64(cfg.RateConns)), measured)
@@ -246,4 +247,13 @@ func describeFanout(sc Scenario, cfg *Config) string {
 		return fmt.Sprintf("the load generator's own capacity: %d connections to the raw TCP server in broadcast mode, one of which writes %d-byte WebSocket frames (unmasked, as a server sends them) %d to a write, %d writes in flight (closed loop); the server writes each batch as it read it to every connection, so each client read holds several frames, as from a server that coalesces its writes; %s", cfg.RateConns, cfg.Size, cfg.GenBatch, genWindow, measured)
 	}
 	return string(sc)
+}
+
+// gatherNote says how the client gathers events in the fan-out
+// scenarios (runSpec.Gather).
+func gatherNote(cfg *Config) string {
+	if cfg.Gather <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; a client event loop whose last wait returned fewer than %d events waits %v before the next, so that frames written one at a time do not wake it for each (at most that much is added to a delivery's latency)", gatherBelow, cfg.Gather)
 }

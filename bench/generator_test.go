@@ -255,3 +255,21 @@ func TestGeneratorRawFrames(t *testing.T) {
 		t.Fatalf("raw frames: %+v", r)
 	}
 }
+
+// TestWaitMillisPastEnd: a loop that finds its phase over before its
+// housekeeping does (a gather nap crossed the end) waits for nothing, not
+// for the next event, which may never come.
+func TestWaitMillisPastEnd(t *testing.T) {
+	now := time.Now().UnixNano()
+	l := &loop{rp: &runPhase{end: now - 1}}
+	if w := l.waitMillis(now); w != 0 {
+		t.Fatalf("past the end: epoll_wait timeout %d ms, want 0", w)
+	}
+	l.rp.end = now + 1500e6
+	if w := l.waitMillis(now); w != 1500 {
+		t.Fatalf("1.5 s before the end: timeout %d ms", w)
+	}
+	if w := (&loop{}).waitMillis(now); w != -1 {
+		t.Fatalf("no phase: timeout %d ms, want -1", w)
+	}
+}

@@ -160,6 +160,15 @@ func (sc Scenario) http1() Scenario {
 	return ""
 }
 
+// fanout reports whether sc sends each message to many connections.
+func (sc Scenario) fanout() bool {
+	switch sc {
+	case Broadcast, BroadcastRate, Topics, Generator:
+		return true
+	}
+	return false
+}
+
 // plain is the scenario whose load sc runs (itself if it has no plain
 // twin): the wss:// and HTTP/2 variants reuse their plain twin's
 // procedure.
@@ -201,6 +210,12 @@ type runSpec struct {
 	// others (numbered from First over every process) subscribe to
 	// PerConn of Topics topics each (see topicsOf).
 	Topics, PerConn, Publishers, First int `json:",omitempty"`
+	// Gather, for the fan-out scenarios, is how long an event loop waits
+	// before its next epoll_wait when the last returned few events, so
+	// that a server writing its frames one at a time does not wake the
+	// client for each: it adds at most Gather to a delivery's measured
+	// latency and takes about half the client's CPU per delivery then.
+	Gather time.Duration `json:",omitempty"`
 	// PerMessage, for broadcast, lists in runResult.Messages when each
 	// message reached the last connection of this process, so that the
 	// fan-out over several processes can be worked out (multiClient sets

@@ -265,8 +265,19 @@ func (l *loop) run() {
 			rp.busy += now - woke
 		}
 		l.housekeeping(now)
+		if rp := l.rp; rp != nil && rp.spec.Gather > 0 && n < gatherBelow {
+			// Few events at once (a server trickling its frames): let
+			// more gather before the next epoll_wait, rather than
+			// wake up for each (runSpec.Gather).
+			ts := unix.NsecToTimespec(int64(rp.spec.Gather))
+			_ = unix.Nanosleep(&ts, nil)
+		}
 	}
 }
+
+// gatherBelow is the number of events of one epoll_wait under which a loop
+// waits runSpec.Gather before the next.
+const gatherBelow = 64
 
 func (l *loop) drainCommands() {
 	var b [8]byte
@@ -291,7 +302,9 @@ func (l *loop) waitMillis(now int64) int {
 		}
 	}
 	if rp := l.rp; rp != nil {
-		w := rp.end - now
+		// Past the end (a gather nap or a long batch crossed it), the
+		// loop must not wait: -1 would wait for an event that may not come.
+		w := max(0, rp.end-now)
 		if rp.spec.Scenario == Churn {
 			w = min(w, 100e6)
 			if rp.churnWant > 0 {

@@ -56,6 +56,11 @@ type Config struct {
 	TopicsPublishers int     // topics: publishing connections, besides TopicsConns (default 10)
 	TopicsRate       float64 // topics: messages published per second over all topics (default 2,500)
 
+	// Gather is how long a client event loop waits for more events after
+	// an epoll_wait that returned few, in the fan-out scenarios (see
+	// runSpec.Gather; default 500 µs, negative: none).
+	Gather time.Duration
+
 	// Progress receives the progress bar or lines; Log the notes.
 	Progress io.Writer
 	Log      io.Writer
@@ -101,6 +106,12 @@ func (c *Config) defaults() {
 	}
 	if c.TopicsRate <= 0 {
 		c.TopicsRate = 2500
+	}
+	switch {
+	case c.Gather == 0:
+		c.Gather = 500 * time.Microsecond
+	case c.Gather < 0:
+		c.Gather = 0
 	}
 	def(&c.ChurnConc, 50)
 	if c.H2Streams <= 0 {
@@ -225,6 +236,7 @@ type ReportConfig struct {
 	TopicsPerConn    int     `json:"topics_per_conn,omitempty"`
 	TopicsPublishers int     `json:"topics_publishers,omitempty"`
 	TopicsRate       float64 `json:"topics_rate,omitempty"`
+	Gather           string  `json:"client_gather,omitempty"`
 }
 
 // busyThreshold is the share of a core (%) the rest of the machine may
@@ -302,6 +314,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if slices.ContainsFunc(cfg.Scenarios, Scenario.h2) {
 		rep.Config.H2Streams = cfg.H2Streams
+	}
+	if slices.ContainsFunc(cfg.Scenarios, Scenario.fanout) {
+		rep.Config.Gather = cfg.Gather.String()
 	}
 	if slices.Contains(cfg.Scenarios, BroadcastRate) || slices.Contains(cfg.Scenarios, Generator) {
 		rep.Config.RateConns, rep.Config.BroadcastRate, rep.Config.GenBatch = cfg.RateConns, cfg.BroadcastRate, cfg.GenBatch
@@ -514,7 +529,7 @@ func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 		}
 		return fmt.Sprintf("%d connections, %d-byte binary messages echoed: closed loop (one message in flight per connection) for %v after a %v warmup; then, once every server's closed loop is done, each server again, in a fresh process, at a fixed rate of %s for %v after a %v warmup; latency is the round trip, from the time each message was due", cfg.EchoConns, cfg.Size, cfg.Duration, cfg.Warmup, fixed, cfg.Duration, cfg.Warmup)
 	case Broadcast:
-		return fmt.Sprintf("%d connections to /broadcast, one of which publishes %d-byte messages that the server sends to all of them (the publisher too); closed loop, %d message(s) in flight: the next is published when the last has reached every connection; %v measured after a %v warmup", cfg.BroadcastConns, cfg.Size, cfg.Window, cfg.Duration, cfg.Warmup)
+		return fmt.Sprintf("%d connections to /broadcast, one of which publishes %d-byte messages that the server sends to all of them (the publisher too); closed loop, %d message(s) in flight: the next is published when the last has reached every connection; %v measured after a %v warmup%s", cfg.BroadcastConns, cfg.Size, cfg.Window, cfg.Duration, cfg.Warmup, gatherNote(cfg))
 	case BroadcastRate, Topics, Generator:
 		return describeFanout(sc, cfg)
 	case Churn:

@@ -75,7 +75,7 @@ func TestRunEndToEnd(t *testing.T) {
 	defer cancel()
 	rep, err := Run(ctx, cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatal(err, progress.String())
 	}
 	// Every default scenario but the generator's, which needs rawtcp.
 	if len(rep.Scenarios) != len(Scenarios)-1 {

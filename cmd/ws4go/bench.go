@@ -116,6 +116,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.TopicsPerConn, "topics-per-conn", 10, "topics: topics each connection subscribes to")
 	fs.IntVar(&cfg.TopicsPublishers, "topics-publishers", 10, "topics: publishing connections (besides -topics-conns)")
 	fs.Float64Var(&cfg.TopicsRate, "topics-rate", 2500, "topics: messages published per second, over all topics")
+	gather := fs.Duration("client-gather", 500*time.Microsecond, "fan-out scenarios: how long a client event loop waits for more after an epoll_wait that returned few events (at most this much is added to a delivery's latency); 0: none")
 	fs.Float64Var(&cfg.Ramp, "ramp", 0, "idle, broadcast: connections opened per second (0: as fast as accepted)")
 	fs.IntVar(&cfg.Procs, "procs", 0, fmt.Sprintf("client processes (0: one per %d connections, nine tenths of the open files limit)", bench.PerProcess()))
 	fs.IntVar(&cfg.Loops, "loops", 2, "event loops per client process")
@@ -134,6 +135,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ws4go bench: unexpected arguments %q\n", fs.Args())
 		return 2
+	}
+	if cfg.Gather = *gather; cfg.Gather <= 0 {
+		cfg.Gather = -1 // none (0 is the default)
 	}
 	if *publish != "" {
 		return publishResults(*src, *publish, stdout, stderr)
