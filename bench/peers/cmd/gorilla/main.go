@@ -50,13 +50,23 @@ type client struct {
 	send chan *websocket.PreparedMessage
 }
 
-func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
+// newClient upgrades the request to a client with a send channel of 256
+// messages (nil if the upgrade failed).
+func newClient(w http.ResponseWriter, r *http.Request) *client {
 	c, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return
+		return nil
 	}
 	c.SetReadLimit(peer.MaxMessage)
-	cl := &client{c: c, send: make(chan *websocket.PreparedMessage, 256)}
+	return &client{c: c, send: make(chan *websocket.PreparedMessage, 256)}
+}
+
+func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
+	cl := newClient(w, r)
+	if cl == nil {
+		return
+	}
+	c := cl.c
 	h.mu.Lock()
 	h.clients[cl] = struct{}{}
 	h.mu.Unlock()

@@ -106,12 +106,11 @@ func (h *topicsHub) drop(cl *client) {
 }
 
 func (h *topicsHub) serve(w http.ResponseWriter, r *http.Request) {
-	c, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
+	cl := newClient(w, r)
+	if cl == nil {
 		return
 	}
-	c.SetReadLimit(peer.MaxMessage)
-	cl := &client{c: c, send: make(chan *websocket.PreparedMessage, 256)}
+	c := cl.c
 	h.register <- cl
 	go cl.writePump()
 	defer func() { h.unregister <- cl }()
