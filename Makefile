@@ -63,7 +63,7 @@ lint-metrics:
 	WS4GO_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -count=1 -run '^TestOperations$$' ./cmd/ws4go
 	promtool check metrics < bin/metrics.txt
 
-# The standard comparison with the peers (about ten minutes; see
+# The standard comparison with the peers (about fifteen minutes; see
 # bench/README.md). Results go to bench/results/<UTC time>/, named at the end.
 bench:
 	$(GO) run ./cmd/ws4go bench $(BENCHFLAGS)

@@ -48,6 +48,18 @@ var chartPanels = map[Scenario][]chartPanel{
 		{title: "Deliveries per second (higher is better)", metrics: []string{"deliveries/s"}},
 		{title: "Time to reach every connection, ms (lower is better)", metrics: []string{"fan-out p50", "fan-out p99"}, legend: []string{"p50", "p99"}},
 	},
+	BroadcastRate: {
+		{title: "Deliveries per second at one offered rate (higher is better)", metrics: []string{"deliveries/s"}},
+		{title: "Delivery latency, ms, log scale (lower is better)", metrics: []string{"delivery p50", "delivery p99"}, legend: []string{"p50", "p99"}, log: true},
+	},
+	Topics: {
+		{title: "Deliveries per second at one offered rate (higher is better)", metrics: []string{"deliveries/s"}},
+		{title: "Server heap per subscription, bytes (lower is better)", metrics: []string{"server heap per subscription"}},
+	},
+	Generator: {
+		{title: "Deliveries the client reads per second (higher is better)", metrics: []string{"deliveries/s"}},
+		{title: "Client CPU per delivery, µs (lower is better)", metrics: []string{"client CPU per delivery"}},
+	},
 	Churn: {
 		{title: "Connections per second (higher is better)", metrics: []string{"connections/s"}},
 		{title: "Connect-echo-close cycle, ms (lower is better)", metrics: []string{"cycle p50", "cycle p99"}, legend: []string{"p50", "p99"}},

@@ -37,6 +37,16 @@
 //	ws://ADDR/broadcast  broadcast: every data message received is sent, with
 //	                     the same type, to every client connected to
 //	                     /broadcast, the sender included
+//	ws://ADDR/topics     topics: a text message "sub T1 T2 ..." subscribes
+//	                     its sender to each topic named (a topic is any
+//	                     name without a space) and is answered with the
+//	                     text message "ok" once they all hold; a binary
+//	                     message "T PAYLOAD" (the topic, one space, the
+//	                     payload) sends PAYLOAD, as a binary message, to
+//	                     every subscriber of T (the sender only if it is
+//	                     one); servers without topics (gobwas, rawtcp, and
+//	                     ws4go's until topics_ws4go.go is built) do not
+//	                     serve it and do not run the topics scenario
 //	http://METRICS/metrics  go_goroutines and go_memstats_heap_inuse_bytes
 //	                        in the Prometheus text format
 //	http://METRICS/gc       runtime.GC and debug.FreeOSMemory, then 204
@@ -70,13 +80,38 @@
 //     runs again, in a fresh process, at one fixed rate for all: -rate, or
 //     half of the lowest closed-loop peak of the run, so that latency is
 //     compared at the same load, one every server sustains.
-//   - broadcast: N connections to /broadcast, one of which publishes. In
-//     closed loop (the default) the next message is published once the last
-//     has reached every connection of the publisher's process; broadcasts/s,
-//     deliveries/s, fan-out time (to the last connection) and delivery
+//   - broadcast: N connections to /broadcast, one of which publishes, in
+//     closed loop: the next message is published once the last has
+//     reached every connection of the publisher's process; broadcasts/s,
+//     deliveries/s, the same per core of server CPU and the server's CPU
+//     per delivery, fan-out time (to the last connection) and delivery
 //     latency (to each connection). With several client processes, each
 //     reports when every message reached its last connection and the
 //     fan-out is worked out over all of them.
+//   - broadcast-rate: the same at a fixed offered rate (40 messages/s to
+//     10,000 connections, 400,000 deliveries/s offered), above what most
+//     servers sustain: offered and delivered deliveries/s (and their
+//     share), broadcasts/s that reached everyone, per server core, the
+//     server's CPU per delivery, delivery latency from the time each
+//     message was due. A phase lasts its set time: what a server has not
+//     delivered by its end is not counted, so the delivered share, not the
+//     latency of what did arrive, says how far behind it fell.
+//   - topics: N connections (15,000) subscribe to K (10) of T (1,000)
+//     topics each: connection i, numbered over every client process, to
+//     topics K·i+j mod T, which gives every topic N·K/T subscribers (150).
+//     The server's RSS and heap (after its /gc) are read before the
+//     connections, before the subscriptions and after: per connection
+//     (with no subscription) and per subscription. Then P more
+//     connections (10) publish to the topics in turn at a fixed rate
+//     (2,500 messages/s, 375,000 deliveries/s offered), and the figures
+//     are broadcast-rate's.
+//   - generator: the load generator itself, against the raw TCP server in
+//     broadcast mode (rawtcp only): the publisher writes unmasked
+//     WebSocket frames, 16 to a write, which the server passes on as read
+//     to every connection (10,000), so each client read holds a batch of
+//     frames as from a server that coalesces its writes; closed loop with
+//     4 writes in flight. Its figure is the client's: deliveries/s, per
+//     core of client CPU, client CPU per delivery.
 //   - churn: C cycles in flight of connect, handshake, one echoed message,
 //     closing handshake (the client sends 1000, the server answers and
 //     closes the TCP connection first, as RFC 6455 7.1.1 asks): connections/s.
@@ -95,7 +130,13 @@
 //
 // Server CPU and RSS come from /proc/PID/stat and /proc/PID/status of the
 // server process; the client reports its own CPU (/proc/self/stat) next to
-// it, so a run where the client, not the server, was the limit shows, and
+// it, so a run where the client, not the server, was the limit shows (the
+// fan-out scenarios add the client's CPU per delivery, how busy its
+// busiest event loop was, out of epoll_wait, and at a fixed rate how late
+// it sent a message after it was due, with warnings past 90% and 50 ms;
+// there, an event loop whose epoll_wait returned few events waits
+// Config.Gather, 500 µs, before the next, so that frames written one at a
+// time do not wake it for each), and
 // the CPU the rest of the machine used (/proc/stat): a phase where it
 // passed 10% of a core gets a warning, and the tables mark the ratios of
 // results with warnings (lost connections, a fixed rate not delivered,

@@ -87,21 +87,31 @@ func readStamp(p []byte) (ts int64, seq uint64) {
 // appendClientFrame appends one final, masked frame of opcode op carrying p,
 // masked with key.
 func appendClientFrame(dst []byte, op byte, p []byte, key [4]byte) []byte {
-	n := len(p)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x80|op, 0x80|byte(n))
-	case n < 1<<16:
-		dst = append(dst, 0x80|op, 0x80|126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x80|op, 0x80|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
+	dst = appendFrameHeader(dst, op, len(p), 0x80)
 	dst = append(dst, key[:]...)
 	start := len(dst)
 	dst = append(dst, p...)
 	ws.Cipher(dst[start:], key, 0)
 	return dst
+}
+
+// appendServerFrame appends one final, unmasked frame of opcode op carrying
+// p, as a server sends it.
+func appendServerFrame(dst []byte, op byte, p []byte) []byte {
+	return append(appendFrameHeader(dst, op, len(p), 0), p...)
+}
+
+// appendFrameHeader appends the header of a final frame of opcode op and
+// n payload bytes, without the mask key; mask is 0x80 for a masked frame.
+func appendFrameHeader(dst []byte, op byte, n int, mask byte) []byte {
+	switch {
+	case n < 126:
+		return append(dst, 0x80|op, mask|byte(n))
+	case n < 1<<16:
+		return append(dst, 0x80|op, mask|126, byte(n>>8), byte(n))
+	}
+	dst = append(dst, 0x80|op, mask|127)
+	return binary.BigEndian.AppendUint64(dst, uint64(n))
 }
 
 // frameHandler receives what a frameReader parses.
@@ -142,6 +152,16 @@ func (r *frameReader) feed(b []byte, h frameHandler) error {
 	for len(b) > 0 {
 		if r.remain == 0 && !r.inHdr {
 			r.inHdr, r.hn = true, 0
+		}
+		if r.inHdr && r.hn == 0 && len(b) >= 2 && b[1]&0x7f < 126 {
+			// The common case, a whole 2-byte header at hand (many
+			// small frames a read): no byte-by-byte collection.
+			r.hdr[0], r.hdr[1], r.hn = b[0], b[1], 2
+			b = b[2:]
+			if err := r.startFrame(2, h); err != nil {
+				return err
+			}
+			continue
 		}
 		if r.inHdr {
 			// Collect the two fixed header bytes, then the extended length.

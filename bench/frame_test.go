@@ -170,3 +170,20 @@ func TestParseHandshakeResponse(t *testing.T) {
 		t.Fatalf("request %q", req)
 	}
 }
+
+// TestAppendServerFrame: the generator's unmasked frames (the generator
+// scenario's publisher) are what a server sends, and parse back.
+func TestAppendServerFrame(t *testing.T) {
+	for _, n := range []int{0, 1, 16, 125, 126, 1000, 65535, 65536, 70000} {
+		p := bytes.Repeat([]byte{0x5a, 0x01, 0xff}, n/3+1)[:n]
+		f := appendServerFrame([]byte("prefix"), opBinary, p)
+		if want := serverFrame(true, opBinary, p); !bytes.Equal(f[len("prefix"):], want) {
+			t.Fatalf("n=%d: frame differs from a server's", n)
+		}
+		var fr frameReader
+		var rec recorder
+		if err := fr.feed(f[len("prefix"):], &rec); err != nil || len(rec.got) != 1 || rec.got[0].n != int64(n) {
+			t.Fatalf("n=%d: parsed %+v %v", n, rec.got, err)
+		}
+	}
+}

@@ -147,7 +147,7 @@ func (l *loop) onData(c *conn, b []byte, now int64) {
 			l.onData(c, rest, now)
 		}
 	case stOpen, stClosing:
-		if l.g.cfg.Raw {
+		if l.g.cfg.Raw && !l.g.cfg.RawFrames {
 			l.feedRaw(c, b, now)
 			return
 		}
@@ -176,7 +176,7 @@ func (l *loop) feedRaw(c *conn, b []byte, now int64) {
 		b = b[n:]
 		if c.rawGot == size {
 			c.rawGot, c.rawHeadN = 0, 0
-			l.onMessage(c, c.rawHead[:], now)
+			l.onMessage(c, opBinary, c.rawHead[:], now)
 		}
 	}
 }
@@ -318,6 +318,15 @@ func (l *loop) maskKey() [4]byte {
 // sendMsg sends one message stamped with ts and seq (the phase in its top
 // 16 bits).
 func (l *loop) sendMsg(c *conn, ts int64, seq uint64) {
+	l.wbuf = l.appendMsg(l.wbuf[:0], -1, ts, seq)
+	l.write(c, l.wbuf)
+}
+
+// appendMsg appends one message of the run's size stamped with ts and seq,
+// as this client sends it: a masked binary frame, or the bytes alone to a
+// raw server (with RawFrames, an unmasked frame). With topic >= 0 it is a
+// publish to that topic: the topic's name and a space come first.
+func (l *loop) appendMsg(dst []byte, topic int, ts int64, seq uint64) []byte {
 	size := stampSize
 	if l.rp != nil {
 		size = l.rp.spec.Size
@@ -333,15 +342,23 @@ func (l *loop) sendMsg(c *conn, ts int64, seq uint64) {
 		phase = uint64(l.rp.phase)
 	}
 	putStamp(l.payload, ts, phase<<48|seq&(1<<48-1))
-	if l.g.cfg.Raw {
-		l.write(c, l.payload)
-		return
+	p := l.payload
+	if topic >= 0 {
+		l.tbuf = append(appendTopic(l.tbuf[:0], topic), ' ')
+		l.tbuf = append(l.tbuf, p...)
+		p = l.tbuf
 	}
-	l.wbuf = appendClientFrame(l.wbuf[:0], opBinary, l.payload, l.maskKey())
-	l.write(c, l.wbuf)
+	switch cfg := &l.g.cfg; {
+	case cfg.Raw && cfg.RawFrames:
+		return appendServerFrame(dst, opBinary, p)
+	case cfg.Raw:
+		return append(dst, p...)
+	}
+	return appendClientFrame(dst, opBinary, p, l.maskKey())
 }
 
-func (l *loop) sendControl(c *conn, op byte, p []byte) {
+// sendFrame sends one frame of opcode op carrying p.
+func (l *loop) sendFrame(c *conn, op byte, p []byte) {
 	l.wbuf = appendClientFrame(l.wbuf[:0], op, p, l.maskKey())
 	l.write(c, l.wbuf)
 }
@@ -349,7 +366,7 @@ func (l *loop) sendControl(c *conn, op byte, p []byte) {
 func (l *loop) onControl(c *conn, op byte, p []byte, now int64) {
 	switch op {
 	case opPing:
-		l.sendControl(c, opPong, p)
+		l.sendFrame(c, opPong, p)
 	case opClose:
 		if c.role == roleChurn && c.state == stClosing {
 			// Our close was answered: the server closes the TCP
@@ -358,7 +375,7 @@ func (l *loop) onControl(c *conn, op byte, p []byte, now int64) {
 			return
 		}
 		if c.state == stOpen {
-			l.sendControl(c, opClose, p)
+			l.sendFrame(c, opClose, p)
 		}
 		l.fail(c, fmt.Errorf("server closed the WebSocket (%s)", closeText(p)))
 	}

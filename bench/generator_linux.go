@@ -124,22 +124,20 @@ func (g *generator) Run(ctx context.Context, spec runSpec) (runResult, error) {
 	if spec.Size < stampSize {
 		spec.Size = stampSize
 	}
-	if spec.Window <= 0 {
-		spec.Window = 1
-	}
-	if spec.Window > bcastSlots/4 {
-		spec.Window = bcastSlots / 4
+	spec.Batch = max(spec.Batch, 1)
+	spec.Window = min(max(spec.Window, spec.Batch), bcastSlots/4)
+	spec.Batch = min(spec.Batch, spec.Window)
+	if (spec.Scenario == Topics || spec.Scenario == topicsSubscribe) && spec.Topics <= 0 {
+		return runResult{}, errors.New("bench: the topics scenario needs topics")
 	}
 	g.phase++
+	open, pubs := g.counts()
 	var bc *bcast
 	if spec.Scenario == Broadcast {
 		bc = &bcast{window: spec.Window, fixed: spec.Rate > 0}
-		for _, l := range g.loops {
-			n := make(chan int, 1)
-			l.do(func() { n <- len(l.open) })
-			c := <-n
-			bc.expected += int64(c)
-			if spec.Publisher && bc.pub == nil && c > 0 {
+		for i, l := range g.loops {
+			bc.expected += int64(open[i])
+			if spec.Publisher && bc.pub == nil && open[i] > 0 {
 				bc.pub = l
 			}
 		}
@@ -183,6 +181,7 @@ func (g *generator) Run(ctx context.Context, spec runSpec) (runResult, error) {
 		}
 		rps = append(rps, rp)
 	}
+	planTopics(spec, rps, open, pubs)
 	// Every loop must know the phase before any message of it is sent:
 	// a broadcast reaches the connections of every loop.
 	ack := make(chan struct{}, len(g.loops))
@@ -227,6 +226,28 @@ func (g *generator) Run(ctx context.Context, spec runSpec) (runResult, error) {
 	out.Elapsed = time.Duration(spec.Duration)
 	out.CPU = selfCPU() - cpu0
 	return out, ctx.Err()
+}
+
+// counts returns the number of open connections of each loop, and of
+// the topics scenario's publishers among them.
+func (g *generator) counts() (open, pubs []int) {
+	open, pubs = make([]int, len(g.loops)), make([]int, len(g.loops))
+	done := make(chan struct{}, len(g.loops))
+	for i, l := range g.loops {
+		l.do(func() {
+			open[i] = len(l.open)
+			for _, c := range l.pubs {
+				if c.state == stOpen {
+					pubs[i]++
+				}
+			}
+			done <- struct{}{}
+		})
+	}
+	for range g.loops {
+		<-done
+	}
+	return open, pubs
 }
 
 // Close drops every connection (with a reset, so no TIME_WAIT is left

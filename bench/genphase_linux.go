@@ -98,6 +98,12 @@ func (l *loop) startRun(rp *runPhase) {
 				l.publish(now)
 			}
 		}
+	case topicsSubscribe:
+		l.subscribe(rp)
+	case Topics:
+		if rp.rate > 0 && len(l.pubs) > 0 {
+			l.startTicker(rp, now)
+		}
 	case Churn:
 		rp.churn = map[*conn]struct{}{}
 		rp.churnWant = rp.slots
@@ -137,30 +143,41 @@ func (l *loop) pace(now int64) {
 		due := int64(rp.rate*float64(rp.tickIdx*rp.tick)/1e9) - rp.scheduled
 		for ; due > 0; due-- {
 			rp.scheduled++
-			var c *conn
-			if rp.publisher {
-				c = rp.pubConn
-				if c.state != stOpen {
-					return
-				}
-			} else {
-				if len(l.open) == 0 {
-					return
-				}
-				rp.rr = (rp.rr + 1) % len(l.open)
-				c = l.open[rp.rr]
-			}
-			rp.seq++
-			if rp.publisher {
-				l.bcastSend(rp, t)
-			} else {
-				l.sendMsg(c, t, rp.seq)
+			if !l.sendDue(rp, t) {
+				return
 			}
 			if t >= rp.from {
 				rp.sent++
+				rp.lag = max(rp.lag, now-t)
 			}
 		}
 	}
+}
+
+// sendDue sends the next message of a fixed rate, stamped t: a broadcast
+// on the publisher's connection, a publish on the next publisher's, an
+// echo on the next connection's. It reports false if there is no
+// connection to send on.
+func (l *loop) sendDue(rp *runPhase, t int64) bool {
+	switch {
+	case rp.publisher:
+		if rp.pubConn.state != stOpen {
+			return false
+		}
+		rp.seq++
+		l.armSlot(rp, t)
+		l.sendMsg(rp.pubConn, t, rp.seq)
+	case rp.spec.Scenario == Topics:
+		return l.publishTopic(rp, t)
+	default:
+		if len(l.open) == 0 {
+			return false
+		}
+		rp.rr = (rp.rr + 1) % len(l.open)
+		rp.seq++
+		l.sendMsg(l.open[rp.rr], t, rp.seq)
+	}
+	return true
 }
 
 func (l *loop) finishRun(now int64) {
@@ -173,16 +190,27 @@ func (l *loop) finishRun(now int64) {
 	for c := range rp.churn {
 		l.closeConn(c, true)
 	}
+	var busy float64
+	if rp.end > rp.from {
+		busy = float64(rp.busy) / float64(rp.end-rp.from)
+	}
 	rp.done <- loopRun{runResult: runResult{
 		Sent: rp.sent, Received: rp.recv, Completed: rp.completed, Incomplete: rp.incomplete,
 		Errors: rp.errors, Open: len(l.open), FirstError: rp.firstErr,
 		Latency: rp.hist.Export(), Completion: rp.comp.Export(),
+		Lag: time.Duration(rp.lag), Busy: busy,
 	}, track: rp.track}
 }
 
-// onMessage handles a complete message from the server.
-func (l *loop) onMessage(c *conn, head []byte, now int64) {
+// onMessage handles a complete message of opcode op from the server.
+func (l *loop) onMessage(c *conn, op byte, head []byte, now int64) {
 	rp := l.rp
+	if rp != nil && rp.spec.Scenario == topicsSubscribe {
+		if op == opText { // "ok": the server holds the subscriptions
+			rp.completed++
+		}
+		return
+	}
 	if rp == nil || len(head) < stampSize {
 		return
 	}
@@ -205,7 +233,7 @@ func (l *loop) onMessage(c *conn, head []byte, now int64) {
 			}
 			l.sendMsg(c, now, rp.seq)
 		}
-	case Broadcast:
+	case Broadcast, Topics:
 		if measured {
 			rp.recv++
 			recordUS(rp.hist, now-ts)
@@ -245,35 +273,42 @@ func (l *loop) onMessage(c *conn, head []byte, now int64) {
 				return
 			}
 			c.state = stClosing
-			l.sendControl(c, opClose, []byte{0x03, 0xe8}) // 1000
+			l.sendFrame(c, opClose, []byte{0x03, 0xe8}) // 1000
 		}
 	}
 }
 
 // --- broadcast -----------------------------------------------------------
 
-// bcastSend publishes the next message, stamped ts.
-func (l *loop) bcastSend(rp *runPhase, ts int64) {
+// armSlot readies the slot that counts the deliveries of broadcast message
+// rp.seq, sent at ts.
+func (l *loop) armSlot(rp *runPhase, ts int64) {
 	s := &rp.bc.slots[rp.seq%bcastSlots]
 	s.got.Store(0)
 	s.ts.Store(ts)
 	s.seq.Store(rp.seq)
-	l.sendMsg(rp.pubConn, ts, rp.seq)
 }
 
-// publish keeps Window messages in flight (closed loop).
+// publish keeps Window messages in flight (closed loop), written Batch at
+// a time (one write each).
 func (l *loop) publish(now int64) {
 	rp := l.rp
 	if rp == nil || !rp.publisher || rp.bc.fixed {
 		return
 	}
-	for len(rp.inflight) < rp.bc.window && now < rp.end && rp.pubConn.state == stOpen {
-		rp.seq++
-		rp.inflight = append(rp.inflight, inflightMsg{seq: rp.seq, ts: now})
-		l.bcastSend(rp, now)
-		if now >= rp.from {
-			rp.sent++
+	batch := rp.spec.Batch
+	for rp.bc.window-len(rp.inflight) >= batch && now < rp.end && rp.pubConn.state == stOpen {
+		l.wbuf = l.wbuf[:0]
+		for range batch {
+			rp.seq++
+			rp.inflight = append(rp.inflight, inflightMsg{seq: rp.seq, ts: now})
+			l.armSlot(rp, now)
+			l.wbuf = l.appendMsg(l.wbuf, -1, now, rp.seq)
+			if now >= rp.from {
+				rp.sent++
+			}
 		}
+		l.write(rp.pubConn, l.wbuf)
 	}
 }
 

@@ -64,10 +64,24 @@ func checkLimits(cfg *Config) ([]string, error) {
 					sc, conns, cfg.Procs, cfg.Procs, each, soft, per, (conns+per-1)/per)
 			}
 		}
-		if (sc.plain() == Idle || sc == Broadcast) && uint64(cfg.tcpConns(sc))+serverHeadroom > hard {
-			notes = append(notes, fmt.Sprintf("%s: every server holds %d connections in one process, but a process here may open at most %d files (RLIMIT_NOFILE hard limit, which Go servers raise their soft limit to): connections past about %d will fail; lower -%s-conns or raise the limit (ulimit -Hn, as root)",
-				sc, conns, hard, hard-serverHeadroom, strings.ToLower(string(sc.plain()))))
+		if flag := connsFlag(sc); flag != "" && uint64(cfg.tcpConns(sc))+serverHeadroom > hard {
+			notes = append(notes, fmt.Sprintf("%s: every server holds %d connections in one process, but a process here may open at most %d files (RLIMIT_NOFILE hard limit, which Go servers raise their soft limit to): connections past about %d will fail; lower -%s or raise the limit (ulimit -Hn, as root)",
+				sc, conns, hard, hard-serverHeadroom, flag))
 		}
 	}
 	return notes, nil
+}
+
+// connsFlag is the flag of ws4go bench that sets the connections of a
+// scenario that holds many ("" for the others).
+func connsFlag(sc Scenario) string {
+	switch sc.plain() {
+	case Idle, Broadcast:
+		return strings.ToLower(string(sc.plain())) + "-conns"
+	case BroadcastRate, Generator:
+		return "rate-conns"
+	case Topics:
+		return "topics-conns"
+	}
+	return ""
 }

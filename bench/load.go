@@ -24,6 +24,12 @@ type loadTarget struct {
 	// TCP handshake (which says nothing of the server, and lets a client
 	// overrun its accept queue). Only for servers that echo.
 	RawHandshake bool
+	// RawFrames, with Raw, has the client send and read WebSocket frames
+	// as a server writes them (unmasked) over the plain TCP stream: the
+	// raw TCP server in broadcast mode then hands every connection the
+	// publisher's frames as they were written, so the generator parses
+	// frames at no WebSocket server's expense (the generator scenario).
+	RawFrames bool `json:",omitempty"`
 }
 
 // clientConfig configures one load generator process.
@@ -83,8 +89,19 @@ const (
 	// loop (one message in flight per connection) or a fixed rate.
 	Echo Scenario = "echo"
 	// Broadcast has one connection publish to /broadcast and every
-	// connection (the publisher too) receive each message.
+	// connection (the publisher too) receive each message, in closed
+	// loop: the next message leaves when the last has reached everyone.
 	Broadcast Scenario = "broadcast"
+	// BroadcastRate is Broadcast at a fixed offered rate (messages
+	// published per second), meant to be above what a server sustains.
+	BroadcastRate Scenario = "broadcast-rate"
+	// Topics has connections subscribe to topics on /topics and
+	// publishers publish to the topics at a fixed rate.
+	Topics Scenario = "topics"
+	// Generator measures the load generator itself: the raw TCP server
+	// in broadcast mode hands every connection the publisher's batches
+	// of frames as written (pre-coalesced), in closed loop.
+	Generator Scenario = "generator"
 	// Churn connects, sends one message, waits for its echo and closes,
 	// over and over, with C cycles in flight.
 	Churn Scenario = "churn"
@@ -108,7 +125,11 @@ const (
 
 // Scenarios lists the scenarios the benchmark runs by default, in the order
 // it runs them.
-var Scenarios = []Scenario{Idle, Echo, Broadcast, Churn}
+var Scenarios = []Scenario{Generator, Idle, Echo, Broadcast, BroadcastRate, Topics, Churn}
+
+// topicsSubscribe is the first phase of the topics scenario on the load
+// generator: every connection but the publishers subscribes.
+const topicsSubscribe Scenario = "topics-subscribe"
 
 // TLSScenarios are the scenarios over TLS, run when named, after the
 // plain ones: the wss:// ones (with servers that serve TLS: ServerSpec.TLS)
@@ -137,6 +158,15 @@ func (sc Scenario) http1() Scenario {
 		return EchoWSS
 	}
 	return ""
+}
+
+// fanout reports whether sc sends each message to many connections.
+func (sc Scenario) fanout() bool {
+	switch sc {
+	case Broadcast, BroadcastRate, Topics, Generator:
+		return true
+	}
+	return false
 }
 
 // plain is the scenario whose load sc runs (itself if it has no plain
@@ -171,6 +201,21 @@ type runSpec struct {
 	Window int
 	// Concurrency is the number of churn cycles in flight.
 	Concurrency int
+	// Batch, for broadcast in closed loop, is the number of messages the
+	// publisher writes at once, as one write (default 1); Window should
+	// be a multiple of it.
+	Batch int `json:",omitempty"`
+	// Topics, PerConn and Publishers shape the topics scenario: the
+	// first Publishers connections of the process publish, and the
+	// others (numbered from First over every process) subscribe to
+	// PerConn of Topics topics each (see topicsOf).
+	Topics, PerConn, Publishers, First int `json:",omitempty"`
+	// Gather, for the fan-out scenarios, is how long an event loop waits
+	// before its next epoll_wait when the last returned few events, so
+	// that a server writing its frames one at a time does not wake the
+	// client for each: it adds at most Gather to a delivery's measured
+	// latency and takes about half the client's CPU per delivery then.
+	Gather time.Duration `json:",omitempty"`
 	// PerMessage, for broadcast, lists in runResult.Messages when each
 	// message reached the last connection of this process, so that the
 	// fan-out over several processes can be worked out (multiClient sets
@@ -198,6 +243,13 @@ type runResult struct {
 	Completion *hdrhistogram.Snapshot `json:",omitempty"`
 	// CPU is the client's own CPU time during the phase.
 	CPU time.Duration
+	// Lag is how late, at most, the client sent a message of a fixed
+	// rate after the time it was due, in the measured time.
+	Lag time.Duration `json:",omitempty"`
+	// Busy is the share of the measured time the busiest event loop
+	// spent out of epoll_wait (0 to 1): near 1, the client was the
+	// ceiling.
+	Busy float64 `json:",omitempty"`
 	// Open is the number of connections still open at the end.
 	Open int
 	// From and End bound the measured time (Unix ns).
@@ -288,6 +340,8 @@ func mergeRun(rs []runResult) runResult {
 		mergeSnap(&out.Latency, r.Latency)
 		mergeSnap(&out.Completion, r.Completion)
 		out.CPU += r.CPU
+		out.Lag = max(out.Lag, r.Lag)
+		out.Busy = max(out.Busy, r.Busy)
 		out.Open += r.Open
 		if out.End == 0 {
 			out.From, out.End = r.From, r.End

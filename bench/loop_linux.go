@@ -94,6 +94,8 @@ type runPhase struct {
 	scheduled int64
 	rr        int
 	seq       uint64
+	lag       int64 // most a message left after it was due (ns)
+	busy      int64 // time out of epoll_wait in the measured time (ns)
 
 	// broadcast
 	bc        *bcast
@@ -101,6 +103,12 @@ type runPhase struct {
 	pubConn   *conn
 	inflight  []inflightMsg
 	track     map[uint64]*msgTrack // with RunSpec.PerMessage
+
+	// topics
+	nPubs   int // subscribe: connections of the loop that publish
+	subBase int // subscribe: number of the loop's first subscriber in the process
+	want    int // subscribe: answers awaited
+	topic   int // publish: the next topic
 
 	// churn
 	slots     int
@@ -149,7 +157,9 @@ type loop struct {
 	open    []*conn
 	rbuf    []byte
 	wbuf    []byte
+	tbuf    []byte // a subscribe request, or a publish before framing
 	payload []byte
+	pubs    []*conn // the topics scenario's publishers
 	rng     uint64
 	srcNext int
 	dropped int64
@@ -170,7 +180,7 @@ type frameCtx struct {
 	now int64
 }
 
-func (f *frameCtx) message(op byte, head []byte, n int64) { f.l.onMessage(f.c, head, f.now) }
+func (f *frameCtx) message(op byte, head []byte, n int64) { f.l.onMessage(f.c, op, head, f.now) }
 func (f *frameCtx) control(op byte, p []byte)             { f.l.onControl(f.c, op, p, f.now) }
 
 func newLoop(g *generator, id int) (*loop, error) {
@@ -226,6 +236,7 @@ func (l *loop) run() {
 		if err != nil && err != unix.EINTR {
 			panic("bench: epoll_wait: " + err.Error())
 		}
+		woke := time.Now().UnixNano()
 		for i := 0; i < n; i++ {
 			fd := int(events[i].Fd)
 			ev := events[i].Events
@@ -249,9 +260,24 @@ func (l *loop) run() {
 				return
 			}
 		}
-		l.housekeeping(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		if rp := l.rp; rp != nil && woke >= rp.from && woke < rp.end {
+			rp.busy += now - woke
+		}
+		l.housekeeping(now)
+		if rp := l.rp; rp != nil && rp.spec.Gather > 0 && n < gatherBelow {
+			// Few events at once (a server trickling its frames): let
+			// more gather before the next epoll_wait, rather than
+			// wake up for each (runSpec.Gather).
+			ts := unix.NsecToTimespec(int64(rp.spec.Gather))
+			_ = unix.Nanosleep(&ts, nil)
+		}
 	}
 }
+
+// gatherBelow is the number of events of one epoll_wait under which a loop
+// waits runSpec.Gather before the next.
+const gatherBelow = 64
 
 func (l *loop) drainCommands() {
 	var b [8]byte
@@ -276,7 +302,9 @@ func (l *loop) waitMillis(now int64) int {
 		}
 	}
 	if rp := l.rp; rp != nil {
-		w := rp.end - now
+		// Past the end (a gather nap or a long batch crossed it), the
+		// loop must not wait: -1 would wait for an event that may not come.
+		w := max(0, rp.end-now)
 		if rp.spec.Scenario == Churn {
 			w = min(w, 100e6)
 			if rp.churnWant > 0 {
@@ -314,6 +342,10 @@ func (l *loop) housekeeping(now int64) {
 	if rp := l.rp; rp != nil && rp.started {
 		if now >= rp.end {
 			l.finishRun(now)
+			return
+		}
+		if rp.spec.Scenario == topicsSubscribe && rp.completed+rp.errors >= int64(rp.want) {
+			l.finishRun(now) // every subscriber answered (or was lost)
 			return
 		}
 		if rp.spec.Scenario == Churn {

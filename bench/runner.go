@@ -36,7 +36,6 @@ type Config struct {
 	Ramp           float64 // idle and broadcast: connections started per second (0: unlimited)
 	EchoConns      int     // echo: connections (default 500)
 	BroadcastConns int     // broadcast: connections, the publisher included (default 15,000)
-	BroadcastRate  float64 // broadcast: messages published per second (0: closed loop)
 	Window         int     // broadcast closed loop: messages in flight (default 1)
 	ChurnConc      int     // churn: cycles in flight (default 50)
 	H2Streams      int     // idle-h2, echo-h2: WebSockets per TLS connection (default server.H2MaxStreams, ws4go's limit)
@@ -46,6 +45,21 @@ type Config struct {
 	Warmup         time.Duration
 	Hold           time.Duration // idle: how long the connections are held (default Duration)
 	Pause          time.Duration // between two servers (default 1 s)
+
+	RateConns     int     // broadcast-rate, generator: connections, the publisher included (default 10,000)
+	BroadcastRate float64 // broadcast-rate: messages published per second (default 40)
+	GenBatch      int     // generator: frames the publisher writes at once (default 16)
+
+	TopicsConns      int     // topics: subscribing connections (default 15,000)
+	Topics           int     // topics: topics (default 1,000)
+	TopicsPerConn    int     // topics: topics each connection subscribes to (default 10)
+	TopicsPublishers int     // topics: publishing connections, besides TopicsConns (default 10)
+	TopicsRate       float64 // topics: messages published per second over all topics (default 2,500)
+
+	// Gather is how long a client event loop waits for more events after
+	// an epoll_wait that returned few, in the fan-out scenarios (see
+	// runSpec.Gather; default 500 µs, negative: none).
+	Gather time.Duration
 
 	// Progress receives the progress bar or lines; Log the notes.
 	Progress io.Writer
@@ -81,6 +95,24 @@ func (c *Config) defaults() {
 	def(&c.EchoConns, 500)
 	def(&c.BroadcastConns, 15000)
 	def(&c.Window, 1)
+	def(&c.RateConns, 10000)
+	def(&c.GenBatch, 16)
+	def(&c.TopicsConns, 15000)
+	def(&c.Topics, 1000)
+	def(&c.TopicsPerConn, 10)
+	def(&c.TopicsPublishers, 10)
+	if c.BroadcastRate <= 0 {
+		c.BroadcastRate = 40
+	}
+	if c.TopicsRate <= 0 {
+		c.TopicsRate = 2500
+	}
+	switch {
+	case c.Gather == 0:
+		c.Gather = 500 * time.Microsecond
+	case c.Gather < 0:
+		c.Gather = 0
+	}
 	def(&c.ChurnConc, 50)
 	if c.H2Streams <= 0 {
 		c.H2Streams = server.H2MaxStreams
@@ -193,6 +225,18 @@ type ReportConfig struct {
 	Loops          int      `json:"client_loops"`
 	Procs          int      `json:"client_procs"`
 	PerProcess     int      `json:"conns_per_client_process"`
+
+	// The fixed-rate fan-out scenarios (broadcast-rate, topics,
+	// generator), when one of them ran.
+	RateConns        int     `json:"rate_conns,omitempty"`
+	BroadcastRate    float64 `json:"broadcast_rate,omitempty"`
+	GenBatch         int     `json:"generator_batch,omitempty"`
+	TopicsConns      int     `json:"topics_conns,omitempty"`
+	Topics           int     `json:"topics,omitempty"`
+	TopicsPerConn    int     `json:"topics_per_conn,omitempty"`
+	TopicsPublishers int     `json:"topics_publishers,omitempty"`
+	TopicsRate       float64 `json:"topics_rate,omitempty"`
+	Gather           string  `json:"client_gather,omitempty"`
 }
 
 // busyThreshold is the share of a core (%) the rest of the machine may
@@ -209,6 +253,10 @@ func (c *Config) conns(sc Scenario) int {
 		return c.EchoConns
 	case Broadcast:
 		return c.BroadcastConns
+	case BroadcastRate, Generator:
+		return c.RateConns
+	case Topics:
+		return c.TopicsConns + c.TopicsPublishers
 	case Churn, HandshakeWSS:
 		return c.ChurnConc
 	}
@@ -267,6 +315,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if slices.ContainsFunc(cfg.Scenarios, Scenario.h2) {
 		rep.Config.H2Streams = cfg.H2Streams
 	}
+	if slices.ContainsFunc(cfg.Scenarios, Scenario.fanout) {
+		rep.Config.Gather = cfg.Gather.String()
+	}
+	if slices.Contains(cfg.Scenarios, BroadcastRate) || slices.Contains(cfg.Scenarios, Generator) {
+		rep.Config.RateConns, rep.Config.BroadcastRate, rep.Config.GenBatch = cfg.RateConns, cfg.BroadcastRate, cfg.GenBatch
+	}
+	if slices.Contains(cfg.Scenarios, Topics) {
+		rep.Config.TopicsConns, rep.Config.Topics, rep.Config.TopicsPerConn = cfg.TopicsConns, cfg.Topics, cfg.TopicsPerConn
+		rep.Config.TopicsPublishers, rep.Config.TopicsRate = cfg.TopicsPublishers, cfg.TopicsRate
+	}
 	for _, n := range limitNotes {
 		fmt.Fprintf(cfg.Log, "bench: warning: %s\n", n)
 		rep.Notes = append(rep.Notes, n)
@@ -292,14 +350,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	for _, sc := range cfg.Scenarios {
+		all := specs
 		specs := scenarioSpecs(sc, specs)
+		if note := skipped(sc, all, specs); note != "" {
+			fmt.Fprintf(cfg.Log, "bench: %s\n", note)
+			rep.Notes = append(rep.Notes, note)
+		}
+		if len(specs) == 0 {
+			continue
+		}
 		sr := ScenarioReport{Scenario: sc, Description: describe(sc, &cfg, 0, "")}
 		fmt.Fprintf(cfg.Log, "bench: %s: %s\n", sc, sr.Description)
 		sr.Results = make([]ServerResult, len(specs))
 		for i, spec := range specs {
 			sr.Results[i].Server = spec.Name
 		}
-		body := map[Scenario]func(*bout) error{Idle: (*bout).idle, Echo: (*bout).echoClosed, Broadcast: (*bout).broadcast, Churn: (*bout).churn, HandshakeWSS: (*bout).handshakes}[sc.plain()]
+		body := map[Scenario]func(*bout) error{Idle: (*bout).idle, Echo: (*bout).echoClosed, Broadcast: (*bout).broadcast,
+			BroadcastRate: (*bout).broadcastRate, Topics: (*bout).topics, Generator: (*bout).generator,
+			Churn: (*bout).churn, HandshakeWSS: (*bout).handshakes}[sc.plain()]
 		r.pass(sc, "", specs, sr.Results, body)
 		if sc == Echo && ctx.Err() == nil {
 			rate, from := r.cfg.Rate, ""
@@ -327,18 +395,41 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // scenarioSpecs are the servers of specs that run sc: for the wss://
 // scenarios, those that serve TLS; for the HTTP/2 ones, those that serve
-// WebSockets over HTTP/2.
+// WebSockets over HTTP/2; for topics, those that serve /topics; for the
+// generator, the raw TCP server.
 func scenarioSpecs(sc Scenario, specs []ServerSpec) []ServerSpec {
-	if !sc.TLS() {
-		return specs
-	}
 	var out []ServerSpec
 	for _, s := range specs {
-		if s.TLS && (s.H2 || !sc.h2()) {
-			out = append(out, s)
+		switch {
+		case sc == Generator && !s.Raw,
+			sc == Topics && !s.servesTopics(),
+			sc.TLS() && (!s.TLS || sc.h2() && !s.H2):
+			continue
 		}
+		out = append(out, s)
 	}
 	return out
+}
+
+// skipped says which servers of all the topics and generator scenarios
+// leave out ("" if none); the wss:// and HTTP/2 ones leave out those
+// without TLS or HTTP/2 silently, as the README says.
+func skipped(sc Scenario, all, run []ServerSpec) string {
+	var names []string
+	for _, s := range all {
+		if !slices.ContainsFunc(run, func(r ServerSpec) bool { return r.Name == s.Name }) {
+			names = append(names, s.Name)
+		}
+	}
+	switch {
+	case len(names) == 0:
+		return ""
+	case sc == Topics:
+		return fmt.Sprintf("topics: not run against %s, which do not serve /topics", strings.Join(names, ", "))
+	case sc == Generator && len(run) == 0:
+		return "generator: not run: it measures the client against the raw TCP server (rawtcp), which -servers leaves out"
+	}
+	return ""
 }
 
 // pass runs body against every server in turn, each in a fresh process,
@@ -438,11 +529,9 @@ func describe(sc Scenario, cfg *Config, rate float64, from string) string {
 		}
 		return fmt.Sprintf("%d connections, %d-byte binary messages echoed: closed loop (one message in flight per connection) for %v after a %v warmup; then, once every server's closed loop is done, each server again, in a fresh process, at a fixed rate of %s for %v after a %v warmup; latency is the round trip, from the time each message was due", cfg.EchoConns, cfg.Size, cfg.Duration, cfg.Warmup, fixed, cfg.Duration, cfg.Warmup)
 	case Broadcast:
-		mode := fmt.Sprintf("closed loop, %d message(s) in flight: the next is published when the last has reached every connection", cfg.Window)
-		if cfg.BroadcastRate > 0 {
-			mode = fmt.Sprintf("%.0f messages published per second", cfg.BroadcastRate)
-		}
-		return fmt.Sprintf("%d connections to /broadcast, one of which publishes %d-byte messages that the server sends to all of them (the publisher too); %s; %v measured after a %v warmup", cfg.BroadcastConns, cfg.Size, mode, cfg.Duration, cfg.Warmup)
+		return fmt.Sprintf("%d connections to /broadcast, one of which publishes %d-byte messages that the server sends to all of them (the publisher too); closed loop, %d message(s) in flight: the next is published when the last has reached every connection; %v measured after a %v warmup%s", cfg.BroadcastConns, cfg.Size, cfg.Window, cfg.Duration, cfg.Warmup, gatherNote(cfg))
+	case BroadcastRate, Topics, Generator:
+		return describeFanout(sc, cfg)
 	case Churn:
 		return fmt.Sprintf("%d cycles in flight, each: connect, handshake, one %d-byte message echoed, closing handshake, server closes; %v measured after a %v warmup", cfg.ChurnConc, cfg.Size, cfg.Duration, cfg.Warmup)
 	}
@@ -486,8 +575,11 @@ func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, lo
 	cfg := r.cfg
 	mode := "echo"
 	path := "/ws"
-	if sc == Broadcast {
+	switch sc {
+	case Broadcast, BroadcastRate, Generator:
 		mode, path = "broadcast", "/broadcast"
+	case Topics:
+		mode, path = "topics", "/topics"
 	}
 	var extra []string
 	if sc.TLS() {
@@ -502,7 +594,7 @@ func (r *runner) runOne(label string, sc Scenario, spec ServerSpec, port int, lo
 		return
 	}
 	defer proc.stop()
-	target := loadTarget{Addr: proc.addr, Path: path, Raw: spec.Raw, RawHandshake: spec.Raw && mode == "echo"}
+	target := loadTarget{Addr: proc.addr, Path: path, Raw: spec.Raw, RawHandshake: spec.Raw && mode == "echo", RawFrames: spec.Raw && sc == Generator}
 	var client loadClient
 	procs := 1
 	if sc.TLS() {
@@ -811,40 +903,6 @@ func (b *bout) echoFixed(rate float64) error {
 	res.add("p99 at fixed rate", "µs", "lower", p99)
 	res.add("p99.9 at fixed rate", "µs", "lower", p999)
 	b.addCPU(" at fixed rate", "lower", cpu)
-	return nil
-}
-
-func (b *bout) broadcast() error {
-	if _, err := b.connect(b.cfg.BroadcastConns, b.cfg.Ramp); err != nil {
-		return err
-	}
-	if err := b.settle(500 * time.Millisecond); err != nil {
-		return err
-	}
-	spec := runSpec{Scenario: Broadcast, Warmup: b.cfg.Warmup, Duration: b.cfg.Duration, Size: b.cfg.Size,
-		Rate: b.cfg.BroadcastRate, Publisher: true, Window: b.cfg.Window}
-	r, cpu, err := b.measure("broadcasting", spec)
-	if err != nil {
-		return err
-	}
-	res := b.res
-	if b.procs > 1 && b.cfg.BroadcastRate <= 0 {
-		res.note("the closed loop was paced by the publisher's process (1 of %d): the next message left when the last had reached its connections; the fan-out figures cover every process", b.procs)
-	}
-	secs := b.cfg.Duration.Seconds()
-	res.add("connections", "", "", float64(r.Open))
-	res.add("broadcasts/s", "1/s", "higher", float64(r.Completed)/secs)
-	res.add("deliveries/s", "1/s", "higher", float64(r.Received)/secs)
-	res.add("deliveries/s per server core", "1/s", "higher", perCore(float64(r.Received)/secs, cpu.server))
-	p50, p99, _ := quantiles(r.Completion)
-	res.add("fan-out p50", "ms", "lower", p50/1000)
-	res.add("fan-out p99", "ms", "lower", p99/1000)
-	d50, d99, d999 := quantiles(r.Latency)
-	res.add("delivery p50", "ms", "lower", d50/1000)
-	res.add("delivery p99", "ms", "lower", d99/1000)
-	res.add("delivery p99.9", "ms", "lower", d999/1000)
-	b.addCPU("", "", cpu)
-	b.addRSS()
 	return nil
 }
 

@@ -19,7 +19,7 @@ import (
 
 // A ServerSpec is a server under test: a binary that takes
 //
-//	-addr 127.0.0.1:PORT -metrics 127.0.0.1:PORT+1 [-mode echo|broadcast] [Args...]
+//	-addr 127.0.0.1:PORT -metrics 127.0.0.1:PORT+1 [-mode echo|broadcast|topics] [Args...]
 //
 // and serves the benchmark protocol (see the package documentation).
 type ServerSpec struct {
@@ -41,19 +41,28 @@ type ServerSpec struct {
 	// H2: with TLS and -h2, it also serves WebSockets over HTTP/2 (RFC
 	// 8441; the HTTP/2 scenarios run only such servers).
 	H2 bool
+	// Topics: it serves /topics (the topics scenario runs only such
+	// servers; ws4go's do once their handler is built in, see
+	// topics_ws4go.go).
+	Topics bool
+}
+
+// servesTopics reports whether the server serves /topics.
+func (s ServerSpec) servesTopics() bool {
+	return s.Topics || s.WS4Go && ws4goTopics != nil
 }
 
 // Servers are every server the benchmark knows, in the order it runs them.
 var Servers = []ServerSpec{
 	{Name: "ws4go-goroutine", Binary: "ws4go-server", Args: []string{"-engine", "goroutine"}, WS4Go: true, TLS: true, H2: true, Module: "github.com/ws4go/ws4go"},
 	{Name: "ws4go-netpoll", Binary: "ws4go-server", Args: []string{"-engine", "netpoll"}, WS4Go: true, TLS: true, H2: true, Module: "github.com/ws4go/ws4go"},
-	{Name: "gorilla", Binary: "gorilla", TLS: true, Module: "github.com/gorilla/websocket"},
-	{Name: "nbio", Binary: "nbio", TLS: true, Module: "github.com/lesismal/nbio"},
+	{Name: "gorilla", Binary: "gorilla", TLS: true, Topics: true, Module: "github.com/gorilla/websocket"},
+	{Name: "nbio", Binary: "nbio", TLS: true, Topics: true, Module: "github.com/lesismal/nbio"},
 	// nbio's README suggests IOModMixed for services with not too many
 	// connections; it is an extra to keep the standard run short (see
 	// bench/README.md).
-	{Name: "nbio-mixed", Binary: "nbio", Args: []string{"-iomod", "mixed"}, TLS: true, Module: "github.com/lesismal/nbio", Extra: true},
-	{Name: "coder", Binary: "coder", TLS: true, Module: "github.com/coder/websocket"},
+	{Name: "nbio-mixed", Binary: "nbio", Args: []string{"-iomod", "mixed"}, TLS: true, Topics: true, Module: "github.com/lesismal/nbio", Extra: true},
+	{Name: "coder", Binary: "coder", TLS: true, Topics: true, Module: "github.com/coder/websocket"},
 	{Name: "gobwas", Binary: "gobwas", Module: "github.com/gobwas/ws"},
 	{Name: "rawtcp", Binary: "rawtcp", Raw: true, Module: "golang.org/x/sys"},
 }

@@ -168,7 +168,8 @@ func (rc *remoteClient) Close() error {
 
 // multiClient spreads the load over several clients (worker processes).
 type multiClient struct {
-	parts []loadClient
+	parts  []loadClient
+	opened []int // connections each part has opened
 }
 
 // newMultiClient starts procs worker processes with argv, each with its own
@@ -220,6 +221,12 @@ func (m *multiClient) Connect(ctx context.Context, spec connectSpec) (connectRes
 		wg.Go(func() { rs[i], errs[i] = p.Connect(ctx, s) })
 	}
 	wg.Wait()
+	if m.opened == nil {
+		m.opened = make([]int, k)
+	}
+	for i, r := range rs {
+		m.opened[i] += r.Opened
+	}
 	return mergeConnect(rs), errors.Join(errs...)
 }
 
@@ -228,11 +235,24 @@ func (m *multiClient) Run(ctx context.Context, spec runSpec) (runResult, error) 
 	rs := make([]runResult, k)
 	errs := make([]error, k)
 	var wg sync.WaitGroup
+	first := spec.First // the topics scenario's subscribers, numbered over every part
 	for i, p := range m.parts {
 		s := spec
 		s.Concurrency = share(spec.Concurrency, i, k)
-		if spec.Scenario == Echo {
+		s.Publishers = share(spec.Publishers, i, k)
+		switch spec.Scenario {
+		case Echo:
 			s.Rate = spec.Rate / float64(k)
+		case topicsSubscribe:
+			s.First = first
+			if i < len(m.opened) {
+				first += max(0, m.opened[i]-s.Publishers)
+			}
+		case Topics:
+			s.Rate = 0
+			if spec.Publishers > 0 {
+				s.Rate = spec.Rate * float64(s.Publishers) / float64(spec.Publishers)
+			}
 		}
 		s.Publisher = spec.Publisher && i == 0
 		s.PerMessage = spec.Scenario == Broadcast && k > 1

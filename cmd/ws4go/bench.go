@@ -25,16 +25,25 @@ const benchUsage = `Usage: ws4go bench [flags]
 Measures ws4go side by side with gorilla/websocket, nbio, coder/websocket,
 gobwas/ws + easygo and a raw TCP epoll echo (the floor): each server runs as
 its own process, one after another, under the same load from an epoll load
-generator on 127.0.0.0/8, in four scenarios:
+generator on 127.0.0.0/8, in these scenarios:
 
-  idle       N connections held: server RSS and Go heap per connection
-             (each read after the server's /gc), goroutines, handshake rate
-  echo       C connections echoing messages: closed loop for every server
-             (msgs/s, msgs/s per server core, latency), then every server
-             at one fixed rate (default: half of the lowest closed-loop peak)
-  broadcast  one publisher, N receivers on /broadcast: fan-out time,
-             deliveries/s
-  churn      connect, one message, close, over and over: connections/s
+  generator       the load generator's own capacity: the raw TCP server
+                  hands it batches of frames as written (rawtcp only)
+  idle            N connections held: server RSS and Go heap per connection
+                  (each read after the server's /gc), goroutines, handshake rate
+  echo            C connections echoing messages: closed loop for every
+                  server (msgs/s, msgs/s per server core, latency), then every
+                  server at one fixed rate (default: half of the lowest
+                  closed-loop peak)
+  broadcast       one publisher, N receivers on /broadcast, closed loop:
+                  deliveries/s, per server core, fan-out time
+  broadcast-rate  the same at a fixed offered rate (-broadcast-rate to
+                  -rate-conns): deliveries/s against offered, per server
+                  core, delivery latency
+  topics          N connections subscribe to 10 of 1,000 topics each on
+                  /topics, publishers publish at a fixed rate: memory per
+                  subscription, deliveries/s, delivery latency
+  churn           connect, one message, close, over and over: connections/s
 
 and, when named in -scenarios, over wss:// (TLS 1.3, a crypto/tls client;
 ws4go, gorilla, nbio, coder):
@@ -79,12 +88,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("ws4go bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		scenarios = fs.String("scenarios", "idle,echo,broadcast,churn", "scenarios to run, comma-separated")
+		scenarios = fs.String("scenarios", scenarioList(bench.Scenarios), "scenarios to run, comma-separated")
 		servers   = fs.String("servers", strings.Join(bench.ServerNames(), ","), "servers to measure, comma-separated, or all (adds "+strings.Join(extraServers(), ", ")+")")
 		out       = fs.String("out", "", "results folder (default: bench/results/<UTC time> in the source tree)")
 		binDir    = fs.String("bin", "", "folder of built servers; empty: build them from the source tree into a temporary folder")
 		src       = fs.String("src", ".", "ws4go source tree (found upwards from here)")
-		quick     = fs.Bool("quick", false, "a short, small run to try things out (1,000 idle/broadcast connections, 2 s phases)")
+		quick     = fs.Bool("quick", false, "a short, small run to try things out (1,000 connections where there are many, 2 s phases)")
 		publish   = fs.String("publish", "", "publish results folder `DIR` (or last) into bench/latest, and run nothing")
 		cfg       bench.Config
 	)
@@ -98,8 +107,16 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before each measured phase")
 	fs.DurationVar(&cfg.Hold, "hold", 0, "idle: how long connections are held (0: -duration)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "echo: messages/s of the fixed-rate phase, the same for every server (0: half of the lowest closed-loop peak of the run)")
-	fs.Float64Var(&cfg.BroadcastRate, "broadcast-rate", 0, "broadcast: messages published per second (0: closed loop)")
-	fs.IntVar(&cfg.Window, "window", 1, "broadcast closed loop: messages in flight")
+	fs.IntVar(&cfg.Window, "window", 1, "broadcast: messages in flight (closed loop)")
+	fs.IntVar(&cfg.RateConns, "rate-conns", 10000, "broadcast-rate, generator: connections, the publisher included")
+	fs.Float64Var(&cfg.BroadcastRate, "broadcast-rate", 40, "broadcast-rate: messages published per second")
+	fs.IntVar(&cfg.GenBatch, "generator-batch", 16, "generator: frames per write of the publisher, which the raw TCP server passes on as written")
+	fs.IntVar(&cfg.TopicsConns, "topics-conns", 15000, "topics: subscribing connections")
+	fs.IntVar(&cfg.Topics, "topics", 1000, "topics: topics")
+	fs.IntVar(&cfg.TopicsPerConn, "topics-per-conn", 10, "topics: topics each connection subscribes to")
+	fs.IntVar(&cfg.TopicsPublishers, "topics-publishers", 10, "topics: publishing connections (besides -topics-conns)")
+	fs.Float64Var(&cfg.TopicsRate, "topics-rate", 2500, "topics: messages published per second, over all topics")
+	gather := fs.Duration("client-gather", 500*time.Microsecond, "fan-out scenarios: how long a client event loop waits for more after an epoll_wait that returned few events (at most this much is added to a delivery's latency); 0: none")
 	fs.Float64Var(&cfg.Ramp, "ramp", 0, "idle, broadcast: connections opened per second (0: as fast as accepted)")
 	fs.IntVar(&cfg.Procs, "procs", 0, fmt.Sprintf("client processes (0: one per %d connections, nine tenths of the open files limit)", bench.PerProcess()))
 	fs.IntVar(&cfg.Loops, "loops", 2, "event loops per client process")
@@ -119,6 +136,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "ws4go bench: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	if cfg.Gather = *gather; cfg.Gather <= 0 {
+		cfg.Gather = -1 // none (0 is the default)
+	}
 	if *publish != "" {
 		return publishResults(*src, *publish, stdout, stderr)
 	}
@@ -128,8 +148,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if !set["idle-conns"] {
 			cfg.IdleConns = 1000
 		}
-		if !set["broadcast-conns"] {
-			cfg.BroadcastConns = 1000
+		for flag, p := range map[string]*int{"broadcast-conns": &cfg.BroadcastConns, "rate-conns": &cfg.RateConns, "topics-conns": &cfg.TopicsConns} {
+			if !set[flag] {
+				*p = 1000
+			}
 		}
 		if !set["duration"] {
 			cfg.Duration = 2 * time.Second
@@ -227,6 +249,15 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+// scenarioList joins scenario names with commas.
+func scenarioList(scs []bench.Scenario) string {
+	var names []string
+	for _, sc := range scs {
+		names = append(names, string(sc))
+	}
+	return strings.Join(names, ",")
 }
 
 // extraServers lists the servers measured only when named.

@@ -1,8 +1,9 @@
 // Command coder is the benchmark's server on github.com/coder/websocket: a
 // goroutine per connection with Read and Write on a context; broadcast the
 // way its chat example does, with a writer goroutine and a buffered channel
-// per subscriber (16 messages, as there). Write sends each message as one
-// frame through the connection's buffered writer, flushed once.
+// per subscriber (16 messages, as there), and topics the same way with a
+// locked map of topic to subscribers (topics.go). Write sends each message
+// as one frame through the connection's buffered writer, flushed once.
 package main
 
 import (
@@ -52,6 +53,31 @@ type chat struct {
 }
 
 func (ch *chat) serve(w http.ResponseWriter, r *http.Request) {
+	serveSubscriber(w, r, func(s *subscriber) func() {
+		ch.mu.Lock()
+		ch.subs[s] = struct{}{}
+		ch.mu.Unlock()
+		return func() {
+			ch.mu.Lock()
+			delete(ch.subs, s)
+			ch.mu.Unlock()
+		}
+	}, func(_ *subscriber, m message) bool {
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		for s := range ch.subs {
+			s.offer(m)
+		}
+		return true
+	})
+}
+
+// serveSubscriber serves a connection as the chat example does: a
+// subscriber with a buffered channel of messages, written by this
+// goroutine, and a reader goroutine that hands each message read to
+// received (false ends the connection). join registers the subscriber and
+// returns what unregisters it.
+func serveSubscriber(w http.ResponseWriter, r *http.Request, join func(*subscriber) func(), received func(*subscriber, message) bool) {
 	c, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		return
@@ -59,24 +85,16 @@ func (ch *chat) serve(w http.ResponseWriter, r *http.Request) {
 	defer c.CloseNow()
 	c.SetReadLimit(peer.MaxMessage)
 	s := &subscriber{msgs: make(chan message, 16), c: c}
-	ch.mu.Lock()
-	ch.subs[s] = struct{}{}
-	ch.mu.Unlock()
-	defer func() {
-		ch.mu.Lock()
-		delete(ch.subs, s)
-		ch.mu.Unlock()
-	}()
+	defer join(s)()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { // reader
 		defer cancel()
 		for {
 			typ, p, err := c.Read(ctx)
-			if err != nil {
+			if err != nil || !received(s, message{typ, p}) {
 				return
 			}
-			ch.publish(message{typ, p})
 		}
 	}()
 	for {
@@ -91,15 +109,12 @@ func (ch *chat) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (ch *chat) publish(m message) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	for s := range ch.subs {
-		select {
-		case s.msgs <- m:
-		default: // too slow: dropped, as in the chat example
-			go s.c.Close(websocket.StatusPolicyViolation, "too slow")
-		}
+// offer queues m for s without waiting.
+func (s *subscriber) offer(m message) {
+	select {
+	case s.msgs <- m:
+	default: // too slow: dropped, as in the chat example
+		go s.c.Close(websocket.StatusPolicyViolation, "too slow")
 	}
 }
 
@@ -107,5 +122,6 @@ func main() {
 	f := peer.Parse()
 	peer.ServeMetrics(f.Metrics)
 	ch := &chat{subs: map[*subscriber]struct{}{}}
-	peer.ServeHTTP(f, peer.Routes(echo, ch.serve))
+	ts := &topics{subs: map[string]map[*subscriber]struct{}{}}
+	peer.ServeHTTP(f, peer.Routes(echo, ch.serve, ts.serve))
 }

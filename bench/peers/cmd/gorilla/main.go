@@ -2,7 +2,8 @@
 // written the way its examples are: a goroutine per connection reading with
 // ReadMessage and writing with WriteMessage; broadcast through a hub with a
 // writer goroutine and a buffered channel per client (the chat example),
-// sending a PreparedMessage so the frame is encoded once. The Upgrader has
+// sending a PreparedMessage so the frame is encoded once; topics through a
+// hub goroutine as the chat example's (topics.go). The Upgrader has
 // the defaults of the examples: it reuses the HTTP server's 4 KiB read and
 // write buffers for the connection's life (a WriteBufferPool, which gorilla
 // offers for many mostly idle connections, is not set). WriteMessage sends
@@ -49,24 +50,27 @@ type client struct {
 	send chan *websocket.PreparedMessage
 }
 
-func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
+// newClient upgrades the request to a client with a send channel of 256
+// messages (nil if the upgrade failed).
+func newClient(w http.ResponseWriter, r *http.Request) *client {
 	c, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return
+		return nil
 	}
 	c.SetReadLimit(peer.MaxMessage)
-	cl := &client{c: c, send: make(chan *websocket.PreparedMessage, 256)}
+	return &client{c: c, send: make(chan *websocket.PreparedMessage, 256)}
+}
+
+func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
+	cl := newClient(w, r)
+	if cl == nil {
+		return
+	}
+	c := cl.c
 	h.mu.Lock()
 	h.clients[cl] = struct{}{}
 	h.mu.Unlock()
-	go func() { // writePump
-		defer c.Close()
-		for pm := range cl.send {
-			if err := c.WritePreparedMessage(pm); err != nil {
-				return
-			}
-		}
-	}()
+	go cl.writePump()
 	defer h.remove(cl)
 	for { // readPump
 		mt, msg, err := c.ReadMessage()
@@ -78,6 +82,17 @@ func (h *hub) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.broadcast(pm)
+	}
+}
+
+// writePump writes what the client's send channel brings until it is
+// closed, then closes the connection.
+func (cl *client) writePump() {
+	defer cl.c.Close()
+	for pm := range cl.send {
+		if err := cl.c.WritePreparedMessage(pm); err != nil {
+			return
+		}
 	}
 }
 
@@ -107,5 +122,5 @@ func main() {
 	f := peer.Parse()
 	peer.ServeMetrics(f.Metrics)
 	h := &hub{clients: map[*client]struct{}{}}
-	peer.ServeHTTP(f, peer.Routes(echo, h.serve))
+	peer.ServeHTTP(f, peer.Routes(echo, h.serve, newTopicsHub().serve))
 }

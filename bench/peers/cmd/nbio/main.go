@@ -2,7 +2,8 @@
 // websocket examples are: the nbhttp engine with a websocket Upgrader whose
 // OnMessage echoes (nbio's WriteMessage queues the frame, header and
 // payload in one buffer, without blocking); broadcast writes the message to
-// every connection of a locked set.
+// every connection of a locked set, a publish to every subscriber of its
+// topic in a locked map (topics.go).
 //
 // -iomod picks the engine's IOMod: nonblocking (nbio's default: every
 // connection on its epoll pollers and goroutine pool) or mixed (nbio's
@@ -42,7 +43,34 @@ func main() {
 		log.Fatalf("-iomod %q: want nonblocking or mixed", *iomod)
 	}
 	peer.ServeMetrics(f.Metrics)
+	conf := nbhttp.Config{
+		Network:                 "tcp",
+		Addrs:                   []string{f.Addr},
+		MaxLoad:                 1 << 20,
+		ReleaseWebsocketPayload: true,
+		KeepaliveTime:           time.Hour,
+		IOMod:                   iom,
+		Handler:                 routes(),
+	}
+	if f.TLSCert != "" {
+		// nbio's own non-blocking TLS engine (its fork of crypto/tls).
+		cert, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey)
+		if err != nil {
+			log.Fatal(err)
+		}
+		conf.Addrs, conf.AddrsTLS = nil, []string{f.Addr}
+		conf.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
+	engine := nbhttp.NewEngine(conf)
+	if err := engine.Start(); err != nil {
+		log.Fatal(err)
+	}
+	peer.Wait()
+	engine.Stop()
+}
 
+// routes serves the benchmark's endpoints with nbio's upgraders.
+func routes() *http.ServeMux {
 	echo := newUpgrader()
 	echo.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
 		_ = c.WriteMessage(mt, data)
@@ -69,33 +97,10 @@ func main() {
 		}
 	})
 
-	mux := peer.Routes(
+	tops := newTopics()
+	return peer.Routes(
 		func(w http.ResponseWriter, r *http.Request) { _, _ = echo.Upgrade(w, r, nil) },
 		func(w http.ResponseWriter, r *http.Request) { _, _ = bcast.Upgrade(w, r, nil) },
+		func(w http.ResponseWriter, r *http.Request) { _, _ = tops.Upgrade(w, r, nil) },
 	)
-
-	conf := nbhttp.Config{
-		Network:                 "tcp",
-		Addrs:                   []string{f.Addr},
-		MaxLoad:                 1 << 20,
-		ReleaseWebsocketPayload: true,
-		KeepaliveTime:           time.Hour,
-		IOMod:                   iom,
-		Handler:                 mux,
-	}
-	if f.TLSCert != "" {
-		// nbio's own non-blocking TLS engine (its fork of crypto/tls).
-		cert, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey)
-		if err != nil {
-			log.Fatal(err)
-		}
-		conf.Addrs, conf.AddrsTLS = nil, []string{f.Addr}
-		conf.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
-	}
-	engine := nbhttp.NewEngine(conf)
-	if err := engine.Start(); err != nil {
-		log.Fatal(err)
-	}
-	peer.Wait()
-	engine.Stop()
 }

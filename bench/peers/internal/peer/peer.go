@@ -6,6 +6,11 @@
 //	/ws         echo: every message is sent back to its sender, same type
 //	/broadcast  broadcast: every message received is sent to every client
 //	            connected to /broadcast, the sender included, same type
+//	/topics     topics: a text message "sub T1 T2 ..." subscribes its sender
+//	            to each topic named and is answered with the text message
+//	            "ok"; a binary message "T PAYLOAD" (a topic, one space,
+//	            the payload) sends PAYLOAD as a binary message to every
+//	            subscriber of T (ParseSubscribe, SplitPublish)
 //
 // and on -metrics
 //
@@ -19,6 +24,7 @@
 package peer
 
 import (
+	"bytes"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -88,13 +94,39 @@ func Mux() *http.ServeMux {
 	return mux
 }
 
-// Routes routes the benchmark's two WebSocket endpoints: echo at /ws,
-// broadcast at /broadcast.
-func Routes(echo, broadcast http.HandlerFunc) *http.ServeMux {
+// Routes routes the benchmark's WebSocket endpoints: echo at /ws,
+// broadcast at /broadcast, topics at /topics.
+func Routes(echo, broadcast, topics http.HandlerFunc) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", echo)
 	mux.HandleFunc("/broadcast", broadcast)
+	mux.HandleFunc("/topics", topics)
 	return mux
+}
+
+// OK answers a subscribe request on /topics.
+const OK = "ok"
+
+// ParseSubscribe returns the topics a subscribe request ("sub T1 T2 ...",
+// a text message on /topics) names, and false if m is not one. (The
+// benchmark's own copy is in the main module, bench/topics.go.)
+func ParseSubscribe(m []byte) ([]string, bool) {
+	rest, ok := bytes.CutPrefix(m, []byte("sub "))
+	if !ok {
+		return nil, false
+	}
+	var topics []string
+	for _, t := range bytes.Fields(rest) {
+		topics = append(topics, string(t))
+	}
+	return topics, len(topics) > 0
+}
+
+// SplitPublish splits a publish request ("T PAYLOAD", a binary message on
+// /topics) into its topic and payload, and reports false if m is not one.
+func SplitPublish(m []byte) (topic, payload []byte, ok bool) {
+	topic, payload, ok = bytes.Cut(m, []byte{' '})
+	return topic, payload, ok && len(topic) > 0
 }
 
 // ServeHTTP serves h on addr with net/http until SIGINT or SIGTERM, over

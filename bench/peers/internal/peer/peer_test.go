@@ -31,3 +31,24 @@ func TestMux(t *testing.T) {
 		}
 	}
 }
+
+func TestTopicsRequests(t *testing.T) {
+	topics, ok := ParseSubscribe([]byte("sub t1 t22  t333"))
+	if !ok || strings.Join(topics, ",") != "t1,t22,t333" {
+		t.Errorf("ParseSubscribe: %q %v", topics, ok)
+	}
+	for _, bad := range []string{"sub", "sub ", "subt1", "pub t1", ""} {
+		if topics, ok := ParseSubscribe([]byte(bad)); ok {
+			t.Errorf("ParseSubscribe(%q) = %q, true", bad, topics)
+		}
+	}
+	topic, payload, ok := SplitPublish([]byte("t7 \x00 payload with spaces"))
+	if !ok || string(topic) != "t7" || string(payload) != "\x00 payload with spaces" {
+		t.Errorf("SplitPublish: %q %q %v", topic, payload, ok)
+	}
+	for _, bad := range []string{"t7", " payload", ""} {
+		if _, _, ok := SplitPublish([]byte(bad)); ok {
+			t.Errorf("SplitPublish(%q) ok", bad)
+		}
+	}
+}
