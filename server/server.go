@@ -221,6 +221,22 @@ type Server struct {
 	// WebSockets; see the README's memory budget for what each costs.
 	MaxConnections int
 
+	// MaxSubscriptions bounds the topics one connection is subscribed to
+	// at once (default DefaultMaxSubscriptions, 1,000; negative: no
+	// bound), so that a client cannot talk an application into holding
+	// a million subscriptions for it; MaxTotalSubscriptions bounds the
+	// subscriptions of all connections together (default
+	// DefaultMaxTotalSubscriptions, 1,000,000; negative: no bound), so
+	// that many clients cannot multiply the first. Subscribe past either
+	// fails with ErrTooManySubscriptions. The README's memory budget says
+	// what a subscription costs.
+	MaxSubscriptions      int
+	MaxTotalSubscriptions int
+	// SlowSubscribers is what a Publish or Broadcast does to a connection
+	// whose write queue has no room for the message: SlowClose (the
+	// default) or SlowSkip.
+	SlowSubscribers SlowPolicy
+
 	// KeepRequest keeps every connection's upgrade request for its whole
 	// life. By default it is kept after Opened only if the handler asked
 	// for it there (see handler.Conn.Request): it costs its size per
@@ -271,20 +287,23 @@ type engine interface {
 func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.wcfg = wsconn.Config{
-			MaxMessageSize: orDefault(s.MaxMessageSize, DefaultMaxMessageSize),
-			MaxWriteQueue:  int(orDefault(int64(s.MaxWriteQueue), DefaultMaxWriteQueue)),
-			WriteQueueCode: s.WriteQueueCloseCode,
-			IdleTimeout:    max(s.IdleTimeout, 0),
-			PingInterval:   time.Duration(orDefault(int64(s.PingInterval), int64(DefaultPingInterval))),
-			PongTimeout:    time.Duration(orDefault(int64(s.PongTimeout), int64(DefaultPongTimeout))),
-			CloseTimeout:   time.Duration(orDefault(int64(s.CloseTimeout), int64(DefaultCloseTimeout))),
-			MessageTimeout: time.Duration(orDefault(int64(s.MessageTimeout), int64(DefaultMessageTimeout))),
-			WriteTimeout:   s.writeTimeout(),
-			Budget:         &wsconn.Budget{Max: orDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
-			MaxConns:       int(orDefault(int64(s.MaxConnections), DefaultMaxConnections)),
-			KeepRequest:    s.KeepRequest,
-			Observer:       s.Observer,
-			Logger:         s.logger(),
+			MaxMessageSize:        orDefault(s.MaxMessageSize, DefaultMaxMessageSize),
+			MaxWriteQueue:         int(orDefault(int64(s.MaxWriteQueue), DefaultMaxWriteQueue)),
+			WriteQueueCode:        s.WriteQueueCloseCode,
+			IdleTimeout:           max(s.IdleTimeout, 0),
+			PingInterval:          time.Duration(orDefault(int64(s.PingInterval), int64(DefaultPingInterval))),
+			PongTimeout:           time.Duration(orDefault(int64(s.PongTimeout), int64(DefaultPongTimeout))),
+			CloseTimeout:          time.Duration(orDefault(int64(s.CloseTimeout), int64(DefaultCloseTimeout))),
+			MessageTimeout:        time.Duration(orDefault(int64(s.MessageTimeout), int64(DefaultMessageTimeout))),
+			WriteTimeout:          s.writeTimeout(),
+			Budget:                &wsconn.Budget{Max: orDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
+			MaxConns:              int(orDefault(int64(s.MaxConnections), DefaultMaxConnections)),
+			KeepRequest:           s.KeepRequest,
+			MaxSubscriptions:      int(orDefault(int64(s.MaxSubscriptions), DefaultMaxSubscriptions)),
+			MaxTotalSubscriptions: int(orDefault(int64(s.MaxTotalSubscriptions), DefaultMaxTotalSubscriptions)),
+			SkipSlow:              s.SlowSubscribers == SlowSkip,
+			Observer:              s.Observer,
+			Logger:                s.logger(),
 		}
 		s.hcfg = handshake.Config{
 			Subprotocols:   s.Subprotocols,
@@ -470,12 +489,16 @@ type Stats struct {
 	// Buffered is the bytes held now for partial messages, inflater
 	// output and write queues across all connections.
 	Buffered int64
+	// Topics is the number of topics with subscribers, Subscriptions
+	// the subscriptions of all connections.
+	Topics, Subscriptions int
 }
 
 // Stats returns a snapshot of the server's load.
 func (s *Server) Stats() Stats {
 	s.init()
 	st := Stats{Connections: s.table.Len(), Buffered: s.wcfg.Budget.Held()}
+	st.Topics, st.Subscriptions = s.table.TopicStats()
 	if n, ok := s.engine.(*netpollEngine); ok {
 		st.WorkersBusy, st.WorkerQueue = n.e.Stats()
 	}
@@ -489,11 +512,20 @@ func (s *Server) Range(f func(handler.Conn) bool) {
 }
 
 // Broadcast sends a message to every open connection (ws4py's manager
-// broadcast) and returns how many it was queued for. The frame is encoded
-// once; slow peers get it queued and never delay the others.
+// broadcast): it is Publish to a topic everyone is subscribed to, with the
+// same ordering, queueing and slow-subscriber policy, and returns how many
+// connections it was queued for (0 for a message Publish refuses: a bad
+// type, text that is not UTF-8, one past MaxMessageSize).
 func (s *Server) Broadcast(t handler.MessageType, p []byte) int {
 	s.init()
-	return s.table.Broadcast(t, p)
+	if s.checkSize(len(p)) != nil {
+		return 0
+	}
+	m, err := wsconn.NewPrepared(t, p)
+	if err != nil {
+		return 0
+	}
+	return s.table.Broadcast(m)
 }
 
 // CloseAll starts the closing handshake of every open connection.

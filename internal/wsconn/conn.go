@@ -123,6 +123,14 @@ type Config struct {
 	Logger      *slog.Logger
 	// Observer, if set, is told what the connections do.
 	Observer observe.Observer
+
+	// MaxSubscriptions bounds the topics one connection is subscribed to,
+	// MaxTotalSubscriptions the subscriptions of all a table's
+	// connections together (zero or negative: no bound).
+	MaxSubscriptions, MaxTotalSubscriptions int
+	// SkipSlow: a publish skips a connection that has no room for it
+	// (see queueShared) instead of closing it.
+	SkipSlow bool
 }
 
 // Conn state bits. They change under Conn.mu; being atomic, the hot paths
@@ -136,6 +144,7 @@ const (
 	stFlushing                      // a goroutine holds the right to write to the socket
 	stFragmented                    // a NewWriter message has sent its first fragment, not its last
 	stPaused                        // input is not read until the queue drains (see ReadPaused)
+	stDrainDue                      // a call of the handler's Drained is on its way
 )
 
 // Conn is one end of a WebSocket connection, the server's (or the client's,
@@ -159,7 +168,7 @@ type Conn struct {
 
 	// Read side: touched only by the goroutine feeding the Conn.
 	rd       proto.Reader
-	panicked bool
+	panicked bool  // (under cb)
 	compress bool  // permessage-deflate was negotiated
 	window   uint8 // with it, server_max_window_bits: the server's LZ77 window
 	// infl inflates the compressed message in progress; nil between
@@ -179,6 +188,9 @@ type Conn struct {
 	readHeld atomic.Int64
 
 	msgMu sync.Mutex // held while a data message is being sent
+	// cb is held while a handler callback runs: callbacks made off the
+	// goroutine feeding the Conn (Drained) wait for the one in progress.
+	cb sync.Mutex
 
 	mu sync.Mutex
 	q  *queue // frames waiting for the socket; nil when none (mu)
@@ -195,6 +207,9 @@ type rare struct {
 	closeBy     observe.Side
 	reason      string
 	asked       bool // the handler called Request (kept after Opened)
+	// subs lists the connection's subscriptions (see topics), nil if it
+	// has none.
+	subs *[]*subscription
 	// ctx is the parent of the connection's context until Context is
 	// first called (nil: context.Background), then the context itself;
 	// cancel is set with it.
@@ -205,7 +220,7 @@ type rare struct {
 func (x *rare) empty() bool {
 	return x.subprotocol == "" && x.head == nil && x.req == nil && x.data == nil &&
 		x.code == handler.CloseAbnormal && x.closeBy == 0 && x.reason == "" &&
-		x.ctx == nil
+		x.ctx == nil && x.subs == nil
 }
 
 // rareLocked returns c.x, allocating it; c.mu is held (or c is not shared
@@ -346,9 +361,11 @@ func (c *Conn) now() int64 {
 	return time.Now().UnixNano()
 }
 
-// call runs a handler callback; a panic closes this connection with 1011
-// and silences the handler.
+// call runs a handler callback, never two of one connection at once; a
+// panic closes this connection with 1011 and silences the handler.
 func (c *Conn) call(f func()) {
+	c.cb.Lock()
+	defer c.cb.Unlock()
 	if c.panicked {
 		return
 	}
