@@ -271,6 +271,7 @@ type Server struct {
 	engine     engine
 	closing    atomic.Bool
 	wg         sync.WaitGroup // connection goroutines
+	flushers   flushers       // the goroutine engine's publish writers
 }
 
 // engine is what an engine does for the server.
