@@ -95,8 +95,10 @@ type Config struct {
 	// MaxWriteQueue bounds the memory queued for a peer that reads slower
 	// than it is sent to, counted as the heap really holds it (each
 	// frame's allocation rounded up to its size class, plus its entry in
-	// the queue's index): a frame that would take the queue past it closes
-	// the connection with WriteQueueCode instead. One frame of up to
+	// the queue's index; a shared frame's whole allocation too, though
+	// the budget counts it once): a frame that would take the queue past
+	// it closes the connection with WriteQueueCode instead (a published
+	// one may be skipped instead: SkipSlow). One frame of up to
 	// MaxMessageSize may exceed it when nothing else is queued. While the
 	// queue holds more than half of it, or our close frame, the
 	// connection's input is not read (see ReadPaused).
