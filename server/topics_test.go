@@ -21,7 +21,8 @@ import (
 
 // topicHandler runs the commands its client sends as text messages, and
 // answers each with "ok" or the error: "sub T", "unsub T", "pub T text"
-// (Publish from inside the callback).
+// (Publish from inside the callback); "fill N" sends 8 KiB messages until
+// N bytes wait unsent, and does not answer.
 type topicHandler struct {
 	handler.Base
 	s      *server.Server
@@ -39,6 +40,12 @@ func (h topicHandler) ReceivedMessage(c handler.Conn, m handler.Message) {
 	case "pub":
 		topic, text, _ := strings.Cut(arg, " ")
 		_, err = h.s.Publish(topic, handler.Text, []byte(text))
+	case "fill":
+		var n int
+		fmt.Sscan(arg, &n)
+		for h.s.BufferedAmount(c) < n && c.SendBinary(make([]byte, 8<<10)) == nil {
+		}
+		return
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
