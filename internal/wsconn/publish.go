@@ -44,13 +44,16 @@ func (f *fanout) begin(cfg *Config, m *Prepared, n int) {
 }
 
 // end gives back what begin counted for the connections m was not queued
-// for, and the publish's own reference, and tells the observer.
-func (f *fanout) end(o observe.Observer) {
+// for, and the publish's own reference, and tells the observer (a fan-out
+// to a topic or everyone as a Broadcast, unless one is false).
+func (f *fanout) end(o observe.Observer, one bool) {
 	unused := f.n - f.queued
 	_ = f.budget.add(-int64(unused * indexCost))
 	f.m.unref(int64(unused) + 1)
 	if o != nil {
-		o.Broadcast(f.queued)
+		if !one {
+			o.Broadcast(f.queued)
+		}
 		k := observe.KindOf(f.m.typ)
 		for range f.queued {
 			o.Sent(k, f.m.n)
@@ -140,7 +143,7 @@ func (c *Conn) SendPrepared(m *Prepared) error {
 	var f fanout
 	f.begin(c.cfg, m, 1)
 	err := f.deliver(c)
-	f.end(c.cfg.Observer)
+	f.end(c.cfg.Observer, true)
 	if err == errSkipped {
 		err = handler.ErrWriteQueueFull
 	}

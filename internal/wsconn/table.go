@@ -226,7 +226,7 @@ func (t *Table) Broadcast(m *Prepared) int {
 	if cap(all) > 2*len(all) && cap(all) > 1024 {
 		t.everyone = nil // the table shrank: so does the list
 	}
-	f.end(t.cfg.Observer)
+	f.end(t.cfg.Observer, false)
 	return f.queued
 }
 

@@ -338,6 +338,6 @@ func (t *Table) Publish(name string, m *Prepared) (int, error) {
 		f.deliver(s.c)
 	}
 	tp.mu.Unlock()
-	f.end(t.cfg.Observer)
+	f.end(t.cfg.Observer, false)
 	return f.queued, nil
 }
