@@ -409,23 +409,27 @@ func (c *rawClient) echoesCommand() {
 	c.command("sub alive")
 }
 
-// drainHandler hands over its connection and tells Drained.
+// drainHandler hands over its connection and tells Drained, with what
+// is buffered then.
 type drainHandler struct {
 	handler.Base
+	s       *server.Server
 	conns   chan handler.Conn
-	drained chan struct{}
+	drained chan int
 }
 
-func (h drainHandler) Opened(c handler.Conn) { h.conns <- c }
-func (h drainHandler) Drained(handler.Conn)  { h.drained <- struct{}{} }
+func (h drainHandler) Opened(c handler.Conn)  { h.conns <- c }
+func (h drainHandler) Drained(c handler.Conn) { h.drained <- h.s.BufferedAmount(c) }
 
 // TestBufferedAmountDrained: BufferedAmount follows what the socket has not
 // taken; Drained comes once the queue empties after passing half its
-// bound, when the peer catches up.
+// bound, when the peer catches up. (It may come earlier too, whenever the
+// peer's kernel takes everything queued: the unit test TestDrained holds
+// when exactly.)
 func TestBufferedAmountDrained(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
-		h := drainHandler{conns: make(chan handler.Conn, 1), drained: make(chan struct{}, 4)}
 		s := &server.Server{MaxWriteQueue: 256 << 10, WriteTimeout: 30 * time.Second}
+		h := drainHandler{s: s, conns: make(chan handler.Conn, 1), drained: make(chan int, 100)}
 		s.Handler = func() handler.Handler { return h }
 		addr := start(t, e, s)
 		c := dial(t, addr, "/")
@@ -441,17 +445,15 @@ func TestBufferedAmountDrained(t *testing.T) {
 				t.Fatalf("BufferedAmount %d after %d messages of %d bytes", b, sent, 16<<10+4)
 			}
 		}
-		select {
-		case <-h.drained:
-			t.Fatal("Drained before the peer read")
-		default:
-		}
 		for range sent {
 			if h, p, err := c.read(); err != nil || h.OpCode != ws.OpBinary || len(p) != 16<<10 {
 				t.Fatalf("%v %d %v", h.OpCode, len(p), err)
 			}
 		}
-		within(t, h.drained, 10*time.Second, "Drained")
+		// The Drained of the last emptying reports an empty queue
+		// (earlier ones may report what was queued after them).
+		for within(t, h.drained, 10*time.Second, "Drained") != 0 {
+		}
 		if b := s.BufferedAmount(sc); b != 0 {
 			t.Fatalf("BufferedAmount %d once everything was read", b)
 		}
