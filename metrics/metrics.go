@@ -22,7 +22,10 @@
 //	ws4go_heartbeat_timeouts_total              counter   connections dropped for not answering pings
 //	ws4go_write_queue_overflows_total           counter   connections closed because the peer did not read
 //	ws4go_handler_duration_seconds              histogram time spent in each handler callback
-//	ws4go_broadcast_recipients                  histogram connections each broadcast was queued for
+//	ws4go_broadcast_recipients                  histogram connections each broadcast or publish was queued for
+//	ws4go_publish_skipped_total                 counter   deliveries a broadcast or publish skipped (Server.SlowSubscribers SlowSkip)
+//	ws4go_topics                                gauge     topics with subscribers
+//	ws4go_subscriptions                         gauge     subscriptions of all connections
 //	ws4go_netpoll_workers_busy                  gauge     netpoll workers running a connection now (0 on the goroutine engine)
 //	ws4go_netpoll_worker_queue_length           gauge     ready connections waiting for a netpoll worker
 //
@@ -104,6 +107,7 @@ type Metrics struct {
 
 	heartbeat prometheus.Counter
 	overflow  prometheus.Counter
+	skipped   prometheus.Counter
 	panics    [observe.NumSites]prometheus.Counter
 	limits    [observe.NumLimits]prometheus.Counter
 	handler   prometheus.Histogram
@@ -190,7 +194,14 @@ func New(reg prometheus.Registerer, o *Options) (*Metrics, error) {
 		return float64(m.stats().Buffered)
 	})
 	m.handler = histogram("ws4go_handler_duration_seconds", "Time spent in each handler callback.", o.HandlerBuckets, DefHandlerBuckets)
-	m.fanout = histogram("ws4go_broadcast_recipients", "Connections each broadcast was queued for.", o.BroadcastBuckets, DefBroadcastBuckets)
+	m.fanout = histogram("ws4go_broadcast_recipients", "Connections each broadcast or publish to a topic was queued for.", o.BroadcastBuckets, DefBroadcastBuckets)
+	m.skipped = counter("ws4go_publish_skipped_total", "Deliveries of a broadcast or publish skipped because the subscriber's write queue had no room (Server.SlowSubscribers SlowSkip).")
+	gaugeFunc("ws4go_topics", "Topics with at least one subscriber.", func() float64 {
+		return float64(m.stats().Topics)
+	})
+	gaugeFunc("ws4go_subscriptions", "Subscriptions to topics of all connections.", func() float64 {
+		return float64(m.stats().Subscriptions)
+	})
 	gaugeFunc("ws4go_netpoll_workers_busy", "Netpoll engine workers running a connection now.", func() float64 {
 		return float64(m.stats().WorkersBusy)
 	})
@@ -228,6 +239,8 @@ func (m *Metrics) stats() server.Stats {
 		sum.WorkersBusy += st.WorkersBusy
 		sum.WorkerQueue += st.WorkerQueue
 		sum.Buffered += st.Buffered
+		sum.Topics += st.Topics
+		sum.Subscriptions += st.Subscriptions
 	}
 	return sum
 }
@@ -308,6 +321,9 @@ func (m *Metrics) WriteQueueOverflow() { m.overflow.Inc() }
 
 // Broadcast implements observe.Observer.
 func (m *Metrics) Broadcast(n int) { m.fanout.Observe(float64(n)) }
+
+// Skipped implements observe.Observer.
+func (m *Metrics) Skipped(n int) { m.skipped.Add(float64(n)) }
 
 // Panicked implements observe.Observer.
 func (m *Metrics) Panicked(s observe.Site) {

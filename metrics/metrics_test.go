@@ -549,6 +549,53 @@ func TestWriteQueueOverflow(t *testing.T) {
 	}
 }
 
+// TestPublishSkipped: with SlowSkip, a subscriber that does not read has
+// broadcasts skipped, counted, and stays open; the topic gauges follow its
+// subscription.
+func TestPublishSkipped(t *testing.T) {
+	for _, e := range engines {
+		t.Run(string(e), func(t *testing.T) {
+			conns := make(chan handler.Conn, 1)
+			s := &server.Server{
+				Handler:       func() handler.Handler { return opened{conns} },
+				MaxWriteQueue: 64 << 10, SlowSubscribers: server.SlowSkip,
+				PingInterval: -1, Logger: quietLogger(),
+			}
+			addr, scrape := setup(t, e, s)
+			dial(t, addr, "/") // and never read
+			sc := <-conns
+			if err := s.Subscribe(sc, "t"); err != nil {
+				t.Fatal(err)
+			}
+			chunk := make([]byte, 32<<10)
+			deadline := time.Now().Add(10 * time.Second)
+			for s.Broadcast(handler.Binary, chunk) == 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("never skipped")
+				}
+			}
+			got := scrape()
+			if got[`ws4go_publish_skipped_total`] != 1 || got[`ws4go_write_queue_overflows_total`] != 0 {
+				t.Errorf("skipped %v, overflows %v; want 1, 0", got[`ws4go_publish_skipped_total`], got[`ws4go_write_queue_overflows_total`])
+			}
+			if got[`ws4go_topics`] != 1 || got[`ws4go_subscriptions`] != 1 {
+				t.Errorf("topics %v, subscriptions %v; want 1, 1", got[`ws4go_topics`], got[`ws4go_subscriptions`])
+			}
+			if s.Len() != 1 {
+				t.Error("the skipped subscriber was closed")
+			}
+		})
+	}
+}
+
+// opened hands over its connection.
+type opened struct{ conns chan handler.Conn }
+
+func (o opened) Opened(c handler.Conn)                        { o.conns <- c }
+func (opened) ReceivedMessage(handler.Conn, handler.Message)  {}
+func (opened) Ponged(handler.Conn, []byte)                    {}
+func (opened) Closed(handler.Conn, handler.CloseCode, string) {}
+
 // quietLogger drops the server's logs (the panic's stack trace).
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

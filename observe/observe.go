@@ -201,8 +201,13 @@ type Observer interface {
 	// WriteQueueOverflow: a connection was closed because its peer did
 	// not read what was queued for it.
 	WriteQueueOverflow()
-	// Broadcast: a broadcast was queued for n connections.
+	// Broadcast: a broadcast, or a publish to a topic, was queued for n
+	// connections.
 	Broadcast(n int)
+	// Skipped: a broadcast or publish skipped n subscribers that had no
+	// room for it in their write queue (the server's slow-subscriber
+	// policy SlowSkip; they stay open).
+	Skipped(n int)
 	// Panicked: user code at site panicked; the panic was recovered and
 	// cost only its connection or handshake.
 	Panicked(s Site)
@@ -249,6 +254,9 @@ func (Base) WriteQueueOverflow() {}
 
 // Broadcast does nothing.
 func (Base) Broadcast(int) {}
+
+// Skipped does nothing.
+func (Base) Skipped(int) {}
 
 // Panicked does nothing.
 func (Base) Panicked(Site) {}

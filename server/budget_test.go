@@ -38,17 +38,20 @@ func TestBudgetTable(t *testing.T) {
 	table := string(readme[at:])
 	table = table[:strings.Index(table, "\n\n")]
 	want := map[string]string{
-		"MaxMessageSize":   size(server.DefaultMaxMessageSize),
-		"MaxWriteQueue":    size(server.DefaultMaxWriteQueue),
-		"MaxBufferedBytes": size(server.DefaultMaxBufferedBytes),
-		"HandshakeTimeout": dur(server.DefaultHandshakeTimeout),
-		"MessageTimeout":   dur(server.DefaultMessageTimeout),
-		"WriteTimeout":     dur(server.DefaultWriteTimeout),
-		"CloseTimeout":     dur(server.DefaultCloseTimeout),
-		"H2StreamWindow":   size(server.H2StreamWindow),
-		"H2ConnWindow":     size(server.H2ConnWindow),
-		"MaxConnections":   count(server.DefaultMaxConnections),
-		"MaxH2Connections": count(server.DefaultMaxH2Connections),
+		"MaxMessageSize":        size(server.DefaultMaxMessageSize),
+		"MaxWriteQueue":         size(server.DefaultMaxWriteQueue),
+		"MaxBufferedBytes":      size(server.DefaultMaxBufferedBytes),
+		"HandshakeTimeout":      dur(server.DefaultHandshakeTimeout),
+		"MessageTimeout":        dur(server.DefaultMessageTimeout),
+		"WriteTimeout":          dur(server.DefaultWriteTimeout),
+		"CloseTimeout":          dur(server.DefaultCloseTimeout),
+		"H2StreamWindow":        size(server.H2StreamWindow),
+		"H2ConnWindow":          size(server.H2ConnWindow),
+		"MaxConnections":        count(server.DefaultMaxConnections),
+		"MaxH2Connections":      count(server.DefaultMaxH2Connections),
+		"MaxSubscriptions":      count(server.DefaultMaxSubscriptions),
+		"MaxTotalSubscriptions": count(server.DefaultMaxTotalSubscriptions),
+		"MaxTopicLength":        fmt.Sprint(server.MaxTopicLength, " B"),
 	}
 	seen := map[string]bool{}
 	for _, m := range regexp.MustCompile("`(\\w+)` \\(([^);]+)").FindAllStringSubmatch(table, -1) {

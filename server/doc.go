@@ -12,7 +12,8 @@
 // A Server is its own configuration, as net/http.Server is; set its fields
 // before it serves and do not change them afterwards. It runs connections
 // from any of these, all sharing its settings and one connection table
-// (Len, Range, Broadcast, CloseAll, Stats, Shutdown):
+// and topics (Len, Range, Broadcast, Subscribe, Publish, CloseAll, Stats,
+// Shutdown):
 //
 //   - ListenAndServe and Serve: a listener of the Server's own, which also
 //     answers plain HTTP requests through the HTTP field;
@@ -56,6 +57,17 @@
 // method, and every Server method, is safe from any goroutine. A panic in a
 // Factory, a callback, CheckOrigin or Accept is recovered and logged, and costs only
 // its connection (1011) or handshake (500).
+//
+// # Topics and broadcast
+//
+// A connection subscribes to named topics (Subscribe, from its handler or
+// from anywhere), and Publish sends a message to every subscriber of a
+// topic; Broadcast sends to every connection; Prepare makes a message once
+// for many sends. Publishing only queues, one frame shared by every queue,
+// and leaves the writes to the engine, whose workers send what waits for a
+// connection in one writev. BufferedAmount and handler.Drainer give
+// handlers backpressure; SlowSubscribers says what happens to a subscriber
+// that does not keep up.
 //
 // # Limits
 //

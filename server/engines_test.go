@@ -19,7 +19,7 @@ import (
 
 // within fails the test if ch is not closed or sent on within d: a guard
 // against a hang, not a synchronisation.
-func within[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+func within[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:

@@ -315,6 +315,22 @@ func (t *blockingTransport) writeChunks(bufs [][]byte) (int, error) {
 
 func (t *blockingTransport) Blocking() bool { return t.rc == nil }
 
+// FlushSoon implements wsconn's soonFlusher: a raw socket is written by the
+// server's flushers (see flushers); one whose writes block (TLS, an HTTP/2
+// stream) by a flusher of its own. As for WaitWritable, nothing starts once
+// the reading goroutine has returned (the server's WaitGroup counts them).
+func (t *blockingTransport) FlushSoon() {
+	if t.rc == nil {
+		t.WaitWritable()
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.ended {
+		t.s.flushers.add(t.s, t.c)
+	}
+}
+
 // WaitWritable flushes in a goroutine of its own. It is counted in the
 // server's WaitGroup, so it only starts while the connection's reading
 // goroutine (counted too) has not returned: a sender that asks later finds

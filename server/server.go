@@ -265,6 +265,23 @@ type Server struct {
 	// MaxHeaderBytes then applies alone.
 	DropRequest bool
 
+	// MaxSubscriptions bounds the topics one connection is subscribed to
+	// at once (default DefaultMaxSubscriptions, 1,000; negative: no
+	// bound), so that a client cannot talk an application into holding
+	// a million subscriptions for it; MaxTotalSubscriptions bounds the
+	// subscriptions of all connections together (default
+	// DefaultMaxTotalSubscriptions, 1,000,000; negative: no bound), so
+	// that many clients cannot multiply the first. Subscribe past either
+	// fails with ErrTooManySubscriptions. The README's memory budget says
+	// what a subscription costs.
+	MaxSubscriptions      int
+	MaxTotalSubscriptions int
+	// SlowSubscribers is what a Publish or Broadcast does to a connection
+	// whose write queue has no room for the message: SlowClose (the
+	// default) or SlowSkip.
+	SlowSubscribers SlowPolicy
+
+
 	// Workers is the most goroutines the netpoll engine runs connections
 	// on, those held by a handler that blocks included (default
 	// 4×GOMAXPROCS; negative is refused: the pool is always bounded);
@@ -300,6 +317,8 @@ type Server struct {
 	// (MaxH2Connections; 0: no bound).
 	h2Conns atomic.Int64
 	h2Most  int64
+
+	flushers flushers // the goroutine engine's publish writers
 }
 
 // engine is what an engine does for the server.
@@ -317,20 +336,23 @@ func (s *Server) init() {
 	s.initOnce.Do(func() {
 		s.invalid = s.Validate()
 		s.wcfg = wsconn.Config{
-			MaxMessageSize: wsconn.OrDefault(s.MaxMessageSize, DefaultMaxMessageSize),
-			MaxWriteQueue:  wsconn.OrDefault(s.MaxWriteQueue, DefaultMaxWriteQueue),
-			WriteQueueCode: s.WriteQueueCloseCode,
-			IdleTimeout:    wsconn.OrDefault(s.IdleTimeout, 0),
-			PingInterval:   wsconn.OrDefault(s.PingInterval, DefaultPingInterval),
-			PongTimeout:    wsconn.OrDefault(s.PongTimeout, DefaultPongTimeout),
-			CloseTimeout:   wsconn.OrDefault(s.CloseTimeout, DefaultCloseTimeout),
-			MessageTimeout: wsconn.OrDefault(s.MessageTimeout, DefaultMessageTimeout),
-			WriteTimeout:   s.writeTimeout(),
-			Budget:         &wsconn.Budget{Max: wsconn.OrDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
-			MaxConns:       wsconn.OrDefault(s.MaxConnections, DefaultMaxConnections),
-			DropRequest:    s.DropRequest,
-			Observer:       s.Observer,
-			Logger:         s.logger(),
+			MaxMessageSize:        wsconn.OrDefault(s.MaxMessageSize, DefaultMaxMessageSize),
+			MaxWriteQueue:         wsconn.OrDefault(s.MaxWriteQueue, DefaultMaxWriteQueue),
+			WriteQueueCode:        s.WriteQueueCloseCode,
+			IdleTimeout:           wsconn.OrDefault(s.IdleTimeout, 0),
+			PingInterval:          wsconn.OrDefault(s.PingInterval, DefaultPingInterval),
+			PongTimeout:           wsconn.OrDefault(s.PongTimeout, DefaultPongTimeout),
+			CloseTimeout:          wsconn.OrDefault(s.CloseTimeout, DefaultCloseTimeout),
+			MessageTimeout:        wsconn.OrDefault(s.MessageTimeout, DefaultMessageTimeout),
+			WriteTimeout:          s.writeTimeout(),
+			Budget:                &wsconn.Budget{Max: wsconn.OrDefault(s.MaxBufferedBytes, DefaultMaxBufferedBytes)},
+			MaxConns:              wsconn.OrDefault(s.MaxConnections, DefaultMaxConnections),
+			DropRequest:           s.DropRequest,
+			MaxSubscriptions:      wsconn.OrDefault(s.MaxSubscriptions, DefaultMaxSubscriptions),
+			MaxTotalSubscriptions: wsconn.OrDefault(s.MaxTotalSubscriptions, DefaultMaxTotalSubscriptions),
+			SkipSlow:              s.SlowSubscribers == SlowSkip,
+			Observer:              s.Observer,
+			Logger:                s.logger(),
 		}
 		s.hcfg = handshake.Config{
 			Subprotocols:   s.Subprotocols,
@@ -545,12 +567,16 @@ type Stats struct {
 	// Buffered is the bytes held now for partial messages, inflater
 	// output and write queues across all connections.
 	Buffered int64
+	// Topics is the number of topics with subscribers, Subscriptions
+	// the subscriptions of all connections.
+	Topics, Subscriptions int
 }
 
 // Stats returns a snapshot of the server's load.
 func (s *Server) Stats() Stats {
 	s.init()
 	st := Stats{Connections: s.table.Len(), Buffered: s.wcfg.Budget.Held()}
+	st.Topics, st.Subscriptions = s.table.TopicStats()
 	if n, ok := s.engine.(*netpollEngine); ok {
 		st.WorkersBusy, st.WorkerQueue = n.e.Stats()
 	}
@@ -564,11 +590,20 @@ func (s *Server) Range(f func(handler.Conn) bool) {
 }
 
 // Broadcast sends a message to every open connection (ws4py's manager
-// broadcast) and returns how many it was queued for. The frame is encoded
-// once; slow peers get it queued and never delay the others.
+// broadcast): it is Publish to a topic everyone is subscribed to, with the
+// same ordering, queueing and slow-subscriber policy, and returns how many
+// connections it was queued for (0 for a message Publish refuses: a bad
+// type, text that is not UTF-8, one past MaxMessageSize).
 func (s *Server) Broadcast(t handler.MessageType, p []byte) int {
 	s.init()
-	return s.table.Broadcast(t, p)
+	if s.checkSize(len(p)) != nil {
+		return 0
+	}
+	m, err := wsconn.NewPrepared(t, p)
+	if err != nil {
+		return 0
+	}
+	return s.table.Broadcast(m)
 }
 
 // CloseAll starts the closing handshake of every open connection.

@@ -126,6 +126,9 @@ func (c *conn) process(buf []byte) bool {
 	if ev&unix.EPOLLOUT != 0 && c.writeWait.Load() && c.writeWait.Swap(false) && c.ws != nil {
 		c.ws.Flush()
 	}
+	if ev&evFlush != 0 {
+		c.ws.Flush()
+	}
 	more := false
 	c.held |= ev & inputEvents
 	if c.held != 0 && c.closeReq.Load() == 0 && !c.closed.Load() && !c.inputPaused() {
@@ -401,6 +404,17 @@ func (c *conn) WaitWritable() {
 		c.ev.Or(unix.EPOLLOUT)
 		c.schedule()
 	}
+}
+
+// FlushSoon implements wsconn's soonFlusher: a turn on a worker flushes the
+// queue (the right to write passed to it). The caller makes no system call
+// but, once per burst, the eventfd write that wakes the workers (see push).
+// The connection goes to the back of the pending list, so a publish to many
+// connections spreads its writes over the workers, and the frames queued
+// before its turn comes leave in one writev.
+func (c *conn) FlushSoon() {
+	c.ev.Or(evFlush)
+	c.schedule()
 }
 
 // inputPaused reports whether reading waits: for the Conn's output (see

@@ -26,6 +26,11 @@ const inputEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLE
 // a short read does not mean drained then.
 const hangupEvents = unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR
 
+// evFlush is not an epoll event (none has this bit): it asks a turn to
+// flush the connection's queue, to which FlushSoon passed the right to
+// write.
+const evFlush = 1 << 20
+
 func epollAdd(epfd, fd int, events uint32, tag int32) error {
 	return unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: events, Fd: int32(fd), Pad: tag})
 }

@@ -144,8 +144,19 @@ func (e *Engine) dispatch(w *worker, ev *unix.EpollEvent) bool {
 		if e.stopping.Load() {
 			return false
 		}
-		if c := e.popPending(); c != nil {
+		// Run pending connections, up to a batch's worth, without an
+		// epoll_wait between them (a publish to many connections
+		// makes many pending); while more wait, a spare joins in.
+		for i := 0; i < eventsPerWait && !e.stopping.Load(); i++ {
+			c, more := e.popPending()
+			if c == nil {
+				break
+			}
+			if more && i == 0 {
+				e.wakeSpare()
+			}
 			c.run(w.buf)
+			w.advance()
 		}
 	case tagListen:
 		e.lmu.RLock()
@@ -195,13 +206,14 @@ func (e *Engine) push(c *conn) {
 	}
 }
 
-// popPending takes one pending connection; the eventfd stays set while
-// more wait, so other workers take them meanwhile.
-func (e *Engine) popPending() *conn {
+// popPending takes one pending connection and reports whether more wait;
+// the eventfd stays set while they do, so other workers take them
+// meanwhile.
+func (e *Engine) popPending() (*conn, bool) {
 	e.pmu.Lock()
 	defer e.pmu.Unlock()
 	if len(e.pending) == 0 {
-		return nil
+		return nil, false
 	}
 	c := e.pending[0]
 	e.pending[0] = nil
@@ -211,7 +223,15 @@ func (e *Engine) popPending() *conn {
 		var buf [8]byte
 		_, _ = unix.Read(e.wakeFd, buf[:])
 	}
-	return c
+	return c, len(e.pending) > 0
+}
+
+// advance tells the monitor that w moved on (to another pending
+// connection within one event).
+func (w *worker) advance() {
+	w.mu.Lock()
+	w.batch++
+	w.mu.Unlock()
 }
 
 // monitor finds workers stalled on one event (a handler that blocks): it

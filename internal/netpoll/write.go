@@ -92,7 +92,15 @@ func writeBufs(fd int, bufs [][]byte) (int, error) {
 		if k == 0 {
 			return total, nil
 		}
-		r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		// One buffer (a frame alone in its queue) goes with write(2),
+		// which costs the kernel less than a writev of one.
+		var r uintptr
+		var errno unix.Errno
+		if k == 1 {
+			r, _, errno = unix.Syscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len))
+		} else {
+			r, _, errno = unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		}
 		switch errno {
 		case 0:
 		case unix.EINTR:

@@ -147,7 +147,9 @@ func (c *Conn) Finish() {
 	// The inflater of a compressed message the connection's end cut short.
 	c.releaseInflater()
 	c.cfg.Budget.add(-c.readHeld.Swap(0))
-	c.panicked = false // Closed is always delivered
+	c.cb.Lock()
+	c.clear(stPanicked) // Closed is always delivered
+	c.cb.Unlock()
 	if cancel != nil {
 		// Before Closed, so it may wait for the goroutines that
 		// watch the context.

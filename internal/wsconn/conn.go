@@ -110,8 +110,10 @@ type Config struct {
 	// MaxWriteQueue bounds the memory queued for a peer that reads slower
 	// than it is sent to, counted as the heap really holds it (each
 	// frame's allocation rounded up to its size class, plus its entry in
-	// the queue's index): a frame that would take the queue past it closes
-	// the connection with WriteQueueCode instead. One frame of up to
+	// the queue's index; a shared frame's whole allocation too, though
+	// the budget counts it once): a frame that would take the queue past
+	// it closes the connection with WriteQueueCode instead (a published
+	// one may be skipped instead: SkipSlow). One frame of up to
 	// MaxMessageSize may exceed it when nothing else is queued. While the
 	// queue holds more than half of it, or our close frame, the
 	// connection's input is not read (see ReadPaused).
@@ -139,6 +141,14 @@ type Config struct {
 	Logger      *slog.Logger
 	// Observer, if set, is told what the connections do.
 	Observer observe.Observer
+
+	// MaxSubscriptions bounds the topics one connection is subscribed to,
+	// MaxTotalSubscriptions the subscriptions of all a table's
+	// connections together (zero or negative: no bound).
+	MaxSubscriptions, MaxTotalSubscriptions int
+	// SkipSlow: a publish skips a connection that has no room for it
+	// (see queueShared) instead of closing it.
+	SkipSlow bool
 }
 
 // Conn state bits. They change under Conn.mu; being atomic, the hot paths
@@ -153,6 +163,18 @@ const (
 	stFragmented                    // a NewWriter message has sent its first fragment, not its last
 	stPaused                        // input is not read until the queue drains (see ReadPaused)
 	stOpened                        // Opened has returned
+	stDrainDue                      // a call of the handler's Drained is on its way
+	// The bits below hold what used to be byte fields of Conn, so that
+	// it stays in its 240-byte size class: set before Start (or, for
+	// stPanicked, by the goroutine running callbacks, under cb).
+	stPanicked // a callback panicked: the handler is silenced (under cb)
+	stPlaced   // c holds one of the table's MaxConns places (see Hold)
+	stFields   // head holds header fields, not a raw head
+	stCompress // permessage-deflate was negotiated
+
+	// windowShift places permessage-deflate's server_max_window_bits
+	// (8–15; 0: no compression) in the state's top 4 bits.
+	windowShift = 28
 )
 
 // Conn is one end of a WebSocket connection, the server's (or the client's,
@@ -177,15 +199,7 @@ type Conn struct {
 	head string
 
 	// Read side: touched only by the goroutine feeding the Conn.
-	rd       proto.Reader
-	panicked bool
-	compress bool  // permessage-deflate was negotiated
-	window   uint8 // with it, server_max_window_bits: the server's LZ77 window
-	// placed: c holds one of the table's MaxConns places (Hold), given
-	// back when it leaves the table. Set before Start, read under the
-	// table's lock.
-	placed bool
-	fields bool // head holds header fields, not a raw head
+	rd proto.Reader
 	// infl inflates the compressed message in progress; nil between
 	// messages, so an idle connection holds no inflater.
 	infl *deflate.Inflater
@@ -203,6 +217,9 @@ type Conn struct {
 	readHeld atomic.Int64
 
 	msgMu sync.Mutex // held while a data message is being sent
+	// cb is held while a handler callback runs: callbacks made off the
+	// goroutine feeding the Conn (Drained) wait for the one in progress.
+	cb sync.Mutex
 
 	mu sync.Mutex
 	q  *queue // frames waiting for the socket; nil when none (mu)
@@ -224,6 +241,9 @@ type rare struct {
 	code    handler.CloseCode
 	closeBy observe.Side
 	reason  string
+	// subs lists the connection's subscriptions (see topics), nil if it
+	// has none.
+	subs *[]*subscription
 	// ctx is the parent of the connection's context until Context is
 	// first called (nil: context.Background), then the context itself;
 	// cancel is set with it.
@@ -234,7 +254,7 @@ type rare struct {
 func (x *rare) empty() bool {
 	return x.subprotocol == "" && x.req == nil && x.tls == nil && x.data == nil &&
 		x.code == handler.CloseAbnormal && x.closeBy == 0 && x.reason == "" &&
-		x.ctx == nil
+		x.ctx == nil && x.subs == nil
 }
 
 // rareLocked returns c.x, allocating it; c.mu is held (or c is not shared
@@ -263,8 +283,9 @@ func (c *Conn) clear(bits uint32) { c.state.And(^bits) }
 
 // New makes the Conn of a completed handshake; r is its upgrade request.
 func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, r Request) *Conn {
-	c := &Conn{cfg: cfg, tr: tr, h: h, slot: -1, head: r.Head, fields: r.Head == "" && r.Fields != ""}
-	if c.fields {
+	c := &Conn{cfg: cfg, tr: tr, h: h, slot: -1, head: r.Head}
+	if r.Head == "" && r.Fields != "" {
+		c.set(stFields)
 		c.head = r.Fields
 	}
 	if req := r.Req; subprotocol != "" || req != nil {
@@ -291,11 +312,17 @@ func New(cfg *Config, tr Transport, h handler.Handler, subprotocol string, r Req
 // negotiated it: window is the answer's server_max_window_bits (see
 // deflate.AnswerWindowBits). Call it before Start.
 func (c *Conn) EnableCompression(window int) {
-	c.compress = true
 	c.rd.Compression = true
 	c.rd.StreamCompressed = true // inflated as it arrives: see inflated
-	c.window = uint8(window)
+	c.set(stCompress | uint32(window&0xf)<<windowShift)
 }
+
+// compressing reports whether permessage-deflate was negotiated.
+func (c *Conn) compressing() bool { return c.has(stCompress) }
+
+// window is the negotiated server_max_window_bits: the server's LZ77
+// window.
+func (c *Conn) window() int { return int(c.state.Load() >> windowShift) }
 
 // InflateWithContext makes compressed messages inflate with the history of
 // the ones before (the last 2^windowBits bytes), for a peer that keeps its
@@ -363,10 +390,12 @@ func (c *Conn) now() int64 {
 	return time.Now().UnixNano()
 }
 
-// call runs a handler callback; a panic closes this connection with 1011
-// and silences the handler.
+// call runs a handler callback, never two of one connection at once; a
+// panic closes this connection with 1011 and silences the handler.
 func (c *Conn) call(f func()) {
-	if c.panicked {
+	c.cb.Lock()
+	defer c.cb.Unlock()
+	if c.has(stPanicked) {
 		return
 	}
 	if o := c.cfg.Observer; o != nil {
@@ -375,7 +404,7 @@ func (c *Conn) call(f func()) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			c.panicked = true
+			c.set(stPanicked)
 			c.logger().Error("ws4go: handler panicked; closing its connection with 1011",
 				"remote", c.RemoteAddr(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			c.fail(handler.CloseInternalError, "internal error")

@@ -414,7 +414,7 @@ func TestBroadcastWaitsForFragments(t *testing.T) {
 	if _, err := w.Write([]byte("frag1")); err != nil {
 		t.Fatal(err)
 	}
-	if n := tab.Broadcast(handler.Text, []byte("news")); n != 1 {
+	if n := tab.Broadcast(prepared(t, handler.Text, "news")); n != 1 {
 		t.Fatalf("broadcast queued for %d connections, want 1", n)
 	}
 	if _, err := w.Write([]byte("frag2")); err != nil {
@@ -481,4 +481,14 @@ type panicker struct {
 func (p *panicker) ReceivedMessage(handler.Conn, handler.Message) {
 	p.calls++
 	panic("handler bug")
+}
+
+// prepared is NewPrepared that must succeed.
+func prepared(t testing.TB, typ handler.MessageType, p string) *Prepared {
+	t.Helper()
+	m, err := NewPrepared(typ, []byte(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"sort"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -11,22 +12,57 @@ import (
 	"github.com/ws4go/ws4go/observe"
 )
 
-// flushIovecs is the most frames one Flush hands to the transport at once:
-// a wake-up costs O(1) whatever the queue's length.
-const flushIovecs = 16
+// flushIovecs is the most frames one Flush hands to the transport at once
+// (one writev: the netpoll engine's iovec array holds as many): a wake-up
+// costs O(1) whatever the queue's length, and under a fan-out load the
+// frames published while a connection waited for its turn leave together.
+const flushIovecs = 64
 
 // maxPong is the largest pong frame: a 2-byte header and 125 bytes.
 const maxPong = 2 + 125
 
+// entry is a queued frame: b, the rest of it not handed to the socket yet,
+// and, for a frame other connections share, the Prepared it belongs to.
+type entry struct {
+	b []byte
+	p *Prepared // nil: the frame is this connection's own
+}
+
+// cost is what e counts against its connection's MaxWriteQueue: the whole
+// allocation of its frame (shared or not: a connection's bound does not
+// depend on who else holds its frames) and its index entry.
+func (e entry) cost() int {
+	if e.p != nil {
+		return e.p.alloc + indexCost
+	}
+	return frameCost(e.b)
+}
+
+// charge is what e counts in the server-wide budget: a shared frame counts
+// there once, through its Prepared, and each queue only its index entry.
+func (e entry) charge() int {
+	if e.p != nil {
+		return indexCost
+	}
+	return frameCost(e.b)
+}
+
 // queue holds the frames the socket did not take at once. Its index is
 // frames[head:]; what was written is dropped from the front by moving head,
-// so neither writing nor consuming copies the index.
+// so neither writing nor consuming copies the index. A queue that empties
+// goes back to a pool (see putQueue), index and all: a connection between
+// bursts holds none, and a burst costs no allocation.
 type queue struct {
-	frames  [][]byte // frames[head][off:] is next on the wire
+	frames  []entry // frames[head].b[off:] is next on the wire
 	head    int
 	off     int
-	mem     int  // memory of the frames not written yet, and of deferred (frameCost)
+	mem     int  // MaxWriteQueue's measure: the cost of the frames not written yet, and of deferred
+	charged int  // what the queue counts in the budget now (the charge of the same frames)
+	bytes   int  // bytes not written yet, deferred included (BufferedAmount)
 	started bool // frames[head] is the rest of a frame partly on the wire
+	// high: mem passed half of MaxWriteQueue since the queue was last
+	// empty; Drained is due when it empties.
+	high bool
 	// inflight is how many frames from head the Flush in progress handed
 	// to the transport: they stay in the queue, untouched, until it
 	// returns (an overflow meanwhile keeps them, so the stream stays well
@@ -39,12 +75,9 @@ type queue struct {
 	// since is when the frames last made progress (or began waiting):
 	// the table's sweeper drops the connection past WriteTimeout.
 	since int64
-	// deferred holds shared (broadcast) frames that arrived during a
+	// deferred holds shared (published) frames that arrived during a
 	// fragmented message: no data frame may come between its fragments.
-	deferred [][]byte
-	// iov is what Flush hands to the transport (only the holder of the
-	// right to write touches it).
-	iov [flushIovecs][]byte
+	deferred []entry
 	// drained, if set, is closed when the queue next gives memory back
 	// or goes: senders waiting for room (see waitRoomLocked) wake.
 	drained chan struct{}
@@ -58,13 +91,19 @@ func (q *queue) wake() {
 	}
 }
 
+// queues pools the queues of connections between bursts.
+var queues = sync.Pool{New: func() any { return &queue{pong: -1} }}
+
+// maxPooledIndex is the largest index a pooled queue keeps.
+const maxPooledIndex = 256
+
 // sizeClasses are the Go allocator's small size classes (runtime's
 // sizeclasses.go): a frame of n bytes costs the class n rounds up to.
 var sizeClasses = [...]int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768}
 
-// indexCost is a frame's share of the queue's index: its slice header,
-// twice over for the slack of a growing index.
-const indexCost = 2 * int(unsafe.Sizeof([]byte(nil)))
+// indexCost is a frame's share of the queue's index: its entry, twice over
+// for the slack of a growing index.
+const indexCost = 2 * int(unsafe.Sizeof(entry{}))
 
 // allocSize is the heap memory an allocation of n bytes takes.
 func allocSize(n int) int {
@@ -75,15 +114,25 @@ func allocSize(n int) int {
 	return sizeClasses[sort.SearchInts(sizeClasses[:], n)]
 }
 
-// frameCost is the memory a queued frame holds: its allocation (the whole
-// of it from the frame's start, as its capacity says) and its index entry.
+// frameCost is the memory a queued frame of this connection's own holds:
+// its allocation (the whole of it from the frame's start, as its capacity
+// says) and its index entry.
 func frameCost(f []byte) int { return allocSize(cap(f)) + indexCost }
 
 func (c *Conn) queueLocked() *queue {
 	if c.q == nil {
-		c.q = &queue{pong: -1}
+		c.q = queues.Get().(*queue)
 	}
 	return c.q
+}
+
+// putQueue gives an empty queue nobody refers to any more back to the pool.
+func putQueue(q *queue) {
+	if cap(q.frames) > maxPooledIndex {
+		q.frames = nil
+	}
+	*q = queue{frames: q.frames[:0], pong: -1}
+	queues.Put(q)
 }
 
 // queuedLocked is the memory the queue holds (deferred frames included).
@@ -94,18 +143,41 @@ func (c *Conn) queuedLocked() int {
 	return c.q.mem
 }
 
-// memLocked changes the queue's memory by d, in the server-wide budget too.
-func (c *Conn) memLocked(q *queue, d int) {
-	q.mem += d
-	_ = c.cfg.Budget.add(int64(d))
+// holdLocked counts e, just queued or deferred, in q: against
+// MaxWriteQueue, in BufferedAmount, and in the budget unless it is shared
+// (a publish counts its entries there at once: see fanout).
+func (c *Conn) holdLocked(q *queue, e entry) {
+	cost := e.cost()
+	q.mem += cost
+	q.charged += e.charge()
+	q.bytes += len(e.b)
+	if e.p == nil {
+		_ = c.cfg.Budget.add(int64(cost))
+	}
+	if max := c.cfg.MaxWriteQueue; max > 0 && q.mem > max/2 {
+		q.high = true
+	}
+}
+
+// letGo uncounts e, written or dropped (but for its bytes, which the caller
+// counts), and returns its charge, for the caller to give back to the
+// budget together with the others'.
+func (q *queue) letGo(e entry) int {
+	q.mem -= e.cost()
+	ch := e.charge()
+	q.charged -= ch
+	if e.p != nil {
+		e.p.unref(1)
+	}
+	return ch
 }
 
 // pending reports whether frames wait for the socket.
 func (q *queue) pending() bool { return q != nil && q.head < len(q.frames) }
 
 // appendLocked adds a frame at the back of the index, compacting it first
-// when its front is spent and it is full.
-func (c *Conn) appendLocked(q *queue, frame []byte) {
+// when its front is spent and it is full. The caller counts it.
+func (c *Conn) appendLocked(q *queue, e entry) {
 	if !q.pending() {
 		q.since = c.now()
 	}
@@ -118,8 +190,7 @@ func (c *Conn) appendLocked(q *queue, frame []byte) {
 		}
 		q.head = 0
 	}
-	q.frames = append(q.frames, frame)
-	c.memLocked(q, frameCost(frame))
+	q.frames = append(q.frames, e)
 }
 
 // pushFrontLocked queues the rest of a frame partly written (started: some
@@ -130,31 +201,31 @@ func (c *Conn) pushFrontLocked(rest []byte, started bool) {
 	if !q.pending() {
 		q.since = c.now()
 	}
+	e := entry{b: rest}
 	if q.head > 0 {
 		q.head--
-		q.frames[q.head] = rest
+		q.frames[q.head] = e
 	} else {
-		q.frames = append(q.frames, nil)
+		q.frames = append(q.frames, entry{})
 		copy(q.frames[1:], q.frames)
-		q.frames[0] = rest
+		q.frames[0] = e
 		if q.pong >= 0 {
 			q.pong++
 		}
 	}
 	q.off, q.started = 0, started
-	c.memLocked(q, frameCost(rest))
+	c.holdLocked(q, e)
 	c.pauseLocked()
 }
 
-// enqueueLocked appends a frame to the queue, or if deferred to the frames
-// that wait for the end of the fragmented message being sent. A frame that
-// would take the queue past its bound means the peer does not read: the
-// frames not yet started are dropped and the connection is closed with the
-// configured code (or 1013 if the server-wide budget is what it would
-// pass). The close frame waits behind what the socket already holds, so
-// the peer sees it only if it resumes reading (CloseTimeout ends it
+// enqueueLocked appends a frame of this connection's own to the queue. A
+// frame that would take the queue past its bound means the peer does not
+// read: the frames not yet started are dropped and the connection is closed
+// with the configured code (or 1013 if the server-wide budget is what it
+// would pass). The close frame waits behind what the socket already holds,
+// so the peer sees it only if it resumes reading (CloseTimeout ends it
 // otherwise).
-func (c *Conn) enqueueLocked(frame []byte, deferred bool) error {
+func (c *Conn) enqueueLocked(frame []byte) error {
 	if c.overLocked(len(frame), frameCost(frame)) {
 		c.overflowLocked(c.writeQueueCode(), "write queue overflow")
 		return handler.ErrWriteQueueFull
@@ -165,12 +236,9 @@ func (c *Conn) enqueueLocked(frame []byte, deferred bool) error {
 		return handler.ErrWriteQueueFull
 	}
 	q := c.queueLocked()
-	if deferred {
-		q.deferred = append(q.deferred, frame)
-		c.memLocked(q, frameCost(frame))
-	} else {
-		c.appendLocked(q, frame)
-	}
+	e := entry{b: frame}
+	c.appendLocked(q, e)
+	c.holdLocked(q, e)
 	c.pauseLocked()
 	return nil
 }
@@ -181,7 +249,9 @@ func (c *Conn) enqueueLocked(frame []byte, deferred bool) error {
 func (c *Conn) enqueuePongLocked(hdr []byte, p []byte) error {
 	q := c.queueLocked()
 	if i := q.pong; i >= q.head+q.inflight && !(i == q.head && (q.off > 0 || q.started)) {
-		q.frames[i] = append(append(q.frames[i][:0], hdr...), p...)
+		old := len(q.frames[i].b)
+		q.frames[i].b = append(append(q.frames[i].b[:0], hdr...), p...)
+		q.bytes += len(q.frames[i].b) - old
 		return nil
 	}
 	size := maxPong
@@ -189,7 +259,7 @@ func (c *Conn) enqueuePongLocked(hdr []byte, p []byte) error {
 		size += maskLen
 	}
 	frame := append(append(make([]byte, 0, size), hdr...), p...)
-	if err := c.enqueueLocked(frame, false); err != nil {
+	if err := c.enqueueLocked(frame); err != nil {
 		return err
 	}
 	q.pong = len(q.frames) - 1
@@ -211,7 +281,7 @@ func (c *Conn) overLocked(n, cost int) bool {
 }
 
 // releaseDeferredLocked queues the frames that waited for the end of a
-// fragmented message (they are already counted in the queue's memory).
+// fragmented message (they are already counted in the queue).
 func (c *Conn) releaseDeferredLocked() {
 	if q := c.q; q != nil && len(q.deferred) > 0 {
 		if !q.pending() {
@@ -219,7 +289,7 @@ func (c *Conn) releaseDeferredLocked() {
 		}
 		q.frames = append(q.frames, q.deferred...)
 		clear(q.deferred)
-		q.deferred = nil
+		q.deferred = q.deferred[:0]
 		c.pauseLocked()
 	}
 }
@@ -262,23 +332,32 @@ func (c *Conn) overflowLocked(code handler.CloseCode, reason string) {
 	}
 	end := q.head + keep
 	q.wake() // (to find the connection closing)
+	freed := 0
+	for _, e := range q.frames[end:] {
+		freed += q.letGo(e)
+	}
+	for _, e := range q.deferred {
+		freed += q.letGo(e)
+	}
 	clear(q.frames[end:])
 	q.frames = q.frames[:end]
 	clear(q.deferred)
-	q.deferred = nil
+	q.deferred = q.deferred[:0]
 	if q.pong >= end {
 		q.pong = -1
 	}
-	mem := 0
-	for _, f := range q.frames[q.head:] {
-		mem += frameCost(f)
+	q.bytes = -q.off
+	for _, e := range q.frames[q.head:] {
+		q.bytes += len(e.b)
 	}
-	c.memLocked(q, mem-q.mem)
+	_ = c.cfg.Budget.add(-int64(freed))
 	c.set(stCloseSent | stShutdown)
 	c.closingAt.Store(time.Now().UnixNano())
 	c.setCloseLocked(code, reason, c.us())
 	frame := c.closeFrame(code, reason)
-	c.appendLocked(q, frame)
+	e := entry{b: frame}
+	c.appendLocked(q, e)
+	c.holdLocked(q, e)
 	c.pauseLocked()
 	if o := c.cfg.Observer; o != nil {
 		o.Sent(observe.KindClose, len(frame)-2)
@@ -287,21 +366,32 @@ func (c *Conn) overflowLocked(code handler.CloseCode, reason string) {
 
 // enqueueClose queues a close frame; c.mu is held.
 func (c *Conn) enqueueClose(code handler.CloseCode, reason string) {
-	if c.enqueueLocked(c.closeFrame(code, reason), false) == nil {
+	if c.enqueueLocked(c.closeFrame(code, reason)) == nil {
 		if o := c.cfg.Observer; o != nil {
 			o.Sent(observe.KindClose, 2+len(reason))
 		}
 	}
 }
 
-// dropQueueLocked releases the queue and its share of the budget.
+// dropQueueLocked releases the queue and what it holds. A Flush in progress
+// still refers to it, so it is not pooled then.
 func (c *Conn) dropQueueLocked() {
 	if q := c.q; q != nil {
-		c.memLocked(q, -q.mem)
+		freed := 0
+		for _, e := range q.frames[q.head:] {
+			freed += q.letGo(e)
+		}
+		for _, e := range q.deferred {
+			freed += q.letGo(e)
+		}
+		_ = c.cfg.Budget.add(-int64(freed))
 		clear(q.frames)
 		clear(q.deferred)
 		q.wake()
 		c.q = nil
+		if q.inflight == 0 {
+			putQueue(q)
+		}
 	}
 	c.pauseLocked()
 }
@@ -315,17 +405,18 @@ func (c *Conn) consumeLocked(n int) {
 	if n > 0 {
 		q.since = c.now()
 	}
+	q.bytes -= n
 	freed := 0
 	for n > 0 && q.pending() {
-		f := q.frames[q.head]
-		left := len(f) - q.off
+		e := q.frames[q.head]
+		left := len(e.b) - q.off
 		if n < left {
 			q.off += n
 			break
 		}
 		n -= left
-		freed += frameCost(f)
-		q.frames[q.head] = nil
+		freed += q.letGo(e)
+		q.frames[q.head] = entry{}
 		if q.pong == q.head {
 			q.pong = -1
 		}
@@ -333,9 +424,9 @@ func (c *Conn) consumeLocked(n int) {
 		q.off, q.started = 0, false
 	}
 	if !q.pending() {
-		q.frames, q.head, q.pong = nil, 0, -1
+		q.frames, q.head, q.pong = q.frames[:0], 0, -1
 	}
-	c.memLocked(q, -freed)
+	_ = c.cfg.Budget.add(-int64(freed))
 	if freed > 0 {
 		q.wake()
 	}

@@ -44,7 +44,7 @@ func (c *Conn) keepRequestLocked() {
 	switch {
 	case c.cfg.DropRequest:
 		x.req = nil
-	case c.fields:
+	case c.has(stFields):
 		x.req = withoutHeader(x.req)
 	case c.head != "" && x.req != nil:
 		// The accept hook's request, or one parsed during Opened.
@@ -69,7 +69,7 @@ func (c *Conn) Request() *http.Request {
 	if c.x != nil {
 		req, state = c.x.req, c.x.tls
 	}
-	head, fields, opened := c.head, c.fields, c.has(stOpened)
+	head, fields, opened := c.head, c.has(stFields), c.has(stOpened)
 	c.mu.Unlock()
 	switch {
 	case opened && c.cfg.DropRequest:

@@ -1,6 +1,7 @@
 package wsconn
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -8,8 +9,6 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/ws4go/ws4go/handler"
-	"github.com/ws4go/ws4go/internal/proto"
-	"github.com/ws4go/ws4go/observe"
 )
 
 // Table tracks the open connections of a server: O(1) add and remove (each
@@ -42,6 +41,13 @@ type Table struct {
 	// closing connections wait for the peer's answer even past
 	// CloseTimeout.
 	drainUntil atomic.Int64
+
+	// topics holds the connections' subscriptions.
+	topics topics
+	// bmu serialises broadcasts (every connection sees them in one
+	// order) and guards everyone, the list a broadcast goes through.
+	bmu      sync.Mutex
+	everyone []*Conn
 }
 
 // NewTable makes an empty table. Its sweeper runs only while the table holds
@@ -49,6 +55,7 @@ type Table struct {
 func NewTable(cfg *Config) *Table {
 	t := &Table{cfg: cfg}
 	t.empty = sync.NewCond(&t.mu)
+	t.topics.seed = maphash.MakeSeed()
 	return t
 }
 
@@ -92,14 +99,15 @@ func (t *Table) Drain(code handler.CloseCode, reason string, until time.Time) {
 }
 
 func (t *Table) remove(c *Conn) {
+	t.unsubscribeAll(c)
 	t.mu.Lock()
 	if c.slot >= 0 && int(c.slot) < len(t.conns) && t.conns[c.slot] == c {
 		t.conns[c.slot] = nil
 		t.free = append(t.free, int(c.slot))
 		c.slot = -1
 		t.n--
-		if c.placed {
-			c.placed = false
+		if c.has(stPlaced) {
+			c.clear(stPlaced)
 			t.places.Add(-1)
 		}
 		if t.n == 0 {
@@ -158,9 +166,12 @@ func (p *Place) Release() {
 // c leaves the table. Release on p does nothing afterwards.
 func (c *Conn) Hold(p *Place) {
 	if p != nil && p.ended.CompareAndSwap(false, true) {
-		c.placed = true
+		c.set(stPlaced)
 	}
 }
+
+// Has reports whether c is a connection of t (open or not).
+func (t *Table) Has(c *Conn) bool { return c != nil && c.table == t }
 
 // Len returns the number of open connections.
 func (t *Table) Len() int {
@@ -191,25 +202,32 @@ func (t *Table) Range(f func(handler.Conn) bool) {
 	}
 }
 
-// Broadcast sends one message to every open connection. The frame is
-// encoded once and shared by every connection's queue; a peer that reads
-// slowly gets it queued and never holds up the others. It returns how many
-// connections it was queued for.
-func (t *Table) Broadcast(typ handler.MessageType, p []byte) int {
-	frame := proto.AppendFrame(nil, true, 0, ws.OpCode(typ), p)
-	n := 0
-	for _, c := range t.snapshot() {
-		if c.sendShared(frame) == nil {
-			n++
+// Broadcast publishes m to every open connection, in one order for all of
+// them, and returns how many it was queued for. It never writes: see
+// fanout.
+func (t *Table) Broadcast(m *Prepared) int {
+	t.bmu.Lock()
+	defer t.bmu.Unlock()
+	t.mu.Lock()
+	all := t.everyone[:0]
+	for _, c := range t.conns {
+		if c != nil {
+			all = append(all, c)
 		}
 	}
-	if o := t.cfg.Observer; o != nil {
-		o.Broadcast(n)
-		for range n {
-			o.Sent(observe.KindOf(typ), len(p))
-		}
+	t.mu.Unlock()
+	var f fanout
+	f.begin(t.cfg, m, len(all))
+	for _, c := range all {
+		f.deliver(c)
 	}
-	return n
+	clear(all)
+	t.everyone = all[:0]
+	if cap(all) > 2*len(all) && cap(all) > 1024 {
+		t.everyone = nil // the table shrank: so does the list
+	}
+	f.end(t.cfg.Observer, false)
+	return f.queued
 }
 
 // CloseAll starts the closing handshake of every connection.
@@ -336,39 +354,4 @@ func (c *Conn) writeStalled(now int64) bool {
 	defer c.mu.Unlock()
 	q := c.q
 	return q.pending() && q.since != 0 && now-q.since > int64(c.cfg.WriteTimeout)
-}
-
-// sendShared sends an already encoded frame that other connections share
-// (it is never modified, so what the socket does not take is queued without
-// a copy). It never waits for a message being sent: during a fragmented one
-// (NewWriter) the frame goes out right after its last fragment.
-func (c *Conn) sendShared(frame []byte) error {
-	c.mu.Lock()
-	if c.has(stGone | stCloseSent) {
-		c.mu.Unlock()
-		return handler.ErrClosed
-	}
-	if c.has(stFragmented|stFlushing) || c.tr.Blocking() {
-		err := c.enqueueLocked(frame, c.has(stFragmented))
-		// Start writing if nobody does (a blocking transport writes
-		// from a goroutine of its own; an overflow has a close frame
-		// to write).
-		start := !c.has(stFlushing) && (err != nil || !c.has(stFragmented))
-		if start {
-			c.set(stFlushing)
-		}
-		c.mu.Unlock()
-		if start {
-			if c.tr.Blocking() {
-				c.tr.WaitWritable()
-			} else {
-				c.Flush()
-			}
-		}
-		return err
-	}
-	c.set(stFlushing)
-	c.mu.Unlock()
-	var none [ws.MaxHeaderSize]byte
-	return c.writeHeld(none, 0, frame, true)
 }

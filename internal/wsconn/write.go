@@ -24,11 +24,11 @@ func (c *Conn) Send(t handler.MessageType, p []byte) error {
 	c.msgMu.Lock()
 	defer c.msgMu.Unlock()
 	var err error
-	if c.compress && c.cfg.Compressor != nil {
+	if c.compressing() && c.cfg.Compressor != nil {
 		err = c.sendClientMessage(c.cfg.Compressor, ws.OpCode(t), p)
-	} else if c.compress && len(p) >= compressMin {
+	} else if c.compressing() && len(p) >= compressMin {
 		bp := deflateBufs.Get().(*[]byte)
-		z := deflate.Deflate((*bp)[:0], p, int(c.window))
+		z := deflate.Deflate((*bp)[:0], p, c.window())
 		err = c.sendFrameRSV(true, 4, ws.OpCode(t), z)
 		if cap(z) <= 1<<20 {
 			*bp = z[:0]
@@ -80,7 +80,7 @@ func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) {
 		return nil, handler.ErrClosed
 	}
 	w := &fragmentWriter{c: c, op: ws.OpCode(t), typ: t}
-	if c.compress {
+	if c.compressing() {
 		// A client compresses the message as one DEFLATE stream.
 		w.z = c.cfg.Compressor
 	}
@@ -233,7 +233,7 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 			err = c.enqueuePongLocked(hdr[:hn], p)
 		} else {
 			frame := make([]byte, 0, hn+len(p))
-			err = c.enqueueLocked(append(append(frame, hdr[:hn]...), p...), false)
+			err = c.enqueueLocked(append(append(frame, hdr[:hn]...), p...))
 			if ends && err == nil {
 				c.releaseDeferredLocked()
 			}
@@ -260,7 +260,7 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 		c.releaseDeferredLocked()
 	}
 	c.mu.Unlock()
-	err := c.writeHeld(hdr, hn, p, false)
+	err := c.writeHeld(hdr, hn, p)
 	if bp != nil {
 		putMaskBuf(bp)
 	}
@@ -279,12 +279,10 @@ func putMaskBuf(bp *[]byte) {
 }
 
 // writeHeld writes a frame (hdr[:hn], then p) for the holder of the right
-// to write, then what was queued meanwhile. If the socket is full, the rest
-// is kept ahead of anything queued meanwhile and finished when it is
-// writable, unless the rest alone passes the queue's bound. The rest is a
-// copy, unless shared: p is then a whole frame that other connections share
-// and nobody modifies (hn is 0), queued as it is.
-func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bool) error {
+// to write, then what was queued meanwhile. If the socket is full, a copy of
+// the rest is kept ahead of anything queued meanwhile and finished when it
+// is writable, unless the rest alone passes the queue's bound.
+func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) error {
 	n, err := c.write(hdr, hn, p)
 	if err != nil {
 		c.writeFailed(err)
@@ -314,11 +312,7 @@ func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bo
 		c.mu.Unlock()
 		return handler.ErrClosed
 	}
-	cost := allocSize(total-n) + indexCost
-	if shared {
-		cost = frameCost(p[n:])
-	}
-	over := c.overLocked(total-n, cost)
+	over := c.overLocked(total-n, allocSize(total-n)+indexCost)
 	if over && (n > 0 && int64(total-n) > c.cfg.MaxMessageSize+ws.MaxHeaderSize) {
 		// The rest of a frame larger than any message is too much to
 		// keep, and no close frame can follow half a frame.
@@ -336,8 +330,6 @@ func (c *Conn) writeHeld(hdr [ws.MaxHeaderSize]byte, hn int, p []byte, shared bo
 	}
 	var rest []byte
 	switch {
-	case shared:
-		rest = p[n:]
 	case n < hn:
 		rest = append(append(make([]byte, 0, total-n), hdr[n:hn]...), p...)
 	default:
@@ -390,6 +382,23 @@ func (c *Conn) kick() {
 	c.Flush()
 }
 
+// soonFlusher is an optional Transport method: FlushSoon has Conn.Flush
+// called (the right to write passes with it) on a goroutine of the
+// engine's, soon, without a system call on the caller's goroutine. Without
+// it the Conn calls WaitWritable, whose flusher does the same.
+type soonFlusher interface{ FlushSoon() }
+
+// flushSoon passes the right to write, which the caller took, to the
+// engine: the queued frames, and whatever joins them until the engine
+// gets to it, leave together.
+func (c *Conn) flushSoon() {
+	if f, ok := c.tr.(soonFlusher); ok {
+		f.FlushSoon()
+		return
+	}
+	c.tr.WaitWritable()
+}
+
 // waitRoomLocked holds a data frame of n bytes for a transport that defers
 // writes while the queue is over half its bound or the frame would not fit
 // beside what it holds, as a blocking write would have held its sender: a
@@ -427,50 +436,71 @@ func (c *Conn) waitRoomLocked(n int) bool {
 // (A client sends with backpressure instead: see writeWaiter.)
 func (c *Conn) defersWrites() bool { return !c.cfg.Client && c.tr.Blocking() }
 
+// iovs holds the buffer lists Flush hands to the transport, one per Flush
+// in progress (not one per queue: a connection with frames waiting holds
+// none).
+var iovs = sync.Pool{New: func() any { return new([flushIovecs][]byte) }}
+
 // Flush writes queued frames. The caller holds the right to write: the
-// engine calls it after Transport.WaitWritable, to which the right passed.
-// When the queue is empty and the closing handshake is done, it shuts the
-// socket down. Each write hands at most flushIovecs frames to the
-// transport, from the queue's own array: a wake-up costs O(1) however long
-// the queue is.
+// engine calls it after Transport.WaitWritable or FlushSoon, to which the
+// right passed. When the queue is empty and the closing handshake is done,
+// it shuts the socket down. Each write hands at most flushIovecs frames to
+// the transport: a wake-up costs O(1) however long the queue is.
 func (c *Conn) Flush() {
+	var iov *[flushIovecs][]byte
 	for {
 		c.mu.Lock()
 		if c.has(stGone) {
 			c.clear(stFlushing)
 			c.mu.Unlock()
+			putIov(iov)
 			return
 		}
 		q := c.q
 		if !q.pending() {
+			drained := false
 			if q != nil && len(q.deferred) == 0 {
+				drained = q.high
 				q.wake()
 				c.q = nil
+				putQueue(q)
 			}
 			c.clear(stFlushing)
 			done := c.has(stShutdown)
 			if done {
 				c.set(stGone)
 			}
+			if drained && !c.has(stCloseSent) {
+				c.drainedLocked()
+			}
 			c.mu.Unlock()
+			putIov(iov)
 			if done {
 				c.tr.Shutdown()
 			}
 			return
 		}
-		k := copy(q.iov[:], q.frames[q.head:])
-		q.iov[0] = q.iov[0][q.off:]
+		if iov == nil {
+			iov = iovs.Get().(*[flushIovecs][]byte)
+		}
+		k := 0
+		for _, e := range q.frames[q.head:min(q.head+flushIovecs, len(q.frames))] {
+			iov[k] = e.b
+			k++
+		}
+		iov[0] = iov[0][q.off:]
 		q.inflight = k
 		c.mu.Unlock()
 
-		n, err := c.tr.Write(q.iov[:k])
+		n, err := c.tr.Write(iov[:k])
 
 		c.mu.Lock()
 		q.inflight = 0
-		clear(q.iov[:k])
+		clear(iov[:k])
 		if err != nil {
 			c.clear(stFlushing)
 			c.mu.Unlock()
+			putIov(iov)
 			c.writeFailed(err)
 			return
 		}
@@ -483,9 +513,16 @@ func (c *Conn) Flush() {
 		full := c.q.pending() && n == 0
 		c.mu.Unlock()
 		if full {
+			putIov(iov)
 			c.tr.WaitWritable()
 			return
 		}
+	}
+}
+
+func putIov(iov *[flushIovecs][]byte) {
+	if iov != nil {
+		iovs.Put(iov)
 	}
 }
 
