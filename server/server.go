@@ -281,7 +281,6 @@ type Server struct {
 	// default) or SlowSkip.
 	SlowSubscribers SlowPolicy
 
-
 	// Workers is the most goroutines the netpoll engine runs connections
 	// on, those held by a handler that blocks included (default
 	// 4×GOMAXPROCS; negative is refused: the pool is always bounded);
