@@ -42,14 +42,13 @@ type ServerSpec struct {
 	// 8441; the HTTP/2 scenarios run only such servers).
 	H2 bool
 	// Topics: it serves /topics (the topics scenario runs only such
-	// servers; ws4go's do once their handler is built in, see
-	// topics_ws4go.go).
+	// servers; ws4go's always do).
 	Topics bool
 }
 
 // servesTopics reports whether the server serves /topics.
 func (s ServerSpec) servesTopics() bool {
-	return s.Topics || s.WS4Go && ws4goTopics != nil
+	return s.Topics || s.WS4Go
 }
 
 // Servers are every server the benchmark knows, in the order it runs them.

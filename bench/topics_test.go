@@ -1,12 +1,7 @@
 package bench
 
 import (
-	"strings"
-	"sync"
 	"testing"
-
-	"github.com/ws4go/ws4go/handler"
-	"github.com/ws4go/ws4go/server"
 )
 
 // TestTopicsOf: connection i's topics are distinct, and consecutive
@@ -60,65 +55,5 @@ func TestTopicsRequests(t *testing.T) {
 		if _, _, ok := splitPublish([]byte(bad)); ok {
 			t.Errorf("splitPublish(%q) ok", bad)
 		}
-	}
-}
-
-// The tests' ws4go servers serve /topics with testTopics until ws4go's own
-// topics handler is built in (topics_ws4go.go), which they then use.
-func init() {
-	if ws4goTopics == nil {
-		ws4goTopics = func(*server.Server) handler.Factory {
-			ts := &testTopics{subs: map[string]map[handler.Conn]struct{}{}}
-			return func() handler.Handler { return &testTopicsConn{ts: ts} }
-		}
-	}
-}
-
-// testTopics is the benchmark's topics protocol on handler.Conn alone: a
-// locked map of topic to subscribers, each publish sent to each.
-type testTopics struct {
-	mu   sync.Mutex
-	subs map[string]map[handler.Conn]struct{}
-}
-
-type testTopicsConn struct {
-	handler.Base
-	ts   *testTopics
-	mine []string
-}
-
-func (h *testTopicsConn) ReceivedMessage(c handler.Conn, m handler.Message) {
-	ts := h.ts
-	if topics, ok := parseSubscribe(m.Data); ok && m.Type == handler.Text {
-		ts.mu.Lock()
-		for _, t := range topics {
-			name := string(t)
-			if ts.subs[name] == nil {
-				ts.subs[name] = map[handler.Conn]struct{}{}
-			}
-			ts.subs[name][c] = struct{}{}
-			h.mine = append(h.mine, name)
-		}
-		ts.mu.Unlock()
-		_ = c.SendText(topicsOK)
-		return
-	}
-	topic, payload, ok := splitPublish(m.Data)
-	if !ok || m.Type != handler.Binary {
-		_ = c.Close(handler.ClosePolicyViolation, "bad request: "+strings.ToValidUTF8(string(m.Data[:min(len(m.Data), 20)]), "?"))
-		return
-	}
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	for s := range ts.subs[string(topic)] {
-		_ = s.Send(handler.Binary, payload)
-	}
-}
-
-func (h *testTopicsConn) Closed(c handler.Conn, _ handler.CloseCode, _ string) {
-	h.ts.mu.Lock()
-	defer h.ts.mu.Unlock()
-	for _, t := range h.mine {
-		delete(h.ts.subs[t], c)
 	}
 }

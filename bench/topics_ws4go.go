@@ -1,17 +1,9 @@
-//go:build ws4gotopics
-
-// The build line above keeps this file out until the server's topics API
-// (Server.Subscribe, Server.Publish) is in: deleting it is the one switch
-// that makes ws4go's servers run the topics scenario.
-
 package bench
 
 import (
 	"github.com/ws4go/ws4go/handler"
 	"github.com/ws4go/ws4go/server"
 )
-
-func init() { ws4goTopics = topicsHandler }
 
 // topicsHandler returns the handler of the benchmark's topics endpoint on
 // srv (see the package documentation): "sub T1 T2 ..." subscribes the

@@ -13,14 +13,9 @@ import (
 	"github.com/ws4go/ws4go/server"
 )
 
-// ws4goTopics makes the handler of the topics endpoint, /topics, on
-// ws4go's server under test; nil (ws4go's servers do not run the topics
-// scenario) unless topics_ws4go.go is built.
-var ws4goTopics func(*server.Server) handler.Factory
-
 // ServeWS4Go is the ws4go server under test (bench/cmd/ws4go-server): echo
-// at /ws, broadcast at /broadcast, topics at /topics (once built in), no heartbeat, /metrics and /gc at
-// -metrics (see the package documentation), on the engine -engine. It is
+// at /ws, broadcast at /broadcast, topics at /topics, no heartbeat, /metrics and /gc
+// at -metrics (see the package documentation), on the engine -engine. It is
 // configured like the peers: defaults but for the heartbeat, which no server
 // under test runs. It serves until ctx ends, then drops every
 // connection. args are its command line:
@@ -61,9 +56,7 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 	srv.Routes = map[string]handler.Factory{
 		"/ws":        handler.Echo,
 		"/broadcast": broadcastHandler(srv),
-	}
-	if ws4goTopics != nil {
-		srv.Routes["/topics"] = ws4goTopics(srv)
+		"/topics":    topicsHandler(srv),
 	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
