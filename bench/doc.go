@@ -44,9 +44,8 @@
 //	                     message "T PAYLOAD" (the topic, one space, the
 //	                     payload) sends PAYLOAD, as a binary message, to
 //	                     every subscriber of T (the sender only if it is
-//	                     one); servers without topics (gobwas, rawtcp, and
-//	                     ws4go's until topics_ws4go.go is built) do not
-//	                     serve it and do not run the topics scenario
+//	                     one); servers without topics (gobwas, rawtcp) do
+//	                     not serve it and do not run the topics scenario
 //	http://METRICS/metrics  go_goroutines and go_memstats_heap_inuse_bytes
 //	                        in the Prometheus text format
 //	http://METRICS/gc       runtime.GC and debug.FreeOSMemory, then 204
