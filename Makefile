@@ -25,7 +25,7 @@ run: build
 # deps installs when they are missing.
 test: deps lint
 	@mkdir -p bin
-	WS4GO_SLOW_TESTS=1 WS4GO_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -race -count=1 -p 1 -timeout 30m ./...
+	WS4GOTEST_SLOW=1 WS4GOTEST_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -race -count=1 -p 1 -timeout 30m ./...
 	promtool check metrics < bin/metrics.txt
 	cd bench/peers && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz-short
@@ -60,7 +60,7 @@ lint:
 lint-metrics:
 	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install prometheus"; exit 1; }
 	@mkdir -p bin
-	WS4GO_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -count=1 -run '^TestOperations$$' ./cmd/ws4go
+	WS4GOTEST_EXPOSITION=$(CURDIR)/bin/metrics.txt $(GO) test -count=1 -run '^TestOperations$$' ./cmd/ws4go
 	promtool check metrics < bin/metrics.txt
 
 # The standard comparison with the peers (about fifteen minutes; see

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 // stderr naming the flag (or the variable and its flag), the value and
 // what is wanted, and no usage text.
 func TestInvalidSettings(t *testing.T) {
+	clearEnv(t)
 	for _, c := range []struct {
 		env  map[string]string
 		args []string
@@ -158,5 +160,17 @@ func TestUnknownVariable(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "level=WARN") || !strings.Contains(stderr.String(), "var=WS4GO_MAX_CONECTIONS") {
 		t.Errorf("no warning about WS4GO_MAX_CONECTIONS:\n%s", stderr.String())
+	}
+}
+
+// clearEnv unsets every WS4GO_ variable of the test's environment until t
+// ends, so a developer's own settings neither change a case nor add a
+// warning line to its stderr.
+func clearEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "WS4GO_") {
+			t.Setenv(k, "") // restores the value when t ends
+			os.Unsetenv(k)
+		}
 	}
 }

@@ -91,7 +91,7 @@ func parseExposition(t *testing.T, text string) map[string]*dto.MetricFamily {
 
 // TestOperations: the operations listener serves /metrics, /healthz,
 // /readyz and, with -pprof, /debug/pprof/; the main listener serves the
-// probes too. A short session shows up in /metrics. With WS4GO_EXPOSITION
+// probes too. A short session shows up in /metrics. With WS4GOTEST_EXPOSITION
 // set (make lint-metrics), the exposition is written there for promtool.
 func TestOperations(t *testing.T) {
 	for _, engine := range engines {
@@ -176,7 +176,7 @@ func TestOperations(t *testing.T) {
 					t.Errorf("no %s in /metrics", name)
 				}
 			}
-			if path := os.Getenv("WS4GO_EXPOSITION"); path != "" && engine == "netpoll" {
+			if path := os.Getenv("WS4GOTEST_EXPOSITION"); path != "" && engine == "netpoll" {
 				if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}

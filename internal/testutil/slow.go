@@ -10,7 +10,7 @@ import (
 // Python's websockets, Chromium) and the adversary suite. `make test` and
 // CI set it; a plain `go test ./...` leaves them out so that the
 // contributor's loop stays within minutes (and needs no Debian package).
-const SlowEnv = "WS4GO_SLOW_TESTS"
+const SlowEnv = "WS4GOTEST_SLOW"
 
 // SlowEnabled reports whether the slow suites run.
 func SlowEnabled() bool { return os.Getenv(SlowEnv) == "1" }
