@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ws4go/ws4go/internal/blocking"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/observe"
 )
@@ -27,6 +28,10 @@ type fallback struct {
 	// closed when the graceful shutdown has ended every connection.
 	h2       atomic.Bool
 	shutDone chan struct{}
+	// held are the connections net/http holds (until it closes or
+	// hijacks them), which close drops (see close).
+	mu   sync.Mutex
+	held map[net.Conn]struct{}
 }
 
 func (s *Server) serveFallback(nc net.Conn, read []byte) {
@@ -60,11 +65,13 @@ func (s *Server) toFallback(nc net.Conn, h2 bool) {
 				HTTP2:       s.http2Config(),
 				ConnContext: tlsStateContext,
 			},
+			held:     map[net.Conn]struct{}{},
 			conns:    make(chan net.Conn),
 			done:     make(chan struct{}),
 			shutDone: make(chan struct{}),
 		}
 		s.fallback = fb
+		fb.srv.ConnState = fb.connState
 		fb.served.Add(1)
 		go func() {
 			defer fb.served.Done()
@@ -75,10 +82,31 @@ func (s *Server) toFallback(nc net.Conn, h2 bool) {
 	if h2 {
 		fb.h2.Store(true)
 	}
+	fb.hold(nc, true)
 	select {
 	case fb.conns <- nc:
 	case <-fb.done:
+		fb.hold(nc, false)
 		nc.Close()
+	}
+}
+
+// hold records that net/http holds nc, or no longer does.
+func (fb *fallback) hold(nc net.Conn, held bool) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if held {
+		fb.held[nc] = struct{}{}
+	} else {
+		delete(fb.held, nc)
+	}
+}
+
+// connState is the fallback server's ConnState: a connection closed or
+// hijacked is no longer net/http's.
+func (fb *fallback) connState(nc net.Conn, st http.ConnState) {
+	if st == http.StateClosed || st == http.StateHijacked {
+		fb.hold(nc, false)
 	}
 }
 
@@ -172,8 +200,18 @@ func (fb *fallback) settle(done <-chan struct{}, bound time.Duration) {
 	}
 }
 
+// close drops every connection net/http still holds and waits for its
+// goroutines. The sockets go first: net/http's Close of a TLS connection
+// sends close_notify, which waits for crypto/tls's write lock, held as long
+// as a peer likes by a write crypto/tls makes while reading (its answer to
+// a KeyUpdate; see package blocking).
 func (fb *fallback) close() {
 	fb.Close()
+	fb.mu.Lock()
+	for nc := range fb.held {
+		blocking.Abort(nc)
+	}
+	fb.mu.Unlock()
 	_ = fb.srv.Close()
 	fb.served.Wait()
 }
@@ -199,6 +237,10 @@ type prefixConn struct {
 	net.Conn
 	read []byte
 }
+
+// NetConn returns the connection c wraps, as tls.Conn's does: a
+// WebSocket upgraded on it finds the TLS layer under it.
+func (c *prefixConn) NetConn() net.Conn { return c.Conn }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.read) > 0 {
