@@ -28,8 +28,9 @@ import (
 // taken none of it for Options.WriteTimeout. The one exception: while
 // another goroutine is writing a control frame (a pong, a heartbeat ping,
 // a close frame), a message is queued behind it and Send returns once that
-// write has. Heartbeat pings are written by a goroutine of their own,
-// never by the timer that sends them, which serves other connections too.
+// write has. Heartbeat pings, and the close at MessageTimeout, are written
+// by a goroutine of their own, never by the timer that sends them, which
+// serves other connections too.
 type Conn struct {
 	c     *wsconn.Conn
 	tr    *blocking.Transport

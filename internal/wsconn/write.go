@@ -389,7 +389,11 @@ func (c *Conn) writeBufs(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, err
 
 // kick makes sure queued frames get written: it takes the right to write
 // if nobody holds it (whoever holds it will see the new frames).
-func (c *Conn) kick() {
+func (c *Conn) kick() { c.kickVia(false) }
+
+// kickVia is kick; queued leaves the writing to a flusher goroutine
+// whatever the transport (see controlVia).
+func (c *Conn) kickVia(queued bool) {
 	c.mu.Lock()
 	if c.has(stFlushing) {
 		c.mu.Unlock()
@@ -397,7 +401,7 @@ func (c *Conn) kick() {
 	}
 	c.set(stFlushing)
 	c.mu.Unlock()
-	if c.defersWrites() {
+	if queued || c.defersWrites() {
 		c.tr.WaitWritable()
 		return
 	}
