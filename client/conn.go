@@ -3,20 +3,17 @@ package client
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/blocking"
 	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/wsconn"
 )
-
-const readBufSize = 4 << 10
 
 // Conn is a client WebSocket connection. It implements handler.Conn, so the
 // handlers written for the server run unchanged on the client. Every method
@@ -27,16 +24,25 @@ const readBufSize = 4 << 10
 // role, over a blocking socket read by a goroutine of its own: the same
 // closing handshake, heartbeat, panic isolation and streaming, fail-fast
 // inflater. Unlike the server's, a client Conn writes synchronously: Send
-// returns once the frame is on the socket, or fails after
-// Options.WriteTimeout. The one exception: while another goroutine is
-// writing a control frame (a pong, a heartbeat ping, a close frame), a
-// message is queued behind it and Send returns once that write has.
+// returns once the frame is on the socket, or fails once the socket has
+// taken none of it for Options.WriteTimeout. The one exception: while
+// another goroutine is writing a control frame (a pong, a heartbeat ping,
+// a close frame), a message is queued behind it and Send returns once that
+// write has. Heartbeat pings, and the close at MessageTimeout, are written
+// by a goroutine of their own, never by the timer that sends them, which
+// serves other connections too.
 type Conn struct {
 	c     *wsconn.Conn
-	tr    *transport
+	tr    *blocking.Transport
 	table *wsconn.Table // drives its timers (see timerTables)
 	ext   string        // the extensions the server accepted
 	done  chan struct{}
+	// rest is what the handshake read past the server's answer, fed
+	// first; bcfg the transport's settings; flushers counts its
+	// flusher goroutines (a heartbeat ping is written by one).
+	rest     []byte
+	bcfg     blocking.Config
+	flushers sync.WaitGroup
 }
 
 // bound is the Handler as the user wrote it, called with the client's Conn
@@ -64,13 +70,21 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 		cfg.Compressor = opts.Compression.compressor(pmd)
 	}
 	c := &Conn{table: timerTable(cfg), ext: ext, done: make(chan struct{})}
-	c.tr = &transport{
-		nc: nc, br: br, resume: make(chan struct{}, 1),
-		writeTimeout: wsconn.OrDefault(opts.WriteTimeout, DefaultWriteTimeout),
-		closeTimeout: cfg.CloseTimeout,
+	if n := br.Buffered(); n > 0 {
+		c.rest, _ = br.Peek(n)
 	}
-	c.c = wsconn.New(cfg, c.tr, bound{h, c}, sub, wsconn.Request{Req: req})
-	c.tr.c = c.c
+	// Sync: Send returns once its frame is on the socket. Linger: the
+	// server closes the TCP connection first (RFC 6455 7.1.1): after our
+	// close frame, read until it does, at most CloseTimeout.
+	c.bcfg = blocking.Config{
+		WriteTimeout: wsconn.OrDefault(opts.WriteTimeout, DefaultWriteTimeout),
+		Sync:         true,
+		Linger:       cfg.CloseTimeout,
+		Flushers:     &c.flushers,
+	}
+	c.tr, c.c = blocking.New(nc, &c.bcfg, func(tr wsconn.Transport) *wsconn.Conn {
+		return wsconn.New(cfg, tr, bound{h, c}, sub, wsconn.Request{Req: req})
+	})
 	if pmd != nil {
 		c.c.EnableCompression(pmd.ServerMaxWindowBits)
 		if !pmd.ServerNoContextTakeover {
@@ -100,117 +114,22 @@ func timerTable(cfg *wsconn.Config) *wsconn.Table {
 	return t.(*wsconn.Table)
 }
 
-// start calls Opened, then runs the reading goroutine.
+// start calls Opened, then runs the reading goroutine; Done is closed
+// once it and any flusher have ended.
 func (c *Conn) start() {
 	c.c.Start(c.table)
-	go c.readLoop()
+	rest := c.rest
+	c.rest = nil
+	go func() {
+		c.tr.Run(rest)
+		c.flushers.Wait()
+		close(c.done)
+	}()
 }
 
 // Done is closed once the connection is gone and Handler.Closed has
 // returned.
 func (c *Conn) Done() <-chan struct{} { return c.done }
-
-// readLoop feeds the server's bytes to the core, as the server's goroutine
-// engine does.
-func (c *Conn) readLoop() {
-	defer close(c.done)
-	buf := make([]byte, readBufSize)
-	reading := true
-	var err error
-	for {
-		// Input waits while our close frame does (see
-		// wsconn.Conn.ReadPaused).
-		for c.c.ReadPaused() {
-			<-c.tr.resume
-		}
-		var n int
-		n, err = c.tr.br.Read(buf)
-		if n > 0 && reading {
-			reading = c.c.Feed(buf[:n])
-			c.c.ReleaseIdle()
-		}
-		if err != nil {
-			break
-		}
-	}
-	c.tr.nc.Close()
-	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
-		err = io.EOF
-	}
-	c.c.ReadEnded(err)
-	c.c.Finish()
-}
-
-// transport is the client's socket: blocking writes, each bounded by
-// WriteTimeout.
-type transport struct {
-	nc           net.Conn
-	br           *bufio.Reader // the socket, with what the handshake read ahead
-	c            *wsconn.Conn
-	writeTimeout time.Duration
-	closeTimeout time.Duration
-	resume       chan struct{} // ResumeRead wakes the reading goroutine
-	wmu          sync.Mutex    // held during a write (see WaitWrite)
-}
-
-func (t *transport) Write(bufs [][]byte) (int, error) {
-	t.wmu.Lock()
-	defer t.wmu.Unlock()
-	if t.writeTimeout > 0 {
-		_ = t.nc.SetWriteDeadline(time.Now().Add(t.writeTimeout))
-	}
-	if bw, ok := t.nc.(buffersWriter); ok {
-		return bw.WriteBuffers(bufs)
-	}
-	nb := net.Buffers(bufs)
-	n, err := nb.WriteTo(t.nc)
-	return int(n), err
-}
-
-// buffersWriter is a socket that takes a frame's header and payload in one
-// call: an HTTP/2 stream then sends them in one DATA frame.
-type buffersWriter interface {
-	WriteBuffers(bufs [][]byte) (int, error)
-}
-
-// WaitWrite returns once the write in progress, if any, has.
-func (t *transport) WaitWrite() {
-	t.wmu.Lock()
-	t.wmu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
-}
-
-func (t *transport) Blocking() bool { return true }
-
-// WaitWritable is only called when a write made no progress, which a
-// blocking write does not do without an error; flush anyway.
-func (t *transport) WaitWritable() { go t.c.Flush() }
-
-// Shutdown follows the closing handshake: the server closes the TCP
-// connection first (RFC 6455 7.1.1), so the client half-closes (the FIN
-// follows its close frame, which a reset would destroy) and reads on until
-// the server closes, or CloseTimeout passes. Over HTTP/2 the half-close is
-// END_STREAM (RFC 8441 section 5).
-func (t *transport) Shutdown() {
-	if cw, ok := t.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-		if t.closeTimeout > 0 {
-			_ = t.nc.SetReadDeadline(time.Now().Add(t.closeTimeout))
-		}
-		return
-	}
-	t.nc.Close()
-}
-
-// ResumeRead wakes the reading goroutine waiting for ReadPaused to end.
-func (t *transport) ResumeRead() {
-	select {
-	case t.resume <- struct{}{}:
-	default:
-	}
-}
-
-func (t *transport) Close()               { t.nc.Close() }
-func (t *transport) LocalAddr() net.Addr  { return t.nc.LocalAddr() }
-func (t *transport) RemoteAddr() net.Addr { return t.nc.RemoteAddr() }
 
 // Send implements handler.Conn: it sends one message, masked like every
 // client frame, and compressed if permessage-deflate was negotiated and the

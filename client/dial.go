@@ -108,8 +108,12 @@ type Options struct {
 	// server could keep a partial message of up to MaxMessageSize held
 	// in the client for as long as it answers the heartbeat.
 	MessageTimeout time.Duration
-	// WriteTimeout bounds one write to the socket (default 10 s); a write
-	// that takes longer drops the connection. Negative: no bound.
+	// WriteTimeout bounds how long a write to the socket may make no
+	// progress (default 10 s): a write whose bytes the socket does not
+	// take for that long (over TLS or HTTP/2, a 16 KiB chunk of it)
+	// drops the connection. It also bounds, within about twice it, what
+	// crypto/tls writes on its own while reading (an answer to the
+	// server's KeyUpdate). Negative: no bound.
 	WriteTimeout time.Duration
 	// CloseTimeout bounds the closing handshake (default 5 s; negative:
 	// no bound): once a close frame has been sent or received, the server

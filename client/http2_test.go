@@ -517,3 +517,32 @@ func TestHTTP2PoolKeyedByTLSConfig(t *testing.T) {
 		t.Fatalf("through a proxy: %d TCP connections, %d tunnels; want 4 and 1", n, tn)
 	}
 }
+
+// TestHTTP2Idle: a WebSocket over HTTP/2 that is idle for longer than
+// WriteTimeout after a send, or that only receives (and answers the
+// server's heartbeat pings, sent less often than WriteTimeout), stays
+// open: no write deadline is left set on its stream (a passed one resets
+// the stream, whether or not anything is being written).
+func TestHTTP2Idle(t *testing.T) {
+	const wt = 200 * time.Millisecond
+	cert, pool := testutil.SelfSigned(t)
+	s := &server.Server{PingInterval: 2 * wt,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}}
+	url := "wss://" + start(t, s) + "/ws"
+	opts := &client.Options{TLSConfig: &tls.Config{RootCAs: pool}, HTTP2: new(client.HTTP2Pool), WriteTimeout: wt}
+	sender, receiver := newRecorder(), newRecorder()
+	c := dial(t, url, sender, opts)
+	dial(t, url, receiver, opts)
+	if c.Proto() != "HTTP/2.0" {
+		t.Fatalf("Proto %q, want HTTP/2.0", c.Proto())
+	}
+	_ = c.SendText("one")
+	sender.expect(t, handler.Text, []byte("one"))
+	time.Sleep(6 * wt) // idle past WriteTimeout: not a synchronisation
+	_ = c.SendText("two")
+	sender.expect(t, handler.Text, []byte("two"))
+	s.Broadcast(handler.Text, []byte("to all"))
+	for _, r := range []*recorder{sender, receiver} {
+		r.expect(t, handler.Text, []byte("to all"))
+	}
+}

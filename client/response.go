@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/ws4go/ws4go/internal/blocking"
 	"github.com/ws4go/ws4go/internal/handshake"
 )
 
@@ -31,7 +32,11 @@ func readResponse(nc net.Conn, req *http.Request) (*http.Response, *bufio.Reader
 		case rej != nil:
 			return nil, nil, &HandshakeError{Err: ErrHeadTooLarge}
 		case n > 0:
-			br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(buf), nc), readBufSize)
+			// Large enough to take all of buf at once: what it holds
+			// past the head (br.Buffered) is then all that was read
+			// from nc (the connection's reading goroutine reads nc
+			// itself).
+			br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(buf), nc), max(len(buf), blocking.ReadBufSize))
 			resp, err := http.ReadResponse(br, req)
 			if err != nil {
 				return nil, nil, &HandshakeError{Err: ErrMalformedResponse, Detail: err.Error()}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ws4go/ws4go/internal/blocking"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/observe"
 )
@@ -27,10 +28,11 @@ type fallback struct {
 	// closed when the graceful shutdown has ended every connection.
 	h2       atomic.Bool
 	shutDone chan struct{}
-	// h2Conns are the HTTP/2 connections handed over, until net/http
-	// is done with them.
-	h2mu    sync.Mutex
-	h2Conns map[net.Conn]*h2Conn
+	// held are the connections net/http holds (until it closes or
+	// hijacks them), which close drops (see close), each with its
+	// h2Conn if it is an HTTP/2 connection (nil otherwise).
+	mu   sync.Mutex
+	held map[net.Conn]*h2Conn
 }
 
 func (s *Server) serveFallback(nc net.Conn, read []byte) {
@@ -50,10 +52,10 @@ func (s *Server) toFallback(nc net.Conn, h2 *h2Conn) bool {
 	fb := s.fallback
 	if fb == nil {
 		fb = &fallback{
+			held:     map[net.Conn]*h2Conn{},
 			conns:    make(chan net.Conn),
 			done:     make(chan struct{}),
 			shutDone: make(chan struct{}),
-			h2Conns:  map[net.Conn]*h2Conn{},
 		}
 		fb.srv = &http.Server{
 			Handler: s.fallbackHandler(),
@@ -81,15 +83,13 @@ func (s *Server) toFallback(nc net.Conn, h2 *h2Conn) bool {
 	s.mu.Unlock()
 	if h2 != nil {
 		fb.h2.Store(true)
-		fb.h2mu.Lock()
-		fb.h2Conns[nc] = h2
-		fb.h2mu.Unlock()
 	}
+	fb.hold(nc, h2)
 	select {
 	case fb.conns <- nc:
 		return true
 	case <-fb.done:
-		fb.forget(nc)
+		fb.forget(nc) // the caller ends h2
 		nc.Close()
 		return false
 	}
@@ -99,19 +99,28 @@ func (s *Server) toFallback(nc net.Conn, h2 *h2Conn) bool {
 // connection's requests carry its *h2Conn, and a plain one's its TLS state
 // (see tlsStateContext).
 func (fb *fallback) connContext(ctx context.Context, nc net.Conn) context.Context {
-	fb.h2mu.Lock()
-	c := fb.h2Conns[nc]
-	fb.h2mu.Unlock()
+	fb.mu.Lock()
+	c := fb.held[nc]
+	fb.mu.Unlock()
 	if c != nil {
 		return context.WithValue(ctx, h2ConnKey{}, c)
 	}
 	return tlsStateContext(ctx, nc)
 }
 
-// connState is the fallback server's ConnState: it ends an HTTP/2
-// connection's h2Conn when net/http is done with it.
+// hold records that net/http holds nc, an HTTP/2 connection if h2 is not
+// nil.
+func (fb *fallback) hold(nc net.Conn, h2 *h2Conn) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	fb.held[nc] = h2
+}
+
+// connState is the fallback server's ConnState: a connection closed or
+// hijacked is no longer net/http's, and an HTTP/2 connection's h2Conn ends
+// when net/http is done with it.
 func (fb *fallback) connState(nc net.Conn, st http.ConnState) {
-	if st == http.StateClosed {
+	if st == http.StateClosed || st == http.StateHijacked {
 		if c := fb.forget(nc); c != nil {
 			c.end()
 		}
@@ -120,10 +129,10 @@ func (fb *fallback) connState(nc net.Conn, st http.ConnState) {
 
 // forget stops tracking nc and returns its h2Conn, if it had one.
 func (fb *fallback) forget(nc net.Conn) *h2Conn {
-	fb.h2mu.Lock()
-	defer fb.h2mu.Unlock()
-	c := fb.h2Conns[nc]
-	delete(fb.h2Conns, nc)
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	c := fb.held[nc]
+	delete(fb.held, nc)
 	return c
 }
 
@@ -224,18 +233,30 @@ func (fb *fallback) settle(done <-chan struct{}, bound time.Duration) {
 	}
 }
 
+// close drops every connection net/http still holds and waits for its
+// goroutines. The sockets go first: net/http's Close of a TLS connection
+// sends close_notify, which waits for crypto/tls's write lock, held as long
+// as a peer likes by a write crypto/tls makes while reading (its answer to
+// a KeyUpdate; see package blocking).
 func (fb *fallback) close() {
 	fb.Close()
+	fb.mu.Lock()
+	for nc := range fb.held {
+		blocking.Abort(nc)
+	}
+	fb.mu.Unlock()
 	_ = fb.srv.Close()
 	fb.served.Wait()
 	// net/http's connection goroutines end after Close returns: their
 	// timers and places are released now.
-	fb.h2mu.Lock()
-	cs := fb.h2Conns
-	fb.h2Conns = map[net.Conn]*h2Conn{}
-	fb.h2mu.Unlock()
+	fb.mu.Lock()
+	cs := fb.held
+	fb.held = map[net.Conn]*h2Conn{}
+	fb.mu.Unlock()
 	for _, c := range cs {
-		c.end()
+		if c != nil {
+			c.end()
+		}
 	}
 }
 
@@ -260,6 +281,10 @@ type prefixConn struct {
 	net.Conn
 	read []byte
 }
+
+// NetConn returns the connection c wraps, as tls.Conn's does: a
+// WebSocket upgraded on it finds the TLS layer under it.
+func (c *prefixConn) NetConn() net.Conn { return c.Conn }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.read) > 0 {

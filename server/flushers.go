@@ -8,7 +8,7 @@ import (
 )
 
 // flushers write, for the goroutine engine, the queues of the connections
-// a publish handed over (blockingTransport.FlushSoon), as the netpoll
+// a publish handed over (blocking.Config.Soon), as the netpoll
 // engine's workers do for it: up to GOMAXPROCS goroutines, started when
 // connections wait and gone when none is left, take them from one list and
 // flush each without blocking. A socket that is full passes the right to

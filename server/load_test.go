@@ -66,18 +66,23 @@ func BenchmarkEcho(b *testing.B) {
 		b.Run(string(e), func(b *testing.B) {
 			s := &server.Server{PingInterval: -1}
 			addr := start(b, e, s)
-			c := dial(b, addr, "/ws")
-			msg := make([]byte, 64)
-			b.SetBytes(64)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				c.send(ws.OpBinary, msg)
-				if _, _, err := c.read(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			c.closeNormally()
+			benchEcho(b, dial(b, addr, "/ws"))
 		})
 	}
+}
+
+// benchEcho runs b.N echo round trips of 64-byte messages on c, then
+// closes it.
+func benchEcho(b *testing.B, c *rawClient) {
+	msg := make([]byte, 64)
+	b.SetBytes(64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.send(ws.OpBinary, msg)
+		if _, _, err := c.read(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	c.closeNormally()
 }

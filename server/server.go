@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ws4go/ws4go/handler"
+	"github.com/ws4go/ws4go/internal/blocking"
 	"github.com/ws4go/ws4go/internal/deflate"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/netpoll"
@@ -298,6 +299,7 @@ type Server struct {
 	closed   context.Context // cancelled when the server stops accepting
 	stop     context.CancelFunc
 	wcfg     wsconn.Config
+	bcfg     blocking.Config
 	hcfg     handshake.Config
 	tlsCfg   *tls.Config // TLSConfig with defaults
 	table    *wsconn.Table
@@ -353,6 +355,8 @@ func (s *Server) init() {
 			Observer:              s.Observer,
 			Logger:                s.logger(),
 		}
+		s.bcfg = blocking.Config{WriteTimeout: s.wcfg.WriteTimeout, Flushers: &s.wg,
+			Soon: func(c *wsconn.Conn) { s.flushers.add(s, c) }}
 		s.hcfg = handshake.Config{
 			Subprotocols:   s.Subprotocols,
 			OriginPatterns: s.OriginPatterns,
@@ -660,13 +664,9 @@ func (s *Server) stopAccepting() {
 		(*l).Close()
 	}
 	for nc := range s.handshakes {
-		if tc, ok := nc.(*tls.Conn); ok {
-			// Not tc.Close: it would send close_notify, waiting
-			// on the peer with s.mu held.
-			tc.NetConn().Close()
-			continue
-		}
-		nc.Close()
+		// Not a TLS connection's Close: it would send close_notify,
+		// waiting on the peer with s.mu held.
+		blocking.Abort(nc)
 	}
 	fb := s.fallback
 	s.mu.Unlock()

@@ -73,19 +73,16 @@ func (c *streamConn) Write(p []byte) (int, error) {
 }
 
 // Flush sends what Write buffered, waiting for the peer's flow-control
-// window until the write deadline, which it then clears: net/http resets
-// a stream whose write deadline passes even if nothing waits to be sent.
+// window until the write deadline. (net/http resets a stream whose write
+// deadline passes even if nothing waits to be sent: the blocking transport
+// clears it once a write is done.)
 func (c *streamConn) Flush() error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.ended {
 		return net.ErrClosed
 	}
-	err := c.rc.Flush()
-	if err == nil {
-		err = c.rc.SetWriteDeadline(noDeadline)
-	}
-	return err
+	return c.rc.Flush()
 }
 
 // CloseWrite marks the WebSocket's output done (its close frame is

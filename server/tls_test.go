@@ -433,3 +433,18 @@ func TestTLSPlainHTTP(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkEchoTLS measures echo round trips over TLS (one client, 64-byte
+// messages) per engine.
+func BenchmarkEchoTLS(b *testing.B) {
+	for _, e := range engines {
+		b.Run(string(e), func(b *testing.B) {
+			cert, pool := testutil.SelfSigned(b)
+			s := &server.Server{PingInterval: -1, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+			addr := start(b, e, s)
+			c, _ := dialTLS(b, addr, pool)
+			_ = c.nc.SetDeadline(time.Time{})
+			benchEcho(b, c)
+		})
+	}
+}

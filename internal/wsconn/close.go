@@ -40,7 +40,11 @@ func (c *Conn) closeReceived(code handler.CloseCode, reason string) {
 
 // fail sends a close frame with code and ends the connection as soon as it
 // is on the wire, without waiting for the peer's answer (RFC 6455 7.1.7).
-func (c *Conn) fail(code handler.CloseCode, reason string) {
+func (c *Conn) fail(code handler.CloseCode, reason string) { c.failVia(code, reason, false) }
+
+// failVia is fail; queued leaves the close frame to a flusher goroutine
+// whatever the transport (see controlVia).
+func (c *Conn) failVia(code handler.CloseCode, reason string, queued bool) {
 	c.mu.Lock()
 	if c.has(stGone) {
 		c.mu.Unlock()
@@ -61,7 +65,7 @@ func (c *Conn) fail(code handler.CloseCode, reason string) {
 	}
 	c.set(stShutdown)
 	c.mu.Unlock()
-	c.kick()
+	c.kickVia(queued)
 }
 
 // noCodeLocked reports whether no close code is recorded yet: none
@@ -200,7 +204,9 @@ func (c *Conn) messageTimedOut() {
 		return
 	}
 	c.limited(observe.LimitMessageTimeout)
-	c.fail(handler.ClosePolicyViolation, "message timeout")
+	// (The table's sweeper: a client's close frame is left to a
+	// flusher, as its pings are.)
+	c.failVia(handler.ClosePolicyViolation, "message timeout", c.cfg.Client)
 }
 
 // writeTimedOut drops a connection whose queued frames made no progress

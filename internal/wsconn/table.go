@@ -328,7 +328,11 @@ func (c *Conn) timers(now int64) {
 			}
 		} else if now-c.lastRead.Load() > int64(cfg.PingInterval) {
 			c.pingSent.Store(now)
-			_ = c.control(ws.OpPing, nil)
+			// A client's transport writes synchronously: its ping
+			// is left to a flusher, or a full socket would hold up
+			// every other connection's timers. (A server's never
+			// waits here.)
+			_ = c.controlVia(ws.OpPing, nil, cfg.Client)
 		}
 	}
 	if at := c.msgStart.Load(); cfg.MessageTimeout > 0 && at != 0 && now-at > int64(cfg.MessageTimeout) {

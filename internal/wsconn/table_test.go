@@ -1,8 +1,12 @@
 package wsconn
 
 import (
+	"bytes"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
 )
 
 // TestPlaces: a table hands out MaxConns places, reservations and the
@@ -73,5 +77,47 @@ func TestPlaces(t *testing.T) {
 	// No bound: nothing is counted.
 	if p, ok := NewTable(&Config{}).Reserve(); !ok || p != nil {
 		t.Fatalf("unbounded table: %v %v", p, ok)
+	}
+}
+
+// TestClientTimersNeverWrite: one sweeper drives the timers of many client
+// connections, and a client's transport writes synchronously, so the
+// frames a client's timers send (a heartbeat ping, the 1008 close at
+// MessageTimeout) are queued for a flusher (WaitWritable), never written
+// by the sweeper itself: it would wait on one connection's full socket
+// while the others' timers wait.
+func TestClientTimersNeverWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		input []byte
+		want  ws.OpCode
+	}{
+		{"heartbeat", Config{Client: true, PingInterval: time.Second}, nil, ws.OpPing},
+		// The server has begun a 256-byte frame.
+		{"message timeout", Config{Client: true, MessageTimeout: time.Second}, []byte{0x82, 0x7e, 1, 0, 'x'}, ws.OpClose},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, p, _ := newTestConn(t, tc.cfg, -1)
+			if len(tc.input) > 0 && !c.Feed(tc.input) {
+				t.Fatal("Feed failed")
+			}
+			c.timers(time.Now().Add(2 * time.Second).UnixNano())
+			if wire := p.drain(-1); len(wire) > 0 {
+				t.Fatalf("the timers wrote %d bytes themselves", len(wire))
+			}
+			p.mu.Lock()
+			waits := p.waits
+			p.mu.Unlock()
+			if waits != 1 {
+				t.Fatalf("WaitWritable called %d times, want once", waits)
+			}
+			c.Flush() // the flusher
+			wire := p.drain(-1)
+			f, err := ws.ReadFrame(bytes.NewReader(wire))
+			if err != nil || f.Header.OpCode != tc.want || !f.Header.Masked {
+				t.Fatalf("the flusher wrote %x (%v): want a masked frame of opcode %d", wire, err, tc.want)
+			}
+		})
 	}
 }

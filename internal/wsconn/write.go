@@ -58,7 +58,15 @@ func (c *Conn) Ping(payload []byte) error {
 }
 
 func (c *Conn) control(op ws.OpCode, payload []byte) error {
-	err := c.sendFrame(true, op, payload)
+	return c.controlVia(op, payload, false)
+}
+
+// controlVia sends a control frame; queued, it is left to a flusher
+// goroutine (Transport.WaitWritable) even on a transport written
+// synchronously: the table's sweeper must not wait on one connection's
+// socket while the others' timers wait for it.
+func (c *Conn) controlVia(op ws.OpCode, payload []byte, queued bool) error {
+	err := c.send(true, 0, op, payload, queued)
 	if o := c.cfg.Observer; o != nil && err == nil {
 		k := observe.KindPing
 		if op == ws.OpPong {
@@ -194,6 +202,12 @@ func (c *Conn) closeFrame(code handler.CloseCode, reason string) []byte {
 // caller's and stays as it is), then written or queued as a server's, as a
 // payload without a header.
 func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
+	return c.send(fin, rsv, op, p, false)
+}
+
+// send is sendFrameRSV; queued leaves a frame other than a pong to a
+// flusher goroutine whatever the transport (see controlVia).
+func (c *Conn) send(fin bool, rsv byte, op ws.OpCode, p []byte, queued bool) error {
 	var hdr [ws.MaxHeaderSize]byte
 	var hn int
 	var bp *[]byte
@@ -224,7 +238,7 @@ func (c *Conn) sendFrameRSV(fin bool, rsv byte, op ws.OpCode, p []byte) error {
 			c.set(stFragmented)
 		}
 	}
-	if c.has(stFlushing) || (op != ws.OpPong && c.defersWrites()) {
+	if c.has(stFlushing) || (op != ws.OpPong && (queued || c.defersWrites())) {
 		// The writer of the moment will send it after what it has;
 		// or, on a transport that defers writes, a flusher of its own
 		// will.
@@ -367,7 +381,11 @@ func (c *Conn) writeBufs(hdr [ws.MaxHeaderSize]byte, hn int, p []byte) (int, err
 
 // kick makes sure queued frames get written: it takes the right to write
 // if nobody holds it (whoever holds it will see the new frames).
-func (c *Conn) kick() {
+func (c *Conn) kick() { c.kickVia(false) }
+
+// kickVia is kick; queued leaves the writing to a flusher goroutine
+// whatever the transport (see controlVia).
+func (c *Conn) kickVia(queued bool) {
 	c.mu.Lock()
 	if c.has(stFlushing) {
 		c.mu.Unlock()
@@ -375,7 +393,7 @@ func (c *Conn) kick() {
 	}
 	c.set(stFlushing)
 	c.mu.Unlock()
-	if c.defersWrites() {
+	if queued || c.defersWrites() {
 		c.tr.WaitWritable()
 		return
 	}
@@ -525,6 +543,11 @@ func putIov(iov *[flushIovecs][]byte) {
 		iovs.Put(iov)
 	}
 }
+
+// WriteFailed tells the Conn that a write its engine made on its behalf
+// failed (crypto/tls's own, while reading): it is dropped as after any
+// failed write.
+func (c *Conn) WriteFailed(err error) { c.writeFailed(err) }
 
 // writeFailed drops the connection after a failed write; a blocking
 // transport's deadline counts as the write timeout.

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package server
+package blocking
 
 import (
 	"net"
@@ -13,3 +13,5 @@ func drain(net.Conn) {}
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
 func tryWritev(syscall.RawConn, [][]byte, bool) (int, error) { panic("unreachable") }
+
+func waitReadable(syscall.RawConn) error { panic("unreachable") }

@@ -1,26 +1,23 @@
 //go:build unix
 
-package server
+package blocking
 
 import (
 	"errors"
 	"net"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // drain discards, without blocking, whatever input the socket holds.
 func drain(nc net.Conn) {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+	rc := rawConnOf(nc)
+	if rc == nil {
 		return
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = nc.SetReadDeadline(noDeadline)
+	_ = nc.SetReadDeadline(time.Time{})
 	var buf [4096]byte
 	_ = rc.Read(func(fd uintptr) bool {
 		for {
@@ -31,7 +28,8 @@ func drain(nc net.Conn) {
 	})
 }
 
-// rawConnOf returns the raw connection of a socket, or nil (TLS).
+// rawConnOf returns the raw connection of a socket, or nil (TLS, an HTTP/2
+// stream).
 func rawConnOf(nc net.Conn) syscall.RawConn {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -45,8 +43,8 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 }
 
 // tryWritev writes what the socket takes now. If wait, it first waits (in
-// the runtime's poller, with no deadline) until the socket takes at least one
-// byte; else it does not wait.
+// the runtime's poller, until the socket's write deadline) until the socket
+// takes at least one byte; else it does not wait.
 func tryWritev(rc syscall.RawConn, bufs [][]byte, wait bool) (int, error) {
 	var n int
 	var werr error
@@ -68,4 +66,18 @@ func tryWritev(rc syscall.RawConn, bufs [][]byte, wait bool) (int, error) {
 		n = 0
 	}
 	return n, werr
+}
+
+// waitReadable waits, until the socket's read deadline, for input to read
+// (or an end of input, or an error): it peeks at a byte without taking it.
+func waitReadable(rc syscall.RawConn) error {
+	var b [1]byte
+	return rc.Read(func(fd uintptr) bool {
+		for {
+			_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			if !errors.Is(err, unix.EINTR) {
+				return !errors.Is(err, unix.EAGAIN)
+			}
+		}
+	})
 }
