@@ -24,7 +24,7 @@ func startWS4Go(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv := &server.Server{PingInterval: -1}
-	srv.Routes = map[string]handler.Factory{"/ws": handler.Echo, "/broadcast": broadcastHandler(srv), "/topics": topicsHandler(srv)}
+	srv.Routes = map[string]handler.Factory{"/ws": handler.NewEcho, "/broadcast": broadcastHandler(srv), "/topics": topicsHandler(srv)}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -28,7 +28,7 @@ func TestTLSClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &server.Server{Engine: server.EngineNetpoll, PingInterval: -1, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
-	srv.Routes = map[string]handler.Factory{"/ws": handler.Echo}
+	srv.Routes = map[string]handler.Factory{"/ws": handler.NewEcho}
 	go srv.Serve(l)
 	defer srv.Close()
 	c, err := newTLSClient(loadTarget{Addr: l.Addr().String(), Path: "/ws"}, defaultSources(3, 0), 0)
@@ -75,7 +75,7 @@ func TestTLSClientH2(t *testing.T) {
 	l := &countingListener{Listener: tl}
 	srv := &server.Server{Engine: server.EngineGoroutine, PingInterval: -1,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
-	srv.Routes = map[string]handler.Factory{"/ws": handler.Echo}
+	srv.Routes = map[string]handler.Factory{"/ws": handler.NewEcho}
 	go srv.Serve(l)
 	defer srv.Close()
 	c, err := newTLSClient(loadTarget{Addr: l.Addr().String(), Path: "/ws"}, defaultSources(3, 0), 8)

@@ -54,7 +54,7 @@ func ServeWS4Go(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	srv.Routes = map[string]handler.Factory{
-		"/ws":        handler.Echo,
+		"/ws":        handler.NewEcho,
 		"/broadcast": broadcastHandler(srv),
 		"/topics":    topicsHandler(srv),
 	}

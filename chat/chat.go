@@ -96,7 +96,7 @@ type Options struct {
 	Observer observe.Observer
 }
 
-// Chat is the chat service of one node: its handler (Handler) joins each
+// Chat is the chat service of one node: its handlers (NewHandler) join each
 // connection to its room, and the rooms of the node's members are
 // subscribed on the Transport.
 type Chat struct {
@@ -155,9 +155,9 @@ func New(o Options) *Chat {
 	return ch
 }
 
-// Handler returns the handler of a new connection: ch.Handler is the
-// handler.Factory to serve, e.g. Routes: {"/chat": ch.Handler}.
-func (ch *Chat) Handler() handler.Handler { return &conn{ch: ch} }
+// NewHandler returns the handler of a new connection: ch.NewHandler is the
+// handler.Factory to serve, e.g. Routes: {"/chat": ch.NewHandler}.
+func (ch *Chat) NewHandler() handler.Handler { return &conn{ch: ch} }
 
 // Rooms returns the number of this node's members in each room.
 func (ch *Chat) Rooms() map[string]int {

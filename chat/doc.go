@@ -5,7 +5,7 @@
 // room.
 //
 //	ch := chat.New(chat.Options{})                 // rooms in memory
-//	srv := &server.Server{Routes: map[string]handler.Factory{"/chat": ch.Handler}}
+//	srv := &server.Server{Routes: map[string]handler.Factory{"/chat": ch.NewHandler}}
 //
 //	nt, err := chat.ConnectNATS("nats://127.0.0.1:4222", chat.NATSOptions{})
 //	ch := chat.New(chat.Options{Transport: nt}) // rooms shared by every node

@@ -61,7 +61,7 @@ func Example_nats() {
 			panic(err)
 		}
 		ch := chat.New(chat.Options{Transport: nt, Logger: quiet})
-		srv := &server.Server{Routes: map[string]handler.Factory{"/chat": ch.Handler}, Logger: quiet}
+		srv := &server.Server{Routes: map[string]handler.Factory{"/chat": ch.NewHandler}, Logger: quiet}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			panic(err)

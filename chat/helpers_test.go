@@ -38,7 +38,7 @@ func serveChat(t testing.TB, ch *chat.Chat, s *server.Server, l net.Listener, pa
 	if s == nil {
 		s = &server.Server{}
 	}
-	s.Handler = ch.Handler // every path: the room may come from the path
+	s.NewHandler = ch.NewHandler // every path: the room may come from the path
 	s.PingInterval = -1
 	if s.Logger == nil {
 		s.Logger = quietLogger()

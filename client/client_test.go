@@ -88,7 +88,7 @@ func echoChecks(t *testing.T, url string, opts *client.Options) {
 func TestEchoOurServer(t *testing.T) {
 	for _, e := range []server.Engine{server.EngineGoroutine, server.EngineNetpoll} {
 		t.Run(string(e), func(t *testing.T) {
-			addr := start(t, &server.Server{Handler: handler.Echo, Engine: e})
+			addr := start(t, &server.Server{NewHandler: handler.NewEcho, Engine: e})
 			echoChecks(t, "ws://"+addr+"/ws", nil)
 		})
 	}
@@ -117,7 +117,7 @@ func (h *closerHandler) Closed(c handler.Conn, code handler.CloseCode, reason st
 
 func TestServerCloses(t *testing.T) {
 	sh := &closerHandler{closed: make(chan closeEvent, 1)}
-	addr := start(t, &server.Server{Handler: func() handler.Handler { return sh }})
+	addr := start(t, &server.Server{NewHandler: func() handler.Handler { return sh }})
 	r := newRecorder()
 	c := dial(t, "ws://"+addr+"/", r, nil)
 	if err := c.SendText("close-me 4002 going"); err != nil {
@@ -149,7 +149,7 @@ func (h *infoHandler) Opened(c handler.Conn) {
 func (h *infoHandler) ReceivedMessage(c handler.Conn, m handler.Message) { _ = c.SendText(h.info) }
 
 func TestHeadersAndSubprotocol(t *testing.T) {
-	addr := start(t, &server.Server{Handler: func() handler.Handler { return &infoHandler{} }, Subprotocols: []string{"chat.v2", "chat.v1"}})
+	addr := start(t, &server.Server{NewHandler: func() handler.Handler { return &infoHandler{} }, Subprotocols: []string{"chat.v2", "chat.v1"}})
 	r := newRecorder()
 	c := dial(t, "ws://"+addr+"/info?a=1&b=two", r, &client.Options{
 		Header:       http.Header{"X-Token": {"s3cret"}},
@@ -196,7 +196,7 @@ func TestUnixSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve(t, &server.Server{Handler: handler.Echo, Routes: map[string]handler.Factory{"/room/a": func() handler.Handler { return &infoHandler{} }}}, l)
+	serve(t, &server.Server{NewHandler: handler.NewEcho, Routes: map[string]handler.Factory{"/room/a": func() handler.Handler { return &infoHandler{} }}}, l)
 	r := newRecorder()
 	c := dial(t, "ws+unix://"+sock+":/room/a?x=1", r, nil)
 	_ = c.SendText("?")
@@ -214,7 +214,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	serve(t, &server.Server{Handler: handler.Echo}, tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	serve(t, &server.Server{NewHandler: handler.NewEcho}, tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}}))
 	echoChecks(t, "wss://"+addr+"/", &client.Options{TLSConfig: &tls.Config{RootCAs: pool}})
 
 	// Without trusting the certificate, the TLS handshake fails.
@@ -409,7 +409,7 @@ func TestInvalidUTF8FromServer(t *testing.T) {
 
 func TestHeartbeat(t *testing.T) {
 	t.Run("keeps a live connection", func(t *testing.T) {
-		addr := start(t, &server.Server{Handler: handler.Echo})
+		addr := start(t, &server.Server{NewHandler: handler.NewEcho})
 		r := newRecorder()
 		c := dial(t, "ws://"+addr+"/", r, &client.Options{PingInterval: 20 * time.Millisecond, PongTimeout: 2 * time.Second})
 		for i := 0; i < 3; i++ {
@@ -493,7 +493,7 @@ type panicker struct{ *recorder }
 func (p panicker) ReceivedMessage(handler.Conn, handler.Message) { panic("boom") }
 
 func TestHandlerPanic(t *testing.T) {
-	addr := start(t, &server.Server{Handler: handler.Echo})
+	addr := start(t, &server.Server{NewHandler: handler.NewEcho})
 	r := newRecorder()
 	c := dial(t, "ws://"+addr+"/", panicker{r}, &client.Options{Logger: discardLogger()})
 	_ = c.SendText("hi")

@@ -200,14 +200,14 @@ func compressionChecks(t *testing.T, addr string, opts *client.Options, want pmd
 func TestCompressionOurServer(t *testing.T) {
 	for _, e := range []server.Engine{server.EngineGoroutine, server.EngineNetpoll} {
 		t.Run(string(e), func(t *testing.T) {
-			addr := start(t, &server.Server{Handler: handler.Echo, Engine: e, Compression: true})
+			addr := start(t, &server.Server{NewHandler: handler.NewEcho, Engine: e, Compression: true})
 			compressionChecks(t, addr, nil, pmdExpect{repeat: 2000})
 			echoChecks(t, "ws://"+addr+"/", nil)
 			compressionChecks(t, addr, &client.Options{Compression: client.Compression{Level: flate.BestCompression, Threshold: -1}}, pmdExpect{repeat: 2000})
 		})
 	}
 	t.Run("server without compression", func(t *testing.T) {
-		addr := start(t, &server.Server{Handler: handler.Echo})
+		addr := start(t, &server.Server{NewHandler: handler.NewEcho})
 		r := newRecorder()
 		c := dial(t, "ws://"+addr+"/", r, nil)
 		if c.Extensions() != "" {

@@ -18,7 +18,7 @@ import (
 // Two WebSockets over HTTP/2, sharing one TCP connection of the pool. The
 // server is ws4go's behind net/http's HTTP/2 server.
 func ExampleHTTP2Pool() {
-	ws := &server.Server{Handler: handler.Echo, Logger: slog.New(slog.DiscardHandler)}
+	ws := &server.Server{NewHandler: handler.NewEcho, Logger: slog.New(slog.DiscardHandler)}
 	hs := httptest.NewUnstartedServer(ws)
 	hs.EnableHTTP2 = true
 	hs.StartTLS()

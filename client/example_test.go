@@ -35,7 +35,7 @@ func (g greeter) Closed(_ handler.Conn, code handler.CloseCode, reason string) {
 // Redial keeps a connection open: when the server closes it, a new one is
 // dialled (after Backoff's delay) with a fresh handler.
 func ExampleRedial() {
-	srv := &server.Server{Handler: handler.Echo, Logger: slog.New(slog.DiscardHandler)}
+	srv := &server.Server{NewHandler: handler.NewEcho, Logger: slog.New(slog.DiscardHandler)}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
@@ -69,7 +69,7 @@ func ExampleRedial() {
 
 // Dial opens one connection; the handler's callbacks run as on a server.
 func ExampleDial() {
-	srv := &server.Server{Handler: handler.Echo}
+	srv := &server.Server{NewHandler: handler.NewEcho}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

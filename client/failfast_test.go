@@ -120,7 +120,7 @@ func (o *countingObserver) Closed(code handler.CloseCode, by observe.Side) {
 // does, with the sides as the server's observer names them (Peer: the
 // client sent the first close frame).
 func TestObserver(t *testing.T) {
-	addr := start(t, &server.Server{Handler: handler.Echo})
+	addr := start(t, &server.Server{NewHandler: handler.NewEcho})
 	o := &countingObserver{sent: map[observe.Kind]int{}, received: map[observe.Kind]int{}}
 	r := newRecorder()
 	c := dial(t, "ws://"+addr+"/", r, &client.Options{Observer: o, PingInterval: -1})

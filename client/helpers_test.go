@@ -27,8 +27,8 @@ const waitTimeout = 10 * time.Second
 // connection is gone; it returns the address.
 func serve(t *testing.T, s *server.Server, l net.Listener) string {
 	t.Helper()
-	if s.Handler == nil && s.Routes == nil {
-		s.Handler = handler.Echo
+	if s.NewHandler == nil && s.Routes == nil {
+		s.NewHandler = handler.NewEcho
 	}
 	return testutil.Serve(t, s, l)
 }

@@ -85,7 +85,7 @@ func dialFlooded(t *testing.T, prefix, unit string, to func(addr string) (string
 // never ends, offering 64 MiB: Dial fails with ErrProxy after 8 KiB,
 // having allocated little.
 func TestProxyEndlessAnswer(t *testing.T) {
-	addr := start(t, &server.Server{Handler: handler.Echo})
+	addr := start(t, &server.Server{NewHandler: handler.NewEcho})
 	err := dialFlooded(t, "HTTP/1.1 200 Connection established\r\nX-Endless: ", "a", func(paddr string) (string, *client.Options) {
 		return "ws://" + addr + "/", &client.Options{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: paddr})}
 	})

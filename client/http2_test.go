@@ -221,13 +221,13 @@ func TestHTTP2OurServer(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			sh := &closerHandler{closed: make(chan closeEvent, 16)}
 			s := &server.Server{Engine: e, Compression: true, TLSConfig: srvTLS(),
-				Handler: func() handler.Handler { return sh }}
+				NewHandler: func() handler.Handler { return sh }}
 			http2Checks(t, "wss://"+start(t, s)+"/ws", pool)
 		})
 	}
 	t.Run("http.Handler", func(t *testing.T) {
 		sh := &closerHandler{closed: make(chan closeEvent, 16)}
-		s := &server.Server{Compression: true, Handler: func() handler.Handler { return sh }}
+		s := &server.Server{Compression: true, NewHandler: func() handler.Handler { return sh }}
 		hs := httptest.NewUnstartedServer(s)
 		hs.EnableHTTP2 = true
 		hs.TLS = srvTLS()
@@ -269,7 +269,7 @@ func TestHTTP2Shutdown(t *testing.T) {
 	cert, pool := testutil.SelfSigned(t)
 	for _, e := range []server.Engine{server.EngineGoroutine, server.EngineNetpoll} {
 		t.Run(string(e), func(t *testing.T) {
-			s := &server.Server{Engine: e, Handler: handler.Echo,
+			s := &server.Server{Engine: e, NewHandler: handler.NewEcho,
 				TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -404,7 +404,7 @@ func (o openedTo) Opened(c handler.Conn) { o.ch <- c }
 func TestHTTP2Redial(t *testing.T) {
 	cert, pool := testutil.SelfSigned(t)
 	sh := &closerHandler{closed: make(chan closeEvent, 4)}
-	addr := start(t, &server.Server{Handler: func() handler.Handler { return sh },
+	addr := start(t, &server.Server{NewHandler: func() handler.Handler { return sh },
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}})
 	opened := make(chan handler.Conn, 4)
 	rd := client.Redial(context.Background(), "wss://"+addr+"/ws", func() handler.Handler { return openedTo{ch: opened} },
@@ -439,7 +439,7 @@ func TestHTTP2Redial(t *testing.T) {
 // proxy, and two WebSockets share its one tunnel.
 func TestHTTP2Proxy(t *testing.T) {
 	cert, pool := testutil.SelfSigned(t)
-	addr := start(t, &server.Server{Handler: handler.Echo,
+	addr := start(t, &server.Server{NewHandler: handler.NewEcho,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}})
 	paddr, tunnels := connectProxy(t, false)
 	purl, _ := url.Parse("http://" + paddr)

@@ -226,14 +226,14 @@ func trust(cfgs ...*tls.Config) *tls.Config {
 func TestProxy(t *testing.T) {
 	cert, _ := testutil.SelfSigned(t)
 	srvTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
-	plain := start(t, &server.Server{Handler: handler.Echo})
+	plain := start(t, &server.Server{NewHandler: handler.NewEcho})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	secure := l.Addr().String()
-	serve(t, &server.Server{Handler: handler.Echo, Compression: true}, tls.NewListener(l, srvTLS))
-	h2 := start(t, &server.Server{Handler: handler.Echo,
+	serve(t, &server.Server{NewHandler: handler.NewEcho, Compression: true}, tls.NewListener(l, srvTLS))
+	h2 := start(t, &server.Server{NewHandler: handler.NewEcho,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}})
 
 	for _, kind := range proxyKinds {
@@ -284,7 +284,7 @@ func TestProxy(t *testing.T) {
 // credentials, failing to reach the server, or hanging. Each failure is
 // told apart, and a hanging proxy ends the Dial at its ctx's deadline.
 func TestProxyFailures(t *testing.T) {
-	addr := start(t, &server.Server{Handler: handler.Echo})
+	addr := start(t, &server.Server{NewHandler: handler.NewEcho})
 	closed := func() string { // a port nothing listens on
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -422,8 +422,8 @@ func TestProxyFromEnvironment(t *testing.T) {
 func TestProxyFromEnvironmentDial(t *testing.T) {
 	cert, _ := testutil.SelfSigned(t)
 	srvTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
-	plain := start(t, &server.Server{Handler: handler.Echo})
-	secure := start(t, &server.Server{Handler: handler.Echo, TLSConfig: srvTLS})
+	plain := start(t, &server.Server{NewHandler: handler.NewEcho})
+	secure := start(t, &server.Server{NewHandler: handler.NewEcho, TLSConfig: srvTLS})
 	socks := (&testProxy{socks: true, auth: true, upstream: plain}).start(t)
 	https := (&testProxy{tls: proxyKinds[1].new(t).tls, upstream: secure}).start(t)
 	t.Setenv("ALL_PROXY", socks.url("user", "pass").String())

@@ -78,7 +78,7 @@ func (s *session) Closed(c handler.Conn, code handler.CloseCode, reason string) 
 }
 
 func TestRedialAfterServerClose(t *testing.T) {
-	addr := start(t, &server.Server{Handler: func() handler.Handler { return kicker{} }})
+	addr := start(t, &server.Server{NewHandler: func() handler.Handler { return kicker{} }})
 	var made atomic.Int32
 	opened := make(chan int, 8)
 	closed := make(chan closeEvent, 8)
@@ -153,7 +153,7 @@ func TestRedialUntilServerUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve(t, &server.Server{Handler: handler.Echo}, l)
+	serve(t, &server.Server{NewHandler: handler.NewEcho}, l)
 	select {
 	case <-opened:
 	case <-time.After(waitTimeout):
@@ -214,7 +214,7 @@ func (s stamper) Opened(handler.Conn) {
 }
 
 func TestRedialBacksOffShortConnections(t *testing.T) {
-	addr := start(t, &server.Server{Handler: func() handler.Handler { return rejecter{} }})
+	addr := start(t, &server.Server{NewHandler: func() handler.Handler { return rejecter{} }})
 	opened := make(chan time.Time, 16)
 	b := &client.Backoff{Min: 20 * time.Millisecond, Max: time.Second, Jitter: -1, MaxAttempts: 5, Stable: time.Hour}
 	r := client.Redial(context.Background(), "ws://"+addr+"/", func() handler.Handler { return stamper{opened: opened} },
@@ -246,7 +246,7 @@ func TestRedialBacksOffShortConnections(t *testing.T) {
 // resets the failure count, so MaxAttempts counts again from zero.
 func TestRedialStableResets(t *testing.T) {
 	var n atomic.Int32
-	addr := start(t, &server.Server{Handler: func() handler.Handler {
+	addr := start(t, &server.Server{NewHandler: func() handler.Handler {
 		if n.Add(1) == 4 {
 			return kicker{} // stays until the client sends "kick"
 		}

@@ -10,7 +10,7 @@
 // # Writing a handler
 //
 // Embed Base and implement the callbacks you need; give the server a Factory
-// that makes one Handler per connection (Echo is the simplest):
+// that makes one Handler per connection (NewEcho is the simplest):
 //
 //	type Shout struct{ handler.Base }
 //

@@ -83,11 +83,11 @@ func (Base) Ponged(Conn, []byte) {}
 // Closed does nothing.
 func (Base) Closed(Conn, CloseCode, string) {}
 
-// EchoHandler sends every message back to its sender, with the same type.
-type EchoHandler struct{ Base }
+// Echo sends every message back to its sender, with the same type.
+type Echo struct{ Base }
 
 // ReceivedMessage echoes m.
-func (EchoHandler) ReceivedMessage(c Conn, m Message) { _ = c.Send(m.Type, m.Data) }
+func (Echo) ReceivedMessage(c Conn, m Message) { _ = c.Send(m.Type, m.Data) }
 
-// Echo is the Factory of EchoHandler (ws4py's EchoWebSocket).
-func Echo() Handler { return EchoHandler{} }
+// NewEcho is the Factory of Echo (ws4py's EchoWebSocket).
+func NewEcho() Handler { return Echo{} }

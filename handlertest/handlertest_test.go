@@ -39,7 +39,7 @@ func TestDial(t *testing.T) {
 // TestServerCloseGoingAway: Close sends 1001 to open connections and waits
 // for them.
 func TestServerCloseGoingAway(t *testing.T) {
-	srv := handlertest.NewServer(handler.Echo)
+	srv := handlertest.NewServer(handler.NewEcho)
 	c := handlertest.Dial(t, srv.URL()+"path?q=1")
 	c.Send(handler.Binary, []byte{1, 2})
 	if m := c.Receive(); m.Type != handler.Binary || !bytes.Equal(m.Data, []byte{1, 2}) {
@@ -58,7 +58,7 @@ func TestServerCloseGoingAway(t *testing.T) {
 
 // TestClientClose: the client's Close gets the server's echo of 1000.
 func TestClientClose(t *testing.T) {
-	srv := handlertest.NewServer(handler.Echo)
+	srv := handlertest.NewServer(handler.NewEcho)
 	defer srv.Close()
 	c := handlertest.Dial(t, srv.URL())
 	if code, reason := c.Close(); code != handler.CloseNormal || reason != "" {

@@ -75,7 +75,7 @@ func (r *recordingTB) waitFailed(t *testing.T) []string {
 
 // panicky panics in the callback it is told to.
 type panicky struct {
-	handler.EchoHandler
+	handler.Echo
 	in string
 }
 
@@ -89,7 +89,7 @@ func (p panicky) ReceivedMessage(c handler.Conn, m handler.Message) {
 	if p.in == "ReceivedMessage" {
 		panic("boom in ReceivedMessage")
 	}
-	p.EchoHandler.ReceivedMessage(c, m)
+	p.Echo.ReceivedMessage(c, m)
 }
 
 func (p panicky) Closed(handler.Conn, handler.CloseCode, string) {
@@ -159,7 +159,7 @@ func TestStartReportsPanics(t *testing.T) {
 // other logs go to the test's log.
 func TestStartClean(t *testing.T) {
 	rec := newRecordingTB(t)
-	srv := handlertest.Start(rec, handler.Echo)
+	srv := handlertest.Start(rec, handler.NewEcho)
 	srv.Config.Logger.Info("a note", "k", "v")
 	c := handlertest.Dial(t, srv.URL())
 	c.SendText("x")

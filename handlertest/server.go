@@ -67,8 +67,8 @@ func NewServer(f handler.Factory) *Server {
 // Config.Logger to Logger(t) to have them, and a handler's panic fail t).
 func NewUnstartedServer(f handler.Factory) *Server {
 	return &Server{Config: &server.Server{
-		Handler: f,
-		Logger:  slog.New(slog.DiscardHandler),
+		NewHandler: f,
+		Logger:     slog.New(slog.DiscardHandler),
 	}}
 }
 

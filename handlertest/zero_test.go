@@ -25,7 +25,7 @@ func TestConnLiteral(t *testing.T) {
 
 // Close of a Server never started returns, as httptest's does.
 func TestUnstartedServerClose(t *testing.T) {
-	s := handlertest.NewUnstartedServer(handler.Echo)
+	s := handlertest.NewUnstartedServer(handler.NewEcho)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close of an unstarted Server: %v", err)
 	}

@@ -72,7 +72,7 @@ func BenchmarkEcho(b *testing.B) {
 }
 
 func benchEcho(b *testing.B, e server.Engine, on bool) {
-	s := &server.Server{Handler: handler.Echo, Engine: e}
+	s := &server.Server{NewHandler: handler.NewEcho, Engine: e}
 	if on {
 		m, err := metrics.New(prometheus.NewRegistry(), nil)
 		if err != nil {

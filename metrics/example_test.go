@@ -29,7 +29,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	srv := &server.Server{Handler: handler.Echo, Observer: m}
+	srv := &server.Server{NewHandler: handler.NewEcho, Observer: m}
 	m.Watch(srv) // the netpoll engine's worker gauges
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

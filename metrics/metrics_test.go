@@ -493,7 +493,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 	for _, e := range engines {
 		t.Run(string(e), func(t *testing.T) {
 			s := &server.Server{
-				Handler:      func() handler.Handler { return scripted{} },
+				NewHandler:   func() handler.Handler { return scripted{} },
 				PingInterval: 30 * time.Millisecond, PongTimeout: 30 * time.Millisecond,
 				Logger: quietLogger(),
 			}
@@ -522,7 +522,7 @@ func TestWriteQueueOverflow(t *testing.T) {
 	for _, e := range engines {
 		t.Run(string(e), func(t *testing.T) {
 			s := &server.Server{
-				Handler:       func() handler.Handler { return scripted{} },
+				NewHandler:    func() handler.Handler { return scripted{} },
 				MaxWriteQueue: 64 << 10, CloseTimeout: 100 * time.Millisecond,
 				PingInterval: -1, Logger: quietLogger(),
 			}
@@ -557,7 +557,7 @@ func TestPublishSkipped(t *testing.T) {
 		t.Run(string(e), func(t *testing.T) {
 			conns := make(chan handler.Conn, 1)
 			s := &server.Server{
-				Handler:       func() handler.Handler { return opened{conns} },
+				NewHandler:    func() handler.Handler { return opened{conns} },
 				MaxWriteQueue: 64 << 10, SlowSubscribers: server.SlowSkip,
 				PingInterval: -1, Logger: quietLogger(),
 			}
@@ -604,9 +604,9 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func TestOpenedByHTTPVersion(t *testing.T) {
 	cert, pool := testutil.SelfSigned(t)
 	s := &server.Server{
-		Handler:   handler.Echo,
-		Logger:    quietLogger(),
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
+		NewHandler: handler.NewEcho,
+		Logger:     quietLogger(),
+		TLSConfig:  &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
 	}
 	addr, scrape := setup(t, server.EngineNetpoll, s)
 	hc := testutil.DialH2(t, addr, pool)

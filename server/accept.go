@@ -17,10 +17,10 @@ import (
 // it lets through. The zero value accepts the connection as the server
 // would without the hook.
 type Accepted struct {
-	// Handler, if set, makes the connection's handler instead of the
-	// factory that Routes or Handler give for the request's path (or
+	// NewHandler, if set, makes the connection's handler instead of the
+	// factory that Routes or NewHandler give for the request's path (or
 	// that HTTPHandler was given).
-	Handler handler.Factory
+	NewHandler handler.Factory
 	// Subprotocol, if set, is the connection's subprotocol instead of the
 	// first of Server.Subprotocols that the client offers. It must be one
 	// the client offered (see OfferedSubprotocols): any other is a bug of
@@ -70,12 +70,12 @@ func OfferedSubprotocols(r *http.Request) []string {
 
 // runAccept runs the accept hook, if any, on the request of a handshake
 // that passed every check (res is its result, which the hook may change),
-// routed to f. It returns the connection's Handler (f, unless the hook
+// routed to f. It returns the connection's factory (f, unless the hook
 // picked another) and Data, or the rejection to send. A panic in the hook
 // costs only this handshake.
 func (s *Server) runAccept(r *http.Request, f handler.Factory, res *handshake.Result) (Accepted, *handshake.Rejection) {
 	if s.Accept == nil {
-		return Accepted{Handler: f}, nil
+		return Accepted{NewHandler: f}, nil
 	}
 	if r == nil {
 		// The raw head was accepted but net/http refuses it: a bug
@@ -110,10 +110,10 @@ func (s *Server) runAccept(r *http.Request, f handler.Factory, res *handshake.Re
 		}
 		res.Subprotocol = a.Subprotocol
 	}
-	if a.Handler == nil {
-		a.Handler = f
+	if a.NewHandler == nil {
+		a.NewHandler = f
 	}
-	return Accepted{Handler: a.Handler, Data: a.Data}, nil
+	return Accepted{NewHandler: a.NewHandler, Data: a.Data}, nil
 }
 
 // callAccept calls the hook and turns its error into the rejection to send.

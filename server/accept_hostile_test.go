@@ -104,7 +104,7 @@ func TestRequestRemoteAddr(t *testing.T) {
 	forAcPath(t, func(t *testing.T, serve func(*server.Server) string) {
 		for _, hook := range []bool{false, true} {
 			got := make(chan string, 1)
-			s := &server.Server{Handler: func() handler.Handler { return reqAddr{got: got} }}
+			s := &server.Server{NewHandler: func() handler.Handler { return reqAddr{got: got} }}
 			if hook {
 				s.Accept = func(*http.Request) (server.Accepted, error) { return server.Accepted{}, nil }
 			}
@@ -279,7 +279,7 @@ func TestContextEndsAtTerminate(t *testing.T) {
 		t.Fatal("handlertest.Conn: Context not cancelled by Terminate")
 	}
 	forEngine(t, func(t *testing.T, e server.Engine) {
-		addr := start(t, e, &server.Server{Handler: func() handler.Handler { return termWait{got: got} }})
+		addr := start(t, e, &server.Server{NewHandler: func() handler.Handler { return termWait{got: got} }})
 		c := dial(t, addr, "/ws")
 		c.send(1, []byte("x"))
 		if !within(t, got, 10*time.Second, "the callback") {
@@ -301,7 +301,7 @@ func TestAcceptShutdownRace(t *testing.T) {
 		for range rounds {
 			var after atomic.Bool
 			var late atomic.Int64
-			s := &server.Server{Engine: e, Handler: handler.Echo, Accept: func(*http.Request) (server.Accepted, error) {
+			s := &server.Server{Engine: e, NewHandler: handler.NewEcho, Accept: func(*http.Request) (server.Accepted, error) {
 				if after.Load() {
 					late.Add(1)
 				}

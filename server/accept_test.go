@@ -55,8 +55,8 @@ func forAcPath(t *testing.T, f func(t *testing.T, serve func(s *server.Server) s
 					return start(t, p.engine, s)
 				}
 				s.Engine = p.engine
-				if s.Handler == nil && s.Routes == nil {
-					s.Handler = handler.Echo
+				if s.NewHandler == nil && s.Routes == nil {
+					s.NewHandler = handler.NewEcho
 				}
 				return serveHTTP(t, s, s)
 			})
@@ -152,7 +152,7 @@ func TestAcceptRefusal(t *testing.T) {
 
 // dataEcho sends, when opened, its connection's Data and subprotocol, then
 // echoes.
-type dataEcho struct{ handler.EchoHandler }
+type dataEcho struct{ handler.Echo }
 
 func (dataEcho) Opened(c handler.Conn) {
 	_ = c.SendText("data=" + toString(c.Data()) + " sub=" + c.Subprotocol())
@@ -169,7 +169,7 @@ func toString(v any) string {
 // and the Data the hook gave is there in Opened.
 func TestAcceptToken(t *testing.T) {
 	forAcPath(t, func(t *testing.T, serve func(*server.Server) string) {
-		addr := serve(&server.Server{Accept: authHook, Handler: func() handler.Handler { return dataEcho{} }})
+		addr := serve(&server.Server{Accept: authHook, NewHandler: func() handler.Handler { return dataEcho{} }})
 		for _, how := range []struct {
 			path  string
 			extra []string
@@ -218,12 +218,12 @@ func TestAcceptChooses(t *testing.T) {
 		addr := serve(&server.Server{
 			Observer:     o,
 			Subprotocols: []string{"chat.v1"},
-			Handler:      handler.Echo,
+			NewHandler:   handler.NewEcho,
 			Accept: func(r *http.Request) (server.Accepted, error) {
 				offered := server.OfferedSubprotocols(r)
 				switch r.URL.Query().Get("want") {
 				case "v2":
-					return server.Accepted{Handler: func() handler.Handler { return dataEcho{} }, Subprotocol: offered[len(offered)-1], Data: "v2"}, nil
+					return server.Accepted{NewHandler: func() handler.Handler { return dataEcho{} }, Subprotocol: offered[len(offered)-1], Data: "v2"}, nil
 				case "unoffered":
 					return server.Accepted{Subprotocol: "nope"}, nil
 				}
@@ -401,7 +401,7 @@ func (h *ctxHandler) Closed(c handler.Conn, _ handler.CloseCode, _ string) {
 func TestConnContext(t *testing.T) {
 	forAcPath(t, func(t *testing.T, serve func(*server.Server) string) {
 		var next atomic.Value // hbox
-		s := &server.Server{Handler: func() handler.Handler { return next.Load().(hbox).h }}
+		s := &server.Server{NewHandler: func() handler.Handler { return next.Load().(hbox).h }}
 		addr := serve(s)
 		check := func(name string, h *ctxHandler) {
 			t.Helper()
@@ -488,7 +488,7 @@ type hbox struct{ h handler.Handler }
 func TestClientConnContext(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-	addr := start(t, server.EngineGoroutine, &server.Server{Handler: func() handler.Handler {
+	addr := start(t, server.EngineGoroutine, &server.Server{NewHandler: func() handler.Handler {
 		return &ctxHandler{
 			opened: make(chan handler.Conn, 1), cancelled: make(chan struct{}), closed: make(chan bool, 1),
 		}
@@ -525,7 +525,7 @@ func TestAcceptTLS(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		cert, pool := testutil.SelfSigned(t)
 		got := make(chan string, 1)
-		s := &server.Server{Engine: e, Handler: handler.Echo, Accept: func(r *http.Request) (server.Accepted, error) {
+		s := &server.Server{Engine: e, NewHandler: handler.NewEcho, Accept: func(r *http.Request) (server.Accepted, error) {
 			if r.TLS == nil || r.RemoteAddr == "" {
 				got <- "no TLS or RemoteAddr"
 				return server.Accepted{}, &server.Refusal{Status: 400}

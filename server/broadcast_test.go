@@ -17,7 +17,7 @@ import (
 // meanwhile may come between them, other messages wait.
 func TestStreamedMessage(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
-		addr := start(t, e, &server.Server{Handler: func() handler.Handler {
+		addr := start(t, e, &server.Server{NewHandler: func() handler.Handler {
 			return &opener{f: func(c handler.Conn) {
 				w, err := c.NewWriter(handler.Text)
 				if err != nil {
@@ -52,7 +52,7 @@ func TestStreamedMessage(t *testing.T) {
 
 func TestBroadcastRangeCloseAll(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
-		s := &server.Server{Handler: handler.Echo}
+		s := &server.Server{NewHandler: handler.NewEcho}
 		addr := start(t, e, s)
 		var clients []*rawClient
 		for i := 0; i < 10; i++ {
@@ -92,7 +92,7 @@ func TestSlowConsumer(t *testing.T) {
 		s := &server.Server{
 			MaxWriteQueue: 256 << 10, WriteQueueCloseCode: handler.CloseTryAgainLater,
 			WriteTimeout: 30 * time.Second, CloseTimeout: 200 * time.Millisecond,
-			Handler: func() handler.Handler { return &recorder{closed: closed} },
+			NewHandler: func() handler.Handler { return &recorder{closed: closed} },
 		}
 		addr := start(t, e, s)
 		slow := dial(t, addr, "/")
@@ -131,7 +131,7 @@ func TestSendNeverBlocks(t *testing.T) {
 		sent := make(chan error, 1)
 		addr := start(t, e, &server.Server{
 			WriteTimeout: time.Hour, MaxWriteQueue: 64 << 20, CloseTimeout: 100 * time.Millisecond,
-			Handler: func() handler.Handler {
+			NewHandler: func() handler.Handler {
 				return &opener{f: func(c handler.Conn) {
 					go func() {
 						chunk := make([]byte, 64<<10)

@@ -90,7 +90,7 @@ func TestBudgetTable(t *testing.T) {
 					}()
 				}}
 			}},
-			Handler: handler.Echo,
+			NewHandler: handler.NewEcho,
 		}
 		addr := start(t, e, s)
 		most := budgetSampler(t, s)

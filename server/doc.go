@@ -4,7 +4,7 @@
 // CherryPy tool), on the goroutine-per-connection engine or the netpoll
 // engine, with one handler API.
 //
-//	srv := &server.Server{Addr: "127.0.0.1:9001", Handler: handler.Echo}
+//	srv := &server.Server{Addr: "127.0.0.1:9001", NewHandler: handler.NewEcho}
 //	log.Fatal(srv.ListenAndServe())
 //
 // # Entry points
@@ -18,7 +18,7 @@
 //   - ListenAndServe and Serve: a listener of the Server's own, which also
 //     answers plain HTTP requests through the HTTP field;
 //   - ServeHTTP: the Server as an http.Handler, routing by Routes and
-//     Handler;
+//     NewHandler;
 //   - HTTPHandler(f): an http.Handler running f's handlers, one per path of
 //     any mux.
 //

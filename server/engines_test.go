@@ -34,7 +34,7 @@ func within[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 // lockingCloser's Closed takes a lock that the test holds while it calls
 // Terminate, as a handler guarding its own state would.
 type lockingCloser struct {
-	handler.EchoHandler
+	handler.Echo
 	mu     *sync.Mutex
 	opened chan handler.Conn
 	closed chan [2]string
@@ -55,7 +55,7 @@ func TestClosedNotOnCaller(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		var mu sync.Mutex
 		h := &lockingCloser{mu: &mu, opened: make(chan handler.Conn, 1), closed: make(chan [2]string, 1)}
-		addr := start(t, e, &server.Server{Handler: func() handler.Handler { return h }})
+		addr := start(t, e, &server.Server{NewHandler: func() handler.Handler { return h }})
 		for _, how := range []string{"Terminate", "Close"} {
 			c := dial(t, addr, "/")
 			conn := within(t, h.opened, 5*time.Second, "Opened")
@@ -85,7 +85,7 @@ func TestClosedNotOnCaller(t *testing.T) {
 // addrKeeper records its connection and the addresses it reports once
 // closed.
 type addrKeeper struct {
-	handler.EchoHandler
+	handler.Echo
 	closed chan [2]string
 }
 
@@ -99,7 +99,7 @@ func (h *addrKeeper) Closed(c handler.Conn, _ handler.CloseCode, _ string) {
 func TestAddrAfterClose(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		h := &addrKeeper{closed: make(chan [2]string, 1)}
-		addr := start(t, e, &server.Server{Handler: func() handler.Handler { return h }})
+		addr := start(t, e, &server.Server{NewHandler: func() handler.Handler { return h }})
 		c := dial(t, addr, "/")
 		want := [2]string{c.nc.LocalAddr().String(), addr}
 		c.echoes("x")
@@ -116,7 +116,7 @@ func TestAddrAfterClose(t *testing.T) {
 func TestBroadcastDuringStream(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		streaming, finish := make(chan struct{}), make(chan struct{})
-		s := &server.Server{Handler: func() handler.Handler {
+		s := &server.Server{NewHandler: func() handler.Handler {
 			return &opener{f: func(c handler.Conn) {
 				go func() {
 					w, err := c.NewWriter(handler.Text)
@@ -177,7 +177,7 @@ func TestWriteQueueBound(t *testing.T) {
 				s := &server.Server{
 					MaxWriteQueue: tc.limit, WriteQueueCloseCode: handler.CloseTryAgainLater,
 					WriteTimeout: time.Hour, CloseTimeout: 200 * time.Millisecond,
-					Handler: func() handler.Handler { return &recorder{closed: closed} },
+					NewHandler: func() handler.Handler { return &recorder{closed: closed} },
 				}
 				addr := start(t, e, s)
 				c := dial(t, addr, "/") // and it stops reading
@@ -205,7 +205,7 @@ func TestWriteQueueBound(t *testing.T) {
 
 // holder holds its worker on "hold", reporting it on held, until free.
 type holder struct {
-	handler.EchoHandler
+	handler.Echo
 	held    chan struct{}
 	release chan struct{}
 	once    sync.Once
@@ -221,7 +221,7 @@ func (h *holder) ReceivedMessage(c handler.Conn, m handler.Message) {
 		h.held <- struct{}{}
 		<-h.release
 	}
-	h.EchoHandler.ReceivedMessage(c, m)
+	h.Echo.ReceivedMessage(c, m)
 }
 
 // free ends the holds; a test also has it run before the server shuts
@@ -246,7 +246,7 @@ func dialEchoing(t *testing.T, addr string, n int) []*rawClient {
 func TestBackpressure(t *testing.T) {
 	const others = 20
 	h := newHolder(1)
-	s := &server.Server{Workers: 1, PingInterval: -1, Handler: func() handler.Handler { return h }}
+	s := &server.Server{Workers: 1, PingInterval: -1, NewHandler: func() handler.Handler { return h }}
 	addr := start(t, server.EngineNetpoll, s)
 	t.Cleanup(h.free)
 	clients := dialEchoing(t, addr, others)
@@ -327,7 +327,7 @@ func TestBlockingHandler(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		const blocked, others = 3, 30
 		h := newHolder(blocked)
-		addr := start(t, e, &server.Server{Workers: blocked + 1, PingInterval: -1, Handler: func() handler.Handler { return h }})
+		addr := start(t, e, &server.Server{Workers: blocked + 1, PingInterval: -1, NewHandler: func() handler.Handler { return h }})
 		t.Cleanup(h.free)
 		clients := dialEchoing(t, addr, others)
 		var holders []*rawClient

@@ -29,7 +29,7 @@ func (in inbox) ReceivedMessage(_ handler.Conn, m handler.Message) { in <- strin
 // listens on a free port here, so that the example can talk to itself,
 // where the program would call srv.ListenAndServe() with Addr set.
 func ExampleServer_Serve() {
-	srv := &server.Server{Handler: handler.Echo}
+	srv := &server.Server{NewHandler: handler.NewEcho}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
@@ -67,7 +67,7 @@ func (Shout) ReceivedMessage(c handler.Conn, m handler.Message) {
 func ExampleServer_HTTPHandler() {
 	ws := &server.Server{} // settings, connection table, Shutdown
 	mux := http.NewServeMux()
-	mux.Handle("/echo", ws.HTTPHandler(handler.Echo))
+	mux.Handle("/echo", ws.HTTPHandler(handler.NewEcho))
 	mux.Handle("/shout", ws.HTTPHandler(func() handler.Handler { return Shout{} }))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -185,7 +185,7 @@ func ExampleServer_HTTPHandler_handlerInstance() {
 // Broadcast sends one message to every open connection; the frame is
 // encoded once.
 func ExampleServer_Broadcast() {
-	srv := &server.Server{Handler: handler.Echo}
+	srv := &server.Server{NewHandler: handler.NewEcho}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
@@ -237,7 +237,7 @@ func (greeter) Opened(c handler.Conn) { _ = c.SendText("hello, " + c.Data().(str
 func ExampleServer_accept() {
 	users := map[string]string{"t0k3n": "ada"} // token -> user
 	srv := &server.Server{
-		Handler: func() handler.Handler { return greeter{} },
+		NewHandler: func() handler.Handler { return greeter{} },
 		Accept: func(r *http.Request) (server.Accepted, error) {
 			user, ok := users[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
 			if !ok {
@@ -291,9 +291,9 @@ func ExampleServer_http2() {
 		return
 	}
 	srv := &server.Server{
-		Addr:    ":443",
-		Handler: handler.Echo,
-		HTTP:    http.FileServer(http.Dir("static")),
+		Addr:       ":443",
+		NewHandler: handler.NewEcho,
+		HTTP:       http.FileServer(http.Dir("static")),
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			NextProtos:   []string{"h2", "http/1.1"},
@@ -306,7 +306,7 @@ func ExampleServer_http2() {
 // the address, here a port the system chose. (Serve also logs it:
 // "ws4go: serving".)
 func ExampleServer_Listen() {
-	srv := &server.Server{Addr: "127.0.0.1:0", Handler: handler.Echo}
+	srv := &server.Server{Addr: "127.0.0.1:0", NewHandler: handler.NewEcho}
 	l, err := srv.Listen()
 	if err != nil {
 		panic(err) // an invalid setting (see Validate) or the listen's error
@@ -333,7 +333,7 @@ func ExampleServer_Listen() {
 // return the same error before they listen or accept.
 func ExampleServer_Validate() {
 	srv := &server.Server{
-		Routes:       map[string]handler.Factory{"/chat": handler.Echo},
+		Routes:       map[string]handler.Factory{"/chat": handler.NewEcho},
 		AllowedHosts: []string{"app.example.com", "10.0.0.0/99"},
 	}
 	err := srv.Validate()

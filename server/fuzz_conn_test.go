@@ -92,7 +92,7 @@ func fzStartServer(netpoll bool) (*fzServer, error) {
 	fs := &fzServer{closed: make(chan struct{}, 1), errc: make(chan error, 1)}
 	fs.srv = &server.Server{
 		Engine:           e,
-		Handler:          handler.Echo,
+		NewHandler:       handler.NewEcho,
 		HTTP:             http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "fz\n") }),
 		Subprotocols:     []string{"chat"},
 		Compression:      true,

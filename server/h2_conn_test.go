@@ -272,7 +272,7 @@ func TestMaxH2Connections(t *testing.T) {
 // past MaxH2Connections is closed after its TLS handshake and counted.
 func TestMaxH2ConnectionsOwnListener(t *testing.T) {
 	o := &acObserver{}
-	s := &server.Server{MaxH2Connections: 1, PingInterval: -1, Observer: o, Handler: handler.Echo}
+	s := &server.Server{MaxH2Connections: 1, PingInterval: -1, Observer: o, NewHandler: handler.NewEcho}
 	cert, pool := testutil.SelfSigned(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -182,7 +182,7 @@ func (c *rawH2) openStreams(n int) {
 func TestH2HostileSendNotHeld(t *testing.T) {
 	opened := make(chan handler.Conn, 1)
 	s := &server.Server{WriteTimeout: 2 * time.Second, PingInterval: -1,
-		Handler: func() handler.Handler { return openedNotifier{ch: opened} }}
+		NewHandler: func() handler.Handler { return openedNotifier{ch: opened} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
 	c.openStreams(1)
@@ -208,7 +208,7 @@ func (o openedNotifier) Opened(c handler.Conn) { o.ch <- c }
 // about CloseTimeout, not WriteTimeout per stream.
 func TestH2HostileShutdownStalledStreams(t *testing.T) {
 	s := &server.Server{WriteTimeout: 2 * time.Second, CloseTimeout: time.Second, PingInterval: -1,
-		Handler: func() handler.Handler { return handler.EchoHandler{} }}
+		NewHandler: func() handler.Handler { return handler.Echo{} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
 	c.openStreams(10)
@@ -247,7 +247,7 @@ func TestH2HostileShutdownStalledStreams(t *testing.T) {
 // dropped by the heartbeat in about 0.6 s beside 5 such streams.
 func TestH2HostileSweeperNotHeld(t *testing.T) {
 	s := &server.Server{WriteTimeout: 3 * time.Second, PingInterval: 300 * time.Millisecond, PongTimeout: 300 * time.Millisecond,
-		Handler: func() handler.Handler { return handler.EchoHandler{} }}
+		NewHandler: func() handler.Handler { return handler.Echo{} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
 	c.openStreams(5)
@@ -277,7 +277,7 @@ func TestH2HostileSweeperNotHeld(t *testing.T) {
 // WriteTimeout each.
 func TestH2HostileShutdownDeadline(t *testing.T) {
 	s := &server.Server{WriteTimeout: 2 * time.Second, PingInterval: -1,
-		Handler: func() handler.Handler { return handler.EchoHandler{} }}
+		NewHandler: func() handler.Handler { return handler.Echo{} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
 	c.openStreams(10)
@@ -293,7 +293,7 @@ func TestH2HostileShutdownDeadline(t *testing.T) {
 // TestH2HostileHandshakeStatuses: RFC 8441 handshakes a hostile client may
 // send, and the status each gets.
 func TestH2HostileHandshakeStatuses(t *testing.T) {
-	s := &server.Server{Handler: func() handler.Handler { return handler.EchoHandler{} }, PingInterval: -1}
+	s := &server.Server{NewHandler: func() handler.Handler { return handler.Echo{} }, PingInterval: -1}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 65535)
 	send := func(id uint32, fields ...string) string {
@@ -334,7 +334,7 @@ func TestH2HostileHandshakeStatuses(t *testing.T) {
 	}
 }
 
-type panicOpened struct{ handler.EchoHandler }
+type panicOpened struct{ handler.Echo }
 
 func (panicOpened) Opened(handler.Conn) { panic("boom") }
 
@@ -350,7 +350,7 @@ func TestH2HostilePanicsCostOneStream(t *testing.T) {
 			return server.Accepted{}, nil
 		},
 		Routes: map[string]handler.Factory{
-			"/ws":      func() handler.Handler { return handler.EchoHandler{} },
+			"/ws":      func() handler.Handler { return handler.Echo{} },
 			"/factory": func() handler.Handler { panic("factory") },
 			"/opened":  func() handler.Handler { return panicOpened{} },
 		}}
@@ -380,7 +380,7 @@ func TestH2HostilePanicsCostOneStream(t *testing.T) {
 func TestH2HostileWriteTimeoutIsNoProgress(t *testing.T) {
 	opened := make(chan handler.Conn, 1)
 	s := &server.Server{WriteTimeout: 2 * time.Second, PingInterval: -1,
-		Handler: func() handler.Handler { return openedNotifier{ch: opened} }}
+		NewHandler: func() handler.Handler { return openedNotifier{ch: opened} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 65535)
 	c.openStreams(1)
@@ -420,7 +420,7 @@ func TestH2HostileWriteTimeoutIsNoProgress(t *testing.T) {
 // returns.
 func TestH2HostileBroadcastNotHeld(t *testing.T) {
 	s := &server.Server{WriteTimeout: 2 * time.Second, PingInterval: -1,
-		Handler: func() handler.Handler { return handler.EchoHandler{} }}
+		NewHandler: func() handler.Handler { return handler.Echo{} }}
 	addr, pool := startH2(t, server.EngineNetpoll, s)
 	c := dialRawH2(t, addr, pool, 0)
 	c.openStreams(5)

@@ -53,7 +53,7 @@ func openH2(t *testing.T, c *testutil.H2Conn, path string, h http.Header) (*http
 // protoRecorder records the HTTP version each connection's request has (-1:
 // its Body is the stream's, which the connection alone may read).
 type protoRecorder struct {
-	handler.EchoHandler
+	handler.Echo
 	majors chan int
 }
 
@@ -69,7 +69,7 @@ func (p protoRecorder) Opened(c handler.Conn) {
 }
 
 // closer closes with the code a text message names ("close 4001").
-type closer struct{ handler.EchoHandler }
+type closer struct{ handler.Echo }
 
 func (closer) ReceivedMessage(c handler.Conn, m handler.Message) {
 	var code int
@@ -139,7 +139,7 @@ func TestH2Echo(t *testing.T) {
 func TestH2Handshake(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		s := &server.Server{
-			Routes:       map[string]handler.Factory{"/ws": handler.Echo},
+			Routes:       map[string]handler.Factory{"/ws": handler.NewEcho},
 			Subprotocols: []string{"chat.v2", "chat.v1"},
 			Compression:  true,
 		}
@@ -213,7 +213,7 @@ func TestH2SharedConnection(t *testing.T) {
 		t.Cleanup(func() { goleak.VerifyNone(t, opt) }) // runs last
 		o := &h2Observer{}
 		addrs := make(chan string, 10)
-		s := &server.Server{Observer: o, Handler: func() handler.Handler { return addrRecorder{addrs: addrs} }}
+		s := &server.Server{Observer: o, NewHandler: func() handler.Handler { return addrRecorder{addrs: addrs} }}
 		addr, pool := startH2(t, e, s)
 		hc := testutil.DialH2(t, addr, pool)
 		var cs []*rawClient
@@ -269,7 +269,7 @@ func TestH2Shutdown(t *testing.T) {
 		opt := goleak.IgnoreCurrent()
 		t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 		cert, pool := testutil.SelfSigned(t)
-		s := &server.Server{Engine: e, Handler: handler.Echo,
+		s := &server.Server{Engine: e, NewHandler: handler.NewEcho,
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}}
 		addr, errc := serveOwn(t, s)
 		hc := testutil.DialH2(t, addr, pool)
@@ -353,13 +353,13 @@ func TestH2HTTPHandler(t *testing.T) {
 // closedCodes is a handler that reports the code its connection closed
 // with; "flood" makes it send 16 MiB to a peer that reads none of it.
 type closedCodes struct {
-	handler.EchoHandler
+	handler.Echo
 	codes chan handler.CloseCode
 }
 
 func (h closedCodes) ReceivedMessage(c handler.Conn, m handler.Message) {
 	if string(m.Data) != "flood" {
-		h.EchoHandler.ReceivedMessage(c, m)
+		h.Echo.ReceivedMessage(c, m)
 		return
 	}
 	// From a goroutine of its own, as an application pushing data
@@ -387,7 +387,7 @@ func TestH2Hostile(t *testing.T) {
 			WriteTimeout:   300 * time.Millisecond,
 			MessageTimeout: 300 * time.Millisecond,
 			MaxWriteQueue:  64 << 20, // past what the flood queues: the write timeout is what ends it
-			Handler:        func() handler.Handler { return closedCodes{codes: codes} },
+			NewHandler:     func() handler.Handler { return closedCodes{codes: codes} },
 		}
 		addr, pool := startH2(t, e, s)
 		hc := testutil.DialH2(t, addr, pool)
@@ -471,7 +471,7 @@ func TestH2Heartbeat(t *testing.T) {
 			PingInterval: 100 * time.Millisecond,
 			PongTimeout:  200 * time.Millisecond,
 			Observer:     o,
-			Handler:      func() handler.Handler { return closedCodes{codes: codes} },
+			NewHandler:   func() handler.Handler { return closedCodes{codes: codes} },
 		}
 		addr, pool := startH2(t, e, s)
 		hc := testutil.DialH2(t, addr, pool)
@@ -494,7 +494,7 @@ func TestH2AcceptAndClose(t *testing.T) {
 		cert, pool := testutil.SelfSigned(t)
 		s := &server.Server{
 			Engine: e,
-			Handler: func() handler.Handler {
+			NewHandler: func() handler.Handler {
 				return &opener{f: func(c handler.Conn) { _ = c.SendText(fmt.Sprint(c.Data())) }}
 			},
 			Accept: func(r *http.Request) (server.Accepted, error) {
@@ -593,7 +593,7 @@ func TestH2ShutdownUnanswered(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 	cert, pool := testutil.SelfSigned(t)
-	s := &server.Server{Handler: handler.Echo, CloseTimeout: time.Minute,
+	s := &server.Server{NewHandler: handler.NewEcho, CloseTimeout: time.Minute,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}}
 	addr, errc := serveOwn(t, s)
 	hc := testutil.DialH2(t, addr, pool)
@@ -622,7 +622,7 @@ func TestH2ShutdownPlainRequest(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 	cert, pool := testutil.SelfSigned(t)
 	entered := make(chan struct{})
-	s := &server.Server{Handler: handler.Echo, CloseTimeout: 300 * time.Millisecond,
+	s := &server.Server{NewHandler: handler.NewEcho, CloseTimeout: 300 * time.Millisecond,
 		HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(entered)
 			<-r.Context().Done() // until the connection is closed

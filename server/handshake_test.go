@@ -64,7 +64,7 @@ func handshakeTargets(t *testing.T, e server.Engine, s func() *server.Server) ma
 func TestHandshake(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		targets := handshakeTargets(t, e, func() *server.Server {
-			return &server.Server{Handler: handler.Echo, OriginPatterns: []string{"*.example.com"}}
+			return &server.Server{NewHandler: handler.NewEcho, OriginPatterns: []string{"*.example.com"}}
 		})
 		for path, addr := range targets {
 			t.Run(path, func(t *testing.T) {
@@ -109,7 +109,7 @@ func TestSubprotocol(t *testing.T) {
 		targets := handshakeTargets(t, e, func() *server.Server {
 			return &server.Server{
 				Subprotocols: []string{"v2.chat", "v1.chat"},
-				Handler: func() handler.Handler {
+				NewHandler: func() handler.Handler {
 					return &opener{f: func(c handler.Conn) { chosen <- c.Subprotocol() }}
 				},
 			}
@@ -137,7 +137,7 @@ func TestSubprotocol(t *testing.T) {
 }
 
 type opener struct {
-	handler.EchoHandler
+	handler.Echo
 	f func(handler.Conn)
 }
 
@@ -170,7 +170,7 @@ func TestRequestInfo(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		got := make(chan string, 1)
 		targets := handshakeTargets(t, e, func() *server.Server {
-			return &server.Server{Handler: func() handler.Handler {
+			return &server.Server{NewHandler: func() handler.Handler {
 				return &opener{f: func(c handler.Conn) {
 					r := c.Request()
 					c.SetData(r.URL.Query().Get("room"))
@@ -193,7 +193,7 @@ func TestRequestInfo(t *testing.T) {
 func TestCheckOrigin(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		targets := handshakeTargets(t, e, func() *server.Server {
-			return &server.Server{Handler: handler.Echo, CheckOrigin: func(r *http.Request) bool {
+			return &server.Server{NewHandler: handler.NewEcho, CheckOrigin: func(r *http.Request) bool {
 				return r.Header.Get("Origin") == "https://trusted.example" && r.URL.Path == "/ws"
 			}}
 		})
@@ -223,7 +223,7 @@ func TestCheckOrigin(t *testing.T) {
 func TestUpgradeAfterPlainRequest(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "page") })
-		addr := start(t, e, &server.Server{Routes: map[string]handler.Factory{"/ws": handler.Echo}, HTTP: page})
+		addr := start(t, e, &server.Server{Routes: map[string]handler.Factory{"/ws": handler.NewEcho}, HTTP: page})
 		resp, c := rawRequest(t, addr, "GET / HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 200 || string(body) != "page" {

@@ -37,8 +37,8 @@ func forEngine(t *testing.T, f func(t *testing.T, e server.Engine)) {
 func start(t testing.TB, e server.Engine, s *server.Server) string {
 	t.Helper()
 	s.Engine = e
-	if s.Handler == nil && s.Routes == nil {
-		s.Handler = handler.Echo
+	if s.NewHandler == nil && s.Routes == nil {
+		s.NewHandler = handler.NewEcho
 	}
 	return testutil.Serve(t, s, nil)
 }

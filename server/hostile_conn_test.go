@@ -143,7 +143,7 @@ func TestHcOverflowDuringFlush(t *testing.T) {
 			s := &server.Server{
 				Observer:      obs,
 				MaxWriteQueue: 256 << 10, CloseTimeout: 5 * time.Second,
-				Handler: func() handler.Handler {
+				NewHandler: func() handler.Handler {
 					return &opener{f: func(c handler.Conn) {
 						go func() {
 							// An odd size, so the socket fills in
@@ -283,7 +283,7 @@ func TestHcMessageTimeout(t *testing.T) {
 				obs := &hcObserver{}
 				closed := make(chan [2]string, 1)
 				s := &server.Server{MessageTimeout: timeout, Observer: obs,
-					Handler: func() handler.Handler { return &recorder{closed: closed} }}
+					NewHandler: func() handler.Handler { return &recorder{closed: closed} }}
 				addr := start(t, e, s)
 				c := dial(t, addr, "/")
 				t0 := time.Now()
@@ -325,7 +325,7 @@ func TestHcMessageTimeout(t *testing.T) {
 			// answered although each callback outlasts the timeout.
 			obs := &hcObserver{}
 			addr := start(t, e, &server.Server{MessageTimeout: timeout, Observer: obs,
-				Handler: func() handler.Handler { return slowEcho{d: 3 * timeout} }})
+				NewHandler: func() handler.Handler { return slowEcho{d: 3 * timeout} }})
 			c := dial(t, addr, "/")
 			_, err := c.nc.Write(append(frame(true, 0, ws.OpText, []byte("one")), frame(true, 0, ws.OpText, []byte("two"))...))
 			if err != nil {
@@ -372,7 +372,7 @@ func TestHcWriteTimeout(t *testing.T) {
 		closed := make(chan [2]string, 1)
 		s := &server.Server{
 			WriteTimeout: 300 * time.Millisecond, MaxWriteQueue: 64 << 20, Observer: obs,
-			Handler: func() handler.Handler {
+			NewHandler: func() handler.Handler {
 				// 32 MiB: more than the socket buffers take, under
 				// the queue's bound.
 				return &hcSender{recorder: recorder{closed: closed}, n: 512, size: 64 << 10}
@@ -400,7 +400,7 @@ func TestHcFloodNoRead(t *testing.T) {
 		closed := make(chan [2]string, 1)
 		s := &server.Server{
 			MaxWriteQueue: 256 << 10, CloseTimeout: 3 * time.Second, WriteTimeout: time.Second,
-			Handler: func() handler.Handler { return &recorder{closed: closed} },
+			NewHandler: func() handler.Handler { return &recorder{closed: closed} },
 		}
 		addr := start(t, e, s)
 		c := dial(t, addr, "/")

@@ -68,7 +68,7 @@ func TestHfBombMemory(t *testing.T) {
 // context's error rather than nil after CloseTimeout.
 func TestHfShutdownWaitsForDeadline(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
-		s := &server.Server{CloseTimeout: 50 * time.Millisecond, Engine: e, Handler: handler.Echo}
+		s := &server.Server{CloseTimeout: 50 * time.Millisecond, Engine: e, NewHandler: handler.NewEcho}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ func hsExpect(t *testing.T, addr, req string, status int) {
 func TestHsHostileHeads(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		targets := handshakeTargets(t, e, func() *server.Server {
-			return &server.Server{Handler: handler.Echo, CheckOrigin: func(r *http.Request) bool {
+			return &server.Server{NewHandler: handler.NewEcho, CheckOrigin: func(r *http.Request) bool {
 				if r.Header.Get("X-Panic") != "" {
 					panic("CheckOrigin panicked on purpose")
 				}
@@ -71,7 +71,7 @@ func TestHsHostileHeads(t *testing.T) {
 func TestHsAllowedHosts(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		targets := handshakeTargets(t, e, func() *server.Server {
-			return &server.Server{Handler: handler.Echo, AllowedHosts: server.LoopbackHosts}
+			return &server.Server{NewHandler: handler.NewEcho, AllowedHosts: server.LoopbackHosts}
 		})
 		for path, addr := range targets {
 			t.Run(path, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestHsAllowedHosts(t *testing.T) {
 			})
 		}
 		// The plain-HTTP fallback (a demo page) too.
-		s := &server.Server{Handler: handler.Echo, AllowedHosts: server.LoopbackHosts, HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "page") })}
+		s := &server.Server{NewHandler: handler.NewEcho, AllowedHosts: server.LoopbackHosts, HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "page") })}
 		addr := start(t, e, s)
 		hsExpect(t, addr, "GET / HTTP/1.1\r\nHost: rebound.example\r\n\r\n", 403)
 		resp, c := rawRequest(t, addr, fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\n\r\n", addr))
@@ -100,7 +100,7 @@ func TestHsAllowedHosts(t *testing.T) {
 func TestHsExtensionFlood(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		targets := handshakeTargets(t, e, func() *server.Server {
-			return &server.Server{Handler: handler.Echo, Compression: true}
+			return &server.Server{NewHandler: handler.NewEcho, Compression: true}
 		})
 		addr := targets["http.Handler"]
 		req := upgradeRequest(addr, "/ws", strings.Repeat("Sec-WebSocket-Extensions: x\r\n", 36000))
@@ -114,7 +114,7 @@ func TestHsExtensionFlood(t *testing.T) {
 			t.Fatalf("%d bytes allocated for one request", n)
 		}
 		// The fallback server (a keep-alive upgrade after a plain request).
-		s := &server.Server{Handler: handler.Echo, HTTP: http.NotFoundHandler()}
+		s := &server.Server{NewHandler: handler.NewEcho, HTTP: http.NotFoundHandler()}
 		fa := start(t, e, s)
 		resp, c := rawRequest(t, fa, "GET /page HTTP/1.1\r\nHost: a\r\n\r\n"+upgradeRequest(fa, "/ws", strings.Repeat("Sec-WebSocket-Extensions: permessage-deflate\r\n", 36000)))
 		_, _ = io.Copy(io.Discard, resp.Body)

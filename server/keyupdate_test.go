@@ -273,7 +273,7 @@ func serveKeyUpdateTLS(t *testing.T, s *server.Server) (string, *x509.CertPool, 
 func serveKeyUpdateHandler(t *testing.T, s *server.Server) (string, *x509.CertPool, <-chan error) {
 	cert, pool := testutil.SelfSigned(t)
 	mux := http.NewServeMux()
-	mux.Handle("/ws", s.HTTPHandler(s.Handler))
+	mux.Handle("/ws", s.HTTPHandler(s.NewHandler))
 	hs := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}}
 	l := smallSendListener(t)
 	go func() { _ = hs.ServeTLS(l, "", "") }()
@@ -316,7 +316,7 @@ func attack(t *testing.T, e server.Engine, p keyUpdatePath, wt time.Duration) *a
 	a := &attacked{closed: make(chan [2]string, 1)}
 	a.s = &server.Server{
 		Engine: e, WriteTimeout: wt, PingInterval: -1,
-		Handler: func() handler.Handler { return &recorder{closed: a.closed} },
+		NewHandler: func() handler.Handler { return &recorder{closed: a.closed} },
 	}
 	var addr string
 	var pool *x509.CertPool
@@ -393,7 +393,7 @@ func TestTLSKeyUpdateFallbackClose(t *testing.T) {
 			forEngine(t, func(t *testing.T, e server.Engine) {
 				cert, pool := testutil.SelfSigned(t)
 				s := &server.Server{
-					Engine: e, WriteTimeout: time.Minute, Handler: handler.Echo,
+					Engine: e, WriteTimeout: time.Minute, NewHandler: handler.NewEcho,
 					TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
 					HTTP: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 						_, _ = io.Copy(io.Discard, r.Body)

@@ -22,7 +22,7 @@ func TestPerPathHandlers(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		ws4 := &server.Server{Engine: e}
 		mux := http.NewServeMux()
-		mux.Handle("/echo", ws4.HTTPHandler(handler.Echo))
+		mux.Handle("/echo", ws4.HTTPHandler(handler.NewEcho))
 		mux.Handle("/upper", ws4.HTTPHandler(func() handler.Handler { return upper{} }))
 		mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "plain") })
 		hs := httptest.NewServer(mux)
@@ -68,7 +68,7 @@ func (upper) ReceivedMessage(c handler.Conn, m handler.Message) {
 func TestShutdown(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-		s := &server.Server{Handler: handler.Echo}
+		s := &server.Server{NewHandler: handler.NewEcho}
 		addr := start(t, e, s)
 		var clients []*rawClient
 		for i := 0; i < 20; i++ {
@@ -108,7 +108,7 @@ func TestShutdown(t *testing.T) {
 func TestShutdownDeadline(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-		s := &server.Server{Handler: handler.Echo, CloseTimeout: time.Hour}
+		s := &server.Server{NewHandler: handler.NewEcho, CloseTimeout: time.Hour}
 		addr := start(t, e, s)
 		c := dial(t, addr, "/")
 		c.echoes("x")
@@ -127,7 +127,7 @@ func TestShutdownDeadline(t *testing.T) {
 // nobody else's.
 func TestPanic(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
-		addr := start(t, e, &server.Server{Handler: func() handler.Handler { return panicky{} }})
+		addr := start(t, e, &server.Server{NewHandler: func() handler.Handler { return panicky{} }})
 		bystander := dial(t, addr, "/")
 		c := dial(t, addr, "/")
 		c.send(ws.OpText, []byte("panic"))
@@ -143,7 +143,7 @@ func TestPanic(t *testing.T) {
 func TestFactoryPanic(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		routes := map[string]handler.Factory{
-			"/ws":    handler.Echo,
+			"/ws":    handler.NewEcho,
 			"/panic": func() handler.Handler { panic("no handler for you") },
 			"/nil":   func() handler.Handler { return nil },
 		}
@@ -176,13 +176,13 @@ func TestFactoryPanic(t *testing.T) {
 	})
 }
 
-type panicky struct{ handler.EchoHandler }
+type panicky struct{ handler.Echo }
 
 func (p panicky) ReceivedMessage(c handler.Conn, m handler.Message) {
 	if string(m.Data) == "panic" {
 		panic("boom")
 	}
-	p.EchoHandler.ReceivedMessage(c, m)
+	p.Echo.ReceivedMessage(c, m)
 }
 
 // TestHeartbeat: a silent peer is pinged, and dropped when it does not
@@ -192,7 +192,7 @@ func TestHeartbeat(t *testing.T) {
 		closed := make(chan [2]string, 2)
 		addr := start(t, e, &server.Server{
 			PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond,
-			Handler: func() handler.Handler { return &recorder{closed: closed} },
+			NewHandler: func() handler.Handler { return &recorder{closed: closed} },
 		})
 		c := dial(t, addr, "/")
 		// Answer three pings: the connection stays.
@@ -232,7 +232,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestServerClose(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		errs := make(chan error, 3)
-		addr := start(t, e, &server.Server{Handler: func() handler.Handler {
+		addr := start(t, e, &server.Server{NewHandler: func() handler.Handler {
 			return &opener{f: func(c handler.Conn) {
 				errs <- c.Close(4002, "going")
 				errs <- c.Close(4003, "again") // idempotent: nil, nothing sent
@@ -255,7 +255,7 @@ func TestServerClose(t *testing.T) {
 func TestCloseInvalidCode(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		errs := make(chan error, 4)
-		addr := start(t, e, &server.Server{Handler: func() handler.Handler {
+		addr := start(t, e, &server.Server{NewHandler: func() handler.Handler {
 			return &opener{f: func(c handler.Conn) {
 				for _, code := range []handler.CloseCode{handler.CloseNoStatus, handler.CloseAbnormal, handler.CloseTLSHandshake, 999} {
 					errs <- c.Close(code, "")

@@ -134,7 +134,7 @@ func TestMaxConnections(t *testing.T) {
 
 		t.Run("http-handler", func(t *testing.T) {
 			o := &acObserver{}
-			s := &server.Server{Engine: e, MaxConnections: 1, Observer: o, Handler: handler.Echo}
+			s := &server.Server{Engine: e, MaxConnections: 1, Observer: o, NewHandler: handler.NewEcho}
 			hs := httptest.NewServer(s)
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

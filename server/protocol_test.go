@@ -128,7 +128,7 @@ func TestProtocolErrors(t *testing.T) {
 func TestCloseHandshake(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		closed := make(chan [2]string, 10)
-		addr := start(t, e, &server.Server{Handler: func() handler.Handler {
+		addr := start(t, e, &server.Server{NewHandler: func() handler.Handler {
 			return &recorder{closed: closed}
 		}})
 		for _, code := range []uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
@@ -165,7 +165,7 @@ func TestCloseHandshake(t *testing.T) {
 
 // recorder reports Closed calls.
 type recorder struct {
-	handler.EchoHandler
+	handler.Echo
 	closed chan [2]string
 }
 

@@ -21,7 +21,7 @@ import (
 // closeOnRequest echoes, and closes with the code the realclients scripts
 // ask for when they send ServerCloseMessage. It reports Closed calls.
 type closeOnRequest struct {
-	handler.EchoHandler
+	handler.Echo
 	closed chan [2]string
 }
 
@@ -30,7 +30,7 @@ func (h *closeOnRequest) ReceivedMessage(c handler.Conn, m handler.Message) {
 		_ = c.Close(realclients.ServerCloseCode, realclients.ServerCloseReason)
 		return
 	}
-	h.EchoHandler.ReceivedMessage(c, m)
+	h.Echo.ReceivedMessage(c, m)
 }
 
 func (h *closeOnRequest) Closed(_ handler.Conn, code handler.CloseCode, reason string) {

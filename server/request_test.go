@@ -71,7 +71,7 @@ func TestRequestAfterOpened(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		const token = "X-Token: t1"
 		newServer := func(closed chan string) *server.Server {
-			return &server.Server{Engine: e, Handler: func() handler.Handler { return requestTeller{closed: closed} }}
+			return &server.Server{Engine: e, NewHandler: func() handler.Handler { return requestTeller{closed: closed} }}
 		}
 		for _, p := range []struct {
 			name string
@@ -92,7 +92,7 @@ func TestRequestAfterOpened(t *testing.T) {
 			}, "GET /ws room=r1 token=t1 value= tls=false remote=true"},
 			{"HTTPHandler on a mux", func(t *testing.T, s *server.Server) *rawClient {
 				mux := http.NewServeMux()
-				mux.Handle("/rooms/{room}", s.HTTPHandler(s.Handler))
+				mux.Handle("/rooms/{room}", s.HTTPHandler(s.NewHandler))
 				return dial(t, serveHTTP(t, s, mux), "/rooms/r1?room=r1", token)
 			}, "GET /rooms/r1 room=r1 token=t1 value=r1 tls=false remote=true"},
 			{"HTTP/2 stream", func(t *testing.T, s *server.Server) *rawClient {
@@ -118,7 +118,7 @@ func TestRequestAfterOpened(t *testing.T) {
 }
 
 // requestLater reads the request only after Opened.
-type requestLater struct{ handler.EchoHandler }
+type requestLater struct{ handler.Echo }
 
 func (requestLater) ReceivedMessage(c handler.Conn, m handler.Message) {
 	_ = c.SendText(c.Request().URL.Path)
@@ -131,7 +131,7 @@ func (requestLater) ReceivedMessage(c handler.Conn, m handler.Message) {
 func TestDropRequest(t *testing.T) {
 	forAcPath(t, func(t *testing.T, serve func(*server.Server) string) {
 		logged := make(chan string, 1)
-		s := &server.Server{DropRequest: true, Handler: func() handler.Handler { return requestLater{} },
+		s := &server.Server{DropRequest: true, NewHandler: func() handler.Handler { return requestLater{} },
 			Logger: slog.New(slog.NewTextHandler(&matchWriter{want: handler.ErrRequestDropped.Error(), c: logged}, nil))}
 		c := dial(t, serve(s), "/ws")
 		c.send(ws.OpText, []byte("path?"))
@@ -174,7 +174,7 @@ func TestRequestHeadBound(t *testing.T) {
 		dial(t, addr, "/ws", "X-Big: "+strings.Repeat("b", 7<<10)).closeNormally()
 	})
 	forEngine(t, func(t *testing.T, e server.Engine) {
-		s := &server.Server{Engine: e, DropRequest: true, Handler: handler.Echo}
+		s := &server.Server{Engine: e, DropRequest: true, NewHandler: handler.NewEcho}
 		c := dial(t, serveHTTP(t, s, s), "/ws", big)
 		c.echoes("kept nothing")
 		c.closeNormally()

@@ -58,7 +58,7 @@ const (
 // A Server serves WebSocket connections. Like net/http.Server it is its own
 // configuration: set the fields, then call ListenAndServe or Serve, or mount
 // it (or HTTPHandler) on an http.ServeMux. Fields must not be changed once it
-// serves. The zero value serves nothing until Handler or Routes is set.
+// serves. The zero value serves nothing until NewHandler or Routes is set.
 //
 // Every size, count and duration among the fields follows one convention:
 // zero means the default its documentation gives (the Default constants),
@@ -70,11 +70,11 @@ type Server struct {
 	// interface), as for net/http. Port 0 lets the system choose one:
 	// Listen returns the listener, whose Addr tells which.
 	Addr string
-	// Handler makes the handler of each connection, for every path that
+	// NewHandler makes the handler of each connection, for every path that
 	// Routes does not name.
-	Handler handler.Factory
+	NewHandler handler.Factory
 	// Routes maps exact request paths to handler factories (ws4py's
-	// per-path handler classes). A path with no route and no Handler gets
+	// per-path handler classes). A path with no route and no NewHandler gets
 	// 404.
 	Routes map[string]handler.Factory
 	// HTTP, if set, serves the requests on the standalone listener that
@@ -133,7 +133,7 @@ type Server struct {
 	// 101, on every path (standalone or http.Handler, either engine):
 	// where applications authenticate (a token in a header, a cookie or
 	// the query). It sees only handshakes that passed the protocol, Host
-	// and Origin checks and that Routes, Handler or HTTPHandler route to
+	// and Origin checks and that Routes, NewHandler or HTTPHandler route to
 	// a handler. It accepts with a nil error (Accepted may pick the
 	// handler and the subprotocol, and give the connection's Data), or
 	// refuses: a *Refusal error is answered with its status, header and
@@ -550,7 +550,7 @@ func (s *Server) route(path string) (f handler.Factory, named bool) {
 	if f, ok := s.Routes[path]; ok {
 		return f, true
 	}
-	return s.Handler, false
+	return s.NewHandler, false
 }
 
 // Len returns the number of open WebSocket connections.

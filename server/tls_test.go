@@ -285,7 +285,7 @@ func TestTLSWriteQueueBound(t *testing.T) {
 		s := &server.Server{
 			MaxWriteQueue: 1 << 20, WriteQueueCloseCode: handler.CloseTryAgainLater,
 			WriteTimeout: time.Hour, CloseTimeout: 200 * time.Millisecond,
-			Handler: func() handler.Handler { return &recorder{closed: closed} },
+			NewHandler: func() handler.Handler { return &recorder{closed: closed} },
 		}
 		addr, pool := startTLS(t, e, s)
 		c, hc := dialTLS(t, addr, pool) // and it stops reading
@@ -314,7 +314,7 @@ func TestTLSWriteQueueBound(t *testing.T) {
 func TestTLSShutdown(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		cert, pool := testutil.SelfSigned(t)
-		s := &server.Server{Engine: e, Handler: handler.Echo, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+		s := &server.Server{Engine: e, NewHandler: handler.NewEcho, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 		addr, errc := serveOwn(t, s)
 		c, _ := dialTLS(t, addr, pool)
 		c.echoes("hi")
@@ -394,7 +394,7 @@ func TestTLSShutdownDropNotCounted(t *testing.T) {
 func TestTLSAddr(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		h := &addrKeeper{closed: make(chan [2]string, 1)}
-		addr, pool := startTLS(t, e, &server.Server{Handler: func() handler.Handler { return h }})
+		addr, pool := startTLS(t, e, &server.Server{NewHandler: func() handler.Handler { return h }})
 		c, hc := dialTLS(t, addr, pool)
 		want := [2]string{hc.LocalAddr().String(), addr}
 		c.echoes("x")

@@ -36,7 +36,7 @@ func (r Room) ReceivedMessage(c handler.Conn, m handler.Message) {
 // connection. An application publishes from anywhere too.
 func ExampleServer_Publish() {
 	srv := &server.Server{}
-	srv.Handler = func() handler.Handler { return Room{srv: srv} }
+	srv.NewHandler = func() handler.Handler { return Room{srv: srv} }
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
@@ -70,7 +70,7 @@ func ExampleServer_Publish() {
 // send it to one connection.
 func ExamplePrepare() {
 	srv := &server.Server{}
-	srv.Handler = func() handler.Handler {
+	srv.NewHandler = func() handler.Handler {
 		return &opener{f: func(c handler.Conn) {
 			_ = srv.Subscribe(c, "ticks")
 			_ = c.SendText("subscribed")
@@ -123,7 +123,7 @@ func (p *Producer) produce(c handler.Conn) {
 // the handler's Drained is called when it has caught up.
 func ExampleServer_BufferedAmount() {
 	srv := &server.Server{}
-	srv.Handler = func() handler.Handler { return &Producer{srv: srv} }
+	srv.NewHandler = func() handler.Handler { return &Producer{srv: srv} }
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

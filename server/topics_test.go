@@ -66,7 +66,7 @@ func (h topicHandler) Closed(_ handler.Conn, code handler.CloseCode, _ string) {
 // connection's end arrives on the channel.
 func topicServer(s *server.Server) <-chan handler.CloseCode {
 	closed := make(chan handler.CloseCode, 10000)
-	s.Handler = func() handler.Handler { return topicHandler{s: s, closed: closed} }
+	s.NewHandler = func() handler.Handler { return topicHandler{s: s, closed: closed} }
 	return closed
 }
 
@@ -246,7 +246,7 @@ func TestPublishRaces(t *testing.T) {
 func TestTopicErrors(t *testing.T) {
 	s := &server.Server{MaxSubscriptions: 3, MaxTotalSubscriptions: 5, MaxMessageSize: 1000}
 	conns := make(chan handler.Conn, 2)
-	s.Handler = func() handler.Handler { return &opener{f: func(c handler.Conn) { conns <- c }} }
+	s.NewHandler = func() handler.Handler { return &opener{f: func(c handler.Conn) { conns <- c }} }
 	addr := start(t, server.EngineNetpoll, s)
 	dial(t, addr, "/")
 	dial(t, addr, "/")
@@ -276,7 +276,7 @@ func TestTopicErrors(t *testing.T) {
 	}
 	other := &server.Server{}
 	otherConns := make(chan handler.Conn, 1)
-	other.Handler = func() handler.Handler { return &opener{f: func(c handler.Conn) { otherConns <- c }} }
+	other.NewHandler = func() handler.Handler { return &opener{f: func(c handler.Conn) { otherConns <- c }} }
 	dial(t, start(t, server.EngineNetpoll, other), "/")
 	for _, c := range []handler.Conn{<-otherConns, nil} {
 		if err := s.Subscribe(c, "t"); !errors.Is(err, server.ErrUnknownConn) {
@@ -430,7 +430,7 @@ func TestBufferedAmountDrained(t *testing.T) {
 	forEngine(t, func(t *testing.T, e server.Engine) {
 		s := &server.Server{MaxWriteQueue: 256 << 10, WriteTimeout: 30 * time.Second}
 		h := drainHandler{s: s, conns: make(chan handler.Conn, 1), drained: make(chan int, 100)}
-		s.Handler = func() handler.Handler { return h }
+		s.NewHandler = func() handler.Handler { return h }
 		addr := start(t, e, s)
 		c := dial(t, addr, "/")
 		sc := <-h.conns

@@ -83,7 +83,7 @@ func (s *Server) decideHead(raw []byte, p peer, state *tls.ConnectionState) deci
 	if !ok {
 		return refuse(maxConnections())
 	}
-	return decision{response: handshake.AppendResponse(nil, res), factory: a.Handler, place: place, res: res, data: a.Data, req: req}
+	return decision{response: handshake.AppendResponse(nil, res), factory: a.NewHandler, place: place, res: res, data: a.Data, req: req}
 }
 
 // maxConnRetryAfter is the Retry-After of a handshake refused because the
@@ -110,7 +110,7 @@ func (s *Server) plainHTTP(path string, wantsWS bool) bool {
 }
 
 // ServeHTTP upgrades r to a WebSocket connection run by the handler that
-// Routes or Handler give for r's path, so a Server can be mounted on any mux.
+// Routes or NewHandler give for r's path, so a Server can be mounted on any mux.
 // Over HTTP/2, r is an RFC 8441 extended CONNECT and the connection runs on
 // its stream, on this goroutine, until it ends (see the README's "WebSocket
 // over HTTP/2" for what the embedding http.Server must allow).
@@ -193,7 +193,7 @@ func (s *Server) upgradeHTTP(w http.ResponseWriter, r *http.Request, f handler.F
 	// double the memory of a large header for the connection's start).
 	req := r.WithContext(contextWithoutCancel(r))
 	mk := func(tr wsconn.Transport) *wsconn.Conn {
-		return s.newConn(tr, a.Handler, p, res, a.Data, wsconn.Request{Req: req, Fields: fields})
+		return s.newConn(tr, a.NewHandler, p, res, a.Data, wsconn.Request{Req: req, Fields: fields})
 	}
 	if handshake.OverHTTP2(r) {
 		// The body is the stream: nobody but the connection reads it.

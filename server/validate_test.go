@@ -23,13 +23,13 @@ import (
 // (field, the value or entry refused, what is wanted); every size, count
 // and duration is valid at zero and negative alike (the default, no limit).
 func TestValidate(t *testing.T) {
-	echo := map[string]handler.Factory{"/ws": handler.Echo}
+	echo := map[string]handler.Factory{"/ws": handler.NewEcho}
 	for _, c := range []struct {
 		s            *server.Server
 		field, value string
 	}{
 		{&server.Server{Engine: "epoll"}, "Engine", "epoll"},
-		{&server.Server{Routes: map[string]handler.Factory{"/ok": handler.Echo, "ws": handler.Echo}}, "Routes", "ws"},
+		{&server.Server{Routes: map[string]handler.Factory{"/ok": handler.NewEcho, "ws": handler.NewEcho}}, "Routes", "ws"},
 		{&server.Server{Routes: map[string]handler.Factory{"/ws": nil}}, "Routes", "/ws"},
 		{&server.Server{Subprotocols: []string{"chat.v1", "chat v2"}}, "Subprotocols", "chat v2"},
 		{&server.Server{Subprotocols: []string{""}}, "Subprotocols", ""},
@@ -83,10 +83,10 @@ func TestInvalidRefused(t *testing.T) {
 	var logs testutil.Buffer
 	bad := func() *server.Server {
 		return &server.Server{
-			Addr:    "127.0.0.1:0",
-			Routes:  map[string]handler.Factory{"ws": handler.Echo},
-			Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
-			Handler: handler.Echo,
+			Addr:       "127.0.0.1:0",
+			Routes:     map[string]handler.Factory{"ws": handler.NewEcho},
+			Logger:     slog.New(slog.NewTextHandler(&logs, nil)),
+			NewHandler: handler.NewEcho,
 		}
 	}
 	var ce *server.ConfigError
@@ -125,7 +125,7 @@ func TestInvalidRefused(t *testing.T) {
 // TestEmptyAddr: an empty Addr is ":http", as for net/http: port 80 (or,
 // where that cannot be bound, an error about it), never a random port.
 func TestEmptyAddr(t *testing.T) {
-	l, err := (&server.Server{Handler: handler.Echo}).Listen()
+	l, err := (&server.Server{NewHandler: handler.NewEcho}).Listen()
 	if err != nil {
 		if !strings.Contains(err.Error(), ":http") {
 			t.Fatalf("Listen with an empty Addr: %v, want an error about :http", err)
@@ -152,7 +152,7 @@ func TestServeLogsAddress(t *testing.T) {
 		{server.EngineNetpoll, true, "scheme=wss engine=netpoll"},
 	} {
 		var logs testutil.Buffer
-		s := &server.Server{Engine: c.engine, Handler: handler.Echo, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+		s := &server.Server{Engine: c.engine, NewHandler: handler.NewEcho, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 		scheme := "ws://"
 		if c.tls {
 			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}

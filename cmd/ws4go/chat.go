@@ -48,5 +48,5 @@ func chatHandler(broker string, log *slog.Logger, obs observe.Observer) (f handl
 			}
 		}
 	}
-	return chat.New(opts).Handler, stop, nil
+	return chat.New(opts).NewHandler, stop, nil
 }

@@ -70,7 +70,7 @@ type built struct {
 var handlers = map[string]handlerDef{
 	"echo": {
 		summary: "sends every message back (the demo page at / talks to it)",
-		build:   func(handlerEnv) (built, error) { return built{factory: handler.Echo}, nil },
+		build:   func(handlerEnv) (built, error) { return built{factory: handler.NewEcho}, nil },
 	},
 }
 
@@ -284,7 +284,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv.AllowedHosts = allowedHosts(f.allowedHosts, f.addr)
 	srv.Subprotocols = splitList(f.subprotocols)
 	// Checked with the path; the handler's factory replaces it once built.
-	srv.Routes = map[string]handler.Factory{f.path: handler.Echo}
+	srv.Routes = map[string]handler.Factory{f.path: handler.NewEcho}
 	if line := f.check(fs, owner); line != "" {
 		return usageErr(line)
 	}

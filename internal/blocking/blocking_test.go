@@ -316,7 +316,7 @@ func TestTLSCloseDoesNotWait(t *testing.T) {
 func TestHTTP2IdleStream(t *testing.T) {
 	const wt = 200 * time.Millisecond
 	cert, pool := testutil.SelfSigned(t)
-	s := &server.Server{Handler: handler.Echo,
+	s := &server.Server{NewHandler: handler.NewEcho,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}}
 	addr := testutil.Serve(t, s, nil)
 	hc := testutil.DialH2(t, addr, pool)
