@@ -7,11 +7,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,8 +17,6 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
-
-	"github.com/ws4go/ws4go/internal/h2stream"
 )
 
 // tlsClient is the load generator of the wss:// scenarios: Go's crypto/tls
@@ -59,40 +54,7 @@ type tlsClient struct {
 	streams   atomic.Int64 // streams asked for so far
 }
 
-// h2Conn is one TLS connection of a tlsClient in HTTP/2 mode, opened by
-// the first stream that needs it.
-type h2Conn struct {
-	ready chan struct{} // closed once dialled
-	tc    *tls.Conn
-	cc    *http2.ClientConn
-	err   error
-}
-
 var _ loadClient = (*tlsClient)(nil)
-
-// tlsConn is one open WebSocket of a tlsClient: a *tls.Conn of its own,
-// or an HTTP/2 stream (an *h2stream.Conn read through an aheadConn).
-type tlsConn struct {
-	nc  net.Conn
-	fr  frameReader
-	buf []byte
-	// Filled by the frameHandler methods as fr parses.
-	gotMsg   bool
-	head     [stampSize]byte
-	gotClose bool
-	dead     bool // the connection failed or the server closed it
-}
-
-func (c *tlsConn) message(_ byte, head []byte, _ int64) {
-	c.gotMsg = true
-	copy(c.head[:], head)
-}
-
-func (c *tlsConn) control(op byte, _ []byte) {
-	if op == opClose {
-		c.gotClose = true
-	}
-}
 
 // newTLSClient makes the wss:// load generator for target (whose
 // certificate it does not verify: it measures, it does not test); with
@@ -180,211 +142,6 @@ func (c *tlsClient) dialTLS(ctx context.Context) (*tls.Conn, error) {
 		c.state.CompareAndSwap(nil, &st)
 	}
 	return tc, nil
-}
-
-// h2Conn returns TLS connection i, which the first stream that needs it
-// dials (a failed dial is retried by the next).
-func (c *tlsClient) h2Conn(ctx context.Context, i int) (*h2Conn, error) {
-	c.h2mu.Lock()
-	for len(c.h2conns) <= i {
-		c.h2conns = append(c.h2conns, nil)
-	}
-	hc := c.h2conns[i]
-	mine := hc == nil
-	if mine {
-		hc = &h2Conn{ready: make(chan struct{})}
-		c.h2conns[i] = hc
-	}
-	c.h2mu.Unlock()
-	if mine {
-		hc.tc, hc.err = c.dialTLS(ctx)
-		if hc.err == nil {
-			if hc.cc, hc.err = c.h2tr.NewClientConn(hc.tc); hc.err != nil {
-				drop(hc.tc)
-			}
-		}
-		if hc.err != nil {
-			c.h2mu.Lock()
-			c.h2conns[i] = nil
-			c.h2mu.Unlock()
-		}
-		close(hc.ready)
-	}
-	select {
-	case <-hc.ready:
-		return hc, hc.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// openStream opens a WebSocket as the next stream (RFC 8441).
-func (c *tlsClient) openStream(ctx context.Context) (*tlsConn, error) {
-	hc, err := c.h2Conn(ctx, int(c.streams.Add(1)-1)/c.h2Streams)
-	if err != nil {
-		return nil, err
-	}
-	resp, sc, err := h2stream.Open(ctx, hc.cc, c.h2URL, c.target.Addr, http.Header{"Sec-Websocket-Version": {"13"}})
-	if err != nil {
-		return nil, err
-	}
-	if sc == nil {
-		resp.Body.Close()
-		return nil, fmt.Errorf("handshake: %s", resp.Status)
-	}
-	return &tlsConn{nc: newAheadConn(sc), buf: make([]byte, 4096)}, nil
-}
-
-// aheadConn reads an HTTP/2 stream ahead in a goroutine of its own, so
-// that a read deadline that passes fails that read alone, as on a TCP
-// connection. The stream's own deadline resets it (h2stream.Conn), which
-// the idle check, a read that times out at once, must not do; and a check
-// that sent something (a ping) would grow the server's state for the
-// stream (its goroutine's stack: about 12 KiB more RSS per idle WebSocket
-// when tried).
-type aheadConn struct {
-	net.Conn // the stream: writes, write deadline
-	got      chan aheadRead
-	free     chan []byte
-	done     chan struct{}
-	once     sync.Once
-	mu       sync.Mutex
-	rdl      time.Time // read deadline
-	cur      aheadRead // being read (by one goroutine at a time)
-}
-
-type aheadRead struct {
-	b, buf []byte // b: what is left of the bytes read into buf
-	err    error
-}
-
-func newAheadConn(c net.Conn) *aheadConn {
-	// Two buffers: one being read into while the other is consumed.
-	a := &aheadConn{Conn: c, got: make(chan aheadRead, 2), free: make(chan []byte, 2), done: make(chan struct{})}
-	a.free <- make([]byte, 4096)
-	a.free <- make([]byte, 4096)
-	go a.readAhead()
-	return a
-}
-
-func (a *aheadConn) readAhead() {
-	for {
-		var buf []byte
-		select {
-		case buf = <-a.free:
-		case <-a.done:
-			return
-		}
-		n, err := a.Conn.Read(buf)
-		a.got <- aheadRead{b: buf[:n], buf: buf, err: err} // room for every buffer: never blocks
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (a *aheadConn) Read(p []byte) (int, error) {
-	if len(a.cur.b) == 0 && a.cur.err == nil {
-		if a.cur.buf != nil {
-			a.free <- a.cur.buf
-			a.cur.buf = nil
-		}
-		a.mu.Lock()
-		dl := a.rdl
-		a.mu.Unlock()
-		var timeout <-chan time.Time
-		if !dl.IsZero() {
-			d := time.Until(dl)
-			if d <= 0 {
-				return 0, os.ErrDeadlineExceeded
-			}
-			t := time.NewTimer(d)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case a.cur = <-a.got:
-		case <-timeout:
-			return 0, os.ErrDeadlineExceeded
-		}
-	}
-	n := copy(p, a.cur.b)
-	a.cur.b = a.cur.b[n:]
-	if len(a.cur.b) == 0 {
-		return n, a.cur.err
-	}
-	return n, nil
-}
-
-// SetDeadline sets the read deadline here and the write deadline on the
-// stream.
-func (a *aheadConn) SetDeadline(t time.Time) error {
-	_ = a.SetReadDeadline(t)
-	return a.Conn.SetWriteDeadline(t)
-}
-
-func (a *aheadConn) SetReadDeadline(t time.Time) error {
-	a.mu.Lock()
-	a.rdl = t
-	a.mu.Unlock()
-	return nil
-}
-
-// Close resets the stream and ends the reading goroutine.
-func (a *aheadConn) Close() error {
-	a.once.Do(func() { close(a.done) })
-	return a.Conn.Close()
-}
-
-// tcpConns is the number of TLS connections the HTTP/2 streams run on.
-func (c *tlsClient) tcpConns() int {
-	c.h2mu.Lock()
-	defer c.h2mu.Unlock()
-	n := 0
-	for _, hc := range c.h2conns {
-		if hc != nil && hc.cc != nil {
-			n++
-		}
-	}
-	return n
-}
-
-func (c *tlsClient) upgrade(ctx context.Context, conn *tlsConn) error {
-	tc := conn.nc
-	if dl, ok := ctx.Deadline(); ok {
-		_ = tc.SetDeadline(dl)
-		defer tc.SetDeadline(time.Time{})
-	}
-	if _, err := tc.Write(c.hsReq); err != nil {
-		return err
-	}
-	var resp []byte
-	for {
-		n, err := tc.Read(conn.buf)
-		if err != nil {
-			return fmt.Errorf("handshake: %w", err)
-		}
-		resp = append(resp, conn.buf[:n]...)
-		end, err := parseHandshakeResponse(resp)
-		if err != nil {
-			return err
-		}
-		if end > 0 {
-			return conn.fr.feed(resp[end:], conn)
-		}
-	}
-}
-
-// drop closes a connection with a reset, leaving no TIME_WAIT behind (as
-// the epoll generator does); an HTTP/2 stream is reset (RST_STREAM).
-func drop(nc net.Conn) {
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	if t, ok := nc.(*net.TCPConn); ok {
-		_ = t.SetLinger(0)
-	}
-	_ = nc.Close()
 }
 
 // Connect opens spec.Conns connections, at most spec.MaxPending at once,
@@ -576,101 +333,6 @@ func (c *tlsClient) Run(ctx context.Context, spec runSpec) (runResult, error) {
 	out.From, out.End = from.UnixNano(), end.UnixNano()
 	out.CPU = selfCPU() - cpu0
 	return out, ctx.Err()
-}
-
-// alive reports whether the server has closed the connection, with a read
-// that times out at once if it has not (a read timeout leaves a tls.Conn,
-// and an HTTP/2 stream read through an aheadConn, usable).
-func (c *tlsConn) alive() error {
-	_ = c.nc.SetReadDeadline(time.Now().Add(time.Millisecond))
-	defer c.nc.SetReadDeadline(time.Time{})
-	for {
-		n, err := c.nc.Read(c.buf)
-		if err == nil {
-			err = c.fr.feed(c.buf[:n], c)
-		}
-		var ne net.Error
-		switch {
-		case errors.As(err, &ne) && ne.Timeout():
-			return nil
-		case err != nil:
-			c.dead = true
-			return err
-		case c.gotClose:
-			c.dead = true
-			return errors.New("server sent a close frame")
-		}
-	}
-}
-
-// echoLoop sends size-byte messages and reads their echoes, one at a time,
-// until end, counting and timing those answered between from and end.
-func (c *tlsConn) echoLoop(ctx context.Context, size int, from, end time.Time, h *hdrhistogram.Histogram) (int64, error) {
-	var recv int64
-	// A write deadline left behind would reset an HTTP/2 stream later.
-	defer c.nc.SetDeadline(time.Time{})
-	payload := make([]byte, size)
-	var frame []byte
-	for seq := uint64(0); ctx.Err() == nil; seq++ {
-		now := time.Now()
-		if !now.Before(end) {
-			return recv, nil
-		}
-		putStamp(payload, now.UnixNano(), seq)
-		frame = appendClientFrame(frame[:0], opBinary, payload, maskKey())
-		_ = c.nc.SetDeadline(now.Add(10 * time.Second))
-		if _, err := c.nc.Write(frame); err != nil {
-			c.dead = true
-			return recv, err
-		}
-		c.gotMsg = false
-		for !c.gotMsg {
-			n, err := c.nc.Read(c.buf)
-			if err == nil {
-				err = c.fr.feed(c.buf[:n], c)
-			}
-			if err == nil && c.gotClose {
-				err = errors.New("server sent a close frame")
-			}
-			if err != nil {
-				c.dead = true
-				return recv, err
-			}
-		}
-		if done := time.Now(); !now.Before(from) && !done.After(end) {
-			ts, _ := readStamp(c.head[:])
-			recordUS(h, done.UnixNano()-ts)
-			recv++
-		}
-	}
-	return recv, nil
-}
-
-// closeHandshake sends a close frame, waits for the server's (or its
-// end of the connection) and drops the connection.
-func (c *tlsConn) closeHandshake() error {
-	defer drop(c.nc)
-	_ = c.nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.nc.Write(appendClientFrame(nil, opClose, []byte{0x03, 0xe8}, maskKey())); err != nil {
-		return err
-	}
-	for !c.gotClose {
-		n, err := c.nc.Read(c.buf)
-		if err != nil {
-			return nil // the server closed the connection after its close frame
-		}
-		if err := c.fr.feed(c.buf[:n], c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func maskKey() [4]byte {
-	var k [4]byte
-	v := rand.Uint32()
-	k[0], k[1], k[2], k[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-	return k
 }
 
 // Close drops every connection: in HTTP/2 mode, the TLS connections
