@@ -116,7 +116,8 @@ clean:
 
 # The adversarial load suite (internal/adversary): runs the ws4go binary on
 # both engines and attacks it; each scenario's figures are on a line that
-# starts with "adversary:".
+# starts with "adversary:". It is a slow suite: without WS4GOTEST_SLOW it
+# skips itself.
 .PHONY: adversary
 adversary:
-	$(GO) test -count=1 -v -timeout 10m ./internal/adversary
+	WS4GOTEST_SLOW=1 $(GO) test -count=1 -v -timeout 10m ./internal/adversary

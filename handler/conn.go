@@ -81,8 +81,8 @@ type Conn interface {
 	// new one from those bytes (microseconds, and garbage of a few times
 	// their size), so a handler that needs a field on every message reads
 	// it in Opened and keeps it (SetData). After Opened, the request's
-	// Context is not the upgrade's: use Conn.Context. The README's memory
-	// budget says what keeping it costs an idle connection.
+	// Context is not the upgrade's: use Conn.Context. docs/budgets.md says
+	// what keeping it costs an idle connection.
 	//
 	// A server whose DropRequest is set keeps nothing of it after Opened,
 	// and Request then panics with ErrRequestDropped.

@@ -18,7 +18,7 @@
 //		_ = c.SendText(strings.ToUpper(string(m.Data)))
 //	}
 //
-//	srv := &server.Server{Handler: func() handler.Handler { return Shout{} }}
+//	srv := &server.Server{NewHandler: func() handler.Handler { return Shout{} }}
 //
 // # Concurrency and ownership
 //

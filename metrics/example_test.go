@@ -30,7 +30,7 @@ func ExampleNew() {
 		panic(err)
 	}
 	srv := &server.Server{NewHandler: handler.NewEcho, Observer: m}
-	m.Watch(srv) // the netpoll engine's worker gauges
+	m.Watch(srv) // the gauges read from srv.Stats()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

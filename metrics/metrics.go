@@ -4,8 +4,8 @@
 //
 //	m, err := metrics.New(prometheus.DefaultRegisterer, nil)
 //	if err != nil { ... }
-//	srv := &server.Server{Handler: handler.Echo, Observer: m}
-//	m.Watch(srv) // the netpoll engine's worker gauges
+//	srv := &server.Server{NewHandler: handler.NewEcho, Observer: m}
+//	m.Watch(srv) // the gauges read from srv.Stats()
 //	http.Handle("/metrics", promhttp.Handler())
 //
 // The metrics (all with the prefix ws4go_, base units, _total on counters):
@@ -21,6 +21,9 @@
 //	ws4go_connections_closed_total{code,initiator} counter connections ended, by the close code the handler got and who sent the first close frame
 //	ws4go_heartbeat_timeouts_total              counter   connections dropped for not answering pings
 //	ws4go_write_queue_overflows_total           counter   connections closed because the peer did not read
+//	ws4go_limit_closes_total{limit}             counter   connections ended for passing a limit (message_timeout, write_timeout, budget)
+//	ws4go_panics_total{site}                    counter   panics recovered in user code (callback, factory, origin, accept)
+//	ws4go_buffered_bytes                        gauge     bytes held across all connections (the bound is Server.MaxBufferedBytes)
 //	ws4go_handler_duration_seconds              histogram time spent in each handler callback
 //	ws4go_broadcast_recipients                  histogram connections each broadcast or publish was queued for
 //	ws4go_publish_skipped_total                 counter   deliveries a broadcast or publish skipped (Server.SlowSubscribers SlowSkip)
@@ -84,7 +87,7 @@ type Options struct {
 	HandlerBuckets, BroadcastBuckets []float64
 }
 
-// StatsSource is what Watch reads the netpoll gauges from: a
+// StatsSource is what Watch reads the gauges of a server's state from: a
 // *server.Server.
 type StatsSource interface {
 	Stats() server.Stats
@@ -217,9 +220,10 @@ func New(reg prometheus.Registerer, o *Options) (*Metrics, error) {
 	return m, nil
 }
 
-// Watch makes the netpoll gauges report s's worker pool (summed over every
-// source watched). Call it once the server is made; it reads s only when
-// metrics are collected.
+// Watch makes the gauges that read a server's Stats (ws4go_buffered_bytes,
+// ws4go_topics, ws4go_subscriptions and the netpoll worker gauges) report
+// s's, summed over every source watched; without it they stay at 0. Call it
+// once the server is made; it reads s only when metrics are collected.
 func (m *Metrics) Watch(s StatsSource) {
 	if s == nil {
 		return

@@ -62,5 +62,5 @@
 // to Serve instead of setting TLSConfig), and systems other than Linux, are
 // served by the goroutine engine.
 //
-//	srv := &server.Server{Addr: "127.0.0.1:9001", Handler: handler.Echo, Engine: server.EngineNetpoll}
+//	srv := &server.Server{Addr: "127.0.0.1:9001", NewHandler: handler.NewEcho, Engine: server.EngineNetpoll}
 package netpoll

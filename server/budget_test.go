@@ -20,22 +20,22 @@ import (
 )
 
 // budgetReadSlack is what one read may add before the budget counts it:
-// the larger of the engines' read buffers (see the README's table).
+// the larger of the engines' read buffers (see docs/budgets.md).
 const budgetReadSlack = 32 << 10
 
-// TestBudgetTable checks the README's memory-budget table: the defaults it
-// names are the code's, and on both engines the attacks each row is about
-// make the server hold no more than the row says.
+// TestBudgetTable checks the memory-budget table of docs/budgets.md: the
+// defaults it names are the code's, and on both engines the attacks each
+// row is about make the server hold no more than the row says.
 func TestBudgetTable(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	doc, err := os.ReadFile("../docs/budgets.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := bytes.Index(readme, []byte("<!-- budget table"))
+	at := bytes.Index(doc, []byte("<!-- budget table"))
 	if at < 0 {
-		t.Fatal("README.md has no budget table")
+		t.Fatal("docs/budgets.md has no budget table")
 	}
-	table := string(readme[at:])
+	table := string(doc[at:])
 	table = table[:strings.Index(table, "\n\n")]
 	want := map[string]string{
 		"MaxMessageSize":        size(server.DefaultMaxMessageSize),
@@ -186,7 +186,7 @@ func size(n int64) string {
 	return fmt.Sprintf("%d KiB", n>>10)
 }
 
-// count writes n with thousands separators, as the README does.
+// count writes n with thousands separators, as docs/budgets.md does.
 func count(n int) string {
 	s := strconv.Itoa(n)
 	for i := len(s) - 3; i > 0; i -= 3 {

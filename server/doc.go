@@ -33,19 +33,19 @@
 // listener when TLSConfig.NextProtos offers "h2". Import
 // github.com/ws4go/ws4go/xconnect so that net/http accepts extended CONNECT.
 // Each stream runs on its net/http handler goroutine, whatever the Engine;
-// its request's ProtoMajor is 2. The README's "WebSocket over HTTP/2" says
-// what an embedding http.Server should bound.
+// its request's ProtoMajor is 2. docs/http2.md says what an embedding
+// http.Server should bound.
 //
 // # Engines
 //
-// EngineGoroutine reads each connection on a goroutine of its own: simple,
-// with the lowest latency under load. EngineNetpoll (the default on Linux)
-// waits for readable sockets with epoll and runs them on a bounded pool of
-// Workers, so an idle connection holds no goroutine and no read buffer;
-// listeners without a raw descriptor (TLS) and platforms other than Linux
-// use the goroutine engine. Handlers behave the same on both; a handler that
-// blocks for long holds a netpoll worker meanwhile, so such handlers are
-// better on EngineGoroutine. The README's "Engines" compares them.
+// EngineNetpoll (the default on Linux) waits for readable sockets with
+// epoll and runs them on a bounded pool of Workers, so an idle connection
+// holds no goroutine and no read buffer. EngineGoroutine reads each
+// connection on a goroutine of its own; it also runs listeners without a
+// raw descriptor (a tls.NewListener of your own; TLSConfig runs on either
+// engine) and platforms other than Linux. Handlers behave the same on both;
+// a handler that blocks for long holds a netpoll worker meanwhile, so such
+// handlers are better on EngineGoroutine. docs/engines.md compares them.
 //
 // # Ownership and concurrency
 //
@@ -76,6 +76,6 @@
 // them zero means that default and a negative value no limit, as for
 // client.Options and the flags of the ws4go binary. Validate refuses the
 // settings that cannot work. SECURITY.md says what each bound protects
-// against, and the README's "Memory budget" what one connection can make
-// the server hold.
+// against, and docs/budgets.md what one connection can make the server
+// hold.
 package server

@@ -137,7 +137,7 @@ func (s *session) Notify(msg string) error {
 //
 // The accept hook does the same on every path, the standalone listener's
 // included: for an h made from the hook's request, return
-// Accepted{Handler: func() handler.Handler { return h }}.
+// Accepted{NewHandler: func() handler.Handler { return h }}.
 func ExampleServer_HTTPHandler_handlerInstance() {
 	ws := &server.Server{}
 	var mu sync.Mutex

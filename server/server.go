@@ -31,7 +31,7 @@ type Engine string
 // Engines.
 const (
 	// EngineGoroutine runs one reading goroutine per connection: simple,
-	// and the lowest latency under load.
+	// and the engine for handlers that block for long.
 	EngineGoroutine Engine = "goroutine"
 	// EngineNetpoll waits for readable sockets with epoll and hands them
 	// to a bounded pool of workers, so idle connections hold no
@@ -235,7 +235,7 @@ type Server struct {
 	// HTTP/2, the 200) is written, and given back when the connection
 	// ends or its handshake fails. It bounds what the descriptor limit
 	// no longer does once one TCP connection may carry H2MaxStreams
-	// WebSockets; see the README's memory budget for what each costs.
+	// WebSockets; see docs/budgets.md for what each costs.
 	MaxConnections int
 	// MaxH2Connections is the most HTTP/2 connections (TLS connections
 	// whose ALPN chose "h2") open at once; default
@@ -260,7 +260,7 @@ type Server struct {
 	// handler.ErrRequestDropped, so read what you need of it in Opened. It
 	// saves the bytes kept otherwise (the request head: about 160 bytes
 	// for a minimal client, 0.5 KiB for a browser, at most 8 KiB; see
-	// handler.Conn.Request and the README's memory budget), and lifts the
+	// handler.Conn.Request and docs/budgets.md), and lifts the
 	// 8 KiB bound (431) on the http.Handler path, where net/http's own
 	// MaxHeaderBytes then applies alone.
 	DropRequest bool
@@ -272,8 +272,8 @@ type Server struct {
 	// subscriptions of all connections together (default
 	// DefaultMaxTotalSubscriptions, 1,000,000; negative: no bound), so
 	// that many clients cannot multiply the first. Subscribe past either
-	// fails with ErrTooManySubscriptions. The README's memory budget says
-	// what a subscription costs.
+	// fails with ErrTooManySubscriptions. docs/budgets.md says what a
+	// subscription costs.
 	MaxSubscriptions      int
 	MaxTotalSubscriptions int
 	// SlowSubscribers is what a Publish or Broadcast does to a connection

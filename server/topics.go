@@ -10,8 +10,8 @@ import (
 
 // Topics: a connection subscribes to named topics (from its handler, or
 // from anywhere through the server), and Publish sends a message to every
-// subscriber of a topic. The README's "Topics and broadcast" says how the
-// messages are written and what the bounds cost.
+// subscriber of a topic. docs/topics.md says how the messages are written
+// and what the bounds cost.
 
 // MaxTopicLength is the longest topic name, in bytes.
 const MaxTopicLength = wsconn.MaxTopicLength

@@ -112,8 +112,8 @@ func (s *Server) plainHTTP(path string, wantsWS bool) bool {
 // ServeHTTP upgrades r to a WebSocket connection run by the handler that
 // Routes or NewHandler give for r's path, so a Server can be mounted on any mux.
 // Over HTTP/2, r is an RFC 8441 extended CONNECT and the connection runs on
-// its stream, on this goroutine, until it ends (see the README's "WebSocket
-// over HTTP/2" for what the embedding http.Server must allow).
+// its stream, on this goroutine, until it ends (see docs/http2.md for what
+// the embedding http.Server must allow).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, _ := s.route(r.URL.Path)
 	s.upgradeHTTP(w, r, f, true)

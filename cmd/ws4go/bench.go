@@ -274,7 +274,7 @@ func extraServers() []string {
 // publishResults is "ws4go bench -publish DIR": it copies the results of
 // DIR (or of the newest folder in bench/results, for "last") into
 // bench/latest of the source tree, where they are committed and linked
-// from the README.
+// from docs/benchmarks.md.
 func publishResults(src, dir string, stdout, stderr io.Writer) int {
 	root, err := bench.FindSource(src)
 	if err != nil {
