@@ -20,6 +20,11 @@ import (
 // is safe to call from any goroutine, including after the connection has
 // closed (sends then return handler.ErrClosed).
 //
+// Its messages go one of two ways, chosen at Dial: to the Handler's
+// callbacks, or, dialled with a nil handler, to Read, which returns them
+// one by one (a pull-style loop for tools, tests and bots). Not both: Read
+// on a Conn with a handler returns ErrHandlerSet.
+//
 // It runs on the server's connection core (internal/wsconn) in its client
 // role, over a blocking socket read by a goroutine of its own: the same
 // closing handshake, heartbeat, panic isolation and streaming, fail-fast
@@ -43,6 +48,9 @@ type Conn struct {
 	rest     []byte
 	bcfg     blocking.Config
 	flushers sync.WaitGroup
+	// in keeps the messages for Read when the Conn was dialled without
+	// a handler (nil otherwise).
+	in *inbox
 }
 
 // bound is the Handler as the user wrote it, called with the client's Conn
@@ -62,8 +70,9 @@ func (b bound) Closed(_ handler.Conn, code handler.CloseCode, reason string) {
 	b.h.Closed(b.c, code, reason)
 }
 
-// newConn makes the Conn of a completed handshake; pmd is the
-// permessage-deflate answer (nil: no compression), ext its header value.
+// newConn makes the Conn of a completed handshake; h is nil for one read
+// with Read, pmd the permessage-deflate answer (nil: no compression), ext
+// its header value.
 func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, req *http.Request, sub string, pmd *deflate.Parameters, ext string) *Conn {
 	cfg := opts.connConfig()
 	if pmd != nil {
@@ -82,9 +91,17 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 		Linger:       cfg.CloseTimeout,
 		Flushers:     &c.flushers,
 	}
+	var wh handler.Handler = bound{h, c}
+	if h == nil {
+		c.in = newInbox()
+		wh = c.in
+	}
 	c.tr, c.c = blocking.New(nc, &c.bcfg, func(tr wsconn.Transport) *wsconn.Conn {
-		return wsconn.New(cfg, tr, bound{h, c}, sub, wsconn.Request{Req: req})
+		return wsconn.New(cfg, tr, wh, sub, wsconn.Request{Req: req})
 	})
+	if c.in != nil {
+		c.in.c = c.c
+	}
 	if pmd != nil {
 		c.c.EnableCompression(pmd.ServerMaxWindowBits)
 		if !pmd.ServerNoContextTakeover {
@@ -149,7 +166,8 @@ func (c *Conn) SendBinary(p []byte) error { return c.Send(handler.Binary, p) }
 func (c *Conn) NewWriter(t handler.MessageType) (io.WriteCloser, error) { return c.c.NewWriter(t) }
 
 // Ping implements handler.Conn. The server's pong arrives at
-// Handler.Ponged.
+// Handler.Ponged (a Conn read with Read has none: the pong only shows that
+// the server is there, to the heartbeat).
 func (c *Conn) Ping(payload []byte) error { return c.c.Ping(payload) }
 
 // Close implements handler.Conn: it sends a close frame with code and

@@ -120,7 +120,10 @@ type Options struct {
 	// has this long to finish before the connection is dropped.
 	CloseTimeout time.Duration
 	// PingInterval: a connection that received nothing for this long is
-	// pinged (default 30 s; negative disables the heartbeat).
+	// pinged (default 30 s; negative disables the heartbeat). The
+	// heartbeat and MessageTimeout wait while a Conn read with Read has
+	// stopped reading its socket for an application that lags (see
+	// Conn.Read).
 	PingInterval time.Duration
 	// PongTimeout: a pinged connection that receives nothing for this
 	// long is dropped, and Handler.Closed reports 1006 "heartbeat
@@ -167,6 +170,11 @@ func (o *Options) logger() *slog.Logger {
 // server on a Unix socket (the convention of Node's ws).
 // With Options.HTTP2, a wss:// WebSocket opens as an HTTP/2 stream (RFC
 // 8441) when the server allows it.
+//
+// With a nil h, the messages are read with Conn.Read instead, in a loop, as
+// with gorilla/websocket or coder/websocket (see Read for how unread
+// messages are bounded); there is no callback then: Read's error says how
+// the connection ended, and Done when.
 //
 // ctx bounds the connection and the opening handshake only, together with
 // Options.HandshakeTimeout (10 s by default); once Dial has returned, ctx no
@@ -266,9 +274,6 @@ func validHeader(k string, vs []string) error {
 }
 
 func dial(ctx context.Context, rawURL string, h handler.Handler, opts *Options) (*Conn, error) {
-	if h == nil {
-		return nil, errors.New("ws4go client: nil handler")
-	}
 	if err := opts.Compression.check(); err != nil {
 		return nil, err
 	}

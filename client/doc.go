@@ -17,6 +17,27 @@
 //	_ = c.Close(handler.CloseNormal, "")
 //	<-c.Done()
 //
+// A nil handler gives a Conn read in a loop instead, as with gorilla or
+// coder/websocket:
+//
+//	c, err := client.Dial(ctx, "ws://127.0.0.1:9001/ws", nil, nil)
+//	if err != nil {
+//		return err
+//	}
+//	for {
+//		typ, data, err := c.Read(ctx)
+//		if err != nil {
+//			return err // a *client.CloseError once the connection has ended
+//		}
+//		fmt.Printf("%v %s\n", typ, data)
+//	}
+//
+// Unread messages are bounded (64 KiB of memory, plus the message that
+// reached it): past that the Conn stops reading its socket until Read
+// catches up, and TCP holds the server back, as the server holds back a
+// client that does not read. Read's ctx only bounds the wait: its end
+// neither loses a message nor closes the connection.
+//
 // The opening handshake is checked strictly (RFC 6455 section 4.1): status
 // 101, the Upgrade and Connection tokens, a present and correct
 // Sec-WebSocket-Accept, and no subprotocol or extension that was not

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ws4go/ws4go/handler"
 )
 
 // Handshake failures. A failed opening handshake is reported as a
@@ -118,3 +120,32 @@ func (e *HandshakeError) Error() string {
 
 // Unwrap returns Err.
 func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// ErrHandlerSet is what Conn.Read returns on a Conn dialled with a
+// handler: its messages go to Handler.ReceivedMessage. Dial with a nil
+// handler to read them with Read.
+var ErrHandlerSet = errors.New("ws4go client: Read on a Conn dialled with a handler: its messages go to the handler (dial with a nil handler to use Read)")
+
+// CloseError is how a connection ended, as Conn.Read reports it once the
+// messages received before the end have been read: the code and reason
+// Handler.Closed gets (see handler.Handler), e.g. 1000 and the server's
+// reason after a normal close, 1006 and why when no close frame came
+// (the server vanished, Terminate, a heartbeat timeout).
+// errors.Is(err, handler.ErrClosed) holds for it.
+type CloseError struct {
+	Code   handler.CloseCode
+	Reason string
+}
+
+// Error says how the connection ended, e.g. `ws4go client: connection
+// closed: 1000 (normal closure) "bye"`.
+func (e *CloseError) Error() string {
+	s := fmt.Sprintf("ws4go client: connection closed: %d (%v)", uint16(e.Code), e.Code)
+	if e.Reason != "" {
+		s += " " + strconv.Quote(e.Reason)
+	}
+	return s
+}
+
+// Is reports whether target is handler.ErrClosed.
+func (e *CloseError) Is(target error) bool { return target == handler.ErrClosed }

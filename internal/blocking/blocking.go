@@ -141,27 +141,27 @@ func layers(nc net.Conn) (*tls.Conn, net.Conn) {
 // ends, and finishes the Conn. The Conn must have been started.
 func (t *Transport) Run(rest []byte) {
 	c := t.c
-	reading := len(rest) == 0 || c.Feed(rest)
+	reading := true
+	// pend is what was read but not fed yet: the bytes after a message
+	// whose callback held input (see wsconn.Conn.HoldRead), fed once the
+	// hold ends, before anything more is read.
+	pend := t.feed(rest, &reading)
 	bp := ReadBufs.Get().(*[]byte)
 	buf := *bp
 	var err error
-	for {
+	for len(pend) > 0 || err == nil {
 		// Input waits while output does (see wsconn.Conn.ReadPaused):
 		// a peer that does not read is held back by TCP.
 		for c.ReadPaused() {
 			<-t.resume
 		}
+		if len(pend) > 0 {
+			pend = t.feed(pend, &reading)
+			continue
+		}
 		var n int
 		n, err = t.read(buf)
-		if n > 0 && reading {
-			reading = c.Feed(buf[:n])
-			// A large message's buffer is not kept for the
-			// connection's lifetime between messages.
-			c.ReleaseIdle()
-		}
-		if err != nil {
-			break
-		}
+		pend = t.feed(buf[:n], &reading)
 	}
 	ReadBufs.Put(bp)
 	if t.shutDown() && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -186,6 +186,23 @@ func (t *Transport) Run(rest []byte) {
 	t.mu.Lock()
 	t.ended = true
 	t.mu.Unlock()
+}
+
+// feed feeds p to the Conn while it wants input (reading), and returns
+// what a hold left of p.
+func (t *Transport) feed(p []byte, reading *bool) []byte {
+	if len(p) == 0 || !*reading {
+		return nil
+	}
+	n, ok := t.c.FeedUntilHeld(p)
+	*reading = ok
+	// A large message's buffer is not kept for the connection's
+	// lifetime between messages.
+	t.c.ReleaseIdle()
+	if !ok {
+		return nil
+	}
+	return p[n:]
 }
 
 // read reads from the socket; it returns an error only when reading ends.

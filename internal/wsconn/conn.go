@@ -164,6 +164,7 @@ const (
 	stPaused                        // input is not read until the queue drains (see ReadPaused)
 	stOpened                        // Opened has returned
 	stDrainDue                      // a call of the handler's Drained is on its way
+	stHeld                          // the owner holds input (see HoldRead)
 	// The bits below hold what used to be byte fields of Conn, so that
 	// it stays in its 240-byte size class: set before Start (or, for
 	// stPanicked, by the goroutine running callbacks, under cb).

@@ -445,20 +445,33 @@ func (c *Conn) pauseLocked() {
 	q := c.q
 	p := q.pending() && !c.has(stGone) &&
 		(c.has(stCloseSent) || c.cfg.MaxWriteQueue > 0 && q.mem > c.cfg.MaxWriteQueue/2)
-	if p == c.has(stPaused) {
-		return
+	resume := false
+	if c.has(stHeld) && c.closing() {
+		c.clear(stHeld) // the closing handshake reads on (see HoldRead)
+		resume = !p
 	}
-	if p {
-		c.set(stPaused)
-		return
+	if p != c.has(stPaused) {
+		if p {
+			c.set(stPaused)
+		} else {
+			c.clear(stPaused)
+			resume = !c.has(stHeld)
+		}
 	}
-	c.clear(stPaused)
+	if resume {
+		c.resumeReadLocked()
+	}
+}
+
+// resumeReadLocked wakes an engine waiting for ReadPaused to turn false.
+func (c *Conn) resumeReadLocked() {
 	if r, ok := c.tr.(readResumer); ok {
 		r.ResumeRead()
 	}
 }
 
 // ReadPaused reports whether the engine should stop reading the socket for
-// now: queued output waits for the peer (see Config.MaxWriteQueue). The
-// Transport's optional ResumeRead method is called when it turns false.
-func (c *Conn) ReadPaused() bool { return c.has(stPaused) }
+// now: queued output waits for the peer (see Config.MaxWriteQueue), or the
+// owner holds input (see HoldRead). The Transport's optional ResumeRead
+// method is called when it turns false.
+func (c *Conn) ReadPaused() bool { return c.has(stPaused | stHeld) }

@@ -19,8 +19,21 @@ import (
 // (its handler's callback does not count). Control frames inside a
 // fragmented message do not restart it.
 func (c *Conn) Feed(p []byte) bool {
-	if len(p) == 0 {
-		return true
+	_, ok := c.feed(p, false)
+	return ok
+}
+
+// FeedUntilHeld is Feed for an engine that honours HoldRead: it stops after
+// the message whose callback held input, and returns how many bytes of p it
+// took. The engine feeds the rest once ReadPaused is false, before reading
+// more, so a hold takes effect at once, not after all the engine read.
+func (c *Conn) FeedUntilHeld(p []byte) (int, bool) { return c.feed(p, true) }
+
+// feed is Feed, stopping at a hold if held is set.
+func (c *Conn) feed(p []byte, held bool) (int, bool) {
+	all := len(p)
+	if all == 0 {
+		return 0, true
 	}
 	now := c.now()
 	if now != 0 {
@@ -37,7 +50,7 @@ func (c *Conn) Feed(p []byte) bool {
 		p = p[n:]
 		if perr != nil {
 			c.fail(perr.Code, perr.Reason)
-			return false
+			return all - len(p), false
 		}
 		// Between messages the one read is whole before its callback
 		// runs: the time the handler takes is not the peer's, and what
@@ -47,13 +60,16 @@ func (c *Conn) Feed(p []byte) bool {
 			c.msgStart.Store(0)
 		}
 		if !c.dispatch(ev) || !c.accountRead() {
-			return false
+			return all - len(p), false
+		}
+		if held && len(p) > 0 && c.has(stHeld) {
+			return all - len(p), true
 		}
 		if between && len(p) > 0 {
 			c.msgStart.Store(c.now())
 		}
 	}
-	return true
+	return all, true
 }
 
 // Idle reports whether the reader holds no partial frame or message, so an

@@ -317,6 +317,9 @@ func (c *Conn) timers(now int64) {
 		}
 		return
 	}
+	if c.has(stHeld) {
+		return // the peer's silence is ours (see HoldRead)
+	}
 	if cfg.PingInterval > 0 {
 		if sent := c.pingSent.Load(); sent != 0 {
 			if cfg.PongTimeout > 0 && now-sent > int64(cfg.PongTimeout) {
