@@ -17,32 +17,6 @@ import (
 	"github.com/ws4go/ws4go/internal/wsconn"
 )
 
-// startInTable is start with the Conn in a table of its own, so that a
-// publish can reach it; done is closed once Run has returned.
-func startInTable(t *testing.T, nc net.Conn, cfg *blocking.Config) (tr *blocking.Transport, c *wsconn.Conn, tab *wsconn.Table, done <-chan struct{}) {
-	t.Helper()
-	if cfg.Flushers == nil {
-		cfg.Flushers = &sync.WaitGroup{}
-	}
-	wcfg := &wsconn.Config{MaxMessageSize: 1 << 20, MaxWriteQueue: 1 << 20}
-	tab = wsconn.NewTable(wcfg)
-	tr, c = blocking.New(nc, cfg, func(tr wsconn.Transport) *wsconn.Conn {
-		return wsconn.New(wcfg, tr, handler.Base{}, "", wsconn.Request{})
-	})
-	c.Start(tab)
-	ended := make(chan struct{})
-	go func() {
-		defer close(ended)
-		tr.Run(nil)
-	}()
-	t.Cleanup(func() {
-		tr.Close()
-		<-ended
-		cfg.Flushers.Wait()
-	})
-	return tr, c, tab, ended
-}
-
 // readText reads the next frame from r and checks that it is the text
 // message want, unmasked.
 func readText(t *testing.T, nc net.Conn, r *bufio.Reader, want string) {
@@ -75,7 +49,7 @@ func TestPublishFlushSoon(t *testing.T) {
 				mu.Unlock()
 				c.Flush() // as the owner's shared flusher does
 			}}
-			_, c, tab, _ := startInTable(t, ours, cfg)
+			_, c, tab, _ := startIn(t, ours, cfg, false, handler.Base{}, true)
 			m, err := wsconn.NewPrepared(handler.Text, []byte("news"))
 			if err != nil {
 				t.Fatal(err)
@@ -101,7 +75,7 @@ func TestPublishAfterEnd(t *testing.T) {
 	called := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	cfg := &blocking.Config{Flushers: &wg, Soon: func(*wsconn.Conn) { called <- struct{}{} }}
-	tr, _, _, done := startInTable(t, ours, cfg)
+	tr, _, _, done := startIn(t, ours, cfg, false, handler.Base{}, true)
 	peer.Close()
 	<-done
 	tr.FlushSoon()
@@ -134,7 +108,7 @@ func TestAbortTLS(t *testing.T) {
 func TestTransportAddrs(t *testing.T) {
 	t.Parallel()
 	ours, _ := tcpPair(t)
-	tr, c, _, _ := startInTable(t, ours, &blocking.Config{})
+	tr, c, _, _ := startIn(t, ours, &blocking.Config{}, false, handler.Base{}, true)
 	if tr.LocalAddr() != ours.LocalAddr() || tr.RemoteAddr() != ours.RemoteAddr() || c.RemoteAddr() != ours.RemoteAddr() {
 		t.Fatalf("addresses %v %v, want %v %v", tr.LocalAddr(), tr.RemoteAddr(), ours.LocalAddr(), ours.RemoteAddr())
 	}

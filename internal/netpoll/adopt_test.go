@@ -90,6 +90,27 @@ func acceptOne(t *testing.T, extra []byte, wrap func(net.Conn) net.Conn) (server
 	return a.nc, &wsClient{Conn: nc, br: bufio.NewReader(nc)}
 }
 
+// acceptTLS is acceptOne over TLS: the server's end is a TLSServer
+// connection whose TLS handshake is done, with a send buffer of a fixed
+// size (no autotuning: a message larger than the buffers on the way is
+// sure to fill them).
+func acceptTLS(t *testing.T, extra []byte) (*tls.Conn, *wsClient) {
+	t.Helper()
+	cert, pool, err := testcert.New(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snc, c := acceptOne(t, extra, func(nc net.Conn) net.Conn {
+		return tls.Client(nc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	})
+	_ = snc.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	tc := TLSServer(snc, &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	return tc, c
+}
+
 // TestAdopt: a connection whose handshake ran elsewhere runs on the engine
 // from Adopt on: Opened has run when Adopt returns, the bytes read past the
 // head are fed first, the engine keeps a descriptor of its own (the one
@@ -165,22 +186,9 @@ func TestAdoptRefused(t *testing.T) {
 // close frame and close_notify delivered before the socket closes.
 func TestAdoptTLS(t *testing.T) {
 	t.Parallel()
-	cert, pool, err := testcert.New(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newTestEngine(t, nil)
 	h := newTestHandler()
-	snc, c := acceptOne(t, frame(ws.OpText, true, []byte("early")), func(nc net.Conn) net.Conn {
-		return tls.Client(nc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	})
-	// A send buffer of a fixed size (no autotuning): a message larger
-	// than the buffers on the way is sure to fill them.
-	_ = snc.(*net.TCPConn).SetWriteBuffer(64 << 10)
-	tc := TLSServer(snc, &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
+	tc, c := acceptTLS(t, frame(ws.OpText, true, []byte("early")))
 	mk, rest := handshakeOff(t, tc, h)
 	var tio *tlsIO
 	adopted := func(tr wsconn.Transport) *wsconn.Conn {
@@ -230,17 +238,8 @@ func TestAdoptTLSRefused(t *testing.T) {
 	if err := e.AdoptTLS(tls.Server(a, &tls.Config{}), mk, nil); err == nil {
 		t.Fatal("AdoptTLS took a tls.Conn TLSServer did not make")
 	}
-	cert, pool, err := testcert.New(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snc, _ := acceptOne(t, nil, func(nc net.Conn) net.Conn {
-		return tls.Client(nc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	})
-	tc := TLSServer(snc, &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
+	tc, _ := acceptTLS(t, nil)
+	snc := tc.NetConn()
 	e.Close()
 	if err := e.AdoptTLS(tc, mk, nil); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("AdoptTLS on a closed engine: %v, want net.ErrClosed", err)
@@ -262,10 +261,6 @@ func TestAdoptTLSRefused(t *testing.T) {
 // taken.
 func TestAdoptTLSFailure(t *testing.T) {
 	t.Parallel()
-	cert, pool, err := testcert.New(time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newTestEngine(t, nil)
 	big := pattern(2<<20, 5)
 	h := newTestHandler()
@@ -273,14 +268,7 @@ func TestAdoptTLSFailure(t *testing.T) {
 		_ = c.SendBinary(big)
 		panic("after a large send")
 	}
-	snc, c := acceptOne(t, frame(ws.OpText, true, []byte("go")), func(nc net.Conn) net.Conn {
-		return tls.Client(nc, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	})
-	_ = snc.(*net.TCPConn).SetWriteBuffer(64 << 10)
-	tc := TLSServer(snc, &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
+	tc, c := acceptTLS(t, frame(ws.OpText, true, []byte("go")))
 	mk, rest := handshakeOff(t, tc, h)
 	if err := e.AdoptTLS(tc, mk, rest); err != nil {
 		t.Fatal(err)

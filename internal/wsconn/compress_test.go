@@ -174,11 +174,7 @@ func TestCompressedFailures(t *testing.T) {
 			if conn.Held() > 256<<10 {
 				t.Fatalf("the connection holds %d bytes with a 64 KiB limit", conn.Held())
 			}
-			conn.Finish()
-			h.closedWith(t, c.code)
-			if b.Held() != 0 {
-				t.Fatalf("after Finish the budget holds %d", b.Held())
-			}
+			finishedWith(t, conn, h, c.code, b)
 		})
 	}
 }
@@ -292,22 +288,4 @@ func newCompressedClient(t *testing.T, cfg Config) (*Conn, *pipe, *recorder) {
 	c.EnableCompression(15)
 	c.Start(nil)
 	return c, p, h
-}
-
-// clientFrames parses a client's frames (masked), unmasking them.
-func clientFrames(t *testing.T, b []byte) []ws.Frame {
-	t.Helper()
-	var out []ws.Frame
-	r := bytes.NewReader(b)
-	for r.Len() > 0 {
-		f, err := ws.ReadFrame(r)
-		if err != nil {
-			t.Fatalf("reading the client's frames: %v", err)
-		}
-		if !f.Header.Masked {
-			t.Fatal("a client frame is not masked")
-		}
-		out = append(out, ws.UnmaskFrameInPlace(f))
-	}
-	return out
 }

@@ -49,6 +49,27 @@ func closeCodeOn(t *testing.T, p *pipe, code handler.CloseCode) {
 
 const hour = int64(time.Hour)
 
+// dropsAt checks that the timers leave c open just before deadline and
+// drop it (close its socket) just after.
+func dropsAt(t *testing.T, c *Conn, p *pipe, deadline int64, what string) {
+	t.Helper()
+	c.timers(deadline - 1)
+	if p.isClosed() {
+		t.Fatalf("dropped before %s", what)
+	}
+	c.timers(deadline + 1)
+	if !p.isClosed() {
+		t.Fatalf("not dropped after %s", what)
+	}
+}
+
+// isClosed reports whether the socket was closed.
+func (p *pipe) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
 // TestTimerIdle: a connection without data messages for IdleTimeout is
 // closed with 1001; control frames do not keep it open.
 func TestTimerIdle(t *testing.T) {
@@ -101,14 +122,7 @@ func TestTimerHeartbeat(t *testing.T) {
 	if fs := frames(t, p.drain(-1)); len(fs) != 1 || fs[0].Header.OpCode != ws.OpPing {
 		t.Fatalf("wire %+v, want the next ping", fs)
 	}
-	c.timers(sent + 2*hour - 1)
-	if p.closed {
-		t.Fatal("dropped before PongTimeout")
-	}
-	c.timers(sent + 2*hour + 1)
-	if !p.closed {
-		t.Fatal("not dropped after PongTimeout without a pong")
-	}
+	dropsAt(t, c, p, sent+2*hour, "PongTimeout without a pong")
 	c.Finish()
 	h.closedWith(t, handler.CloseAbnormal)
 	if _, reason := c.CloseStatus(); reason != "heartbeat timeout: no pong" {
@@ -125,15 +139,7 @@ func TestTimerClose(t *testing.T) {
 	if err := c.Close(4000, "bye"); err != nil {
 		t.Fatal(err)
 	}
-	at := c.closingAt.Load()
-	c.timers(at + hour - 1)
-	if p.closed {
-		t.Fatal("dropped before CloseTimeout")
-	}
-	c.timers(at + hour + 1)
-	if !p.closed {
-		t.Fatal("not dropped after CloseTimeout")
-	}
+	dropsAt(t, c, p, c.closingAt.Load()+hour, "CloseTimeout")
 	c.Finish()
 	h.closedWith(t, 4000)
 
@@ -141,14 +147,7 @@ func TestTimerClose(t *testing.T) {
 	until := time.Now().Add(3 * time.Hour)
 	tab.Drain(handler.CloseGoingAway, "shutting down", until)
 	closeCodeOn(t, p, handler.CloseGoingAway)
-	c.timers(until.UnixNano() - 1)
-	if p.closed {
-		t.Fatal("dropped before the Drain's deadline")
-	}
-	c.timers(until.UnixNano() + 1)
-	if !p.closed {
-		t.Fatal("not dropped after the Drain's deadline")
-	}
+	dropsAt(t, c, p, until.UnixNano(), "the Drain's deadline")
 }
 
 // TestTimerMessage: a frame or message begun and not finished within
@@ -197,14 +196,7 @@ func TestTimerWrite(t *testing.T) {
 	c.mu.Lock()
 	since := c.q.since
 	c.mu.Unlock()
-	c.timers(since + hour - 1)
-	if p.closed {
-		t.Fatal("dropped before WriteTimeout")
-	}
-	c.timers(since + hour + 1)
-	if !p.closed {
-		t.Fatal("not dropped after WriteTimeout without progress")
-	}
+	dropsAt(t, c, p, since+hour, "WriteTimeout without progress")
 	c.Finish()
 	h.closedWith(t, handler.CloseAbnormal)
 	if _, reason := c.CloseStatus(); reason != "write timeout" {
@@ -221,7 +213,7 @@ func TestTimerWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	bc.timers(time.Now().UnixNano() + 10*hour)
-	if bp.closed {
+	if bp.isClosed() {
 		t.Fatal("a blocking transport's connection dropped by the sweeper")
 	}
 }

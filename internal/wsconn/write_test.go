@@ -201,17 +201,13 @@ func TestOverflowPartialFrame(t *testing.T) {
 	if err := c.SendBinary(make([]byte, 5000)); !errors.Is(err, handler.ErrWriteQueueFull) {
 		t.Fatalf("%v, want ErrWriteQueueFull", err)
 	}
-	if !p.closed {
+	if !p.isClosed() {
 		t.Fatal("the socket is open after half a frame")
 	}
 	if wire := p.drain(-1); len(wire) != 10 {
 		t.Fatalf("%d bytes on the wire, want the 10 the socket took", len(wire))
 	}
-	c.Finish()
-	h.closedWith(t, handler.ClosePolicyViolation)
-	if b.Held() != 0 {
-		t.Fatalf("the budget holds %d", b.Held())
-	}
+	finishedWith(t, c, h, handler.ClosePolicyViolation, b)
 }
 
 // TestBigFrameAlone: one frame of up to MaxMessageSize gets in when nothing
@@ -253,11 +249,7 @@ func TestBudgetRefusesFrame(t *testing.T) {
 	if !p.shutdown {
 		t.Fatal("the failed connection is not shut down once its close frame is out")
 	}
-	c.Finish()
-	h.closedWith(t, handler.CloseTryAgainLater)
-	if b.Held() != 0 {
-		t.Fatalf("the budget holds %d", b.Held())
-	}
+	finishedWith(t, c, h, handler.CloseTryAgainLater, b)
 }
 
 // TestAccessors: what a handler can ask of its connection.
