@@ -92,14 +92,26 @@ func (h closedWith) Closed(_ handler.Conn, code handler.CloseCode, reason string
 // closed once Run has returned.
 func start(t *testing.T, nc net.Conn, cfg *blocking.Config, client bool, h handler.Handler) (*blocking.Transport, *wsconn.Conn, <-chan struct{}) {
 	t.Helper()
+	tr, c, _, done := startIn(t, nc, cfg, client, h, false)
+	return tr, c, done
+}
+
+// startIn is start, with the Conn in a table of its own if inTable (so
+// that a publish can reach it).
+func startIn(t *testing.T, nc net.Conn, cfg *blocking.Config, client bool, h handler.Handler, inTable bool) (*blocking.Transport, *wsconn.Conn, *wsconn.Table, <-chan struct{}) {
+	t.Helper()
 	if cfg.Flushers == nil {
 		cfg.Flushers = &sync.WaitGroup{}
 	}
 	wcfg := &wsconn.Config{Client: client, MaxMessageSize: 16 << 20, MaxWriteQueue: 4 << 20, WriteTimeout: cfg.WriteTimeout}
+	var tab *wsconn.Table
+	if inTable {
+		tab = wsconn.NewTable(wcfg)
+	}
 	tr, c := blocking.New(nc, cfg, func(tr wsconn.Transport) *wsconn.Conn {
 		return wsconn.New(wcfg, tr, h, "", wsconn.Request{})
 	})
-	c.Start(nil)
+	c.Start(tab)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -110,7 +122,7 @@ func start(t *testing.T, nc net.Conn, cfg *blocking.Config, client bool, h handl
 		<-done
 		cfg.Flushers.Wait()
 	})
-	return tr, c, done
+	return tr, c, tab, done
 }
 
 // readSlowly reads from nc 16 KiB at a time with a pause after each read

@@ -44,6 +44,9 @@ func (e *Engine) sweepHandshakes(stop chan struct{}) {
 			for c, d := range e.handshake {
 				if now.UnixNano() > d {
 					late = append(late, c)
+					// Reported once: its worker may take
+					// more than a tick to close it.
+					e.doneHandshakeLocked(c)
 				}
 			}
 			e.mu.Unlock()

@@ -98,17 +98,27 @@ func (p *pipe) flush(c *Conn) []byte {
 }
 
 // frames parses the server's frames (unmasked) from b.
-func frames(t *testing.T, b []byte) []ws.Frame {
+func frames(t *testing.T, b []byte) []ws.Frame { return readFrames(t, b, false) }
+
+// clientFrames parses a client's frames (masked) from b, unmasking them.
+func clientFrames(t *testing.T, b []byte) []ws.Frame { return readFrames(t, b, true) }
+
+// readFrames parses the frames of one end from b: masked if and only if
+// they are a client's.
+func readFrames(t *testing.T, b []byte, client bool) []ws.Frame {
 	t.Helper()
 	var out []ws.Frame
 	r := bytes.NewReader(b)
 	for r.Len() > 0 {
 		f, err := ws.ReadFrame(r)
 		if err != nil {
-			t.Fatalf("reading the server's frames: %v (%d bytes left)", err, r.Len())
+			t.Fatalf("reading the frames: %v (%d bytes left)", err, r.Len())
 		}
-		if f.Header.Masked {
-			t.Fatal("a server frame is masked")
+		if f.Header.Masked != client {
+			t.Fatalf("a frame masked %v from a client %v", f.Header.Masked, client)
+		}
+		if client {
+			f = ws.UnmaskFrameInPlace(f)
 		}
 		out = append(out, f)
 	}
@@ -166,6 +176,17 @@ func (r *recorder) closedWith(t *testing.T, code handler.CloseCode) {
 	defer r.mu.Unlock()
 	if r.closed != 1 || r.code != code {
 		t.Fatalf("Closed called %d times, last with %d %q; want once with %d", r.closed, r.code, r.reason, code)
+	}
+}
+
+// finishedWith finishes c as its engine does and checks that Closed got
+// code and that the budget b (nil: none) holds nothing more.
+func finishedWith(t *testing.T, c *Conn, h *recorder, code handler.CloseCode, b *Budget) {
+	t.Helper()
+	c.Finish()
+	h.closedWith(t, code)
+	if b.Held() != 0 {
+		t.Fatalf("after Finish the budget holds %d", b.Held())
 	}
 }
 

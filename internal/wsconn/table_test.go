@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/ws4go/ws4go/handler"
 )
 
 // TestPlaces: a table hands out MaxConns places, reservations and the
@@ -119,5 +121,91 @@ func TestClientTimersNeverWrite(t *testing.T) {
 				t.Fatalf("the flusher wrote %x (%v): want a masked frame of opcode %d", wire, err, tc.want)
 			}
 		})
+	}
+}
+
+// greeter sends a greeting from Opened.
+type greeter struct{ recorder }
+
+func (g *greeter) Opened(c handler.Conn) { _ = c.SendText("hello") }
+
+// TestTableDrain: Drain closes every connection with its code, and every
+// connection that joins afterwards once its handler has seen Opened (which
+// may still send).
+func TestTableDrain(t *testing.T) {
+	t.Parallel()
+	cfg := &Config{MaxMessageSize: 1 << 10}
+	tab := NewTable(cfg)
+	start := func() (*Conn, *pipe) {
+		p := &pipe{room: -1}
+		c := New(cfg, p, &greeter{}, "", Request{})
+		c.Start(tab)
+		return c, p
+	}
+	before, pb := start()
+	tab.Drain(handler.CloseGoingAway, "restart", time.Time{})
+	after, pa := start()
+	for i, p := range []*pipe{pb, pa} {
+		fs := frames(t, p.drain(-1))
+		if len(fs) != 2 || string(fs[0].Payload) != "hello" || !bytes.Equal(fs[1].Payload, closePayload(1001, "restart")) {
+			t.Fatalf("connection %d: wire %+v, want the greeting then close 1001", i, fs)
+		}
+	}
+	for _, c := range []*Conn{before, after} {
+		c.Terminate()
+		c.Finish()
+	}
+}
+
+// TestTableAll: Len, Has and Range see the open connections; CloseAll
+// starts every closing handshake; TerminateAll drops them all at once (Len
+// is 0 before their engines finish them); Wait reports the table emptying,
+// or gives up when told to.
+func TestTableAll(t *testing.T) {
+	t.Parallel()
+	cfg := &Config{MaxMessageSize: 1 << 10}
+	tab := NewTable(cfg)
+	var conns []*Conn
+	var pipes []*pipe
+	for range 4 {
+		p := &pipe{room: -1}
+		c := New(cfg, p, &recorder{}, "", Request{})
+		c.Start(tab)
+		conns, pipes = append(conns, c), append(pipes, p)
+	}
+	other := New(cfg, &pipe{room: -1}, &recorder{}, "", Request{})
+	if tab.Len() != 4 || !tab.Has(conns[0]) || tab.Has(other) || tab.Has(nil) {
+		t.Fatalf("Len %d, Has %v %v", tab.Len(), tab.Has(conns[0]), tab.Has(other))
+	}
+	seen := 0
+	tab.Range(func(handler.Conn) bool { seen++; return seen < 2 })
+	if seen != 2 {
+		t.Fatalf("Range went on after false: %d calls", seen)
+	}
+	tab.CloseAll(4000, "all")
+	for i, p := range pipes {
+		if fs := frames(t, p.drain(-1)); len(fs) != 1 || !bytes.Equal(fs[0].Payload, closePayload(4000, "all")) {
+			t.Fatalf("connection %d: wire %+v", i, fs)
+		}
+	}
+	done := make(chan struct{})
+	close(done)
+	if tab.Wait(done) {
+		t.Fatal("Wait reported an empty table with 4 connections")
+	}
+	waited := make(chan bool, 1)
+	go func() { waited <- tab.Wait(nil) }()
+	tab.TerminateAll()
+	if tab.Len() != 0 {
+		t.Fatalf("Len %d after TerminateAll", tab.Len())
+	}
+	if !<-waited {
+		t.Fatal("Wait did not report the table empty")
+	}
+	for i, p := range pipes {
+		if !p.closed {
+			t.Fatalf("connection %d not dropped", i)
+		}
+		conns[i].Finish()
 	}
 }
