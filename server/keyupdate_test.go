@@ -485,3 +485,31 @@ func TestTLSKeyUpdateH2Shutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestTLSKeyUpdateFallbackBounded: the KeyUpdate attack on a plain HTTPS
+// request the fallback server reads (an upload to Server.HTTP), which
+// net/http reads with no write deadline: its reading goroutine, stuck in
+// crypto/tls's answer, is freed within about WriteTimeout (here 1 s), as a
+// WebSocket's is, and the request ends. (It was held for as long as the
+// peer liked.)
+func TestTLSKeyUpdateFallbackBounded(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		cert, pool := testutil.SelfSigned(t)
+		ended := make(chan error, 1)
+		s := &server.Server{
+			Engine: e, WriteTimeout: time.Second, NewHandler: handler.NewEcho,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}},
+			HTTP: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				_, err := io.Copy(io.Discard, r.Body)
+				ended <- err
+			}),
+		}
+		addr, _ := serveSmall(t, s)
+		t.Cleanup(func() { s.Close() })
+		k := keyUpdateHTTP(t, addr, pool)
+		k.mustStall(readerInKeyUpdate())
+		t0 := time.Now()
+		err := within(t, ended, 5*time.Second, "the upload's end")
+		t.Logf("the upload ended after %v: %v", time.Since(t0).Round(time.Millisecond), err)
+	})
+}
