@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -466,6 +467,48 @@ func TestCloseTimeout(t *testing.T) {
 	if ev.code != handler.CloseAbnormal || !strings.Contains(ev.reason, "close timeout") {
 		t.Fatalf("Closed(%d, %q), want 1006 close timeout", ev.code, ev.reason)
 	}
+}
+
+// TestCloseTimeoutNoBound: with a negative CloseTimeout (no bound) the
+// client, after the closing handshake, half-closes and reads on until the
+// server closes the TCP connection (RFC 6455 7.1.1), however long that
+// takes.
+func TestCloseTimeoutNoBound(t *testing.T) {
+	sawFIN, hangUp := make(chan struct{}), make(chan struct{})
+	addr := rawServer(t, func(nc net.Conn, br *bufio.Reader, req *http.Request) {
+		io.WriteString(nc, accept101(req, ""))
+		nc.Write([]byte{0x88, 2, 0x03, 0xe8}) // close 1000
+		// The client's answer, then its FIN.
+		_, _ = io.Copy(io.Discard, br)
+		close(sawFIN)
+		<-hangUp
+	})
+	var once sync.Once
+	hangUpNow := func() { once.Do(func() { close(hangUp) }) }
+	t.Cleanup(hangUpNow) // (before the server's cleanup, which waits for it)
+	r := newRecorder()
+	c := dial(t, "ws://"+addr+"/", r, &client.Options{CloseTimeout: -1})
+	within := func(d time.Duration) bool {
+		select {
+		case <-c.Done():
+			return true
+		case <-time.After(d):
+			return false
+		}
+	}
+	select {
+	case <-sawFIN:
+	case <-time.After(waitTimeout):
+		t.Fatal("no close answer and FIN from the client")
+	}
+	if within(500 * time.Millisecond) {
+		t.Fatal("the client closed the connection before the server did (CloseTimeout -1: no bound)")
+	}
+	hangUpNow()
+	if !within(waitTimeout) {
+		t.Fatal("the client did not end once the server closed")
+	}
+	r.expectClosed(t, handler.CloseNormal, "")
 }
 
 func TestDialContext(t *testing.T) {

@@ -84,11 +84,16 @@ func newConn(nc net.Conn, br *bufio.Reader, h handler.Handler, opts *Options, re
 	}
 	// Sync: Send returns once its frame is on the socket. Linger: the
 	// server closes the TCP connection first (RFC 6455 7.1.1): after our
-	// close frame, read until it does, at most CloseTimeout.
+	// close frame, read until it does, at most CloseTimeout (if it has
+	// a bound: zero here).
+	linger := cfg.CloseTimeout
+	if linger == 0 {
+		linger = -1
+	}
 	c.bcfg = blocking.Config{
 		WriteTimeout: wsconn.OrDefault(opts.WriteTimeout, DefaultWriteTimeout),
 		Sync:         true,
-		Linger:       cfg.CloseTimeout,
+		Linger:       linger,
 		Flushers:     &c.flushers,
 	}
 	var wh handler.Handler = bound{h, c}

@@ -11,14 +11,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/ws4go/ws4go/client"
 	"github.com/ws4go/ws4go/handler"
@@ -545,4 +548,118 @@ func TestHTTP2Idle(t *testing.T) {
 	for _, r := range []*recorder{sender, receiver} {
 		r.expect(t, handler.Text, []byte("to all"))
 	}
+}
+
+// stalledH2Server is an HTTP/2 server (raw frames) for one WebSocket: it
+// accepts the extended CONNECT on stream 1 with windows as large as
+// allowed, then reads nothing more from the TCP connection (its receive
+// buffer small), so the client's writes soon wait for the socket, holding
+// the connection's write lock. What comes on data is sent as DATA frames
+// on stream 1.
+func stalledH2Server(t *testing.T) (url string, cfg *tls.Config, data chan<- []byte) {
+	t.Helper()
+	cert, pool := testutil.SelfSigned(t)
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+		})
+	}}
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan []byte)
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		tc := tls.Server(nc, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
+		if _, err := io.ReadFull(tc, make([]byte, len(http2.ClientPreface))); err != nil {
+			return
+		}
+		fr := http2.NewFramer(tc, tc)
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1},
+			http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+		_ = fr.WriteWindowUpdate(0, 1<<31-1-65535)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+			if hf, ok := f.(*http2.HeadersFrame); ok && hf.StreamID == 1 {
+				break
+			}
+		}
+		var hb bytes.Buffer
+		_ = hpack.NewEncoder(&hb).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+		for {
+			select {
+			case p := <-ch:
+				if err := fr.WriteData(1, false, p); err != nil {
+					t.Logf("server: %v", err)
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		l.Close()
+		<-done
+	})
+	return "wss://" + l.Addr().String() + "/ws", &tls.Config{RootCAs: pool}, ch
+}
+
+// TestHTTP2TerminateNotHeld: Terminate drops a WebSocket over HTTP/2 at
+// once, also when its TCP connection's writes wait for a server that reads
+// nothing (x/net holds its write lock meanwhile, for up to its write
+// timeout) and the stream holds input not read yet. The table's sweeper
+// terminates client connections (CloseTimeout, PongTimeout, WriteTimeout):
+// it must not wait there while the other connections' timers wait for it.
+func TestHTTP2TerminateNotHeld(t *testing.T) {
+	url, cfg, data := stalledH2Server(t)
+	r := newRecorder()
+	c := dial(t, url, r, &client.Options{TLSConfig: cfg, HTTP2: new(client.HTTP2Pool), WriteTimeout: time.Minute,
+		PingInterval: -1, Compression: client.Compression{Disable: true}})
+	sent := make(chan error, 1)
+	go func() { sent <- c.SendBinary(make([]byte, 16<<20-1)) }()
+	waitForStack(t, "[IO wait", "http2.stickyErrWriter.Write")
+	// Input, more than a read takes: the reading goroutine takes 4 KiB
+	// of it, then waits for x/net's write lock to give the window back.
+	data <- append([]byte{0x82, 1, 'a', 0x82, 126, 0x20, 0}, make([]byte, 8<<10)...)
+	waitForStack(t, "sync.(*Mutex).Lock", "http2.transportResponseBody.Read")
+	begin := time.Now()
+	c.Terminate()
+	if d := time.Since(begin); d > time.Second {
+		t.Errorf("Terminate took %v", d.Round(time.Millisecond))
+	}
+	<-sent
+}
+
+// waitForStack waits, at most 10 s, until a goroutine of this process has
+// both a and b in its stack.
+func waitForStack(t *testing.T, a, b string) {
+	t.Helper()
+	end := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 1<<20)
+	for time.Now().Before(end) {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, a) && strings.Contains(g, b) {
+				return
+			}
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("no goroutine in %s and %s", a, b)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 
+	"github.com/ws4go/ws4go/internal/blocking"
 	"github.com/ws4go/ws4go/internal/handshake"
 	"github.com/ws4go/ws4go/internal/netpoll"
 	"github.com/ws4go/ws4go/internal/wsconn"
@@ -118,7 +119,7 @@ func (n *netpollEngine) close() { n.e.Close() }
 // connection on a short-lived goroutine (crypto/tls cannot resume an
 // interrupted handshake), then moves the connection onto the engine.
 func (n *netpollEngine) serveTLS(nc net.Conn) {
-	goroutineEngine{n.s}.serveWith(netpoll.TLSServer(nc, n.s.tlsCfg), n.runTLS)
+	goroutineEngine{n.s}.serveWith(netpoll.TLSServer(blocking.BoundWrites(nc, n.s.wcfg.WriteTimeout), n.s.tlsCfg), n.runTLS)
 }
 
 func (n *netpollEngine) runTLS(nc net.Conn, mk func(wsconn.Transport) *wsconn.Conn, rest []byte) {

@@ -136,7 +136,9 @@ func (s *Server) handshake(nc net.Conn, read []byte, run func(net.Conn, func(wsc
 		// Plain HTTP: the fallback server gets the bytes read so far.
 		rest := append([]byte(nil), buf...)
 		release()
-		_ = nc.SetReadDeadline(noDeadline)
+		// Both: a TLS connection's write deadline is the handshake's
+		// too, which would cut a response that ends later.
+		_ = nc.SetDeadline(noDeadline)
 		s.serveFallback(nc, rest)
 		return
 	}

@@ -410,3 +410,106 @@ func TestTLSKeyUpdateFallbackClose(t *testing.T) {
 		})
 	}
 }
+
+// keyUpdateH2WS opens a WebSocket on stream 1 of an HTTP/2 connection and
+// starts an 8 MiB binary frame on it; the frame's payload then comes, in
+// DATA frames of 16 KiB, a byte per KeyUpdate. opened gets the server's
+// connection once it is open.
+func keyUpdateH2WS(t *testing.T, addr string, pool *x509.CertPool, opened <-chan handler.Conn) *keyUpdater {
+	t.Helper()
+	k := dialKeyUpdater(t, addr, pool, "h2")
+	if p := k.c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN %q, want h2", p)
+	}
+	var b, hb bytes.Buffer
+	b.WriteString(http2.ClientPreface)
+	fr := http2.NewFramer(&b, nil)
+	he := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},
+		{":authority", addr}, {":path", "/"}, {"sec-websocket-version", "13"}} {
+		_ = he.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	_ = fr.WriteSettings()
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+	if _, err := k.c.Write(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	within(t, opened, 5*time.Second, "Opened")
+	k.take()
+	// The header of a masked 8 MiB binary frame, then its payload.
+	ws := []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0x80, 0, 0, 1, 2, 3, 4}
+	i := 0
+	k.payload = func() byte {
+		j := i % (9 + 16<<10)
+		i++
+		switch {
+		case j < 9:
+			return []byte{0, 0x40, 0, 0, 0, 0, 0, 0, 1}[j] // DATA, 16 KiB, stream 1
+		case i <= 9+len(ws):
+			return ws[j-9]
+		}
+		return 'x'
+	}
+	return k
+}
+
+// TestTLSKeyUpdateH2Shutdown: the KeyUpdate attack on an HTTP/2 connection
+// that carries a WebSocket stream: net/http's own reading goroutine is
+// stuck in crypto/tls's answer, holding its write lock, so nothing more
+// is written on the connection. Shutdown without a deadline still ends
+// within about WriteTimeout+CloseTimeout (here 1 s): its 1001 cannot be
+// written, and the stream is dropped.
+func TestTLSKeyUpdateH2Shutdown(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		cert, pool := testutil.SelfSigned(t)
+		opened := make(chan handler.Conn, 1)
+		s := &server.Server{
+			Engine: e, WriteTimeout: 500 * time.Millisecond, CloseTimeout: 500 * time.Millisecond, PingInterval: -1,
+			NewHandler: func() handler.Handler { return openedNotifier{ch: opened} },
+			TLSConfig:  &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
+		}
+		addr, errc := serveSmall(t, s)
+		k := keyUpdateH2WS(t, addr, pool, opened)
+		k.mustStall(readerInKeyUpdate())
+		done := make(chan error, 1)
+		t0 := time.Now()
+		go func() { done <- s.Shutdown(context.Background()) }()
+		select {
+		case err := <-done:
+			t.Logf("Shutdown: %v after %v", err, time.Since(t0).Round(time.Millisecond))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Shutdown still blocked after 10 s (WriteTimeout and CloseTimeout 0.5 s)")
+		}
+		if err := <-errc; !errors.Is(err, server.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+}
+
+// TestTLSKeyUpdateFallbackBounded: the KeyUpdate attack on a plain HTTPS
+// request the fallback server reads (an upload to Server.HTTP), which
+// net/http reads with no write deadline: its reading goroutine, stuck in
+// crypto/tls's answer, is freed within about WriteTimeout (here 1 s), as a
+// WebSocket's is, and the request ends. (It was held for as long as the
+// peer liked.)
+func TestTLSKeyUpdateFallbackBounded(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		cert, pool := testutil.SelfSigned(t)
+		ended := make(chan error, 1)
+		s := &server.Server{
+			Engine: e, WriteTimeout: time.Second, NewHandler: handler.NewEcho,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}},
+			HTTP: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				_, err := io.Copy(io.Discard, r.Body)
+				ended <- err
+			}),
+		}
+		addr, _ := serveSmall(t, s)
+		t.Cleanup(func() { s.Close() })
+		k := keyUpdateHTTP(t, addr, pool)
+		k.mustStall(readerInKeyUpdate())
+		t0 := time.Now()
+		err := within(t, ended, 5*time.Second, "the upload's end")
+		t.Logf("the upload ended after %v: %v", time.Since(t0).Round(time.Millisecond), err)
+	})
+}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,4 +273,68 @@ func TestCloseInvalidCode(t *testing.T) {
 		c.echoes("still open")
 		c.closeNormally()
 	})
+}
+
+// TestCloseDuringConnStart: a connection whose handshake is done (its 101
+// sent) but which has not joined the connection table yet when Close drops
+// every connection (here its handler factory still runs) is dropped too,
+// once it joins: Close does not wait for it HandshakeTimeout, and it does
+// not outlive Close.
+func TestCloseDuringConnStart(t *testing.T) {
+	for _, path := range []string{"listener", "http.Handler"} {
+		t.Run(path, func(t *testing.T) {
+			forEngine(t, func(t *testing.T, e server.Engine) {
+				entered, release := make(chan struct{}), make(chan struct{})
+				s := &server.Server{Engine: e, HandshakeTimeout: 3 * time.Second, PingInterval: -1,
+					NewHandler: func() handler.Handler {
+						close(entered)
+						<-release
+						return handler.Echo{}
+					}}
+				var addr string
+				if path == "listener" {
+					addr, _ = serveOwn(t, s)
+				} else {
+					hs := httptest.NewServer(s)
+					t.Cleanup(hs.Close)
+					addr = hs.Listener.Addr().String()
+				}
+				c := dial(t, addr, "/")
+				within(t, entered, 5*time.Second, "the factory")
+				done := make(chan struct{})
+				go func() {
+					s.Close()
+					close(done)
+				}()
+				// Close has dropped the open connections (none) and
+				// waits for the server's goroutines.
+				waitStack(t, "server.(*Server).release(", "TerminateAll")
+				close(release)
+				t0 := time.Now()
+				within(t, done, 5*time.Second, "Close")
+				if d := time.Since(t0); d > time.Second {
+					t.Errorf("Close returned %v after the factory did (HandshakeTimeout 3 s)", d.Round(time.Millisecond))
+				}
+				c.expectEOF()
+			})
+		})
+	}
+}
+
+// waitStack waits, at most 5 s, until a goroutine's stack contains in and
+// not out.
+func waitStack(t *testing.T, in, out string) {
+	t.Helper()
+	end := time.Now().Add(5 * time.Second)
+	buf := make([]byte, 1<<20)
+	for time.Now().Before(end) {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, in) && !strings.Contains(g, out) {
+				return
+			}
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("no goroutine in %s within 5 s", in)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/ws4go/ws4go/internal/blocking"
 	"github.com/ws4go/ws4go/internal/netpoll"
 )
 
@@ -62,7 +63,9 @@ func (s *Server) Serve(l net.Listener) error {
 		if engine == "netpoll" {
 			serve = n.serveTLS
 		} else {
-			l = tls.NewListener(l, s.tlsCfg)
+			serve = func(nc net.Conn) {
+				s.engine.serve(tls.Server(blocking.BoundWrites(nc, s.wcfg.WriteTimeout), s.tlsCfg))
+			}
 		}
 	}
 	if !s.trackListener(&l, true) {

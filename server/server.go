@@ -201,7 +201,9 @@ type Server struct {
 	// WriteTimeout: a connection whose queued frames make no progress
 	// (the socket takes none of their bytes) for this long is dropped,
 	// on both engines; Closed gets 1006 "write timeout" (default 10 s;
-	// negative: never). It also bounds the write of a handshake response.
+	// negative: never). It also bounds the write of a handshake response,
+	// and, over TLS on the standalone listener, each record written to a
+	// plain-HTTP or HTTP/2 connection (a response of HTTP's included).
 	WriteTimeout time.Duration
 	// PingInterval: a connection that received nothing for this long is
 	// pinged (default 30 s; negative disables the heartbeat).

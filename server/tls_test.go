@@ -434,6 +434,37 @@ func TestTLSPlainHTTP(t *testing.T) {
 	})
 }
 
+// TestTLSPlainHTTPLongResponse: the first plain HTTPS request on a
+// connection of the standalone TLS listener may take longer to answer than
+// HandshakeTimeout (a slow stream of events, a long download): the
+// handshake's deadline bounds the handshake only, not the response.
+func TestTLSPlainHTTPLongResponse(t *testing.T) {
+	forEngine(t, func(t *testing.T, e server.Engine) {
+		const parts = 3
+		s := &server.Server{HandshakeTimeout: 500 * time.Millisecond, HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for i := range parts {
+				if i > 0 {
+					time.Sleep(400 * time.Millisecond) // the events' pace: not a synchronisation
+				}
+				fmt.Fprintf(w, "part %d\n", i)
+				w.(http.Flusher).Flush()
+			}
+		})}
+		addr, pool := startTLS(t, e, s)
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}}
+		defer c.CloseIdleConnections()
+		resp, err := c.Get("https://" + addr + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := "part 0\npart 1\npart 2\n"; err != nil || string(body) != want {
+			t.Fatalf("got %q, %v; want %q (HandshakeTimeout 0.5 s, the response 0.8 s)", body, err, want)
+		}
+	})
+}
+
 // BenchmarkEchoTLS measures echo round trips over TLS (one client, 64-byte
 // messages) per engine.
 func BenchmarkEchoTLS(b *testing.B) {

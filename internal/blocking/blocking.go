@@ -60,7 +60,8 @@ type Config struct {
 	Sync bool
 	// Linger is how long the reading goroutine reads on after Shutdown,
 	// until the peer closes: zero (the server) discards what already
-	// arrived and closes.
+	// arrived and closes; negative reads on until the peer closes,
+	// however long (a client whose CloseTimeout has no bound).
 	Linger time.Duration
 	// Flushers counts the flusher goroutines. None starts once the
 	// reading goroutine has ended (Run returned), so an owner that waits
@@ -273,11 +274,19 @@ func (t *Transport) Shutdown() {
 		t.Close()
 		return
 	}
+	linger := t.cfg.Linger
+	if linger < 0 {
+		linger = forever
+	}
 	t.mu.Lock()
-	t.until = time.Now().Add(t.cfg.Linger)
+	t.until = time.Now().Add(linger)
 	_ = t.nc.SetReadDeadline(t.readDeadlineLocked())
 	t.mu.Unlock()
 }
+
+// forever is a negative Linger: a time to read on that does not pass, and
+// that a deadline can still be set to.
+const forever = 100 * 365 * 24 * time.Hour
 
 // ResumeRead implements wsconn.Transport: it wakes the reading goroutine
 // waiting for ReadPaused to end.

@@ -183,7 +183,12 @@ func (c *Conn) abort(err error) {
 	c.wd.stop()
 	c.body.end(err)
 	c.cancel()
-	c.resp.Close()
+	// x/net's Close gives back the flow control of input not read yet,
+	// under the TCP connection's write lock, which a write to a server
+	// that reads nothing holds for up to x/net's write timeout: not on
+	// the caller's goroutine (the client's timer sweeper terminates
+	// connections for all the others).
+	go c.resp.Close()
 }
 
 func (c *Conn) aborted() error {

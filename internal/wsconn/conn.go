@@ -360,8 +360,9 @@ var deflateBufs = sync.Pool{New: func() any { return new([]byte) }}
 func (c *Conn) Start(t *Table) {
 	var drain handler.CloseCode
 	var reason string
+	var dropped bool
 	if t != nil {
-		drain, reason = t.add(c)
+		drain, reason, dropped = t.add(c)
 	}
 	if o := c.cfg.Observer; o != nil {
 		o.Opened()
@@ -372,7 +373,10 @@ func (c *Conn) Start(t *Table) {
 		o.OpenedHTTP(major)
 	}
 	c.call(func() { c.h.Opened(c) })
-	if drain != 0 {
+	switch {
+	case dropped:
+		c.terminate("server closed")
+	case drain != 0:
 		_ = c.Close(drain, reason)
 	}
 	c.mu.Lock()

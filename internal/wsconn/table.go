@@ -37,6 +37,10 @@ type Table struct {
 	// drainCode, once set by Drain, closes every connection that joins.
 	drainCode   handler.CloseCode
 	drainReason string
+	// dropped, once set by TerminateAll, drops every connection that
+	// joins: one whose handshake ended while the server was closing
+	// (its engine then waits for it).
+	dropped bool
 	// drainUntil (unix nanos, 0: none) is Drain's deadline: until then
 	// closing connections wait for the peer's answer even past
 	// CloseTimeout.
@@ -60,8 +64,9 @@ func NewTable(cfg *Config) *Table {
 }
 
 // add puts c in the table; it reports the close code c must get at once if
-// the table is draining (0 otherwise).
-func (t *Table) add(c *Conn) (handler.CloseCode, string) {
+// the table is draining (0 otherwise), and whether c must be dropped at
+// once (see TerminateAll).
+func (t *Table) add(c *Conn) (handler.CloseCode, string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if k := len(t.free); k > 0 {
@@ -79,7 +84,7 @@ func (t *Table) add(c *Conn) (handler.CloseCode, string) {
 		t.stop = make(chan struct{})
 		go t.sweep(t.stop)
 	}
-	return t.drainCode, t.drainReason
+	return t.drainCode, t.drainReason, t.dropped
 }
 
 // Drain closes every connection with code, and every connection that joins
@@ -237,8 +242,12 @@ func (t *Table) CloseAll(code handler.CloseCode, reason string) {
 	}
 }
 
-// TerminateAll drops every connection.
+// TerminateAll drops every connection, and every connection that joins
+// from now on, once its handler has seen Opened.
 func (t *Table) TerminateAll() {
+	t.mu.Lock()
+	t.dropped = true
+	t.mu.Unlock()
 	for _, c := range t.snapshot() {
 		c.terminate("server closed")
 	}

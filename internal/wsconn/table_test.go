@@ -124,6 +124,7 @@ func TestClientTimersNeverWrite(t *testing.T) {
 	}
 }
 
+<<<<<<< HEAD
 // greeter sends a greeting from Opened.
 type greeter struct{ recorder }
 
@@ -207,5 +208,25 @@ func TestTableAll(t *testing.T) {
 			t.Fatalf("connection %d not dropped", i)
 		}
 		conns[i].Finish()
+=======
+// TestTerminateAllDropsLateJoiners: a connection that joins the table
+// after TerminateAll (its handshake ended while the server was closing) is
+// dropped at once, after Opened, and leaves the table.
+func TestTerminateAllDropsLateJoiners(t *testing.T) {
+	cfg := &Config{MaxMessageSize: 1 << 20}
+	tb := NewTable(cfg)
+	tb.TerminateAll()
+	p := &pipe{room: -1}
+	c := New(cfg, p, &recorder{}, "", Request{})
+	c.Start(tb)
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if !closed {
+		t.Fatal("a connection that joined after TerminateAll is still open")
+	}
+	if n := tb.Len(); n != 0 {
+		t.Fatalf("Len() = %d after TerminateAll, want 0", n)
+>>>>>>> review
 	}
 }
