@@ -124,7 +124,6 @@ func TestClientTimersNeverWrite(t *testing.T) {
 	}
 }
 
-<<<<<<< HEAD
 // greeter sends a greeting from Opened.
 type greeter struct{ recorder }
 
@@ -208,7 +207,9 @@ func TestTableAll(t *testing.T) {
 			t.Fatalf("connection %d not dropped", i)
 		}
 		conns[i].Finish()
-=======
+	}
+}
+
 // TestTerminateAllDropsLateJoiners: a connection that joins the table
 // after TerminateAll (its handshake ended while the server was closing) is
 // dropped at once, after Opened, and leaves the table.
@@ -227,6 +228,5 @@ func TestTerminateAllDropsLateJoiners(t *testing.T) {
 	}
 	if n := tb.Len(); n != 0 {
 		t.Fatalf("Len() = %d after TerminateAll, want 0", n)
->>>>>>> review
 	}
 }
