@@ -27,6 +27,7 @@ import (
 // -v and on failure.
 func TestConformanceDeflate(t *testing.T) {
 	testutil.Slow(t)
+	t.Parallel() // two runs at a time: see TestConformance
 	cases := conformance.CompressionCases()
 	if testing.Short() {
 		var quick []conformance.Case

@@ -22,6 +22,7 @@ import (
 // would double the package's time for no other path.
 func TestConformanceHTTP2(t *testing.T) {
 	testutil.Slow(t)
+	t.Parallel() // two runs at a time: see TestConformance
 	cases := conformance.Cases()
 	var deflate []conformance.Case
 	for _, c := range conformance.CompressionCases() {

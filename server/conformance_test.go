@@ -17,6 +17,9 @@ import (
 // table is printed with -v and on failure.
 func TestConformance(t *testing.T) {
 	testutil.Slow(t)
+	// The four conformance runs go two at a time (-parallel: GOMAXPROCS):
+	// a run is one client and one server, about a core between them.
+	t.Parallel()
 	cases := conformance.Cases()
 	if testing.Short() {
 		cases = conformance.Quick()
@@ -61,6 +64,7 @@ func checkConformanceTarget(t *testing.T, target conformance.Target, cases []con
 // outcome.
 func TestConformanceTLS(t *testing.T) {
 	testutil.Slow(t)
+	t.Parallel() // two runs at a time: see TestConformance
 	cases := conformance.Cases()
 	if testing.Short() {
 		cases = conformance.Quick()
